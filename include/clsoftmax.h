@@ -1,0 +1,159 @@
+/* clsoftmax: softmax and log-softmax on OpenCL devices (the single public header). */
+#ifndef CLSOFTMAX_H
+#define CLSOFTMAX_H
+
+#include <stddef.h>
+
+#include <CL/cl.h>
+
+/* The build reads the version from these three lines. */
+#define CLSM_VERSION_MAJOR 1
+#define CLSM_VERSION_MINOR 0
+#define CLSM_VERSION_PATCH 0
+
+#if defined(_WIN32) && defined(CLSM_BUILDING_SHARED)
+#define CLSM_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define CLSM_API __attribute__((visibility("default")))
+#else
+#define CLSM_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Threading rule: every function may be called from any thread at any time,
+ * and one context may be shared by several threads at once. Calls that share
+ * a context are serialised internally only for as long as it takes to enqueue
+ * their kernels. A context must not be released while another thread uses it.
+ */
+
+/** Opaque handle holding a device, a queue, compiled kernels and staging buffers. */
+typedef struct clsm_context clsm_context;
+
+typedef enum clsm_status {
+    CLSM_SUCCESS = 0,
+    CLSM_ERROR_INVALID_ARGUMENT,  /**< NULL where a value is needed, unknown enum, non-finite
+                                       scale, partially overlapping x/y, offset not a multiple
+                                       of the element size, buffer from another context */
+    CLSM_ERROR_INVALID_SHAPE,     /**< element count overflows size_t, or a cl_mem is smaller
+                                       than offset + extent */
+    CLSM_ERROR_UNSUPPORTED,       /**< valid request this device cannot run (CLSM_F64 without
+                                       cl_khr_fp64) */
+    CLSM_ERROR_DEVICE_NOT_FOUND,  /**< no OpenCL platform/device, or CLSM_DEVICE names none */
+    CLSM_ERROR_BUILD_FAILED,      /**< kernel compilation failed; see clsm_context_build_log() */
+    CLSM_ERROR_OUT_OF_MEMORY,     /**< host or device allocation failed */
+    CLSM_ERROR_OPENCL             /**< any other OpenCL error */
+} clsm_status;
+
+typedef enum clsm_op { CLSM_SOFTMAX, CLSM_LOG_SOFTMAX } clsm_op;
+
+/** Storage types. F32, F16 and BF16 are computed in f32; F64 in f64. */
+typedef enum clsm_dtype { CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64 } clsm_dtype;
+
+/**
+ * A dense C-order tensor seen as [outer, axis, inner]; the operation runs
+ * along 'axis'. For a NumPy array of shape s reduced on axis k:
+ * outer = prod(s[:k]), axis = s[k], inner = prod(s[k+1:]).
+ * Last-axis (row-wise) softmax is inner = 1.
+ */
+typedef struct clsm_shape {
+    size_t outer, axis, inner;
+} clsm_shape;
+
+/** @return the library version as "MAJOR.MINOR.PATCH"; static storage. */
+CLSM_API const char *clsm_version(void);
+
+/** @return a static, human-readable name for @p status; never NULL, also for unknown values. */
+CLSM_API const char *clsm_status_string(clsm_status status);
+
+/**
+ * Create a context on the default device, with its own OpenCL context and
+ * in-order queue.
+ *
+ * The device is chosen by the CLSM_DEVICE environment variable if it is set
+ * and not empty: "P:D" picks device D of platform P (indices from 0), anything
+ * else picks the first device whose name contains it, ignoring case. Without
+ * it, the first GPU of any platform, else the first device of any type.
+ *
+ * @param out receives the new context, or NULL on failure. Not NULL.
+ * @return CLSM_SUCCESS, CLSM_ERROR_DEVICE_NOT_FOUND, CLSM_ERROR_OUT_OF_MEMORY,
+ *         CLSM_ERROR_OPENCL, or CLSM_ERROR_INVALID_ARGUMENT if out is NULL.
+ */
+CLSM_API clsm_status clsm_context_create(clsm_context **out);
+
+/**
+ * Create a context that borrows the caller's queue. The queue, and its
+ * OpenCL context, are retained here and released by clsm_context_release(),
+ * so the caller may release its own references at any time. All work is
+ * enqueued on this queue; out-of-order queues are supported.
+ *
+ * @param out receives the new context, or NULL on failure. Not NULL.
+ * @param queue a valid command queue. Not NULL.
+ */
+CLSM_API clsm_status clsm_context_create_with_queue(clsm_context **out, cl_command_queue queue);
+
+/**
+ * Wait for nothing and release the context: its kernels, staging buffers and
+ * its references to the OpenCL context and queue. Work already enqueued
+ * keeps running. NULL is a no-op.
+ */
+CLSM_API void clsm_context_release(clsm_context *ctx);
+
+/**
+ * The queue all work of @p ctx is enqueued on (borrowed: do not release it).
+ * Its context and device, from clGetCommandQueueInfo, are the ones to create
+ * buffers for clsm_softmax_buffers() on. NULL for a NULL context.
+ */
+CLSM_API cl_command_queue clsm_context_queue(const clsm_context *ctx);
+
+/**
+ * The log of the last failed kernel build on this context, or "" if none.
+ * The pointer stays valid until the next call on @p ctx or its release.
+ * NULL is answered with "".
+ */
+CLSM_API const char *clsm_context_build_log(const clsm_context *ctx);
+
+/**
+ * Softmax or log-softmax over host memory; blocks until y is written.
+ *
+ * @param x outer*axis*inner elements of @p dtype (F16/BF16 as uint16_t bit
+ *          patterns). Only read; may be NULL for an empty tensor.
+ * @param y as many elements, written. May equal x (in place); any other
+ *          overlap with x is CLSM_ERROR_INVALID_ARGUMENT.
+ * @param scale any finite float, applied to x before the softmax
+ *          (1/temperature). Zero gives the uniform distribution; NaN
+ *          entries stay NaN.
+ * @return CLSM_SUCCESS, or an error with y untouched where the error is
+ *         found before launch.
+ */
+CLSM_API clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                       clsm_shape shape, float scale, const void *x, void *y);
+
+/**
+ * Softmax or log-softmax on device buffers, enqueued on the context's queue;
+ * returns once enqueued, without waiting.
+ *
+ * @param x,x_offset the input at byte offset x_offset of x, a buffer of the
+ *          context's OpenCL context. Only read.
+ * @param y,y_offset the output; the same buffer and offset as x is in place,
+ *          any other overlap with x is CLSM_ERROR_INVALID_ARGUMENT.
+ *          Offsets must be multiples of the element size.
+ * @param num_events_in_wait_list,event_wait_list events the work waits for,
+ *          as in clEnqueueNDRangeKernel.
+ * @param event if not NULL, receives an event that completes when y is
+ *          written; the caller releases it. Also for an empty tensor.
+ */
+CLSM_API clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                          clsm_shape shape, float scale, cl_mem x,
+                                          size_t x_offset, cl_mem y, size_t y_offset,
+                                          cl_uint num_events_in_wait_list,
+                                          const cl_event *event_wait_list, cl_event *event);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLSOFTMAX_H */
