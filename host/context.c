@@ -1,0 +1,146 @@
+/* Context lifetime: owning or borrowing an OpenCL context and queue, and the device facts kernels depend on. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static clsm_status read_forced_kind(clsm_kernel_kind *out)
+{
+    static const struct {
+        const char *name;
+        clsm_kernel_kind kind;
+    } kinds[] = {{"item", CLSM_KERNEL_ITEM}, {"group", CLSM_KERNEL_GROUP}};
+    const char *name = getenv("CLSM_KERNEL");
+    *out = CLSM_KERNEL_AUTO;
+    if (!name || !*name)
+        return CLSM_SUCCESS;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; ++i) {
+        if (strcmp(name, kinds[i].name) == 0) {
+            *out = kinds[i].kind;
+            return CLSM_SUCCESS;
+        }
+    }
+    return CLSM_ERROR_INVALID_ARGUMENT;
+}
+
+static clsm_status read_device_info(cl_device_id device, clsm_device_info *info)
+{
+    cl_device_fp_config fp64 = 0;
+    cl_int err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof info->type, &info->type, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_group_size,
+                              &info->max_group_size, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
+    /* Devices without doubles may reject the query instead of answering 0. */
+    if (err == CL_INVALID_VALUE)
+        err = CL_SUCCESS;
+    info->has_fp64 = fp64 != 0;
+    return clsm_status_from_cl(err);
+}
+
+/* Takes over one reference each to cl and queue, releasing them on failure. */
+static clsm_status context_new(cl_context cl, cl_device_id device, cl_command_queue queue,
+                               clsm_context **out)
+{
+    clsm_status status = CLSM_ERROR_OUT_OF_MEMORY;
+    clsm_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        goto fail;
+    ctx->cl = cl;
+    ctx->device = device;
+    ctx->queue = queue;
+    status = read_forced_kind(&ctx->forced_kind);
+    if (status != CLSM_SUCCESS)
+        goto fail_free;
+    status = read_device_info(device, &ctx->info);
+    if (status != CLSM_SUCCESS)
+        goto fail_free;
+    if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+        status = CLSM_ERROR_OUT_OF_MEMORY;
+        goto fail_free;
+    }
+    *out = ctx;
+    return CLSM_SUCCESS;
+
+fail_free:
+    free(ctx);
+fail:
+    clReleaseCommandQueue(queue);
+    clReleaseContext(cl);
+    return status;
+}
+
+clsm_status clsm_context_create(clsm_context **out)
+{
+    if (!out)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    *out = NULL;
+
+    cl_device_id device;
+    clsm_status status = clsm_device_select(&device);
+    if (status != CLSM_SUCCESS)
+        return status;
+
+    cl_platform_id platform;
+    cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
+    cl_context cl = clCreateContext(props, 1, &device, NULL, NULL, &err);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    cl_command_queue queue = clCreateCommandQueue(cl, device, 0, &err);
+    if (err != CL_SUCCESS) {
+        clReleaseContext(cl);
+        return clsm_status_from_cl(err);
+    }
+    return context_new(cl, device, queue, out);
+}
+
+clsm_status clsm_context_create_with_queue(clsm_context **out, cl_command_queue queue)
+{
+    if (!out)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!queue)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+
+    cl_context cl;
+    cl_device_id device;
+    if (clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof cl, &cl, NULL) != CL_SUCCESS ||
+        clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof device, &device, NULL) != CL_SUCCESS)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    cl_int err = clRetainContext(cl);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    err = clRetainCommandQueue(queue);
+    if (err != CL_SUCCESS) {
+        clReleaseContext(cl);
+        return clsm_status_from_cl(err);
+    }
+    return context_new(cl, device, queue, out);
+}
+
+void clsm_context_release(clsm_context *ctx)
+{
+    if (!ctx)
+        return;
+    clsm_staging_release_all(ctx);
+    clsm_programs_release(ctx);
+    free(ctx->build_log);
+    pthread_mutex_destroy(&ctx->lock);
+    clReleaseCommandQueue(ctx->queue);
+    clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+cl_command_queue clsm_context_queue(const clsm_context *ctx)
+{
+    return ctx ? ctx->queue : NULL;
+}
+
+const char *clsm_context_build_log(const clsm_context *ctx)
+{
+    return ctx && ctx->build_log ? ctx->build_log : "";
+}

@@ -1,0 +1,87 @@
+/* Declarations shared by the host files; nothing here is public. */
+#ifndef CLSM_INTERNAL_H
+#define CLSM_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "clsoftmax.h"
+
+/* Kernel families, one per kernels/softmax_<name>.cl. */
+typedef enum clsm_kernel_kind {
+    CLSM_KERNEL_AUTO, /* chosen by shape and device */
+    CLSM_KERNEL_ITEM,
+    CLSM_KERNEL_GROUP
+} clsm_kernel_kind;
+
+/* Everything that changes a kernel's code: the key of the program cache. */
+typedef struct clsm_variant {
+    clsm_kernel_kind kind;
+    clsm_dtype dtype;
+    clsm_op op;
+    int zero_scale;
+    size_t group_size; /* compiled-in work-group size; 0 where the code does not depend on it */
+} clsm_variant;
+
+typedef struct clsm_program {
+    clsm_variant key;
+    cl_program program;
+    cl_kernel kernel;
+    struct clsm_program *next;
+} clsm_program;
+
+/* A pair of device buffers the host path copies through, reused across calls. */
+typedef struct clsm_staging {
+    cl_mem x, y;
+    size_t capacity;
+    struct clsm_staging *next;
+} clsm_staging;
+
+typedef struct clsm_device_info {
+    cl_device_type type;
+    int has_fp64;
+    size_t max_group_size;
+} clsm_device_info;
+
+struct clsm_context {
+    cl_context cl;
+    cl_device_id device;
+    cl_command_queue queue;
+    clsm_device_info info;
+    clsm_kernel_kind forced_kind; /* from CLSM_KERNEL, read once at creation */
+    /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels. */
+    pthread_mutex_t lock;
+    clsm_program *programs;
+    clsm_staging *idle_staging;
+    char *build_log;
+};
+
+/* status.c */
+clsm_status clsm_status_from_cl(cl_int err);
+
+/* device_select.c */
+clsm_status clsm_device_select(cl_device_id *out);
+
+/* validate.c */
+size_t clsm_dtype_size(clsm_dtype dtype);
+clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                  clsm_shape shape, float scale, size_t *bytes);
+clsm_status clsm_validate_buffers(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
+                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
+                                  cl_uint num_events, const cl_event *events);
+clsm_status clsm_validate_host(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
+                               const void *x, const void *y);
+
+/* program.c: call with ctx->lock held. */
+clsm_status clsm_kernel_get(clsm_context *ctx, const clsm_variant *key, cl_kernel *out);
+void clsm_programs_release(clsm_context *ctx);
+
+/* launch.c: enqueue on validated, non-empty arguments; offsets in bytes. */
+clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
+                        float scale, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
+                        cl_uint num_events, const cl_event *events, cl_event *event);
+
+/* host_path.c */
+void clsm_staging_release_all(clsm_context *ctx);
+
+#endif

@@ -1,0 +1,101 @@
+/* Kernel choice by shape and device, and the asynchronous buffers entry point. */
+#include "internal.h"
+
+/* Caps the NDRange; kernels loop over the slices beyond it. */
+#define CLSM_MAX_GROUPS 65536u
+#define CLSM_ITEM_LOCAL_SIZE 64u
+
+static size_t floor_pow2(size_t n)
+{
+    size_t p = 1;
+    while (p * 2 <= n)
+        p *= 2;
+    return p;
+}
+
+static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
+{
+    if (ctx->forced_kind != CLSM_KERNEL_AUTO)
+        return ctx->forced_kind;
+    /* A work-group and its barriers cost more than a short slice is worth. */
+    if (shape.axis <= 64)
+        return CLSM_KERNEL_ITEM;
+    /* Strided slices read coalesced across work-items, once there are enough of them. */
+    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
+        return CLSM_KERNEL_ITEM;
+    return CLSM_KERNEL_GROUP;
+}
+
+static size_t local_size(const clsm_context *ctx, clsm_kernel_kind kind)
+{
+    size_t wanted = CLSM_ITEM_LOCAL_SIZE;
+    if (kind == CLSM_KERNEL_GROUP)
+        wanted = ctx->info.type & CL_DEVICE_TYPE_GPU ? 256 : 64;
+    return floor_pow2(wanted < ctx->info.max_group_size ? wanted : ctx->info.max_group_size);
+}
+
+static size_t global_size(clsm_kernel_kind kind, clsm_shape shape, size_t local)
+{
+    size_t slices = shape.outer * shape.inner;
+    size_t groups = kind == CLSM_KERNEL_GROUP ? slices : (slices + local - 1) / local;
+    return (groups < CLSM_MAX_GROUPS ? groups : CLSM_MAX_GROUPS) * local;
+}
+
+clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
+                        float scale, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
+                        cl_uint num_events, const cl_event *events, cl_event *event)
+{
+    clsm_kernel_kind kind = choose_kind(ctx, shape);
+    size_t local = local_size(ctx, kind);
+    size_t global = global_size(kind, shape, local);
+    clsm_variant key = {kind, dtype, op, scale == 0.0f, kind == CLSM_KERNEL_GROUP ? local : 0};
+    size_t element = clsm_dtype_size(dtype);
+    cl_ulong args[5] = {x_offset / element, y_offset / element, shape.outer, shape.axis,
+                        shape.inner};
+    cl_kernel kernel;
+
+    pthread_mutex_lock(&ctx->lock);
+    clsm_status status = clsm_kernel_get(ctx, &key, &kernel);
+    if (status != CLSM_SUCCESS)
+        goto unlock;
+    cl_int err = clSetKernelArg(kernel, 0, sizeof x, &x);
+    err |= clSetKernelArg(kernel, 1, sizeof args[0], &args[0]);
+    err |= clSetKernelArg(kernel, 2, sizeof y, &y);
+    for (cl_uint i = 1; i < 5; ++i)
+        err |= clSetKernelArg(kernel, 2 + i, sizeof args[i], &args[i]);
+    err |= clSetKernelArg(kernel, 7, sizeof scale, &scale);
+    if (err != CL_SUCCESS) {
+        status = CLSM_ERROR_OPENCL;
+        goto unlock;
+    }
+    err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, num_events, events,
+                                 event);
+    status = clsm_status_from_cl(err);
+unlock:
+    pthread_mutex_unlock(&ctx->lock);
+    return status;
+}
+
+clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                 clsm_shape shape, float scale, cl_mem x, size_t x_offset,
+                                 cl_mem y, size_t y_offset, cl_uint num_events_in_wait_list,
+                                 const cl_event *event_wait_list, cl_event *event)
+{
+    size_t bytes;
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, &bytes);
+    if (status != CLSM_SUCCESS)
+        return status;
+    if (bytes == 0) {
+        /* Nothing to compute, but the caller may still be waiting on the event. */
+        if (!event)
+            return CLSM_SUCCESS;
+        return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
+            ctx->queue, num_events_in_wait_list, event_wait_list, event));
+    }
+    status = clsm_validate_buffers(ctx, dtype, bytes, x, x_offset, y, y_offset,
+                                   num_events_in_wait_list, event_wait_list);
+    if (status != CLSM_SUCCESS)
+        return status;
+    return clsm_launch(ctx, op, dtype, shape, scale, x, x_offset, y, y_offset,
+                       num_events_in_wait_list, event_wait_list, event);
+}

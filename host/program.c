@@ -1,0 +1,117 @@
+/* Kernel builds and the per-context cache of built kernels, keyed by every option that changes the code. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Written by cmake/embed_kernels.cmake from the files in kernels/. */
+extern const char clsm_src_softmax_common[];
+extern const char clsm_src_softmax_item[];
+extern const char clsm_src_softmax_group[];
+
+static int variant_equal(const clsm_variant *a, const clsm_variant *b)
+{
+    return a->kind == b->kind && a->dtype == b->dtype && a->op == b->op &&
+           a->zero_scale == b->zero_scale && a->group_size == b->group_size;
+}
+
+static void keep_build_log(clsm_context *ctx, cl_program program)
+{
+    size_t size = 0;
+    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
+            CL_SUCCESS ||
+        size == 0)
+        return;
+    char *log = malloc(size);
+    if (!log)
+        return;
+    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, log, NULL) !=
+        CL_SUCCESS) {
+        free(log);
+        return;
+    }
+    log[size - 1] = '\0';
+    free(ctx->build_log);
+    ctx->build_log = log;
+}
+
+static clsm_status build(clsm_context *ctx, const clsm_variant *key, cl_program *program_out,
+                         cl_kernel *kernel_out)
+{
+    static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
+    const char *sources[2] = {clsm_src_softmax_common, NULL};
+    const char *name = NULL;
+    switch (key->kind) {
+    case CLSM_KERNEL_ITEM:
+        sources[1] = clsm_src_softmax_item;
+        name = "softmax_item";
+        break;
+    case CLSM_KERNEL_GROUP:
+        sources[1] = clsm_src_softmax_group;
+        name = "softmax_group";
+        break;
+    case CLSM_KERNEL_AUTO:
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    }
+
+    char options[256];
+    snprintf(options, sizeof options, "-cl-std=CL1.2 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d -DWG=%zu",
+             dtype_names[key->dtype], key->op == CLSM_LOG_SOFTMAX, key->zero_scale,
+             key->group_size);
+
+    cl_int err;
+    cl_program program = clCreateProgramWithSource(ctx->cl, 2, sources, NULL, &err);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        keep_build_log(ctx, program);
+        goto fail;
+    }
+    cl_kernel kernel = clCreateKernel(program, name, &err);
+    if (err != CL_SUCCESS)
+        goto fail;
+    *program_out = program;
+    *kernel_out = kernel;
+    return CLSM_SUCCESS;
+
+fail:
+    clReleaseProgram(program);
+    return clsm_status_from_cl(err);
+}
+
+clsm_status clsm_kernel_get(clsm_context *ctx, const clsm_variant *key, cl_kernel *out)
+{
+    for (clsm_program *p = ctx->programs; p; p = p->next) {
+        if (variant_equal(&p->key, key)) {
+            *out = p->kernel;
+            return CLSM_SUCCESS;
+        }
+    }
+    clsm_program *entry = malloc(sizeof *entry);
+    if (!entry)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    clsm_status status = build(ctx, key, &entry->program, &entry->kernel);
+    if (status != CLSM_SUCCESS) {
+        free(entry);
+        return status;
+    }
+    entry->key = *key;
+    entry->next = ctx->programs;
+    ctx->programs = entry;
+    *out = entry->kernel;
+    return CLSM_SUCCESS;
+}
+
+void clsm_programs_release(clsm_context *ctx)
+{
+    clsm_program *p = ctx->programs;
+    while (p) {
+        clsm_program *next = p->next;
+        clReleaseKernel(p->kernel);
+        clReleaseProgram(p->program);
+        free(p);
+        p = next;
+    }
+    ctx->programs = NULL;
+}
