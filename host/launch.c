@@ -59,17 +59,17 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
     if (status != CLSM_SUCCESS)
         goto unlock;
     cl_int err = clSetKernelArg(kernel, 0, sizeof x, &x);
-    err |= clSetKernelArg(kernel, 1, sizeof args[0], &args[0]);
-    err |= clSetKernelArg(kernel, 2, sizeof y, &y);
-    for (cl_uint i = 1; i < 5; ++i)
-        err |= clSetKernelArg(kernel, 2 + i, sizeof args[i], &args[i]);
-    err |= clSetKernelArg(kernel, 7, sizeof scale, &scale);
-    if (err != CL_SUCCESS) {
-        status = CLSM_ERROR_OPENCL;
-        goto unlock;
-    }
-    err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, num_events, events,
-                                 event);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(kernel, 1, sizeof args[0], &args[0]);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(kernel, 2, sizeof y, &y);
+    for (cl_uint i = 1; i < 5 && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(kernel, 2 + i, sizeof args[i], &args[i]);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(kernel, 7, sizeof scale, &scale);
+    if (err == CL_SUCCESS)
+        err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, num_events,
+                                     events, event);
     status = clsm_status_from_cl(err);
 unlock:
     pthread_mutex_unlock(&ctx->lock);
