@@ -6,15 +6,22 @@
  * Never build with -cl-fast-relaxed-math or -cl-finite-math-only: every rule below
  * relies on IEEE infinities and NaN.
  *
+ * With s = scale, write s*v = a*u where a = |s| and u = sign(s)*v. The max of the
+ * exact products is a*max(u), so the state tracks max(u), which compares exactly, and
+ * keeps the shift a*max(u) as an unevaluated sum hi + lo (hi = fl(a*max u), lo its
+ * rounding error). An entry then weighs exp(fma(a, u, -hi) - lo): exactly 1 for the
+ * max itself and never above 1, however large the values; a shift rounded to f32
+ * alone can sit ulp(hi)/2 away from the true max, and exp of that overflows.
+ *
  * The contract's special values fall out of three rules:
- *  - the max is NaN-propagating, so a NaN anywhere makes the slice's max, and so every
+ *  - the max is NaN-propagating, so a NaN anywhere makes the shift, and so every
  *    output, NaN;
- *  - when the max is infinite, an entry weighs 1 if it equals the max and 0 otherwise:
- *    k entries at +inf share the mass as 1/k, and a fully -inf slice is recognised by
- *    its max and written as 0 (softmax) or -inf (log-softmax);
- *  - with a finite max m, an entry weighs exp(fma(scale, v, -m)): the fma keeps
- *    scale*v - m exact to one rounding, and the rounding of m itself cancels out.
- * Sums are Kahan-compensated so slices of 2^24 and more meet the accuracy bound.
+ *  - when hi is infinite (an infinite entry, or a product that overflows f32), an
+ *    entry weighs 1 if its product equals hi and 0 otherwise: k entries at +inf share
+ *    the mass as 1/k, and a fully -inf slice is recognised by hi = -inf and written as
+ *    0 (softmax) or -inf (log-softmax);
+ *  - sums are Kahan-compensated, so slices of 2^24 and more meet the accuracy bound,
+ *    and the compensation also feeds log1p, so log-softmax stays accurate near 0.
  */
 #if DTYPE_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
@@ -51,97 +58,125 @@ ushort bf16_from_float(float f)
 #error "build with one of DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_F64"
 #endif
 
-#if ZERO_SCALE
-#define PREPARE(v) (isnan(v) ? (v) : (real)0)
-#else
-#define PREPARE(v) (v)
-#endif
-
 typedef struct {
-    real max;  /* max of scale*v so far, NaN once a NaN was seen */
-    real sum;  /* sum of weights relative to max, Kahan-compensated by comp */
+    real umax;     /* max of u = sign(scale)*v so far, NaN once a NaN was seen */
+    real hi, lo;   /* a*umax as hi + lo */
+    real sum;      /* sum of weights relative to a*umax, Kahan-compensated by comp */
     real comp;
 } state;
 
 /* What the output pass needs of a whole slice. */
 typedef struct {
-    real max;
+    real hi, lo;
     real total;
     real log_total;
 } slice_norm;
-
-state state_empty(void)
-{
-    state s;
-    s.max = -INFINITY;
-    s.sum = 0;
-    s.comp = 0;
-    return s;
-}
 
 real max_nan(real a, real b)
 {
     return (a > b || isnan(a)) ? a : b;
 }
 
-/* exp(from - to) for from <= to, exact 1 when equal so infinities never meet as inf - inf. */
-real rescale(real from, real to)
+void set_max(state *s, real umax, real a)
 {
-    return from == to ? (real)1 : exp(from - to);
+    s->umax = umax;
+    s->hi = a * umax;
+    s->lo = isinf(s->hi) ? (real)0 : fma(a, umax, -s->hi);
 }
 
-real weight(real v, real t, real max, real scale)
+state state_empty(real a)
 {
-    if (isinf(max))
-        return t == max ? (real)1 : (real)0;
-    return exp(fma(scale, v, -max));
+    state s;
+    set_max(&s, -INFINITY, a);
+    s.sum = 0;
+    s.comp = 0;
+    return s;
 }
 
-void state_add(state *s, real v, real scale)
+/* exp(a*u - (hi + lo)), the weight of u against the shift hi + lo. */
+real weight(real u, real a, real hi, real lo)
 {
-    v = PREPARE(v);
-    real t = scale * v;
-    real max = max_nan(s->max, t);
-    if (max != s->max) {
-        real f = rescale(s->max, max);
+    if (isinf(hi))
+        return a * u == hi ? (real)1 : (real)0;
+    return exp(fma(a, u, -hi) - lo);
+}
+
+/* The a of s*v = a*u. The zero-scale variant uses 1: its u are all 0 (or NaN), and
+ * 0 * -inf, the empty state's max, would be NaN. */
+real scale_magnitude(real scale)
+{
+#if ZERO_SCALE
+    return 1;
+#else
+    return fabs(scale);
+#endif
+}
+
+/* sign(scale)*v, or 0 for the zero-scale variant, where only NaN must survive. */
+real to_u(real v, real scale)
+{
+#if ZERO_SCALE
+    return isnan(v) ? v : (real)0;
+#else
+    return copysign((real)1, scale) * v;
+#endif
+}
+
+void state_add(state *s, real u, real a)
+{
+    real umax = max_nan(s->umax, u);
+    if (!(umax == s->umax)) {
+        real old = s->umax;
+        set_max(s, umax, a);
+        real f = weight(old, a, s->hi, s->lo);
         s->sum *= f;
         s->comp *= f;
-        s->max = max;
     }
-    real y = weight(v, t, max, scale) - s->comp;
+    real y = weight(u, a, s->hi, s->lo) - s->comp;
     real sum = s->sum + y;
     s->comp = (sum - s->sum) - y;
     s->sum = sum;
 }
 
-/* Folds b into a; the order of merges is fixed by the caller, so results are deterministic. */
-void state_merge(state *a, state b)
+/* Folds b into a, keeping the rounding error of the addition in comp. The caller fixes
+ * the order of merges, so results are deterministic. */
+void state_merge(state *s, state b, real a)
 {
-    real max = max_nan(a->max, b.max);
-    a->sum = (a->sum - a->comp) * rescale(a->max, max) + (b.sum - b.comp) * rescale(b.max, max);
-    a->comp = 0;
-    a->max = max;
+    real fa = 1, fb = 1;
+    if (!(s->umax == b.umax)) {
+        real old = s->umax;
+        set_max(s, max_nan(old, b.umax), a);
+        fa = weight(old, a, s->hi, s->lo);
+        fb = weight(b.umax, a, s->hi, s->lo);
+    }
+    real x = s->sum * fa, y = b.sum * fb;
+    real sum = x + y;
+    real y_part = sum - x;
+    real err = (x - (sum - y_part)) + (y - y_part);
+    s->comp = s->comp * fa + b.comp * fb - err;
+    s->sum = sum;
 }
 
 slice_norm norm_of(state s)
 {
     slice_norm n;
-    n.max = s.max;
+    n.hi = s.hi;
+    n.lo = s.lo;
     n.total = s.sum - s.comp;
-    n.log_total = log(n.total);
+    /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+    n.log_total = log1p((s.sum - 1) - s.comp);
     return n;
 }
 
-real output(real v, slice_norm n, real scale)
+real output(real u, slice_norm n, real a)
 {
-    v = PREPARE(v);
 #if LOG_SOFTMAX
-    if (isinf(n.max))
-        return (n.max > 0 && scale * v == n.max) ? -n.log_total : -INFINITY;
-    return fma(scale, v, -n.max) - n.log_total;
+    if (isinf(n.hi))
+        return (n.hi > 0 && a * u == n.hi) ? -n.log_total : -INFINITY;
+    return (fma(a, u, -n.hi) - n.lo) - n.log_total;
 #else
-    if (isinf(n.max))
-        return (n.max > 0 && scale * v == n.max) ? 1 / n.total : (real)0;
-    return exp(fma(scale, v, -n.max)) / n.total;
+    if (isinf(n.hi))
+        return (n.hi > 0 && a * u == n.hi) ? 1 / n.total : (real)0;
+    return exp(fma(a, u, -n.hi) - n.lo) / n.total;
 #endif
 }

@@ -9,17 +9,18 @@ kernel void softmax_item(global const store_t *x, ulong x_off, global store_t *y
                          ulong outer, ulong axis, ulong inner, float scale_f)
 {
     real scale = scale_f;
+    real a = scale_magnitude(scale);
     ulong slices = outer * inner;
     for (ulong s = get_global_id(0); s < slices; s += get_global_size(0)) {
         ulong o = s / inner;
         ulong base = o * axis * inner + (s - o * inner);
-        state st = state_empty();
+        state st = state_empty(a);
         for (ulong j = 0; j < axis; ++j)
-            state_add(&st, LOAD(x, x_off + base + j * inner), scale);
+            state_add(&st, to_u(LOAD(x, x_off + base + j * inner), scale), a);
         slice_norm n = norm_of(st);
         for (ulong j = 0; j < axis; ++j) {
             ulong k = base + j * inner;
-            STORE(y, y_off + k, output(LOAD(x, x_off + k), n, scale));
+            STORE(y, y_off + k, output(to_u(LOAD(x, x_off + k), scale), n, a));
         }
     }
 }

@@ -1,0 +1,121 @@
+/* Several threads share one context, mixing shapes, dtypes, ops and both paths, each checking its own results. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <criterion/criterion.h>
+
+#include "reference.h"
+#include "support.h"
+
+TestSuite(threads, .init = ts_open_all, .fini = ts_close_all);
+
+#define N_THREADS 4
+#define ITERATIONS 24
+
+typedef struct job {
+    clsm_context *ctx;
+    uint64_t seed;
+    /* Written by the worker: Criterion's assertions may only run on the main thread. */
+    int ok;
+    char msg[768];
+} job;
+
+static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
+static const float scales[] = {1.0f, 0.5f, -1.0f};
+
+/* Runs the buffers path through the context's own queue; returns a failure message or NULL. */
+static const char *run_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape s,
+                               float scale, const void *x, void *y)
+{
+    const size_t bytes = ts_count(s) * ts_dtype_size(dtype);
+    cl_command_queue q = clsm_context_queue(ctx);
+    cl_context clc;
+    if (clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof clc, &clc, NULL) != CL_SUCCESS)
+        return "clGetCommandQueueInfo failed";
+    cl_int ex, ey;
+    cl_mem xb = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, (void *)x, &ex);
+    cl_mem yb = clCreateBuffer(clc, CL_MEM_WRITE_ONLY, bytes, NULL, &ey);
+    const char *fail = NULL;
+    cl_event done = NULL;
+    if (ex != CL_SUCCESS || ey != CL_SUCCESS)
+        fail = "clCreateBuffer failed";
+    else if (clsm_softmax_buffers(ctx, op, dtype, s, scale, xb, 0, yb, 0, 0, NULL, &done) !=
+             CLSM_SUCCESS)
+        fail = "clsm_softmax_buffers failed";
+    else if (clWaitForEvents(1, &done) != CL_SUCCESS)
+        fail = "waiting for the returned event failed";
+    else if (clEnqueueReadBuffer(q, yb, CL_TRUE, 0, bytes, y, 0, NULL, NULL) != CL_SUCCESS)
+        fail = "reading y failed";
+    if (done != NULL)
+        clReleaseEvent(done);
+    if (yb != NULL)
+        clReleaseMemObject(yb);
+    if (xb != NULL)
+        clReleaseMemObject(xb);
+    return fail;
+}
+
+static void *worker(void *arg)
+{
+    job *j = arg;
+    ts_rng r = ts_rng_seed(j->seed);
+    j->ok = 1;
+    for (int it = 0; it < ITERATIONS && j->ok; it++) {
+        const clsm_dtype dtype = dtypes[ts_rng_below(&r, 4)];
+        const clsm_op op = (clsm_op)ts_rng_below(&r, 2);
+        const clsm_shape s = {1 + ts_rng_below(&r, 6), 1 + ts_rng_below(&r, 3000),
+                              1 + ts_rng_below(&r, 4)};
+        const float scale = scales[ts_rng_below(&r, 3)];
+        const int use_buffers = it % 2;
+        const size_t n = ts_count(s);
+        const double range = dtype == CLSM_F16 || dtype == CLSM_BF16 ? 4 : 10;
+
+        char what[160];
+        ts_describe(what, sizeof what, use_buffers ? "buffers" : "host", op, dtype, s, scale);
+        void *x = malloc(n * ts_dtype_size(dtype)), *y = malloc(n * ts_dtype_size(dtype));
+        double *ref = malloc(n * sizeof *ref);
+        const char *fail = NULL;
+        if (x == NULL || y == NULL || ref == NULL) {
+            fail = "out of host memory";
+        } else {
+            ts_fill_uniform(&r, dtype, x, n, -range, range);
+            if (use_buffers)
+                fail = run_buffers(j->ctx, op, dtype, s, scale, x, y);
+            else if (clsm_softmax_host(j->ctx, op, dtype, s, scale, x, y) != CLSM_SUCCESS)
+                fail = "clsm_softmax_host failed";
+        }
+        if (fail != NULL) {
+            j->ok = 0;
+            snprintf(j->msg, sizeof j->msg, "iteration %d, %s: %s", it, what, fail);
+        } else {
+            ref_softmax(op, dtype, s, scale, x, ref);
+            ts_report rep = ts_check(op, dtype, s, y, ref);
+            if (!rep.ok) {
+                j->ok = 0;
+                snprintf(j->msg, sizeof j->msg, "iteration %d, %s: %s", it, what, rep.msg);
+            }
+        }
+        free(ref);
+        free(y);
+        free(x);
+    }
+    return NULL;
+}
+
+Test(threads, four_threads_share_one_context)
+{
+    for (size_t c = 0; c < ts_num_configs(); c++) {
+        pthread_t tid[N_THREADS];
+        job jobs[N_THREADS];
+        for (size_t t = 0; t < N_THREADS; t++) {
+            jobs[t] = (job){ts_ctx[c], 1000 * (c + 1) + t, 0, ""};
+            cr_assert_eq(pthread_create(&tid[t], NULL, worker, &jobs[t]), 0);
+        }
+        for (size_t t = 0; t < N_THREADS; t++)
+            cr_assert_eq(pthread_join(tid[t], NULL), 0);
+        for (size_t t = 0; t < N_THREADS; t++)
+            cr_assert(jobs[t].ok, "%s context, thread %zu: %s", ts_config_name(c), t,
+                      jobs[t].msg);
+    }
+}
