@@ -31,6 +31,9 @@ static clsm_status read_device_info(cl_device_id device, clsm_device_info *info)
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_group_size,
                               &info->max_group_size, NULL);
     if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof info->max_alloc,
+                              &info->max_alloc, NULL);
+    if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
     /* Devices without doubles may reject the query instead of answering 0. */
     if (err == CL_INVALID_VALUE)

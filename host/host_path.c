@@ -61,6 +61,25 @@ void clsm_staging_release_all(clsm_context *ctx)
     ctx->idle_staging = NULL;
 }
 
+/* One round trip of x through the staging buffers into y. */
+static clsm_status run_chunk(clsm_context *ctx, clsm_staging *s, clsm_op op, clsm_dtype dtype,
+                             clsm_shape shape, float scale, const char *x, char *y)
+{
+    size_t bytes = shape.outer * shape.axis * shape.inner * clsm_dtype_size(dtype);
+    /* Blocking, so that x is no longer needed whatever fails next. */
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, bytes, x, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    cl_event computed;
+    clsm_status status =
+        clsm_launch(ctx, op, dtype, shape, scale, s->x, 0, s->y, 0, 0, NULL, &computed);
+    if (status != CLSM_SUCCESS)
+        return status;
+    err = clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, bytes, y, 1, &computed, NULL);
+    clReleaseEvent(computed);
+    return clsm_status_from_cl(err);
+}
+
 clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                               clsm_shape shape, float scale, const void *x, void *y)
 {
@@ -72,26 +91,26 @@ clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
     if (status != CLSM_SUCCESS)
         return status;
 
+    /* Tensors larger than one device allocation go through in runs of whole outer
+     * slices; the check up front matters because some drivers accept oversized
+     * buffers and fail only when they are used. */
+    size_t slice_bytes = bytes / shape.outer;
+    if (slice_bytes > ctx->info.max_alloc)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    size_t per_chunk = (size_t)(ctx->info.max_alloc / slice_bytes);
+    if (per_chunk > shape.outer)
+        per_chunk = shape.outer;
+
     clsm_staging *s = staging_take(ctx);
     if (!s)
         return CLSM_ERROR_OUT_OF_MEMORY;
-    status = staging_reserve(ctx, s, bytes);
-    if (status != CLSM_SUCCESS)
-        goto done;
-    /* Blocking, so that x is no longer needed whatever fails next. */
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, bytes, x, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        status = clsm_status_from_cl(err);
-        goto done;
+    status = staging_reserve(ctx, s, per_chunk * slice_bytes);
+    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_chunk) {
+        clsm_shape chunk = shape;
+        chunk.outer = shape.outer - first < per_chunk ? shape.outer - first : per_chunk;
+        status = run_chunk(ctx, s, op, dtype, chunk, scale, (const char *)x + first * slice_bytes,
+                           (char *)y + first * slice_bytes);
     }
-    cl_event computed;
-    status = clsm_launch(ctx, op, dtype, shape, scale, s->x, 0, s->y, 0, 0, NULL, &computed);
-    if (status != CLSM_SUCCESS)
-        goto done;
-    err = clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, bytes, y, 1, &computed, NULL);
-    clReleaseEvent(computed);
-    status = clsm_status_from_cl(err);
-done:
     staging_return(ctx, s);
     return status;
 }

@@ -30,7 +30,7 @@ static size_t local_size(const clsm_context *ctx, clsm_kernel_kind kind)
 {
     size_t wanted = CLSM_ITEM_LOCAL_SIZE;
     if (kind == CLSM_KERNEL_GROUP)
-        wanted = ctx->info.type & CL_DEVICE_TYPE_GPU ? 256 : 64;
+        wanted = (ctx->info.type & CL_DEVICE_TYPE_GPU) ? 256 : 64;
     return floor_pow2(wanted < ctx->info.max_group_size ? wanted : ctx->info.max_group_size);
 }
 
