@@ -20,8 +20,9 @@
  *    entry weighs 1 if its product equals hi and 0 otherwise: k entries at +inf share
  *    the mass as 1/k, and a fully -inf slice is recognised by hi = -inf and written as
  *    0 (softmax) or -inf (log-softmax);
- *  - sums are Kahan-compensated, so slices of 2^24 and more meet the accuracy bound,
- *    and the compensation also feeds log1p, so log-softmax stays accurate near 0.
+ *  - sums carry their rounding errors (TwoSum), so slices of 2^24 and more meet the
+ *    accuracy bound, and the error term also feeds log1p, so log-softmax stays
+ *    accurate near 0.
  */
 #if DTYPE_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
@@ -61,8 +62,8 @@ ushort bf16_from_float(float f)
 typedef struct {
     real umax;     /* max of u = sign(scale)*v so far, NaN once a NaN was seen */
     real hi, lo;   /* a*umax as hi + lo */
-    real sum;      /* sum of weights relative to a*umax, Kahan-compensated by comp */
-    real comp;
+    real sum;      /* sum of weights relative to a*umax is sum + comp, comp holding */
+    real comp;     /* the rounding errors of the additions */
 } state;
 
 /* What the output pass needs of a whole slice. */
@@ -122,6 +123,20 @@ real to_u(real v, real scale)
 #endif
 }
 
+/* Kahan summation with the error of each addition taken by TwoSum, exact whichever of
+ * sum and w is larger: plain Kahan loses the small terms when a new max adds 1 to a
+ * rescaled, tiny sum, and those terms are all log-softmax has near 0. Feeding comp back
+ * into the next term, rather than summing the errors apart, keeps comp small enough
+ * that its own rounding does not drift over 2^24 terms. */
+void add_compensated(state *s, real w)
+{
+    real y = w + s->comp;
+    real sum = s->sum + y;
+    real y_part = sum - s->sum;
+    s->comp = (s->sum - (sum - y_part)) + (y - y_part);
+    s->sum = sum;
+}
+
 void state_add(state *s, real u, real a)
 {
     real umax = max_nan(s->umax, u);
@@ -132,14 +147,13 @@ void state_add(state *s, real u, real a)
         s->sum *= f;
         s->comp *= f;
     }
-    real y = weight(u, a, s->hi, s->lo) - s->comp;
-    real sum = s->sum + y;
-    s->comp = (sum - s->sum) - y;
-    s->sum = sum;
+    add_compensated(s, weight(u, a, s->hi, s->lo));
 }
 
-/* Folds b into a, keeping the rounding error of the addition in comp. The caller fixes
- * the order of merges, so results are deterministic. */
+/* Folds b into s; the caller fixes the order of merges, so results are deterministic.
+ * Unlike add_compensated, the comps are added apart from the TwoSum of the sums: fed
+ * into b.sum, s->comp would vanish when b holds the max and s->comp the only trace of
+ * the small terms. */
 void state_merge(state *s, state b, real a)
 {
     real fa = 1, fb = 1;
@@ -152,8 +166,7 @@ void state_merge(state *s, state b, real a)
     real x = s->sum * fa, y = b.sum * fb;
     real sum = x + y;
     real y_part = sum - x;
-    real err = (x - (sum - y_part)) + (y - y_part);
-    s->comp = s->comp * fa + b.comp * fb - err;
+    s->comp = s->comp * fa + b.comp * fb + ((x - (sum - y_part)) + (y - y_part));
     s->sum = sum;
 }
 
@@ -162,9 +175,9 @@ slice_norm norm_of(state s)
     slice_norm n;
     n.hi = s.hi;
     n.lo = s.lo;
-    n.total = s.sum - s.comp;
+    n.total = s.sum + s.comp;
     /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
-    n.log_total = log1p((s.sum - 1) - s.comp);
+    n.log_total = log1p((s.sum - 1) + s.comp);
     return n;
 }
 

@@ -9,20 +9,43 @@
 /*
  * Sums and exponentials run in long double with compensated summation, so
  * the reference stays far more accurate than the 1e-13 asked of F64 results
- * even for 2^24-element slices. For F32/F16/BF16 data scale*x needs at most
- * 48 bits, so it is exact here, as it would be in plain double.
+ * even for 2^24-element slices. scale*x is kept exactly as a pair hi + lo of
+ * doubles (lo = 0 for F32/F16/BF16 data, whose products fit in a double), so
+ * differences to the max stay exact however large the products are. The sum
+ * is kept as 1 + rest, the max's own term apart, so that log-softmax near 0
+ * comes from log1p(rest) and keeps its relative precision.
  */
 typedef struct slice {
     clsm_dtype dtype;
     const void *x;
     double *y;
     size_t base, stride, axis;
-    long double scale;
+    double scale;
 } slice;
 
-static long double scaled(const slice *s, size_t j)
+/* scale*x exactly, as hi + lo; hi alone where the product overflows. */
+typedef struct product {
+    double hi, lo;
+} product;
+
+static product scaled(const slice *s, size_t j)
 {
-    return s->scale * (long double)ts_load(s->dtype, s->x, s->base + j * s->stride);
+    double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
+    product p = {s->scale * v, 0};
+    if (isfinite(p.hi))
+        p.lo = fma(s->scale, v, -p.hi);
+    return p;
+}
+
+static bool product_greater(product a, product b)
+{
+    return a.hi > b.hi || (a.hi == b.hi && a.lo > b.lo);
+}
+
+/* a - b for finite products; exact whenever the result is not far below -1e4. */
+static long double product_minus(product a, product b)
+{
+    return ((long double)a.hi - b.hi) + ((long double)a.lo - b.lo);
 }
 
 static void put(const slice *s, size_t j, long double v)
@@ -49,19 +72,19 @@ static void ref_slice(clsm_op op, const slice *s)
         return;
     }
 
-    size_t n_pos_inf = 0;
-    long double m = -INFINITY;
+    size_t n_pos_inf = 0, argmax = 0;
     for (size_t j = 0; j < s->axis; j++) {
-        long double t = scaled(s, j);
-        n_pos_inf += t == INFINITY;
-        if (t > m)
-            m = t;
+        product t = scaled(s, j);
+        n_pos_inf += t.hi == INFINITY;
+        if (product_greater(t, scaled(s, argmax)))
+            argmax = j;
     }
+    product m = scaled(s, argmax);
 
     if (n_pos_inf > 0) {
         long double k = (long double)n_pos_inf;
         for (size_t j = 0; j < s->axis; j++) {
-            bool hit = scaled(s, j) == INFINITY;
+            bool hit = scaled(s, j).hi == INFINITY;
             if (op == CLSM_SOFTMAX)
                 put(s, j, hit ? 1.0L / k : 0.0L);
             else
@@ -70,26 +93,30 @@ static void ref_slice(clsm_op op, const slice *s)
         return;
     }
 
-    if (m == -INFINITY) {
+    if (m.hi == -INFINITY) {
         for (size_t j = 0; j < s->axis; j++)
             put(s, j, op == CLSM_SOFTMAX ? 0.0L : -INFINITY);
         return;
     }
 
-    /* Neumaier summation: every term is in [0, 1] and one of them is 1. */
-    long double sum = 0, comp = 0;
+    /* Neumaier summation of every term but the max's own 1; all are in [0, 1]. */
+    long double rest = 0, comp = 0;
     for (size_t j = 0; j < s->axis; j++) {
-        long double e = expl(scaled(s, j) - m);
-        long double t = sum + e;
-        comp += fabsl(sum) >= fabsl(e) ? (sum - t) + e : (e - t) + sum;
-        sum = t;
+        if (j == argmax)
+            continue;
+        product t = scaled(s, j);
+        long double e = t.hi == -INFINITY ? 0.0L : expl(product_minus(t, m));
+        long double sum = rest + e;
+        comp += fabsl(rest) >= fabsl(e) ? (rest - sum) + e : (e - sum) + rest;
+        rest = sum;
     }
-    sum += comp;
+    rest += comp;
 
-    long double log_sum = logl(sum);
+    long double log_sum = log1pl(rest);
     for (size_t j = 0; j < s->axis; j++) {
-        long double d = scaled(s, j) - m;
-        put(s, j, op == CLSM_SOFTMAX ? expl(d) / sum : d - log_sum);
+        product t = scaled(s, j);
+        long double d = t.hi == -INFINITY ? -INFINITY : product_minus(t, m);
+        put(s, j, op == CLSM_SOFTMAX ? expl(d) / (1 + rest) : d - log_sum);
     }
 }
 

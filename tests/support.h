@@ -75,7 +75,9 @@ typedef struct ts_report {
  * NaN, infinities and zeros exactly; F32 softmax relative 1e-5 (absolute
  * 1e-35 below 1e-30), F32 log-softmax absolute 1e-5*max(1,|ref|); F64 the
  * same with 1e-13 (absolute 1e-300 below 1e-290); F16/BF16 at most one unit
- * in the last place from the reference rounded to nearest even.
+ * in the last place from the reference rounded to nearest even. On an axis
+ * of length 1 every element must equal the reference exactly (softmax 1,
+ * log-softmax 0, or the special values).
  */
 ts_report ts_check(clsm_op op, clsm_dtype dtype, clsm_shape shape, const void *got,
                    const double *expected);

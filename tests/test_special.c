@@ -1,6 +1,8 @@
 /* Special values (NaN, infinities, masked slices, extremes, subnormals, zero scale) for every dtype, op and kernel variant. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <criterion/criterion.h>
 
@@ -24,8 +26,8 @@ static const layout layouts[] = {{3, 1, 1, 0}, {2, 3, 1, 2}, {2, 5, 0, 0}};
  * ops on every configuration: the special slice against soft / log_soft
  * (the reference where NULL), every other slice against the reference, so
  * a special value must not leak into its neighbours. The ordinary slices
- * stay in [-1, 1]: with |scale| <= 3 no log-softmax result comes so close to
- * 0 that the f32 rounding of the sum exceeds one F16/BF16 unit in the last place.
+ * are drawn from [-8, 8], so with the scales used here some of them have a
+ * dominant entry whose log-softmax lies just below 0.
  */
 static void check_slice(clsm_dtype dtype, const double *row, size_t axis, float scale,
                         const double *soft, const double *log_soft)
@@ -37,7 +39,7 @@ static void check_slice(clsm_dtype dtype, const double *row, size_t axis, float 
         size_t base = L->at_outer * axis * L->inner + L->at_inner;
         ts_rng r = ts_rng_seed(axis * 31 + l);
         void *x = ts_alloc(dtype, n);
-        ts_fill_uniform(&r, dtype, x, n, -1, 1);
+        ts_fill_uniform(&r, dtype, x, n, -8, 8);
         for (size_t j = 0; j < axis; j++)
             ts_store(dtype, x, base + j * L->inner, row[j]);
         double *ref = malloc(n * sizeof *ref);
@@ -226,6 +228,137 @@ Test(special, large_finite_scaled_values)
     const double soft[] = {1, 0, 0};
     check_slice(CLSM_F32, moderate, 3, 3.0f, soft, NULL);
     check_slice(CLSM_F64, moderate, 3, 3.0f, soft, NULL);
+
+    /*
+     * Products that f32 (f64) rounds: the max entry weighs exactly 1 only if
+     * the shift keeps the rounding error of its product. Two equal maxima
+     * share the mass; neighbours one ulp of the data apart (64 at 1e9, 16 at
+     * 1e17) differ by ordinary amounts once scaled by 0.1.
+     */
+    const double l2 = log(2.0);
+    const double twin_soft[] = {0.5, 0.5, 0, 0};
+    const float twin_scales[] = {1.5f, 0.1f, 3.0f, -2.5f};
+    for (size_t i = 0; i < N_OF(twin_scales); i++) {
+        const float sc = twin_scales[i];
+        const double sg = sc > 0 ? 1 : -1;
+        const double f32_twin[] = {sg * 1e30, sg * 1e30, -sg * 1e30, 7};
+        const double f64_twin[] = {sg * 1e300, sg * 1e300, -sg * 1e300, 7};
+        const double f16_twin[] = {sg * 60000, sg * 60000, -sg * 60000, 7};
+        check_slice(CLSM_F32, f32_twin, 4, sc, twin_soft, NULL);
+        check_slice(CLSM_BF16, f32_twin, 4, sc, twin_soft, NULL);
+        check_slice(CLSM_F64, f64_twin, 4, sc, twin_soft, NULL);
+        check_slice(CLSM_F16, f16_twin, 4, sc, NULL, NULL);
+        /* The reference agrees with the expected halves (and its log is -log 2). */
+        double ref[4];
+        float x32[4];
+        for (size_t j = 0; j < 4; j++)
+            x32[j] = (float)f32_twin[j];
+        ref_softmax(CLSM_LOG_SOFTMAX, CLSM_F32, (clsm_shape){1, 4, 1}, sc, x32, ref);
+        cr_assert(fabs(ref[0] + l2) < 1e-15, "reference %.17g for -log 2", ref[0]);
+    }
+    const double f32_close[] = {1e9, 1e9 - 64, 1e9 - 128, 3};
+    const double f32_close_neg[] = {-1e9, -1e9 + 64, -1e9 + 128, 3};
+    check_slice(CLSM_F32, f32_close, 4, 0.1f, NULL, NULL);
+    check_slice(CLSM_F32, f32_close_neg, 4, -0.1f, NULL, NULL);
+    const double f64_close[] = {1e17, 1e17 - 16, 1e17 - 32, 3};
+    check_slice(CLSM_F64, f64_close, 4, 0.1f, NULL, NULL);
+    check_slice(CLSM_F64, f64_close, 4, 1.5f, NULL, NULL);
+}
+
+/*
+ * A single entry is its own shift: softmax exactly 1 and log-softmax exactly
+ * 0 (ts_check holds length-1 axes to exact equality), for every dtype,
+ * scale, kernel variant and layout, also where scale*x is large and rounded
+ * (1e30 * 1.5). Values whose product overflows the compute type are left
+ * out: the contract's f32 (f64) arithmetic makes those infinite.
+ */
+static bool product_finite(clsm_dtype dtype, float scale, double v)
+{
+    if (!isfinite(v))
+        return true;
+    if (dtype == CLSM_F64)
+        return isfinite((double)scale * v);
+    volatile float p = scale * (float)v;
+    return isfinite(p);
+}
+
+Test(special, axis_of_length_one_is_exactly_one_and_zero)
+{
+    const float scales[] = {1.0f, -1.0f, 0.1f, 1.5f, 3.0f, -2.5f, 1.0f / 3, 0.0f, -0.0f};
+    const clsm_shape layouts1[] = {{0, 1, 1}, {1, 1, 0}, {3, 1, 0}};
+    for (size_t d = 0; d < N_DTYPES; d++) {
+        const clsm_dtype dt = dtypes[d];
+        const double mx = ts_dtype_max(dt);
+        const double values[] = {0,     -0.0,    1,          -7.3,      1000,     -1000.7,
+                                 33.3,  1e30,    -1e30,      1e300,     mx,       -mx,
+                                 mx / 3, ts_dtype_denorm_min(dt), INFINITY, -INFINITY, NAN};
+        for (size_t i = 0; i < N_OF(scales); i++) {
+            double kept[N_OF(values)];
+            size_t n = 0;
+            for (size_t k = 0; k < N_OF(values); k++) {
+                double stored[1];
+                ts_store(dt, stored, 0, values[k]);
+                if (product_finite(dt, scales[i], ts_load(dt, stored, 0)))
+                    kept[n++] = values[k];
+            }
+            cr_assert_geq(n, 8);
+            /* 24 slices: every value appears at least twice in each layout. */
+            const size_t total = 24;
+            void *x = ts_alloc(dt, total);
+            for (size_t k = 0; k < total; k++)
+                ts_store(dt, x, k, kept[k % n]);
+            for (size_t l = 0; l < N_OF(layouts1); l++) {
+                clsm_shape s = layouts1[l];
+                if (s.outer == 0)
+                    s.outer = total;
+                else
+                    s.inner = total / s.outer;
+                for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+                    double want[24];
+                    for (size_t k = 0; k < total; k++) {
+                        double v = ts_load(dt, x, k) * (double)scales[i];
+                        if (isnan(ts_load(dt, x, k)))
+                            want[k] = NAN;
+                        else if (v == -INFINITY)
+                            want[k] = op == CLSM_SOFTMAX ? 0 : -INFINITY;
+                        else
+                            want[k] = op == CLSM_SOFTMAX ? 1 : 0;
+                    }
+                    for (size_t c = 0; c < ts_num_configs(); c++)
+                        ts_run_and_check(ts_ctx[c], ts_config_name(c), (clsm_op)op, dt, s,
+                                         scales[i], x, want);
+                }
+            }
+            free(x);
+        }
+    }
+}
+
+/*
+ * Log-softmax just below 0 (one dominant entry) and softmax just below 1:
+ * F16/BF16 within one unit in the last place of the rounded reference (BF16
+ * keeps full relative precision there: [3,-3,-3]*3 gives -3.05e-8), F32 and
+ * F64 within their bounds, on every variant, in a row and strided layouts.
+ */
+Test(special, log_softmax_near_zero_and_softmax_near_one)
+{
+    const double a[] = {3, -3, -3};
+    const double b[] = {10, 0, 0};
+    const double c[] = {-3, 3, 3, 2.5};
+    const double d[] = {8, -8, 0, -1, 2};
+    const double e[] = {1, -1};
+    /* The dominant entry last or in the middle: the running sum meets it after the small terms. */
+    const double a_last[] = {-3, -3, 3};
+    const double b_mid[] = {0, 10, 0};
+    check_slice_all_dtypes(a, 3, 3.0f, NULL, NULL);
+    check_slice_all_dtypes(a_last, 3, 3.0f, NULL, NULL);
+    check_slice_all_dtypes(b_mid, 3, 1.0f, NULL, NULL);
+    check_slice_all_dtypes(b, 3, 1.0f, NULL, NULL);
+    check_slice_all_dtypes(b, 3, 1.5f, NULL, NULL);
+    check_slice_all_dtypes(c, 4, -3.0f, NULL, NULL);
+    check_slice_all_dtypes(d, 5, 2.0f, NULL, NULL);
+    check_slice_all_dtypes(e, 2, 5.0f, NULL, NULL);
+    check_slice_all_dtypes(e, 2, 7.25f, NULL, NULL);
 }
 
 Test(special, negative_scale_turns_infinities_around)
@@ -343,9 +476,48 @@ static double extreme_value(ts_rng *r, clsm_dtype dtype, int flavour)
 }
 
 /*
+ * The slices of x whose every scale*x is finite in the compute type (or x
+ * itself infinite) are gathered and compared with the reference: there the
+ * contract's f32 (f64) arithmetic is exact enough. The others hold a product
+ * that overflows to an infinity, where only the absence of NaN is promised.
+ */
+static void check_finite_product_slices(clsm_op op, clsm_dtype dtype, clsm_shape s, float scale,
+                                        const void *x, const void *y, const char *what,
+                                        int flavour)
+{
+    const size_t n = ts_count(s), size = ts_dtype_size(dtype);
+    double *ref = malloc(n * sizeof *ref + 1), *ref_kept = malloc(n * sizeof *ref + 1);
+    char *y_kept = ts_alloc(dtype, n);
+    cr_assert(ref != NULL && ref_kept != NULL);
+    ref_softmax(op, dtype, s, scale, x, ref);
+    size_t kept = 0;
+    for (size_t o = 0; o < s.outer; o++)
+        for (size_t i = 0; i < s.inner; i++) {
+            const size_t base = o * s.axis * s.inner + i;
+            bool finite = true;
+            for (size_t j = 0; finite && j < s.axis; j++)
+                finite = product_finite(dtype, scale, ts_load(dtype, x, base + j * s.inner));
+            for (size_t j = 0; finite && j < s.axis; j++, kept++) {
+                ref_kept[kept] = ref[base + j * s.inner];
+                memcpy(y_kept + kept * size, (const char *)y + (base + j * s.inner) * size, size);
+            }
+        }
+    if (kept > 0) {
+        clsm_shape ks = {kept / s.axis, s.axis, 1};
+        ts_report rep = ts_check(op, dtype, ks, y_kept, ref_kept);
+        cr_assert(rep.ok, "%s (flavour %d), slices with finite products only: %s", what, flavour,
+                  rep.msg);
+    }
+    free(y_kept);
+    free(ref_kept);
+    free(ref);
+}
+
+/*
  * Scales whose product with the data stays representable are compared with
- * the reference; 3 and -2 overflow scale*x to infinities in f32, where only
- * the absence of NaN is promised.
+ * the reference; 3 and -2 overflow scale*x to infinities in f32 for F32 and
+ * BF16 data (in f64 for F64), where only the absence of NaN is promised, and
+ * the slices without such a product are compared with the reference.
  */
 Test(special, no_nan_comes_out_of_extreme_nan_free_inputs)
 {
@@ -375,6 +547,8 @@ Test(special, no_nan_comes_out_of_extreme_nan_free_inputs)
                             cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
                             ts_report rep = ts_check_no_nan(dtypes[d], n, y);
                             cr_assert(rep.ok, "%s (flavour %d): %s", what, flavour, rep.msg);
+                            check_finite_product_slices((clsm_op)op, dtypes[d], shapes[k],
+                                                        overflowing[i], x, y, what, flavour);
                         }
                     }
                 }

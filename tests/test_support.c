@@ -89,10 +89,36 @@ Test(support, bf16_all_patterns_round_trip_and_ties_go_to_even)
 
 static bool check_one(clsm_op op, clsm_dtype dtype, double got, double expected)
 {
-    unsigned char y[8];
+    /* An axis of 2: length-1 axes are held to exact equality (see below). */
+    double y[2]; /* storage for two elements of any dtype, aligned */
+    ts_store(dtype, y, 0, got);
+    ts_store(dtype, y, 1, got);
+    const double want[2] = {expected, expected};
+    clsm_shape s = {1, 2, 1};
+    return ts_check(op, dtype, s, y, want).ok;
+}
+
+static bool check_one_on_axis_of_one(clsm_op op, clsm_dtype dtype, double got, double expected)
+{
+    double y[1];
     ts_store(dtype, y, 0, got);
     clsm_shape s = {1, 1, 1};
     return ts_check(op, dtype, s, y, &expected).ok;
+}
+
+Test(support, comparator_wants_exactly_one_and_zero_on_an_axis_of_length_one)
+{
+    cr_expect(check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_F32, 0.0, 0.0));
+    cr_expect(check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_BF16, -0.0, 0.0));
+    cr_expect(check_one_on_axis_of_one(CLSM_SOFTMAX, CLSM_F16, 1.0, 1.0));
+    cr_expect(check_one_on_axis_of_one(CLSM_SOFTMAX, CLSM_F64, NAN, NAN));
+    cr_expect(check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_F32, -INFINITY, -INFINITY));
+    cr_expect(!check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_F32, -1e-30, 0.0));
+    cr_expect(!check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_F64, 1e-300, 0.0));
+    cr_expect(!check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_BF16, -1e-38, 0.0));
+    cr_expect(!check_one_on_axis_of_one(CLSM_LOG_SOFTMAX, CLSM_F16, ts_f16_to_double(0x8001), 0.0));
+    cr_expect(!check_one_on_axis_of_one(CLSM_SOFTMAX, CLSM_F32, 1.0f - 0x1p-24, 1.0));
+    cr_expect(!check_one_on_axis_of_one(CLSM_SOFTMAX, CLSM_F16, ts_f16_to_double(0x3BFF), 1.0));
 }
 
 Test(support, comparator_applies_the_contract_bounds)
