@@ -24,6 +24,10 @@
  *    accuracy bound, and the error term also feeds log1p, so log-softmax stays
  *    accurate near 0.
  */
+
+/* TwoSum and the hi + lo shift are exact only if no a*b + c is fused behind our back. */
+#pragma OPENCL FP_CONTRACT OFF
+
 #if DTYPE_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double real;
