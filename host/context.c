@@ -31,6 +31,9 @@ static clsm_status read_device_info(cl_device_id device, clsm_device_info *info)
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_group_size,
                               &info->max_group_size, NULL);
     if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof info->compute_units,
+                              &info->compute_units, NULL);
+    if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof info->max_alloc,
                               &info->max_alloc, NULL);
     if (err == CL_SUCCESS)

@@ -41,6 +41,7 @@ typedef struct clsm_device_info {
     cl_device_type type;
     int has_fp64;
     size_t max_group_size;
+    cl_uint compute_units;
     cl_ulong max_alloc; /* the largest staging buffer the host path may ask for */
 } clsm_device_info;
 

@@ -17,11 +17,18 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 {
     if (ctx->forced_kind != CLSM_KERNEL_AUTO)
         return ctx->forced_kind;
+    size_t slices = shape.outer * shape.inner;
     /* A work-group and its barriers cost more than a short slice is worth. */
     if (shape.axis <= 64)
         return CLSM_KERNEL_ITEM;
+    /* A CPU runs a work-group on one thread, a barrier splitting it into loops, so one
+     * slice per work-item wins as soon as there are enough to fill every core. */
+    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU))
+        return slices >= (size_t)CLSM_ITEM_LOCAL_SIZE * ctx->info.compute_units
+                   ? CLSM_KERNEL_ITEM
+                   : CLSM_KERNEL_GROUP;
     /* Strided slices read coalesced across work-items, once there are enough of them. */
-    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
+    if (shape.inner > 1 && slices >= 1024)
         return CLSM_KERNEL_ITEM;
     return CLSM_KERNEL_GROUP;
 }
