@@ -80,7 +80,8 @@ CLSM_API const char *clsm_status_string(clsm_status status);
  *
  * @param out receives the new context, or NULL on failure. Not NULL.
  * @return CLSM_SUCCESS, CLSM_ERROR_DEVICE_NOT_FOUND, CLSM_ERROR_OUT_OF_MEMORY,
- *         CLSM_ERROR_OPENCL, or CLSM_ERROR_INVALID_ARGUMENT if out is NULL.
+ *         CLSM_ERROR_OPENCL, or CLSM_ERROR_INVALID_ARGUMENT if out is NULL or
+ *         the CLSM_KERNEL testing override names no kernel family.
  */
 CLSM_API clsm_status clsm_context_create(clsm_context **out);
 
@@ -92,6 +93,8 @@ CLSM_API clsm_status clsm_context_create(clsm_context **out);
  *
  * @param out receives the new context, or NULL on failure. Not NULL.
  * @param queue a valid command queue. Not NULL.
+ * @return CLSM_SUCCESS, or CLSM_ERROR_INVALID_ARGUMENT for a NULL argument or
+ *         a queue OpenCL does not recognise, or as clsm_context_create().
  */
 CLSM_API clsm_status clsm_context_create_with_queue(clsm_context **out, cl_command_queue queue);
 
@@ -117,8 +120,15 @@ CLSM_API cl_command_queue clsm_context_queue(const clsm_context *ctx);
 CLSM_API const char *clsm_context_build_log(const clsm_context *ctx);
 
 /**
- * Softmax or log-softmax over host memory; blocks until y is written.
+ * Softmax or log-softmax over host memory; blocks until y is written. Copies
+ * through device buffers that the context keeps for reuse; tensors larger
+ * than the device's largest allocation go through in runs of outer slices.
  *
+ * @param ctx the context; may be shared with other threads.
+ * @param op CLSM_SOFTMAX or CLSM_LOG_SOFTMAX.
+ * @param dtype the storage type of x and y.
+ * @param shape the [outer, axis, inner] view; any dimension 0 is an empty
+ *          tensor, which succeeds and does nothing.
  * @param x outer*axis*inner elements of @p dtype (F16/BF16 as uint16_t bit
  *          patterns). Only read; may be NULL for an empty tensor.
  * @param y as many elements, written. May equal x (in place); any other
@@ -127,15 +137,20 @@ CLSM_API const char *clsm_context_build_log(const clsm_context *ctx);
  *          (1/temperature). Zero gives the uniform distribution; NaN
  *          entries stay NaN.
  * @return CLSM_SUCCESS, or an error with y untouched where the error is
- *         found before launch.
+ *         found before launch: CLSM_ERROR_INVALID_ARGUMENT, _INVALID_SHAPE,
+ *         _UNSUPPORTED (F64 without cl_khr_fp64), _OUT_OF_MEMORY (also a
+ *         single outer slice larger than the device's largest allocation),
+ *         _BUILD_FAILED, _OPENCL.
  */
 CLSM_API clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                        clsm_shape shape, float scale, const void *x, void *y);
 
 /**
  * Softmax or log-softmax on device buffers, enqueued on the context's queue;
- * returns once enqueued, without waiting.
+ * returns once enqueued, without waiting. x and y stay borrowed until the
+ * returned event completes.
  *
+ * @param ctx,op,dtype,shape,scale as for clsm_softmax_host().
  * @param x,x_offset the input at byte offset x_offset of x, a buffer of the
  *          context's OpenCL context. Only read.
  * @param y,y_offset the output; the same buffer and offset as x is in place,
@@ -145,6 +160,11 @@ CLSM_API clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype
  *          as in clEnqueueNDRangeKernel.
  * @param event if not NULL, receives an event that completes when y is
  *          written; the caller releases it. Also for an empty tensor.
+ * @return CLSM_SUCCESS once enqueued, or an error with nothing enqueued:
+ *         CLSM_ERROR_INVALID_ARGUMENT (also a buffer of another context, y
+ *         created CL_MEM_READ_ONLY or x CL_MEM_WRITE_ONLY), _INVALID_SHAPE
+ *         (a buffer smaller than offset + extent), _UNSUPPORTED,
+ *         _BUILD_FAILED, _OUT_OF_MEMORY, _OPENCL.
  */
 CLSM_API clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                           clsm_shape shape, float scale, cl_mem x,
