@@ -1,0 +1,182 @@
+/* Injected OpenCL failures: each maps to its status, leaves y untouched and leaves the context usable. */
+#define _GNU_SOURCE
+
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <string.h>
+
+#include "support.h"
+
+/*
+ * This executable defines the OpenCL entry points below, so the dynamic linker
+ * binds libclsoftmax's calls to them; each passes through to the real one
+ * (RTLD_NEXT) unless its fault is armed. This is the only place the suite
+ * fakes OpenCL, and only to fail it.
+ */
+static struct {
+    int no_fp64;
+    int no_platform;
+    int broken_source;
+    int no_buffers;
+    int enqueue_fails;
+} fault;
+
+static void *real(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    cr_assert(f, "no real %s", name);
+    return f;
+}
+
+cl_int clGetDeviceInfo(cl_device_id device, cl_device_info param, size_t size, void *value,
+                       size_t *size_ret)
+{
+    cl_int (*next)(cl_device_id, cl_device_info, size_t, void *, size_t *) =
+        real("clGetDeviceInfo");
+    cl_int err = next(device, param, size, value, size_ret);
+    if (err == CL_SUCCESS && fault.no_fp64 && param == CL_DEVICE_DOUBLE_FP_CONFIG && value)
+        memset(value, 0, size);
+    return err;
+}
+
+cl_int clGetPlatformIDs(cl_uint n, cl_platform_id *platforms, cl_uint *n_ret)
+{
+    if (fault.no_platform)
+        return -1001; /* CL_PLATFORM_NOT_FOUND_KHR, what the ICD loader says without drivers */
+    cl_int (*next)(cl_uint, cl_platform_id *, cl_uint *) = real("clGetPlatformIDs");
+    return next(n, platforms, n_ret);
+}
+
+cl_program clCreateProgramWithSource(cl_context context, cl_uint count, const char **strings,
+                                     const size_t *lengths, cl_int *err)
+{
+    cl_program (*next)(cl_context, cl_uint, const char **, const size_t *, cl_int *) =
+        real("clCreateProgramWithSource");
+    if (!fault.broken_source)
+        return next(context, count, strings, lengths, err);
+    /* A real compiler error, so that the build log is real too. */
+    const char *sources[8];
+    cr_assert(count < 8 && !lengths);
+    memcpy(sources, strings, count * sizeof *strings);
+    sources[count] = "\nthis_is_an_injected_syntax_error\n";
+    return next(context, count + 1, sources, NULL, err);
+}
+
+cl_mem clCreateBuffer(cl_context context, cl_mem_flags flags, size_t size, void *host,
+                      cl_int *err)
+{
+    if (fault.no_buffers) {
+        if (err)
+            *err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+        return NULL;
+    }
+    cl_mem (*next)(cl_context, cl_mem_flags, size_t, void *, cl_int *) = real("clCreateBuffer");
+    return next(context, flags, size, host, err);
+}
+
+cl_int clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel, cl_uint dims,
+                              const size_t *offset, const size_t *global, const size_t *local,
+                              cl_uint n_events, const cl_event *events, cl_event *event)
+{
+    if (fault.enqueue_fails)
+        return CL_OUT_OF_RESOURCES;
+    cl_int (*next)(cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *,
+                   const size_t *, cl_uint, const cl_event *, cl_event *) =
+        real("clEnqueueNDRangeKernel");
+    return next(queue, kernel, dims, offset, global, local, n_events, events, event);
+}
+
+#define N 30
+static const clsm_shape shape = {3, 10, 1};
+
+/* Runs the host path with y sentinel-filled; checks the status and, on failure, y. */
+static void expect_host(clsm_context *ctx, clsm_dtype dtype, clsm_status want, const char *what)
+{
+    double x[N], y[N];
+    for (int i = 0; i < N; i++)
+        ts_store(dtype, x, (size_t)i, i % 7);
+    ts_fill_sentinel(y, sizeof y);
+    clsm_status st = clsm_softmax_host(ctx, CLSM_SOFTMAX, dtype, shape, 1.0f, x, y);
+    cr_assert_eq(st, want, "%s: got %s, want %s", what, clsm_status_string(st),
+                 clsm_status_string(want));
+    if (want != CLSM_SUCCESS) {
+        ts_report r = ts_check_sentinel(y, sizeof y);
+        cr_assert(r.ok, "%s: y changed: %s", what, r.msg);
+    }
+}
+
+static clsm_context *create(void)
+{
+    clsm_context *ctx;
+    clsm_status st = ts_context_create_variant(&ctx, NULL);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
+    return ctx;
+}
+
+Test(faults, device_without_fp64_refuses_f64_only)
+{
+    fault.no_fp64 = 1;
+    clsm_context *ctx = create();
+    expect_host(ctx, CLSM_F64, CLSM_ERROR_UNSUPPORTED, "host F64");
+    expect_host(ctx, CLSM_F32, CLSM_SUCCESS, "host F32");
+
+    cl_command_queue queue = clsm_context_queue(ctx);
+    cl_context cl;
+    cr_assert_eq(clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof cl, &cl, NULL),
+                 CL_SUCCESS);
+    double y[N];
+    ts_fill_sentinel(y, sizeof y);
+    cl_mem xb = ts_cl_buffer(cl, CL_MEM_READ_ONLY, sizeof y, y);
+    cl_mem yb = ts_cl_buffer(cl, CL_MEM_READ_WRITE, sizeof y, y);
+    clsm_status st = clsm_softmax_buffers(ctx, CLSM_SOFTMAX, CLSM_F64, shape, 1.0f, xb, 0, yb, 0,
+                                          0, NULL, NULL);
+    cr_assert_eq(st, CLSM_ERROR_UNSUPPORTED, "buffers F64: %s", clsm_status_string(st));
+    ts_cl_read(queue, yb, 0, sizeof y, y);
+    ts_report r = ts_check_sentinel(y, sizeof y);
+    cr_assert(r.ok, "buffers F64: y changed: %s", r.msg);
+    clReleaseMemObject(yb);
+    clReleaseMemObject(xb);
+    clsm_context_release(ctx);
+}
+
+Test(faults, no_platform_is_device_not_found)
+{
+    fault.no_platform = 1;
+    clsm_context *ctx = (clsm_context *)&fault;
+    clsm_status st = ts_context_create_variant(&ctx, NULL);
+    cr_assert_eq(st, CLSM_ERROR_DEVICE_NOT_FOUND, "%s", clsm_status_string(st));
+    cr_assert_null(ctx);
+}
+
+Test(faults, compiler_error_is_build_failed_with_its_log_and_is_not_cached)
+{
+    clsm_context *ctx = create();
+    fault.broken_source = 1;
+    expect_host(ctx, CLSM_F32, CLSM_ERROR_BUILD_FAILED, "broken source");
+    const char *log = clsm_context_build_log(ctx);
+    cr_assert(strstr(log, "this_is_an_injected_syntax_error"),
+              "the build log does not name the error: \"%s\"", log);
+    fault.broken_source = 0;
+    expect_host(ctx, CLSM_F32, CLSM_SUCCESS, "after the compiler error");
+    clsm_context_release(ctx);
+}
+
+Test(faults, failed_allocation_is_out_of_memory_and_recovers)
+{
+    clsm_context *ctx = create();
+    fault.no_buffers = 1;
+    expect_host(ctx, CLSM_F32, CLSM_ERROR_OUT_OF_MEMORY, "no buffers");
+    fault.no_buffers = 0;
+    expect_host(ctx, CLSM_F32, CLSM_SUCCESS, "buffers back");
+    clsm_context_release(ctx);
+}
+
+Test(faults, failed_enqueue_leaves_y_untouched_and_recovers)
+{
+    clsm_context *ctx = create();
+    fault.enqueue_fails = 1;
+    expect_host(ctx, CLSM_F16, CLSM_ERROR_OUT_OF_MEMORY, "enqueue fails");
+    fault.enqueue_fails = 0;
+    expect_host(ctx, CLSM_F16, CLSM_SUCCESS, "enqueue works");
+    clsm_context_release(ctx);
+}
