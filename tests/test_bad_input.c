@@ -386,6 +386,39 @@ Test(bad_buffer_args, partial_overlap_in_one_buffer)
     }
 }
 
+/* Sub-buffers of one parent are one memory: overlap is judged on the parent's bytes. */
+Test(bad_buffer_args, partial_overlap_through_sub_buffers)
+{
+    cl_uint align_bits;
+    cr_assert_eq(clGetDeviceInfo(cl.device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
+                                 &align_bits, NULL),
+                 CL_SUCCESS);
+    const size_t align = align_bits / 8;
+    const clsm_shape s = {1, align / 4 * 2, 1}; /* two alignment units of F32 */
+    cl_mem parent = make_buffer(cl.context, CL_MEM_READ_WRITE, 4 * align);
+    cl_int err;
+    cl_buffer_region first = {0, 2 * align}, second = {align, 2 * align};
+    cl_mem a = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &first,
+                                 &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_mem b = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &second,
+                                 &err);
+    cr_assert_eq(err, CL_SUCCESS);
+
+    expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, s, 1.0f, a, 0, b, 0,
+                   0, NULL, "x in sub-buffer [0,2), y in sub-buffer [1,3)");
+    expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, s, 1.0f, parent, 0,
+                   b, 0, 0, NULL, "x in the parent at 0, y in sub-buffer [1,3)");
+    /* The same bytes through a sub-buffer and its parent are in place, which is allowed. */
+    clsm_status st = clsm_softmax_buffers(ctx, CLSM_SOFTMAX, CLSM_F32, s, 1.0f, b, 0, parent,
+                                          align, 0, NULL, NULL);
+    cr_assert_eq(st, CLSM_SUCCESS, "in place through a sub-buffer: %s", clsm_status_string(st));
+    clFinish(cl.queue);
+    clReleaseMemObject(b);
+    clReleaseMemObject(a);
+    clReleaseMemObject(parent);
+}
+
 /* --- empty tensors --- */
 
 Test(empty, host_with_null_pointers_succeeds_for_each_zero_dimension)
