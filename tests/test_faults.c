@@ -14,6 +14,7 @@
  * fakes OpenCL, and only to fail it.
  */
 static struct {
+    cl_ulong max_alloc; /* where not 0, reported instead of the real one and enforced */
     int no_fp64;
     int no_platform;
     int broken_source;
@@ -36,6 +37,8 @@ cl_int clGetDeviceInfo(cl_device_id device, cl_device_info param, size_t size, v
     cl_int err = next(device, param, size, value, size_ret);
     if (err == CL_SUCCESS && fault.no_fp64 && param == CL_DEVICE_DOUBLE_FP_CONFIG && value)
         memset(value, 0, size);
+    if (err == CL_SUCCESS && fault.max_alloc && param == CL_DEVICE_MAX_MEM_ALLOC_SIZE && value)
+        memcpy(value, &fault.max_alloc, sizeof fault.max_alloc);
     return err;
 }
 
@@ -65,9 +68,9 @@ cl_program clCreateProgramWithSource(cl_context context, cl_uint count, const ch
 cl_mem clCreateBuffer(cl_context context, cl_mem_flags flags, size_t size, void *host,
                       cl_int *err)
 {
-    if (fault.no_buffers) {
+    if (fault.no_buffers || (fault.max_alloc && size > fault.max_alloc)) {
         if (err)
-            *err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+            *err = fault.no_buffers ? CL_MEM_OBJECT_ALLOCATION_FAILURE : CL_INVALID_BUFFER_SIZE;
         return NULL;
     }
     cl_mem (*next)(cl_context, cl_mem_flags, size_t, void *, cl_int *) = real("clCreateBuffer");
@@ -178,5 +181,42 @@ Test(faults, failed_enqueue_leaves_y_untouched_and_recovers)
     expect_host(ctx, CLSM_F16, CLSM_ERROR_OUT_OF_MEMORY, "enqueue fails");
     fault.enqueue_fails = 0;
     expect_host(ctx, CLSM_F16, CLSM_SUCCESS, "enqueue works");
+    clsm_context_release(ctx);
+}
+
+/* A device whose largest allocation is 64 KiB makes the host path split a 444 KB tensor
+ * into runs of 147 outer slices, the last one short; a lost or misplaced run shows. */
+Test(faults, host_tensor_above_the_allocation_limit_goes_through_in_runs)
+{
+    fault.max_alloc = 64 * 1024;
+    clsm_context *ctx = create();
+    const clsm_shape s = {1000, 37, 3};
+    const size_t n = ts_count(s);
+    ts_rng r = ts_rng_seed(81);
+    for (int dt = CLSM_F32; dt <= CLSM_F64; dt++) {
+        void *x = ts_alloc((clsm_dtype)dt, n);
+        ts_fill_uniform(&r, (clsm_dtype)dt, x, n, -5, 5);
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
+            ts_run_and_check(ctx, "auto, 64 KiB allocations", (clsm_op)op, (clsm_dtype)dt, s,
+                             1.0f, x, NULL);
+        free(x);
+    }
+    clsm_context_release(ctx);
+}
+
+/* A single slice larger than any allocation cannot be split. */
+Test(faults, slice_above_the_allocation_limit_is_out_of_memory)
+{
+    fault.max_alloc = 1024;
+    clsm_context *ctx = create();
+    float x[257], y[257];
+    for (int i = 0; i < 257; i++)
+        x[i] = (float)i;
+    ts_fill_sentinel(y, sizeof y);
+    clsm_status st = clsm_softmax_host(ctx, CLSM_SOFTMAX, CLSM_F32, (clsm_shape){1, 257, 1}, 1.0f,
+                                       x, y);
+    cr_assert_eq(st, CLSM_ERROR_OUT_OF_MEMORY, "%s", clsm_status_string(st));
+    ts_report rep = ts_check_sentinel(y, sizeof y);
+    cr_assert(rep.ok, "y changed: %s", rep.msg);
     clsm_context_release(ctx);
 }
