@@ -27,6 +27,7 @@ typedef struct clsm_program {
     clsm_variant key;
     cl_program program;
     cl_kernel kernel;
+    size_t max_group_size; /* CL_KERNEL_WORK_GROUP_SIZE: can be below the device's */
     struct clsm_program *next;
 } clsm_program;
 
@@ -75,7 +76,8 @@ clsm_status clsm_validate_host(const clsm_context *ctx, clsm_dtype dtype, size_t
                                const void *x, const void *y);
 
 /* program.c: call with ctx->lock held. */
-clsm_status clsm_kernel_get(clsm_context *ctx, const clsm_variant *key, cl_kernel *out);
+const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
+                                     clsm_status *status);
 void clsm_programs_release(clsm_context *ctx);
 
 /* launch.c: enqueue on validated, non-empty arguments; offsets in bytes. */

@@ -54,17 +54,27 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
 {
     clsm_kernel_kind kind = choose_kind(ctx, shape);
     size_t local = local_size(ctx, kind);
-    size_t global = global_size(kind, shape, local);
     clsm_variant key = {kind, dtype, op, scale == 0.0f, kind == CLSM_KERNEL_GROUP ? local : 0};
     size_t element = clsm_dtype_size(dtype);
     cl_ulong args[5] = {x_offset / element, y_offset / element, shape.outer, shape.axis,
                         shape.inner};
-    cl_kernel kernel;
+    clsm_status status;
 
     pthread_mutex_lock(&ctx->lock);
-    clsm_status status = clsm_kernel_get(ctx, &key, &kernel);
-    if (status != CLSM_SUCCESS)
+    const clsm_program *p = clsm_program_get(ctx, &key, &status);
+    /* A kernel may allow smaller work-groups than its device; the group kernel has its
+     * size compiled in, so it is built again for the size the kernel allows. */
+    while (p && p->max_group_size < local) {
+        local = floor_pow2(p->max_group_size);
+        if (kind == CLSM_KERNEL_GROUP) {
+            key.group_size = local;
+            p = clsm_program_get(ctx, &key, &status);
+        }
+    }
+    if (!p)
         goto unlock;
+    cl_kernel kernel = p->kernel;
+    size_t global = global_size(kind, shape, local);
     cl_int err = clSetKernelArg(kernel, 0, sizeof x, &x);
     if (err == CL_SUCCESS)
         err = clSetKernelArg(kernel, 1, sizeof args[0], &args[0]);

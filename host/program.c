@@ -35,8 +35,7 @@ static void keep_build_log(clsm_context *ctx, cl_program program)
     ctx->build_log = log;
 }
 
-static clsm_status build(clsm_context *ctx, const clsm_variant *key, cl_program *program_out,
-                         cl_kernel *kernel_out)
+static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_program *out)
 {
     static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
     const char *sources[2] = {clsm_src_softmax_common, NULL};
@@ -71,36 +70,44 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, cl_program 
     cl_kernel kernel = clCreateKernel(program, name, &err);
     if (err != CL_SUCCESS)
         goto fail;
-    *program_out = program;
-    *kernel_out = kernel;
+    err = clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                   sizeof out->max_group_size, &out->max_group_size, NULL);
+    if (err != CL_SUCCESS)
+        goto fail_kernel;
+    out->program = program;
+    out->kernel = kernel;
     return CLSM_SUCCESS;
 
+fail_kernel:
+    clReleaseKernel(kernel);
 fail:
     clReleaseProgram(program);
     return clsm_status_from_cl(err);
 }
 
-clsm_status clsm_kernel_get(clsm_context *ctx, const clsm_variant *key, cl_kernel *out)
+const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
+                                     clsm_status *status)
 {
     for (clsm_program *p = ctx->programs; p; p = p->next) {
         if (variant_equal(&p->key, key)) {
-            *out = p->kernel;
-            return CLSM_SUCCESS;
+            *status = CLSM_SUCCESS;
+            return p;
         }
     }
     clsm_program *entry = malloc(sizeof *entry);
-    if (!entry)
-        return CLSM_ERROR_OUT_OF_MEMORY;
-    clsm_status status = build(ctx, key, &entry->program, &entry->kernel);
-    if (status != CLSM_SUCCESS) {
+    if (!entry) {
+        *status = CLSM_ERROR_OUT_OF_MEMORY;
+        return NULL;
+    }
+    *status = build(ctx, key, entry);
+    if (*status != CLSM_SUCCESS) {
         free(entry);
-        return status;
+        return NULL;
     }
     entry->key = *key;
     entry->next = ctx->programs;
     ctx->programs = entry;
-    *out = entry->kernel;
-    return CLSM_SUCCESS;
+    return entry;
 }
 
 void clsm_programs_release(clsm_context *ctx)

@@ -15,6 +15,7 @@
  */
 static struct {
     cl_ulong max_alloc; /* where not 0, reported instead of the real one and enforced */
+    size_t kernel_group; /* the same for CL_KERNEL_WORK_GROUP_SIZE */
     int no_fp64;
     int no_platform;
     int broken_source;
@@ -77,12 +78,26 @@ cl_mem clCreateBuffer(cl_context context, cl_mem_flags flags, size_t size, void 
     return next(context, flags, size, host, err);
 }
 
+cl_int clGetKernelWorkGroupInfo(cl_kernel kernel, cl_device_id device,
+                                cl_kernel_work_group_info param, size_t size, void *value,
+                                size_t *size_ret)
+{
+    cl_int (*next)(cl_kernel, cl_device_id, cl_kernel_work_group_info, size_t, void *,
+                   size_t *) = real("clGetKernelWorkGroupInfo");
+    cl_int err = next(kernel, device, param, size, value, size_ret);
+    if (err == CL_SUCCESS && fault.kernel_group && param == CL_KERNEL_WORK_GROUP_SIZE && value)
+        memcpy(value, &fault.kernel_group, sizeof fault.kernel_group);
+    return err;
+}
+
 cl_int clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel, cl_uint dims,
                               const size_t *offset, const size_t *global, const size_t *local,
                               cl_uint n_events, const cl_event *events, cl_event *event)
 {
     if (fault.enqueue_fails)
         return CL_OUT_OF_RESOURCES;
+    if (fault.kernel_group && local && local[0] > fault.kernel_group)
+        return CL_INVALID_WORK_GROUP_SIZE;
     cl_int (*next)(cl_command_queue, cl_kernel, cl_uint, const size_t *, const size_t *,
                    const size_t *, cl_uint, const cl_event *, cl_event *) =
         real("clEnqueueNDRangeKernel");
@@ -219,4 +234,28 @@ Test(faults, slice_above_the_allocation_limit_is_out_of_memory)
     ts_report rep = ts_check_sentinel(y, sizeof y);
     cr_assert(rep.ok, "y changed: %s", rep.msg);
     clsm_context_release(ctx);
+}
+
+/* A kernel that allows only 16 work-items per group (register-hungry GPUs do that) must
+ * still run, in every variant, with the right results. */
+Test(faults, kernels_allowing_small_work_groups_still_run)
+{
+    fault.kernel_group = 16;
+    const clsm_shape shapes[] = {{3, 1000, 1}, {64, 100, 3}};
+    const char *const variants[] = {"item", "group", NULL};
+    ts_rng r = ts_rng_seed(82);
+    for (size_t v = 0; v < 3; v++) {
+        clsm_context *ctx;
+        clsm_status st = ts_context_create_variant(&ctx, variants[v]);
+        cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const size_t n = ts_count(shapes[k]);
+            float *x = ts_alloc(CLSM_F32, n);
+            ts_fill_uniform(&r, CLSM_F32, x, n, -5, 5);
+            ts_run_and_check(ctx, variants[v] ? variants[v] : "auto", CLSM_LOG_SOFTMAX, CLSM_F32,
+                             shapes[k], 1.0f, x, NULL);
+            free(x);
+        }
+        clsm_context_release(ctx);
+    }
 }
