@@ -33,6 +33,14 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
     return CLSM_KERNEL_GROUP;
 }
 
+const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
+{
+    (void)dtype;
+    if (!ctx)
+        return NULL;
+    return choose_kind(ctx, shape) == CLSM_KERNEL_ITEM ? "item" : "group";
+}
+
 static size_t local_size(const clsm_context *ctx, clsm_kernel_kind kind)
 {
     size_t wanted = CLSM_ITEM_LOCAL_SIZE;

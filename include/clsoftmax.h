@@ -120,6 +120,15 @@ CLSM_API cl_command_queue clsm_context_queue(const clsm_context *ctx);
 CLSM_API const char *clsm_context_build_log(const clsm_context *ctx);
 
 /**
+ * The name of the kernel variant that a call with this dtype and shape runs
+ * on @p ctx's device, chosen by shape and device or forced by the
+ * CLSM_KERNEL environment variable: for benchmarks and bug reports. NULL for
+ * a NULL context. The string is static.
+ */
+CLSM_API const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype,
+                                      clsm_shape shape);
+
+/**
  * Softmax or log-softmax over host memory; blocks until y is written. Copies
  * through device buffers that the context keeps for reuse; tensors larger
  * than the device's largest allocation go through in runs of outer slices.
