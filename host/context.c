@@ -9,7 +9,9 @@ static clsm_status read_forced_kind(clsm_kernel_kind *out)
     static const struct {
         const char *name;
         clsm_kernel_kind kind;
-    } kinds[] = {{"item", CLSM_KERNEL_ITEM}, {"group", CLSM_KERNEL_GROUP}};
+    } kinds[] = {{"item", CLSM_KERNEL_ITEM},
+                  {"group", CLSM_KERNEL_GROUP},
+                  {"row", CLSM_KERNEL_ROW}};
     const char *name = getenv("CLSM_KERNEL");
     *out = CLSM_KERNEL_AUTO;
     if (!name || !*name)
@@ -36,6 +38,9 @@ static clsm_status read_device_info(cl_device_id device, clsm_device_info *info)
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof info->max_alloc,
                               &info->max_alloc, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof info->cache_size,
+                              &info->cache_size, NULL);
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
     /* Devices without doubles may reject the query instead of answering 0. */

@@ -11,7 +11,8 @@
 typedef enum clsm_kernel_kind {
     CLSM_KERNEL_AUTO, /* chosen by shape and device */
     CLSM_KERNEL_ITEM,
-    CLSM_KERNEL_GROUP
+    CLSM_KERNEL_GROUP,
+    CLSM_KERNEL_ROW
 } clsm_kernel_kind;
 
 /* Everything that changes a kernel's code: the key of the program cache. */
@@ -44,6 +45,7 @@ typedef struct clsm_device_info {
     size_t max_group_size;
     cl_uint compute_units;
     cl_ulong max_alloc; /* the largest staging buffer the host path may ask for */
+    cl_ulong cache_size; /* global memory cache; outputs beyond it are streamed past it */
 } clsm_device_info;
 
 struct clsm_context {

@@ -13,20 +13,24 @@ static size_t floor_pow2(size_t n)
     return p;
 }
 
+/* Whether a kernel family handles this layout at all. */
+static int kind_fits(clsm_kernel_kind kind, clsm_shape shape)
+{
+    return kind != CLSM_KERNEL_ROW || shape.inner == 1;
+}
+
 static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 {
-    if (ctx->forced_kind != CLSM_KERNEL_AUTO)
+    if (ctx->forced_kind != CLSM_KERNEL_AUTO && kind_fits(ctx->forced_kind, shape))
         return ctx->forced_kind;
     size_t slices = shape.outer * shape.inner;
+    /* A CPU runs a work-group on one thread, a barrier splitting it into loops: one
+     * slice per work-item, walked with vectors where it is contiguous. */
+    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU))
+        return shape.inner == 1 ? CLSM_KERNEL_ROW : CLSM_KERNEL_ITEM;
     /* A work-group and its barriers cost more than a short slice is worth. */
     if (shape.axis <= 64)
         return CLSM_KERNEL_ITEM;
-    /* A CPU runs a work-group on one thread, a barrier splitting it into loops, so one
-     * slice per work-item wins as soon as there are enough to fill every core. */
-    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU))
-        return slices >= (size_t)CLSM_ITEM_LOCAL_SIZE * ctx->info.compute_units
-                   ? CLSM_KERNEL_ITEM
-                   : CLSM_KERNEL_GROUP;
     /* Strided slices read coalesced across work-items, once there are enough of them. */
     if (shape.inner > 1 && slices >= 1024)
         return CLSM_KERNEL_ITEM;
@@ -35,24 +39,51 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 
 const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
 {
+    static const char *const names[] = {"auto", "item", "group", "row"};
     (void)dtype;
     if (!ctx)
         return NULL;
-    return choose_kind(ctx, shape) == CLSM_KERNEL_ITEM ? "item" : "group";
+    return names[choose_kind(ctx, shape)];
 }
 
-static size_t local_size(const clsm_context *ctx, clsm_kernel_kind kind)
+/* Slices a row work-item finishes together: up to 16 (VEC for f32) short ones, once
+ * every core still gets plenty of work-items; a long slice alone, so that it stays in
+ * cache for its last pass. */
+static cl_uint row_batch(const clsm_context *ctx, clsm_shape shape)
+{
+    if (shape.axis <= 1024 && shape.outer >= 16 * 16 * (size_t)ctx->info.compute_units)
+        return 16;
+    return 1;
+}
+
+/* Work-items for the kinds without work-group cooperation. */
+static size_t work_items(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape)
+{
+    if (kind != CLSM_KERNEL_ROW)
+        return shape.outer * shape.inner;
+    cl_uint batch = row_batch(ctx, shape);
+    return (shape.outer + batch - 1) / batch;
+}
+
+static size_t local_size(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape)
 {
     size_t wanted = CLSM_ITEM_LOCAL_SIZE;
-    if (kind == CLSM_KERNEL_GROUP)
+    if (kind == CLSM_KERNEL_GROUP) {
         wanted = (ctx->info.type & CL_DEVICE_TYPE_GPU) ? 256 : 64;
+    } else if (!(ctx->info.type & CL_DEVICE_TYPE_GPU)) {
+        /* A CPU thread takes whole work-groups: a few per core balance the load. */
+        size_t per_group = work_items(ctx, kind, shape) / (4 * (size_t)ctx->info.compute_units);
+        wanted = per_group < 1 ? 1 : per_group < wanted ? per_group : wanted;
+    }
     return floor_pow2(wanted < ctx->info.max_group_size ? wanted : ctx->info.max_group_size);
 }
 
-static size_t global_size(clsm_kernel_kind kind, clsm_shape shape, size_t local)
+static size_t global_size(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape,
+                          size_t local)
 {
-    size_t slices = shape.outer * shape.inner;
-    size_t groups = kind == CLSM_KERNEL_GROUP ? slices : (slices + local - 1) / local;
+    size_t groups = kind == CLSM_KERNEL_GROUP
+                        ? shape.outer * shape.inner
+                        : (work_items(ctx, kind, shape) + local - 1) / local;
     return (groups < CLSM_MAX_GROUPS ? groups : CLSM_MAX_GROUPS) * local;
 }
 
@@ -61,7 +92,7 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
                         cl_uint num_events, const cl_event *events, cl_event *event)
 {
     clsm_kernel_kind kind = choose_kind(ctx, shape);
-    size_t local = local_size(ctx, kind);
+    size_t local = local_size(ctx, kind, shape);
     clsm_variant key = {kind, dtype, op, scale == 0.0f, kind == CLSM_KERNEL_GROUP ? local : 0};
     size_t element = clsm_dtype_size(dtype);
     cl_ulong args[5] = {x_offset / element, y_offset / element, shape.outer, shape.axis,
@@ -82,7 +113,7 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
     if (!p)
         goto unlock;
     cl_kernel kernel = p->kernel;
-    size_t global = global_size(kind, shape, local);
+    size_t global = global_size(ctx, kind, shape, local);
     cl_int err = clSetKernelArg(kernel, 0, sizeof x, &x);
     if (err == CL_SUCCESS)
         err = clSetKernelArg(kernel, 1, sizeof args[0], &args[0]);
@@ -92,6 +123,13 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
         err = clSetKernelArg(kernel, 2 + i, sizeof args[i], &args[i]);
     if (err == CL_SUCCESS)
         err = clSetKernelArg(kernel, 7, sizeof scale, &scale);
+    if (err == CL_SUCCESS && kind == CLSM_KERNEL_ROW) {
+        cl_uint batch = row_batch(ctx, shape);
+        cl_uint stream = shape.outer * shape.axis * element >= ctx->info.cache_size;
+        err = clSetKernelArg(kernel, 8, sizeof batch, &batch);
+        if (err == CL_SUCCESS)
+            err = clSetKernelArg(kernel, 9, sizeof stream, &stream);
+    }
     if (err == CL_SUCCESS)
         err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, num_events,
                                      events, event);

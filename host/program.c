@@ -8,6 +8,8 @@
 extern const char clsm_src_softmax_common[];
 extern const char clsm_src_softmax_item[];
 extern const char clsm_src_softmax_group[];
+extern const char clsm_src_softmax_vector[];
+extern const char clsm_src_softmax_row[];
 
 static int variant_equal(const clsm_variant *a, const clsm_variant *b)
 {
@@ -38,7 +40,8 @@ static void keep_build_log(clsm_context *ctx, cl_program program)
 static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_program *out)
 {
     static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
-    const char *sources[2] = {clsm_src_softmax_common, NULL};
+    const char *sources[3] = {clsm_src_softmax_common, NULL, NULL};
+    cl_uint count = 2;
     const char *name = NULL;
     switch (key->kind) {
     case CLSM_KERNEL_ITEM:
@@ -48,6 +51,12 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_progra
     case CLSM_KERNEL_GROUP:
         sources[1] = clsm_src_softmax_group;
         name = "softmax_group";
+        break;
+    case CLSM_KERNEL_ROW:
+        sources[1] = clsm_src_softmax_vector;
+        sources[2] = clsm_src_softmax_row;
+        count = 3;
+        name = "softmax_row";
         break;
     case CLSM_KERNEL_AUTO:
         return CLSM_ERROR_INVALID_ARGUMENT;
@@ -59,7 +68,7 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_progra
              key->group_size);
 
     cl_int err;
-    cl_program program = clCreateProgramWithSource(ctx->cl, 2, sources, NULL, &err);
+    cl_program program = clCreateProgramWithSource(ctx->cl, count, sources, NULL, &err);
     if (err != CL_SUCCESS)
         return clsm_status_from_cl(err);
     err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);

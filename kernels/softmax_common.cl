@@ -28,28 +28,69 @@
 /* TwoSum and the hi + lo shift are exact only if no a*b + c is fused behind our back. */
 #pragma OPENCL FP_CONTRACT OFF
 
+/* real is the compute type; realv packs VEC of them, the widest vector that reaches the
+ * vectorised exp on a CPU (PoCL does not vectorise strict-FP scalar loops itself).
+ * VLOAD/VSTORE move VEC consecutive elements at any element-aligned address. */
+/* Softmax stores the weights and scales them in place of a second exp wherever the
+ * storage type holds a weight exactly. */
+#define KEEP_WEIGHTS (!LOG_SOFTMAX && (DTYPE_F32 || DTYPE_F64))
+
 #if DTYPE_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double real;
 typedef double store_t;
+#define VEC 8
+typedef double8 realv;
+typedef double8 real8;
+typedef double4 real4;
+typedef double2 real2;
+typedef long8 maskv;
 #define LOAD(p, i) ((p)[i])
 #define STORE(p, i, v) ((p)[i] = (v))
-#elif DTYPE_F32
+#define VLOAD(p) vload8(0, (p))
+#define VSTORE(p, v) vstore8((v), 0, (p))
+#define VLOAD_REAL(p) vload8(0, (p))
+#define VSTORE_REAL(p, v) vstore8((v), 0, (p))
+#else
 typedef float real;
+#define VEC 16
+typedef float16 realv;
+typedef float8 real8;
+typedef float4 real4;
+typedef float2 real2;
+typedef int16 maskv;
+#define VLOAD_REAL(p) vload16(0, (p))
+#define VSTORE_REAL(p, v) vstore16((v), 0, (p))
+#if DTYPE_F32
 typedef float store_t;
+/* PoCL splits vstore16 into four 128-bit stores; a vector type aligned like a float
+ * gives one unaligned full-width store. */
+typedef float16 __attribute__((aligned(4))) float16_unaligned;
 #define LOAD(p, i) ((p)[i])
 #define STORE(p, i, v) ((p)[i] = (v))
+#define VLOAD(p) vload16(0, (p))
+#define VSTORE(p, v) (*(global float16_unaligned *)(p) = (v))
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_nontemporal_store)
+/* Past the cache, so that a written line is not first read: 8 bytes of traffic per
+ * element instead of 12, for outputs too large to stay in cache anyway. p must be
+ * aligned to the vector's size. */
+#define VSTORE_STREAM(p, v) __builtin_nontemporal_store((v), (global float16 *)(p))
+#endif
+#endif
 #elif DTYPE_F16
 /* Storage only: vload_half and vstore_half are core OpenCL, no cl_khr_fp16 needed. */
-typedef float real;
 typedef half store_t;
 #define LOAD(p, i) vload_half((i), (p))
 #define STORE(p, i, v) vstore_half_rte((v), (i), (p))
+#define VLOAD(p) vload_half16(0, (p))
+#define VSTORE(p, v) vstore_half16_rte((v), 0, (p))
 #elif DTYPE_BF16
-typedef float real;
 typedef ushort store_t;
 #define LOAD(p, i) as_float((uint)(p)[i] << 16)
 #define STORE(p, i, v) ((p)[i] = bf16_from_float(v))
+#define VLOAD(p) as_float16(convert_uint16(vload16(0, (p))) << 16)
+#define VSTORE(p, v) vstore16(bf16_from_float16(v), 0, (p))
 
 /* Round to nearest even; NaN stays NaN (quiet) instead of rounding into infinity. */
 ushort bf16_from_float(float f)
@@ -59,8 +100,19 @@ ushort bf16_from_float(float f)
         return (ushort)((b >> 16) | 0x40u);
     return (ushort)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
+
+ushort16 bf16_from_float16(float16 f)
+{
+    uint16 b = as_uint16(f);
+    uint16 rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+    return convert_ushort16(select(rounded, (b >> 16) | 0x40u, isnan(f)));
+}
 #else
 #error "build with one of DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_F64"
+#endif
+#endif
+#ifndef VSTORE_STREAM
+#define VSTORE_STREAM(p, v) VSTORE(p, v)
 #endif
 
 typedef struct {
@@ -174,6 +226,39 @@ void state_merge(state *s, state b, real a)
     s->sum = sum;
 }
 
+#if DTYPE_F64
+real log1p_nonneg(real t)
+{
+    return log1p(t);
+}
+#else
+/* log1p for t >= 0, within about 2 ulp: PoCL's scalar log1p and log cost as much as a
+ * whole 32-element slice. Reduces 1 + t to 2^e * (1 + m) with 1 + m in [sqrt(1/2),
+ * sqrt(2)], then log1p(m) = 2 atanh(s), s = m / (2 + m), by its odd series: |s| < 0.172,
+ * so the terms left out are below 2^-28 of the result. */
+float log1p_nonneg(float t)
+{
+    const float ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-06f; /* ln2_hi * e is exact */
+    float m = t, correction = 0;
+    int e = 0;
+    float u = 1 + t;
+    if (u > 1.41421356f) {
+        float f = frexp(u, &e); /* u = f * 2^e, f in [1/2, 1) */
+        if (f < 0.707106781f) {
+            f *= 2;
+            e -= 1;
+        }
+        m = f - 1;
+        /* u lost t - (u - 1) to rounding; log moves by that over u. */
+        correction = (t - (u - 1)) / u;
+    }
+    float s = m / (2 + m);
+    float s2 = s * s;
+    float series = 1 + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9))));
+    return (float)e * ln2_hi + ((float)e * ln2_lo + correction + 2 * s * series);
+}
+#endif
+
 slice_norm norm_of(state s)
 {
     slice_norm n;
@@ -181,7 +266,7 @@ slice_norm norm_of(state s)
     n.lo = s.lo;
     n.total = s.sum + s.comp;
     /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
-    n.log_total = log1p((s.sum - 1) + s.comp);
+    n.log_total = log1p_nonneg((s.sum - 1) + s.comp);
     return n;
 }
 
@@ -196,4 +281,21 @@ real output(real u, slice_norm n, real a)
         return (n.hi > 0 && a * u == n.hi) ? 1 / n.total : (real)0;
     return exp(fma(a, u, -n.hi) - n.lo) / n.total;
 #endif
+}
+
+/* The state of n elements at stride apart, one at a time: the general path, and the
+ * fallback of the vector kernels for slices whose shift is not finite. */
+state range_state_scalar(global const store_t *x, ulong stride, ulong n, real scale, real a)
+{
+    state st = state_empty(a);
+    for (ulong j = 0; j < n; ++j)
+        state_add(&st, to_u(LOAD(x, j * stride), scale), a);
+    return st;
+}
+
+void range_output_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n,
+                         slice_norm nm, real scale, real a)
+{
+    for (ulong j = 0; j < n; ++j)
+        STORE(y, j * stride, output(to_u(LOAD(x, j * stride), scale), nm, a));
 }

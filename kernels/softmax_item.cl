@@ -1,5 +1,6 @@
-/* One work-item per slice: for short slices, and for strided slices (inner > 1), where
- * neighbouring work-items take neighbouring columns so that their reads coalesce.
+/* One work-item per slice: for short slices, and for strided slices (inner > 1) on a
+ * GPU, where neighbouring work-items take neighbouring columns so that their reads
+ * coalesce.
  *
  * Needs softmax_common.cl before it. Any 1-D NDRange works: work-items loop over the
  * outer*inner slices. Offsets and sizes are in elements. x and y may be the same memory
@@ -14,13 +15,8 @@ kernel void softmax_item(global const store_t *x, ulong x_off, global store_t *y
     for (ulong s = get_global_id(0); s < slices; s += get_global_size(0)) {
         ulong o = s / inner;
         ulong base = o * axis * inner + (s - o * inner);
-        state st = state_empty(a);
-        for (ulong j = 0; j < axis; ++j)
-            state_add(&st, to_u(LOAD(x, x_off + base + j * inner), scale), a);
-        slice_norm n = norm_of(st);
-        for (ulong j = 0; j < axis; ++j) {
-            ulong k = base + j * inner;
-            STORE(y, y_off + k, output(to_u(LOAD(x, x_off + k), scale), n, a));
-        }
+        global const store_t *xs = x + x_off + base;
+        slice_norm nm = norm_of(range_state_scalar(xs, inner, axis, scale, a));
+        range_output_scalar(xs, y + y_off + base, inner, axis, nm, scale, a);
     }
 }

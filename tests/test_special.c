@@ -15,11 +15,13 @@ static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
 #define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Where the special slice sits: a middle row, a strided column, the very first column. */
+/* Where the special slice sits: a middle row, a strided column, the very first column,
+ * and, for short slices, one of thousands of rows, where kernels finish neighbouring
+ * rows together. */
 typedef struct layout {
     size_t outer, inner, at_outer, at_inner;
 } layout;
-static const layout layouts[] = {{3, 1, 1, 0}, {2, 3, 1, 2}, {2, 5, 0, 0}};
+static const layout layouts[] = {{3, 1, 1, 0}, {2, 3, 1, 2}, {2, 5, 0, 0}, {4099, 1, 2053, 0}};
 
 /*
  * Embeds row among random ordinary slices in each layout and checks both
@@ -34,6 +36,8 @@ static void check_slice(clsm_dtype dtype, const double *row, size_t axis, float 
 {
     for (size_t l = 0; l < N_OF(layouts); l++) {
         const layout *L = &layouts[l];
+        if (L->outer > 3 && axis > 64)
+            continue;
         clsm_shape s = {L->outer, axis, L->inner};
         size_t n = ts_count(s);
         size_t base = L->at_outer * axis * L->inner + L->at_inner;

@@ -1,0 +1,282 @@
+/* Vector helpers for the CPU-shaped kernels: a work-item walks VEC elements at a time,
+ * so that PoCL reaches its vectorised exp.
+ *
+ * Needs softmax_common.cl before it. A contiguous range is reduced in two passes over
+ * the same memory, the max first and then the sum of weights against that max: the
+ * range stays in cache between them, and a known max saves the online rescaling that
+ * would cost more than the second pass. Each pass leaves one partial result per lane;
+ * lanes_max and lanes_sum finish VEC ranges at once, lane k for range k, which costs a
+ * few vector operations instead of a chain of horizontal ones per range. Ranges whose
+ * shift is not finite (NaN, an infinite entry, a product that overflows, all -inf) take
+ * the scalar path, which carries the special-value rules.
+ */
+
+/* Everything here is inlined into the kernels: PoCL compiles a function left out of line
+ * that passes vectors by pointer at 256 bits wide, which doubles the instructions and
+ * spills the exp constants to the stack. */
+#define INLINE __attribute__((always_inline))
+
+INLINE realv to_uv(realv v, real scale)
+{
+#if ZERO_SCALE
+    return select((realv)0, v, isnan(v));
+#else
+    return copysign((real)1, scale) * v;
+#endif
+}
+
+/* The n < VEC elements left at p, with the lanes beyond them set to pad. */
+INLINE realv load_tail(global const store_t *p, ulong n, real scale, real pad)
+{
+    real lanes[VEC];
+    for (uint k = 0; k < VEC; ++k)
+        lanes[k] = k < n ? to_u(LOAD(p, k), scale) : pad;
+    return VLOAD_REAL(lanes);
+}
+
+INLINE void store_tail(global store_t *p, ulong n, realv v)
+{
+    real lanes[VEC];
+    VSTORE_REAL(lanes, v);
+    for (uint k = 0; k < n; ++k)
+        STORE(p, k, lanes[k]);
+}
+
+/* NaN-propagating max, lane by lane. */
+INLINE realv max_nan_v(realv a, realv b)
+{
+    return select(b, a, isgreater(a, b) | isnan(a));
+}
+
+/* max(a, b) where b is never NaN: a NaN a is dropped, one instruction on a CPU. */
+INLINE realv max_v(realv a, realv b)
+{
+    return select(b, a, isgreater(a, b));
+}
+
+/* exp(a*u - (hi + lo)) per lane, for a finite shift. */
+INLINE realv weights(realv u, real a, real hi, real lo)
+{
+    return exp(fma((realv)a, u, (realv)-hi) - lo);
+}
+
+/* add_compensated, lane by lane. */
+INLINE void sum_step(realv w, realv *sum, realv *comp)
+{
+    realv y = w + *comp;
+    realv t = *sum + y;
+    realv y_part = t - *sum;
+    *comp = (*sum - (t - y_part)) + (y - y_part);
+    *sum = t;
+}
+
+/* TwoSum of lo + hi, lane by lane, with both error terms kept. */
+#define FOLD_SUMS(type, lo_sum, hi_sum, lo_comp, hi_comp, sum_out, comp_out)          \
+    do {                                                                             \
+        type a_ = (lo_sum), b_ = (hi_sum);                                           \
+        sum_out = a_ + b_;                                                           \
+        type part_ = sum_out - a_;                                                   \
+        comp_out = (lo_comp) + (hi_comp) + ((a_ - (sum_out - part_)) + (b_ - part_)); \
+    } while (0)
+
+/* Per-lane max of u over n contiguous elements, NaN ignored: a NaN makes its weight,
+ * and so the range's sum, NaN, which is cheaper to look for once than per element. */
+INLINE realv range_max(global const store_t *x, ulong n, real scale)
+{
+    ulong full = n - n % VEC;
+    realv umax = (realv)(-INFINITY);
+    for (ulong i = 0; i < full; i += VEC)
+        umax = max_v(to_uv(VLOAD(x + i), scale), umax);
+    if (full < n)
+        umax = max_v(load_tail(x + full, n - full, scale, -INFINITY), umax);
+    return umax;
+}
+
+/* Per-lane compensated sums of the weights of n contiguous elements against the finite
+ * shift hi + lo. With weights_out the weights are also written there, so that softmax
+ * can scale them instead of computing every exp twice. */
+INLINE void range_sum(global const store_t *x, ulong n, real scale, real a, real hi, real lo,
+               realv *sum_out, realv *comp_out, global store_t *weights_out)
+{
+    /* Accumulated in locals: through the pointers, every step would wait on memory, the
+     * compiler being unable to rule out that weights_out aliases them. */
+    ulong full = n - n % VEC;
+    realv sum = 0, comp = 0;
+    for (ulong i = 0; i < full; i += VEC) {
+        realv w = weights(to_uv(VLOAD(x + i), scale), a, hi, lo);
+        if (weights_out)
+            VSTORE(weights_out + i, w);
+        sum_step(w, &sum, &comp);
+    }
+    if (full < n) {
+        realv w = weights(load_tail(x + full, n - full, scale, -INFINITY), a, hi, lo);
+        if (weights_out)
+            store_tail(weights_out + full, n - full, w);
+        sum_step(w, &sum, &comp);
+    }
+    *sum_out = sum;
+    *comp_out = comp;
+}
+
+#if VEC == 16
+/* Lane k of the result is the max of m[k]'s lanes. Each level halves the lanes per
+ * range and doubles the ranges per vector, in a fixed order. */
+INLINE realv lanes_max(const realv *m)
+{
+    realv t[8], u[4], w[2];
+    for (uint i = 0; i < 8; ++i) {
+        realv p = m[2 * i], q = m[2 * i + 1];
+        t[i] = max_nan_v((realv)(p.lo, q.lo), (realv)(p.hi, q.hi));
+    }
+    for (uint i = 0; i < 4; ++i) {
+        realv p = t[2 * i], q = t[2 * i + 1];
+        u[i] = max_nan_v((realv)(p.s0123, p.s89ab, q.s0123, q.s89ab),
+                         (realv)(p.s4567, p.scdef, q.s4567, q.scdef));
+    }
+    for (uint i = 0; i < 2; ++i) {
+        realv p = u[2 * i], q = u[2 * i + 1];
+        w[i] = max_nan_v((realv)(p.s01, p.s45, p.s89, p.scd, q.s01, q.s45, q.s89, q.scd),
+                         (realv)(p.s23, p.s67, p.sab, p.sef, q.s23, q.s67, q.sab, q.sef));
+    }
+    return max_nan_v((realv)(w[0].even, w[1].even), (realv)(w[0].odd, w[1].odd));
+}
+
+/* Lane k of sum + comp is the compensated total of s[k] + c[k], in lanes_max's order. */
+INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
+{
+    realv ts[8], tc[8], us[4], uc[4], ws[2], wc[2];
+    for (uint i = 0; i < 8; ++i) {
+        realv p = s[2 * i], q = s[2 * i + 1], pc = c[2 * i], qc = c[2 * i + 1];
+        FOLD_SUMS(realv, ((realv)(p.lo, q.lo)), ((realv)(p.hi, q.hi)),
+                  ((realv)(pc.lo, qc.lo)), ((realv)(pc.hi, qc.hi)), ts[i], tc[i]);
+    }
+    for (uint i = 0; i < 4; ++i) {
+        realv p = ts[2 * i], q = ts[2 * i + 1], pc = tc[2 * i], qc = tc[2 * i + 1];
+        FOLD_SUMS(realv, ((realv)(p.s0123, p.s89ab, q.s0123, q.s89ab)),
+                  ((realv)(p.s4567, p.scdef, q.s4567, q.scdef)),
+                  ((realv)(pc.s0123, pc.s89ab, qc.s0123, qc.s89ab)),
+                  ((realv)(pc.s4567, pc.scdef, qc.s4567, qc.scdef)), us[i], uc[i]);
+    }
+    for (uint i = 0; i < 2; ++i) {
+        realv p = us[2 * i], q = us[2 * i + 1], pc = uc[2 * i], qc = uc[2 * i + 1];
+        FOLD_SUMS(realv,
+                  ((realv)(p.s01, p.s45, p.s89, p.scd, q.s01, q.s45, q.s89, q.scd)),
+                  ((realv)(p.s23, p.s67, p.sab, p.sef, q.s23, q.s67, q.sab, q.sef)),
+                  ((realv)(pc.s01, pc.s45, pc.s89, pc.scd, qc.s01, qc.s45, qc.s89, qc.scd)),
+                  ((realv)(pc.s23, pc.s67, pc.sab, pc.sef, qc.s23, qc.s67, qc.sab, qc.sef)),
+                  ws[i], wc[i]);
+    }
+    FOLD_SUMS(realv, ((realv)(ws[0].even, ws[1].even)), ((realv)(ws[0].odd, ws[1].odd)),
+              ((realv)(wc[0].even, wc[1].even)), ((realv)(wc[0].odd, wc[1].odd)), *sum, *comp);
+}
+#else
+/* The same results one range at a time, by halving: for VEC 8 (f64). */
+INLINE real reduce_max(realv v)
+{
+    if (any(isnan(v)))
+        return NAN;
+    real4 v4 = fmax(v.lo, v.hi);
+    real2 v2 = fmax(v4.lo, v4.hi);
+    return fmax(v2.x, v2.y);
+}
+
+INLINE realv lanes_max(const realv *m)
+{
+    real r[VEC];
+    for (uint k = 0; k < VEC; ++k)
+        r[k] = reduce_max(m[k]);
+    return VLOAD_REAL(r);
+}
+
+INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
+{
+    real rs[VEC], rc[VEC];
+    for (uint k = 0; k < VEC; ++k) {
+        real4 s4, c4;
+        FOLD_SUMS(real4, s[k].lo, s[k].hi, c[k].lo, c[k].hi, s4, c4);
+        real2 s2, c2;
+        FOLD_SUMS(real2, s4.lo, s4.hi, c4.lo, c4.hi, s2, c2);
+        FOLD_SUMS(real, s2.x, s2.y, c2.x, c2.y, rs[k], rc[k]);
+    }
+    *sum = VLOAD_REAL(rs);
+    *comp = VLOAD_REAL(rc);
+}
+#endif
+
+/* The states of count <= VEC ranges of x, range k at offset offs[k] with lens[k]
+ * elements, as lanes: lane k of each result belongs to range k. With weights_out, the
+ * weights of a range with a finite shift are also written at weights_out + offs[k]. */
+INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong *lens, uint count,
+                  real scale, real a, global store_t *weights_out, realv *umax, realv *hi,
+                  realv *lo, realv *sum, realv *comp)
+{
+    realv sums[VEC], comps[VEC];
+    for (uint k = 0; k < VEC; ++k)
+        sums[k] = k < count ? range_max(x + offs[k], lens[k], scale) : (realv)0;
+    *umax = lanes_max(sums);
+    *hi = a * *umax;
+    *lo = select(fma((realv)a, *umax, -*hi), (realv)0, isinf(*hi));
+
+    real his[VEC], los[VEC];
+    VSTORE_REAL(his, *hi);
+    VSTORE_REAL(los, *lo);
+    for (uint k = 0; k < VEC; ++k) {
+        sums[k] = 0;
+        comps[k] = 0;
+        if (k >= count)
+            continue;
+        if (isfinite(his[k])) {
+            range_sum(x + offs[k], lens[k], scale, a, his[k], los[k], &sums[k], &comps[k],
+                      weights_out ? weights_out + offs[k] : 0);
+        } else {
+            state st = range_state_scalar(x + offs[k], 1, lens[k], scale, a);
+            sums[k].s0 = st.sum;
+            comps[k].s0 = st.comp;
+        }
+    }
+    lanes_sum(sums, comps, sum, comp);
+    /* A NaN among finite values shows only in the sum; all later rules key on hi. */
+    *umax = select(*umax, *sum, isnan(*sum));
+    *hi = select(*hi, *sum, isnan(*sum));
+}
+
+INLINE realv outputs(realv u, slice_norm nm, real a)
+{
+    realv shifted = fma((realv)a, u, (realv)-nm.hi) - nm.lo;
+#if LOG_SOFTMAX
+    return shifted - nm.log_total;
+#else
+    return exp(shifted) / nm.total;
+#endif
+}
+
+/* Writes the n contiguous outputs of a range whose slice has norm nm; with stream, past
+ * the cache where y is aligned for it. */
+INLINE void range_output(global const store_t *x, global store_t *y, ulong n, slice_norm nm,
+                         real scale, real a, uint stream)
+{
+    if (!isfinite(nm.hi)) {
+        range_output_scalar(x, y, 1, n, nm, scale, a);
+        return;
+    }
+    ulong full = n - n % VEC;
+    if (stream && (ulong)y % sizeof(realv) == 0) {
+        for (ulong i = 0; i < full; i += VEC)
+            VSTORE_STREAM(y + i, outputs(to_uv(VLOAD(x + i), scale), nm, a));
+    } else {
+        for (ulong i = 0; i < full; i += VEC)
+            VSTORE(y + i, outputs(to_uv(VLOAD(x + i), scale), nm, a));
+    }
+    if (full < n)
+        store_tail(y + full, n - full, outputs(load_tail(x + full, n - full, scale, 0), nm, a));
+}
+
+/* Divides the n weights that batch_states wrote at y by the slice's total. */
+INLINE void range_scale(global store_t *y, ulong n, slice_norm nm)
+{
+    ulong full = n - n % VEC;
+    for (ulong i = 0; i < full; i += VEC)
+        VSTORE(y + i, VLOAD(y + i) / nm.total);
+    for (ulong i = full; i < n; ++i)
+        STORE(y, i, LOAD(y, i) / nm.total);
+}
