@@ -303,10 +303,8 @@ static int write_all(int fd, const unsigned char *data, size_t size)
  * written aside and renamed over. No fsync: an entry a crash leaves short
  * fails its checks and is rebuilt.
  */
-static void write_file(const char *dir, const char *path, const unsigned char *data, size_t size)
+static void write_file(const char *path, const unsigned char *data, size_t size)
 {
-    if (!make_dirs(dir))
-        return;
     size_t tmp_size = strlen(path) + 64;
     char *tmp = malloc(tmp_size);
     if (!tmp)
@@ -327,9 +325,11 @@ static void store(const clsm_context *ctx, const char *path, const char *key, si
 {
     cl_uint devices;
     size_t binary_size;
-    /* A program in a borrowed multi-device context holds one binary per device; those
-     * are left uncached rather than sorted out. */
-    if (clGetProgramInfo(program, CL_PROGRAM_NUM_DEVICES, sizeof devices, &devices, NULL) !=
+    /* The directory first: PoCL compiles again to hand out a binary (a third of a cold
+     * start), wasted where the entry cannot be written. A program in a borrowed
+     * multi-device context holds one binary per device; those are left uncached. */
+    if (!make_dirs(ctx->cache_dir) ||
+        clGetProgramInfo(program, CL_PROGRAM_NUM_DEVICES, sizeof devices, &devices, NULL) !=
             CL_SUCCESS ||
         devices != 1 ||
         clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof binary_size, &binary_size,
@@ -350,7 +350,7 @@ static void store(const clsm_context *ctx, const char *path, const char *key, si
         memcpy(entry + ENTRY_HEAD + 8, key, key_len);
         put_u64(binary - 8, binary_size);
         put_u64(binary + binary_size, fnv1a(FNV_OFFSET, binary, binary_size));
-        write_file(ctx->cache_dir, path, entry, size);
+        write_file(path, entry, size);
     }
     free(entry);
 }
