@@ -67,13 +67,18 @@ static clsm_status context_new(cl_context cl, cl_device_id device, cl_command_qu
     status = read_device_info(device, &ctx->info);
     if (status != CLSM_SUCCESS)
         goto fail_free;
+    status = clsm_binary_cache_dir(&ctx->cache_dir);
+    if (status != CLSM_SUCCESS)
+        goto fail_free;
     if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
         status = CLSM_ERROR_OUT_OF_MEMORY;
-        goto fail_free;
+        goto fail_cache_dir;
     }
     *out = ctx;
     return CLSM_SUCCESS;
 
+fail_cache_dir:
+    free(ctx->cache_dir);
 fail_free:
     free(ctx);
 fail:
@@ -141,6 +146,7 @@ void clsm_context_release(clsm_context *ctx)
     clsm_programs_release(ctx);
     free(ctx->build_log);
     pthread_mutex_destroy(&ctx->lock);
+    free(ctx->cache_dir);
     clReleaseCommandQueue(ctx->queue);
     clReleaseContext(ctx->cl);
     free(ctx);

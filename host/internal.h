@@ -54,6 +54,7 @@ struct clsm_context {
     cl_command_queue queue;
     clsm_device_info info;
     clsm_kernel_kind forced_kind; /* from CLSM_KERNEL, read once at creation */
+    char *cache_dir; /* of the on-disk program cache, NULL where it is off; read once at creation */
     /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels. */
     pthread_mutex_t lock;
     clsm_program *programs;
@@ -76,6 +77,17 @@ clsm_status clsm_validate_buffers(const clsm_context *ctx, clsm_dtype dtype, siz
                                   cl_uint num_events, const cl_event *events);
 clsm_status clsm_validate_host(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
                                const void *x, const void *y);
+
+/* binary_cache.c */
+/* From CLSM_CACHE_DIR (empty: off), else XDG_CACHE_HOME or HOME; *dir is NULL where it is off. */
+clsm_status clsm_binary_cache_dir(char **dir);
+/*
+ * Creates and builds a program for ctx->device from a cached binary, else from
+ * source (then caching it). *program is set even when the build fails, so that
+ * its log can be read; NULL only if no program could be created.
+ */
+cl_int clsm_program_build(clsm_context *ctx, cl_uint count, const char **sources,
+                          const char *options, cl_program *program);
 
 /* program.c: call with ctx->lock held. */
 const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,

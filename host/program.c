@@ -67,12 +67,11 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_progra
              dtype_names[key->dtype], key->op == CLSM_LOG_SOFTMAX, key->zero_scale,
              key->group_size);
 
-    cl_int err;
-    cl_program program = clCreateProgramWithSource(ctx->cl, count, sources, NULL, &err);
-    if (err != CL_SUCCESS)
-        return clsm_status_from_cl(err);
-    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    cl_program program;
+    cl_int err = clsm_program_build(ctx, count, sources, options, &program);
     if (err != CL_SUCCESS) {
+        if (!program)
+            return clsm_status_from_cl(err);
         keep_build_log(ctx, program);
         goto fail;
     }

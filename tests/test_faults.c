@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support.h"
@@ -168,6 +169,8 @@ Test(faults, no_platform_is_device_not_found)
 
 Test(faults, compiler_error_is_build_failed_with_its_log_and_is_not_cached)
 {
+    /* A binary cached on disk by another test would never reach the broken source. */
+    setenv("CLSM_CACHE_DIR", "", 1);
     clsm_context *ctx = create();
     fault.broken_source = 1;
     expect_host(ctx, CLSM_F32, CLSM_ERROR_BUILD_FAILED, "broken source");
