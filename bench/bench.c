@@ -4,16 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <clsoftmax.h>
 
-enum { WARMUP_RUNS = 2, DEFAULT_REPS = 20 };
+#include "check.h"
+#include "measure.h"
 
-/* The contract's F32 bounds against an f64 reference. */
-#define TOL 1e-5
-#define TINY_REF 1e-30
-#define TINY_ABS 1e-35
+enum { DEFAULT_REPS = 20 };
 
 /* Row-wise shapes (inner = 1) span square, short-row, long-row and many-tiny-row
  * regimes; the last one reduces over a strided axis. */
@@ -35,24 +32,6 @@ typedef struct job {
     size_t bytes;
 } job;
 
-typedef struct check_result {
-    double max_err;
-    size_t bad;
-} check_result;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int report_cl(const char *what, cl_int err)
 {
     fprintf(stderr, "clsoftmax-bench: %s failed: OpenCL error %d\n", what, (int)err);
@@ -68,10 +47,10 @@ static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
 }
 
 /* Enqueue once and wait, so the time covers launch overhead as a caller sees it. */
-static int run_once(const job *j, double *seconds)
+static int run_once(void *arg)
 {
+    const job *j = arg;
     cl_event ev = NULL;
-    double t0 = now_s();
     if (j->op >= 0) {
         clsm_status st = clsm_softmax_buffers(j->ctx, (clsm_op)j->op, CLSM_F32, j->shape, 1.0f,
                                               j->x, 0, j->y, 0, 0, NULL, &ev);
@@ -83,23 +62,8 @@ static int run_once(const job *j, double *seconds)
             return report_cl("clEnqueueCopyBuffer", err);
     }
     cl_int err = clWaitForEvents(1, &ev);
-    *seconds = now_s() - t0;
     clReleaseEvent(ev);
     return err == CL_SUCCESS ? 0 : report_cl("clWaitForEvents", err);
-}
-
-static int median_time(const job *j, int reps, double *times, double *median)
-{
-    double t;
-    for (int i = 0; i < WARMUP_RUNS; i++)
-        if (run_once(j, &t) != 0)
-            return -1;
-    for (int i = 0; i < reps; i++)
-        if (run_once(j, &times[i]) != 0)
-            return -1;
-    qsort(times, (size_t)reps, sizeof *times, cmp_double);
-    *median = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
-    return 0;
 }
 
 /* Deterministic inputs in [-10, 10): wide enough that exp spans ~9 decades per slice. */
@@ -114,51 +78,9 @@ static void fill_input(float *x, size_t n)
     }
 }
 
-/* Errors in the contract's metric (softmax: relative; log-softmax: absolute over
- * max(1, |ref|)), so both compare against TOL. NaN output counts as bad. */
-static check_result check(clsm_op op, clsm_shape s, const float *x, const float *y)
-{
-    check_result r = {0.0, 0};
-    for (size_t o = 0; o < s.outer; o++) {
-        for (size_t i = 0; i < s.inner; i++) {
-            size_t base = o * s.axis * s.inner + i;
-            double m = -INFINITY, sum = 0.0;
-            for (size_t k = 0; k < s.axis; k++)
-                m = fmax(m, (double)x[base + k * s.inner]);
-            for (size_t k = 0; k < s.axis; k++)
-                sum += exp((double)x[base + k * s.inner] - m);
-            double log_sum = log(sum);
-            for (size_t k = 0; k < s.axis; k++) {
-                size_t at = base + k * s.inner;
-                double v = (double)x[at] - m, got = (double)y[at], err;
-                int ok;
-                if (op == CLSM_SOFTMAX) {
-                    double ref = exp(v) / sum;
-                    if (ref >= TINY_REF) {
-                        err = fabs(got - ref) / ref;
-                        ok = err <= TOL;
-                    } else {
-                        err = 0.0;
-                        ok = fabs(got - ref) <= TINY_ABS;
-                    }
-                } else {
-                    double ref = v - log_sum;
-                    err = fabs(got - ref) / fmax(1.0, fabs(ref));
-                    ok = err <= TOL;
-                }
-                if (!ok)
-                    r.bad++;
-                if (err > r.max_err)
-                    r.max_err = err;
-            }
-        }
-    }
-    return r;
-}
-
 /* Times and checks one shape for both ops; returns 0 pass, 1 check failure, -1 error. */
 static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx, clsm_shape s,
-                    int reps, double *times)
+                    int reps)
 {
     size_t n = s.outer * s.axis * s.inner, bytes = n * sizeof(float);
     float *hx = malloc(bytes), *hy = malloc(bytes);
@@ -189,7 +111,7 @@ static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
 
     job j = {ctx, queue, -1, s, x, y, bytes};
     double copy_s;
-    if (median_time(&j, reps, times, &copy_s) != 0)
+    if (measure_median(run_once, &j, reps, &copy_s) != 0)
         goto done;
     /* Softmax reads and writes each element once, like a copy: 2 x bytes moved. */
     double copy_gbs = 2.0 * (double)bytes / copy_s * 1e-9;
@@ -205,7 +127,7 @@ static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
         }
         j.op = op;
         double op_s;
-        if (median_time(&j, reps, times, &op_s) != 0) {
+        if (measure_median(run_once, &j, reps, &op_s) != 0) {
             rc = -1;
             goto done;
         }
@@ -294,14 +216,9 @@ int main(int argc, char **argv)
     const clsm_shape *shapes = quick ? quick_shapes : full_shapes;
     size_t nshapes = quick ? sizeof quick_shapes / sizeof *quick_shapes
                            : sizeof full_shapes / sizeof *full_shapes;
-    double *times = malloc((size_t)reps * sizeof *times);
     clsm_context *ctx = NULL;
     int failed = 0, rc = 1;
 
-    if (!times) {
-        fprintf(stderr, "clsoftmax-bench: out of host memory\n");
-        return 1;
-    }
     clsm_status st = clsm_context_create(&ctx);
     if (st != CLSM_SUCCESS) {
         report_clsm(NULL, "clsm_context_create", st);
@@ -327,7 +244,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     for (size_t c = 0; c < nshapes; c++) {
-        int r = run_case(ctx, queue, clctx, shapes[c], reps, times);
+        int r = run_case(ctx, queue, clctx, shapes[c], reps);
         if (r < 0)
             goto done;
         failed |= r;
@@ -338,6 +255,5 @@ int main(int argc, char **argv)
 
 done:
     clsm_context_release(ctx);
-    free(times);
     return rc;
 }
