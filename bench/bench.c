@@ -8,7 +8,9 @@
 #include <clsoftmax.h>
 
 #include "check.h"
+#include "copy.h"
 #include "measure.h"
+#include "opencl.h"
 
 enum { DEFAULT_REPS = 20 };
 
@@ -22,21 +24,12 @@ static const clsm_shape quick_shapes[] = {
     {256, 256, 1}, {2048, 64, 1}, {4, 16384, 1}, {8192, 8, 1}, {8, 128, 16},
 };
 
-/* One thing to time: a softmax (op >= 0) or a plain copy of x into y. */
-typedef struct job {
+typedef struct clsm_job {
     clsm_context *ctx;
-    cl_command_queue queue;
-    int op;
+    clsm_op op;
     clsm_shape shape;
     cl_mem x, y;
-    size_t bytes;
-} job;
-
-static int report_cl(const char *what, cl_int err)
-{
-    fprintf(stderr, "clsoftmax-bench: %s failed: OpenCL error %d\n", what, (int)err);
-    return -1;
-}
+} clsm_job;
 
 static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
 {
@@ -47,23 +40,17 @@ static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
 }
 
 /* Enqueue once and wait, so the time covers launch overhead as a caller sees it. */
-static int run_once(void *arg)
+static int clsm_once(void *arg)
 {
-    const job *j = arg;
+    const clsm_job *j = arg;
     cl_event ev = NULL;
-    if (j->op >= 0) {
-        clsm_status st = clsm_softmax_buffers(j->ctx, (clsm_op)j->op, CLSM_F32, j->shape, 1.0f,
-                                              j->x, 0, j->y, 0, 0, NULL, &ev);
-        if (st != CLSM_SUCCESS)
-            return report_clsm(j->ctx, "clsm_softmax_buffers", st);
-    } else {
-        cl_int err = clEnqueueCopyBuffer(j->queue, j->x, j->y, 0, 0, j->bytes, 0, NULL, &ev);
-        if (err != CL_SUCCESS)
-            return report_cl("clEnqueueCopyBuffer", err);
-    }
+    clsm_status st = clsm_softmax_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, j->x, 0, j->y, 0,
+                                          0, NULL, &ev);
+    if (st != CLSM_SUCCESS)
+        return report_clsm(j->ctx, "clsm_softmax_buffers", st);
     cl_int err = clWaitForEvents(1, &ev);
     clReleaseEvent(ev);
-    return err == CL_SUCCESS ? 0 : report_cl("clWaitForEvents", err);
+    return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
 }
 
 /* Deterministic inputs in [-10, 10): wide enough that exp spans ~9 decades per slice. */
@@ -79,8 +66,8 @@ static void fill_input(float *x, size_t n)
 }
 
 /* Times and checks one shape for both ops; returns 0 pass, 1 check failure, -1 error. */
-static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx, clsm_shape s,
-                    int reps)
+static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
+                    const copy_kernels *copy, clsm_shape s, int reps)
 {
     size_t n = s.outer * s.axis * s.inner, bytes = n * sizeof(float);
     float *hx = malloc(bytes), *hy = malloc(bytes);
@@ -95,23 +82,24 @@ static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
     fill_input(hx, n);
     x = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (!x) {
-        report_cl("clCreateBuffer", err);
+        bench_cl_error("clCreateBuffer", err);
         goto done;
     }
     y = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (!y) {
-        report_cl("clCreateBuffer", err);
+        bench_cl_error("clCreateBuffer", err);
         goto done;
     }
     err = clEnqueueWriteBuffer(queue, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
-        report_cl("clEnqueueWriteBuffer", err);
+        bench_cl_error("clEnqueueWriteBuffer", err);
         goto done;
     }
 
-    job j = {ctx, queue, -1, s, x, y, bytes};
+    clsm_job j = {ctx, CLSM_SOFTMAX, s, x, y};
     double copy_s;
-    if (measure_median(run_once, &j, reps, &copy_s) != 0)
+    const char *copy_method;
+    if (copy_roofline(copy, queue, x, y, n, reps, &copy_s, &copy_method) != 0)
         goto done;
     /* Softmax reads and writes each element once, like a copy: 2 x bytes moved. */
     double copy_gbs = 2.0 * (double)bytes / copy_s * 1e-9;
@@ -122,18 +110,18 @@ static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
         const float nan_fill = NAN;
         err = clEnqueueFillBuffer(queue, y, &nan_fill, sizeof nan_fill, 0, bytes, 0, NULL, NULL);
         if (err != CL_SUCCESS) {
-            rc = report_cl("clEnqueueFillBuffer", err);
+            rc = bench_cl_error("clEnqueueFillBuffer", err);
             goto done;
         }
-        j.op = op;
+        j.op = (clsm_op)op;
         double op_s;
-        if (measure_median(run_once, &j, reps, &op_s) != 0) {
+        if (measure_median(clsm_once, &j, reps, &op_s) != 0) {
             rc = -1;
             goto done;
         }
         err = clEnqueueReadBuffer(queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
         if (err != CL_SUCCESS) {
-            rc = report_cl("clEnqueueReadBuffer", err);
+            rc = bench_cl_error("clEnqueueReadBuffer", err);
             goto done;
         }
         check_result cr = check((clsm_op)op, s, hx, hy);
@@ -176,7 +164,7 @@ static int print_device(cl_command_queue queue)
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
     if (err != CL_SUCCESS)
-        return report_cl("clGetDeviceInfo", err);
+        return bench_cl_error("clGetDeviceInfo", err);
     printf("device: %s\ndriver: %s (%s), %u compute units\n", name, driver, version, units);
     return 0;
 }
@@ -217,6 +205,7 @@ int main(int argc, char **argv)
     size_t nshapes = quick ? sizeof quick_shapes / sizeof *quick_shapes
                            : sizeof full_shapes / sizeof *full_shapes;
     clsm_context *ctx = NULL;
+    copy_kernels copy = {0};
     int failed = 0, rc = 1;
 
     clsm_status st = clsm_context_create(&ctx);
@@ -226,25 +215,30 @@ int main(int argc, char **argv)
     }
     cl_command_queue queue = clsm_context_queue(ctx);
     cl_context clctx;
+    cl_device_id dev;
     cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof clctx, &clctx, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL);
     if (err != CL_SUCCESS) {
-        report_cl("clGetCommandQueueInfo", err);
+        bench_cl_error("clGetCommandQueueInfo", err);
         goto done;
     }
+    if (copy_kernels_create(clctx, dev, &copy) != 0)
+        goto done;
 
     printf("clsoftmax %s benchmark: F32, scale 1, median of %d runs after %d warm-up runs%s\n",
            clsm_version(), reps, WARMUP_RUNS, quick ? " (quick)" : "");
     if (print_device(queue) != 0)
         goto done;
-    printf("GB/s counts 8 bytes per element (read + write); copy = clEnqueueCopyBuffer of the same"
-           " bytes;\nerr: softmax max relative error, log_softmax max |err|/max(1,|ref|),"
-           " bound %.0e\n\n", TOL);
+    printf("GB/s counts 8 bytes per element (read + write); copy = the best of clEnqueueCopyBuffer"
+           " and\nfloat4/float16 copy kernels on the same bytes;\nerr: softmax max relative error,"
+           " log_softmax max |err|/max(1,|ref|), bound %.0e\n\n", TOL);
     printf("%-11s  %-20s  %9s  %9s  %7s  %9s  %7s  %8s  %s\n", "op", "outer x axis x inner",
            "elements", "median ms", "GB/s", "copy GB/s", "of copy", "max err", "check");
     fflush(stdout);
 
     for (size_t c = 0; c < nshapes; c++) {
-        int r = run_case(ctx, queue, clctx, shapes[c], reps);
+        int r = run_case(ctx, queue, clctx, &copy, shapes[c], reps);
         if (r < 0)
             goto done;
         failed |= r;
@@ -254,6 +248,7 @@ int main(int argc, char **argv)
     rc = failed;
 
 done:
+    copy_kernels_release(&copy);
     clsm_context_release(ctx);
     return rc;
 }
