@@ -1,4 +1,4 @@
-/* clsoftmax-bench: times F32 softmax and log-softmax on device buffers against the device's copy bandwidth, and checks every result. */
+/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and checks every result. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,8 +9,11 @@
 
 #include "check.h"
 #include "copy.h"
+#include "host_peer.h"
 #include "measure.h"
+#include "naive.h"
 #include "opencl.h"
+#include "report.h"
 
 enum { DEFAULT_REPS = 20 };
 
@@ -24,12 +27,29 @@ static const clsm_shape quick_shapes[] = {
     {256, 256, 1}, {2048, 64, 1}, {4, 16384, 1}, {8192, 8, 1}, {8, 128, 16},
 };
 
+/* Everything that lives for the whole run. */
+typedef struct bench {
+    clsm_context *ctx;
+    cl_command_queue queue;
+    cl_context clctx;
+    copy_kernels copy;
+    naive_kernels naive;
+    report_run run;
+} bench;
+
 typedef struct clsm_job {
     clsm_context *ctx;
     clsm_op op;
     clsm_shape shape;
     cl_mem x, y;
 } clsm_job;
+
+typedef struct peer_job {
+    clsm_op op;
+    clsm_shape shape;
+    const float *x;
+    float *y;
+} peer_job;
 
 static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
 {
@@ -53,6 +73,17 @@ static int clsm_once(void *arg)
     return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
 }
 
+static int peer_once(void *arg)
+{
+    const peer_job *j = arg;
+    if (host_peer_softmax(j->op == CLSM_LOG_SOFTMAX, j->shape.outer, j->shape.axis, j->shape.inner,
+                          j->x, j->y) != 0) {
+        fprintf(stderr, "clsoftmax-bench: out of host memory in the host C peer\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Deterministic inputs in [-10, 10): wide enough that exp spans ~9 decades per slice. */
 static void fill_input(float *x, size_t n)
 {
@@ -65,13 +96,61 @@ static void fill_input(float *x, size_t n)
     }
 }
 
+static void nan_fill(float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = NAN;
+}
+
+/* Times one device implementation, then reads y back into hy and checks it. y is NaN-filled
+ * first so that an element a kernel skips cannot pass as an earlier run's output. */
+static int measure_device(const bench *b, measure_fn run, void *job, clsm_op op, clsm_shape s,
+                          cl_mem y, const float *hx, float *hy, measured *out)
+{
+    size_t bytes = s.outer * s.axis * s.inner * sizeof(float);
+    const float nan_value = NAN;
+    cl_int err =
+        clEnqueueFillBuffer(b->queue, y, &nan_value, sizeof nan_value, 0, bytes, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bench_cl_error("clEnqueueFillBuffer", err);
+    if (measure_median(run, job, b->run.reps, &out->seconds) != 0)
+        return -1;
+    err = clEnqueueReadBuffer(b->queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bench_cl_error("clEnqueueReadBuffer", err);
+    out->check = check(op, s, hx, hy);
+    return 0;
+}
+
+/* Times and checks clsoftmax, the naive baseline and the host C peer on one op, back to back
+ * on the same input, with x already on the device. */
+static int measure_op(const bench *b, clsm_op op, clsm_shape s, cl_mem x, cl_mem y,
+                      naive_job *naive, const float *hx, float *hy, report_row *row)
+{
+    clsm_job cj = {b->ctx, op, s, x, y};
+    peer_job pj = {op, s, hx, hy};
+    row->op = op;
+    row->variant = clsm_kernel_name(b->ctx, CLSM_F32, s);
+    if (measure_device(b, clsm_once, &cj, op, s, y, hx, hy, &row->clsm) != 0)
+        return -1;
+    naive->op = op;
+    if (measure_device(b, naive_once, naive, op, s, y, hx, hy, &row->naive) != 0)
+        return -1;
+    nan_fill(hy, s.outer * s.axis * s.inner);
+    if (measure_median(peer_once, &pj, b->run.reps, &row->peer.seconds) != 0)
+        return -1;
+    row->peer.check = check(op, s, hx, hy);
+    return 0;
+}
+
 /* Times and checks one shape for both ops; returns 0 pass, 1 check failure, -1 error. */
-static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
-                    const copy_kernels *copy, clsm_shape s, int reps)
+static int run_case(bench *b, clsm_shape s)
 {
     size_t n = s.outer * s.axis * s.inner, bytes = n * sizeof(float);
     float *hx = malloc(bytes), *hy = malloc(bytes);
     cl_mem x = NULL, y = NULL;
+    naive_job naive = {0};
+    report_row row = {.shape = s};
     cl_int err;
     int rc = -1;
 
@@ -80,66 +159,37 @@ static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
         goto done;
     }
     fill_input(hx, n);
-    x = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!x) {
-        bench_cl_error("clCreateBuffer", err);
-        goto done;
-    }
-    y = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    x = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (x)
+        y = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (!y) {
         bench_cl_error("clCreateBuffer", err);
         goto done;
     }
-    err = clEnqueueWriteBuffer(queue, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
+    err = clEnqueueWriteBuffer(b->queue, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         bench_cl_error("clEnqueueWriteBuffer", err);
         goto done;
     }
-
-    clsm_job j = {ctx, CLSM_SOFTMAX, s, x, y};
-    double copy_s;
     const char *copy_method;
-    if (copy_roofline(copy, queue, x, y, n, reps, &copy_s, &copy_method) != 0)
+    if (copy_roofline(&b->copy, b->queue, x, y, n, b->run.reps, &row.copy_seconds,
+                      &copy_method) != 0 ||
+        naive_job_create(&b->naive, b->queue, s, x, y, &naive) != 0)
         goto done;
-    /* Softmax reads and writes each element once, like a copy: 2 x bytes moved. */
-    double copy_gbs = 2.0 * (double)bytes / copy_s * 1e-9;
 
     rc = 0;
     for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
-        /* NaN-fill y so that an element the kernel skips cannot pass as the copy's leftover. */
-        const float nan_fill = NAN;
-        err = clEnqueueFillBuffer(queue, y, &nan_fill, sizeof nan_fill, 0, bytes, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            rc = bench_cl_error("clEnqueueFillBuffer", err);
-            goto done;
-        }
-        j.op = (clsm_op)op;
-        double op_s;
-        if (measure_median(clsm_once, &j, reps, &op_s) != 0) {
+        if (measure_op(b, (clsm_op)op, s, x, y, &naive, hx, hy, &row) != 0) {
             rc = -1;
             goto done;
         }
-        err = clEnqueueReadBuffer(queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            rc = bench_cl_error("clEnqueueReadBuffer", err);
-            goto done;
-        }
-        check_result cr = check((clsm_op)op, s, hx, hy);
-        double gbs = 2.0 * (double)bytes / op_s * 1e-9;
-        char shape_str[64];
-        snprintf(shape_str, sizeof shape_str, "%zux%zux%zu", s.outer, s.axis, s.inner);
-        printf("%-11s  %-20s  %9zu  %9.3f  %7.2f  %9.2f  %6.1f%%  %8.1e  %s\n",
-               op == CLSM_SOFTMAX ? "softmax" : "log_softmax", shape_str, n,
-               op_s * 1e3, gbs, copy_gbs, 100.0 * gbs / copy_gbs, cr.max_err,
-               cr.bad ? "FAIL" : "ok");
-        if (cr.bad) {
-            printf("  %zu of %zu elements outside the contract bound\n", cr.bad, n);
+        report_row_print(&row);
+        if (row.clsm.check.bad)
             rc = 1;
-        }
-        fflush(stdout);
     }
 
 done:
+    naive_job_release(&naive);
     if (y)
         clReleaseMemObject(y);
     if (x)
@@ -149,106 +199,101 @@ done:
     return rc;
 }
 
-static int print_device(cl_command_queue queue)
+/* The device and OpenCL context behind the library's queue, named for the report. */
+static int describe_device(bench *b, cl_device_id *dev)
 {
-    cl_device_id dev;
-    char name[256], driver[256], version[256];
-    cl_uint units;
-    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL);
+    report_run *r = &b->run;
+    cl_int err = clGetCommandQueueInfo(b->queue, CL_QUEUE_DEVICE, sizeof *dev, dev, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name, name, NULL);
+        err = clGetDeviceInfo(*dev, CL_DEVICE_NAME, sizeof r->device, r->device, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DRIVER_VERSION, sizeof driver, driver, NULL);
+        err = clGetDeviceInfo(*dev, CL_DRIVER_VERSION, sizeof r->driver, r->driver, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_VERSION, sizeof version, version, NULL);
+        err = clGetDeviceInfo(*dev, CL_DEVICE_VERSION, sizeof r->opencl, r->opencl, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+        err = clGetDeviceInfo(*dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof r->compute_units,
+                              &r->compute_units, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetCommandQueueInfo(b->queue, CL_QUEUE_CONTEXT, sizeof b->clctx, &b->clctx, NULL);
     if (err != CL_SUCCESS)
         return bench_cl_error("clGetDeviceInfo", err);
-    printf("device: %s\ndriver: %s (%s), %u compute units\n", name, driver, version, units);
     return 0;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clsoftmax-bench [--reps N] [--quick]\n"
-               "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
-               "  --quick   small shapes, for a smoke run\n"
-               "The device is the library's default; set CLSM_DEVICE to pick another.\n",
+    fprintf(f,
+            "usage: clsoftmax-bench [--quick] [--reps N]\n"
+            "  --quick   small sizes, for a smoke run\n"
+            "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
+            "The device is the library's default; set CLSM_DEVICE to pick another.\n",
             DEFAULT_REPS);
 }
 
-int main(int argc, char **argv)
+/* Options into b->run and *quick; -1: exit 0 (help), 1: bad usage, else 0. */
+static int parse_args(int argc, char **argv, bench *b, int *quick)
 {
-    int reps = DEFAULT_REPS, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
-            quick = 1;
+            *quick = 1;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
             if (*end != '\0' || end == argv[i] || v < 1 || v > 100000) {
                 fprintf(stderr, "clsoftmax-bench: --reps wants an integer in 1..100000\n");
-                return 2;
+                return 1;
             }
-            reps = (int)v;
+            b->run.reps = (int)v;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            return 0;
+            return -1;
         } else {
             usage(stderr);
-            return 2;
+            return 1;
         }
     }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench b = {.run = {.reps = DEFAULT_REPS}};
+    int quick = 0, failed = 0, rc = 1;
+    int usage_rc = parse_args(argc, argv, &b, &quick);
+    if (usage_rc != 0)
+        return usage_rc < 0 ? 0 : 2;
 
     const clsm_shape *shapes = quick ? quick_shapes : full_shapes;
-    size_t nshapes = quick ? sizeof quick_shapes / sizeof *quick_shapes
-                           : sizeof full_shapes / sizeof *full_shapes;
-    clsm_context *ctx = NULL;
-    copy_kernels copy = {0};
-    int failed = 0, rc = 1;
+    size_t count = quick ? sizeof quick_shapes / sizeof *quick_shapes
+                         : sizeof full_shapes / sizeof *full_shapes;
+    b.run.mode = quick ? "quick" : "shapes";
+    b.run.peer_threads = host_peer_threads();
+    b.run.omp_wait_policy = getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset";
 
-    clsm_status st = clsm_context_create(&ctx);
+    clsm_status st = clsm_context_create(&b.ctx);
     if (st != CLSM_SUCCESS) {
         report_clsm(NULL, "clsm_context_create", st);
         goto done;
     }
-    cl_command_queue queue = clsm_context_queue(ctx);
-    cl_context clctx;
+    b.queue = clsm_context_queue(b.ctx);
     cl_device_id dev;
-    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof clctx, &clctx, NULL);
-    if (err == CL_SUCCESS)
-        err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL);
-    if (err != CL_SUCCESS) {
-        bench_cl_error("clGetCommandQueueInfo", err);
-        goto done;
-    }
-    if (copy_kernels_create(clctx, dev, &copy) != 0)
+    if (describe_device(&b, &dev) != 0 || copy_kernels_create(b.clctx, dev, &b.copy) != 0 ||
+        naive_kernels_create(b.clctx, dev, &b.naive) != 0)
         goto done;
 
-    printf("clsoftmax %s benchmark: F32, scale 1, median of %d runs after %d warm-up runs%s\n",
-           clsm_version(), reps, WARMUP_RUNS, quick ? " (quick)" : "");
-    if (print_device(queue) != 0)
-        goto done;
-    printf("GB/s counts 8 bytes per element (read + write); copy = the best of clEnqueueCopyBuffer"
-           " and\nfloat4/float16 copy kernels on the same bytes;\nerr: softmax max relative error,"
-           " log_softmax max |err|/max(1,|ref|), bound %.0e\n\n", TOL);
-    printf("%-11s  %-20s  %9s  %9s  %7s  %9s  %7s  %8s  %s\n", "op", "outer x axis x inner",
-           "elements", "median ms", "GB/s", "copy GB/s", "of copy", "max err", "check");
-    fflush(stdout);
-
-    for (size_t c = 0; c < nshapes; c++) {
-        int r = run_case(ctx, queue, clctx, &copy, shapes[c], reps);
+    report_begin(&b.run);
+    for (size_t c = 0; c < count; c++) {
+        int r = run_case(&b, shapes[c]);
         if (r < 0)
             goto done;
         failed |= r;
     }
-    if (failed)
-        printf("\nFAIL: some results are outside the contract bounds\n");
+    report_end(failed);
     rc = failed;
 
 done:
-    copy_kernels_release(&copy);
-    clsm_context_release(ctx);
+    naive_kernels_release(&b.naive);
+    copy_kernels_release(&b.copy);
+    clsm_context_release(b.ctx);
     return rc;
 }
