@@ -171,9 +171,8 @@ static int run_case(bench *b, clsm_shape s)
         bench_cl_error("clEnqueueWriteBuffer", err);
         goto done;
     }
-    const char *copy_method;
     if (copy_roofline(&b->copy, b->queue, x, y, n, b->run.reps, &row.copy_seconds,
-                      &copy_method) != 0 ||
+                      &row.copy_method) != 0 ||
         naive_job_create(&b->naive, b->queue, s, x, y, &naive) != 0)
         goto done;
 
@@ -183,7 +182,7 @@ static int run_case(bench *b, clsm_shape s)
             rc = -1;
             goto done;
         }
-        report_row_print(&row);
+        report_row_print(&b->run, &row);
         if (row.clsm.check.bad)
             rc = 1;
     }
@@ -223,9 +222,11 @@ static int describe_device(bench *b, cl_device_id *dev)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clsoftmax-bench [--quick] [--reps N]\n"
+            "usage: clsoftmax-bench [--quick] [--reps N] [--csv | --json]\n"
             "  --quick   small sizes, for a smoke run\n"
             "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
+            "  --csv     one CSV row per case on stdout\n"
+            "  --json    a JSON array of one object per case on stdout\n"
             "The device is the library's default; set CLSM_DEVICE to pick another.\n",
             DEFAULT_REPS);
 }
@@ -236,6 +237,10 @@ static int parse_args(int argc, char **argv, bench *b, int *quick)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             *quick = 1;
+        } else if (strcmp(argv[i], "--csv") == 0 && b->run.format != REPORT_JSON) {
+            b->run.format = REPORT_CSV;
+        } else if (strcmp(argv[i], "--json") == 0 && b->run.format != REPORT_CSV) {
+            b->run.format = REPORT_JSON;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -257,7 +262,7 @@ static int parse_args(int argc, char **argv, bench *b, int *quick)
 
 int main(int argc, char **argv)
 {
-    bench b = {.run = {.reps = DEFAULT_REPS}};
+    bench b = {.run = {.format = REPORT_TABLE, .reps = DEFAULT_REPS}};
     int quick = 0, failed = 0, rc = 1;
     int usage_rc = parse_args(argc, argv, &b, &quick);
     if (usage_rc != 0)
@@ -288,7 +293,7 @@ int main(int argc, char **argv)
             goto done;
         failed |= r;
     }
-    report_end(failed);
+    report_end(&b.run, failed);
     rc = failed;
 
 done:

@@ -1,4 +1,4 @@
-/* Output on stdout: the human table, one row per case (a shape and an op). */
+/* Output on stdout: the human table, CSV or JSON, one row per case (a shape and an op). */
 #ifndef BENCH_REPORT_H
 #define BENCH_REPORT_H
 
@@ -8,14 +8,18 @@
 
 #include "check.h"
 
-/* What the header says about the run. */
+typedef enum report_format { REPORT_TABLE, REPORT_CSV, REPORT_JSON } report_format;
+
+/* What every row carries, so that rows from different runs can be put side by side. */
 typedef struct report_run {
+    report_format format;
     const char *mode; /* "shapes" or "quick" */
     int reps;
     char device[256], driver[256], opencl[256];
     unsigned compute_units;
     int peer_threads;            /* OpenMP threads of the host C peer */
     const char *omp_wait_policy; /* as set in the environment, or "unset" */
+    int rows_printed;
 } report_run;
 
 typedef struct measured {
@@ -26,14 +30,15 @@ typedef struct measured {
 typedef struct report_row {
     clsm_op op;
     clsm_shape shape;
-    const char *variant; /* clsm_kernel_name() */
-    double copy_seconds; /* the copy roofline's median for the same bytes */
+    const char *variant;     /* clsm_kernel_name() */
+    double copy_seconds;     /* the copy roofline's median for the same bytes */
+    const char *copy_method; /* which copy was fastest */
     measured clsm, naive, peer;
 } report_row;
 
-void report_begin(const report_run *run);
-void report_row_print(const report_row *row);
-/* Ends the output; failed says whether a clsoftmax result was outside the bounds. */
-void report_end(int failed);
+void report_begin(report_run *run);
+void report_row_print(report_run *run, const report_row *row);
+/* Closes the output; failed says whether a clsoftmax result was outside the bounds. */
+void report_end(const report_run *run, int failed);
 
 #endif
