@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <clsoftmax.h>
 
@@ -27,6 +28,14 @@ static const clsm_shape quick_shapes[] = {
     {256, 256, 1}, {2048, 64, 1}, {4, 16384, 1}, {8192, 8, 1}, {8, 128, 16},
 };
 
+/* The sweep keeps the tensor size fixed and moves the slice length from 2 to the whole
+ * tensor, so that only the shape changes from point to point. Besides powers of two, a few
+ * odd lengths, which fill no vector evenly. */
+#define SWEEP_TOTAL ((size_t)1 << 24)
+#define SWEEP_QUICK_TOTAL ((size_t)1 << 16)
+static const size_t sweep_other_axes[] = {3, 33, 1001, 100003};
+enum { SWEEP_MAX_CASES = 64 };
+
 /* Everything that lives for the whole run. */
 typedef struct bench {
     clsm_context *ctx;
@@ -35,6 +44,8 @@ typedef struct bench {
     copy_kernels copy;
     naive_kernels naive;
     report_run run;
+    int progress; /* a progress line on stderr */
+    int tty;      /* stderr is a terminal: rewrite that line in place */
 } bench;
 
 typedef struct clsm_job {
@@ -198,6 +209,40 @@ done:
     return rc;
 }
 
+static int cmp_axis(const void *a, const void *b)
+{
+    size_t x = ((const clsm_shape *)a)->axis, y = ((const clsm_shape *)b)->axis;
+    return (x > y) - (x < y);
+}
+
+/* Slice lengths from 2 up to total, in rows that fill total as nearly as they can. */
+static size_t sweep_shapes(size_t total, clsm_shape *out)
+{
+    size_t count = 0;
+    for (size_t axis = 2; axis <= total; axis *= 2)
+        out[count++] = (clsm_shape){total / axis, axis, 1};
+    for (size_t i = 0; i < sizeof sweep_other_axes / sizeof *sweep_other_axes; i++)
+        if (sweep_other_axes[i] <= total)
+            out[count++] = (clsm_shape){total / sweep_other_axes[i], sweep_other_axes[i], 1};
+    qsort(out, count, sizeof *out, cmp_axis);
+    return count;
+}
+
+/* One line on stderr, rewritten in place on a terminal, so stdout stays clean for --csv. */
+static void progress(const bench *b, size_t i, size_t count, clsm_shape s)
+{
+    if (!b->progress)
+        return;
+    if (i == count) {
+        if (b->tty)
+            fputs("\r\033[K", stderr);
+        return;
+    }
+    fprintf(stderr, "%sclsoftmax-bench: case %zu of %zu: %zux%zux%zu%s", b->tty ? "\r\033[K" : "",
+            i + 1, count, s.outer, s.axis, s.inner, b->tty ? "" : "\n");
+    fflush(stderr);
+}
+
 /* The device and OpenCL context behind the library's queue, named for the report. */
 static int describe_device(bench *b, cl_device_id *dev)
 {
@@ -222,8 +267,10 @@ static int describe_device(bench *b, cl_device_id *dev)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clsoftmax-bench [--quick] [--reps N] [--csv | --json]\n"
+            "usage: clsoftmax-bench [--quick] [--sweep] [--reps N] [--csv | --json]\n"
             "  --quick   small sizes, for a smoke run\n"
+            "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
+            "            instead of the fixed shapes, with a progress line on stderr\n"
             "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
             "  --csv     one CSV row per case on stdout\n"
             "  --json    a JSON array of one object per case on stdout\n"
@@ -231,12 +278,14 @@ static void usage(FILE *f)
             DEFAULT_REPS);
 }
 
-/* Options into b->run and *quick; -1: exit 0 (help), 1: bad usage, else 0. */
-static int parse_args(int argc, char **argv, bench *b, int *quick)
+/* Options into b->run, *quick and *sweep; -1: exit 0 (help), 1: bad usage, else 0. */
+static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             *quick = 1;
+        } else if (strcmp(argv[i], "--sweep") == 0) {
+            *sweep = 1;
         } else if (strcmp(argv[i], "--csv") == 0 && b->run.format != REPORT_JSON) {
             b->run.format = REPORT_CSV;
         } else if (strcmp(argv[i], "--json") == 0 && b->run.format != REPORT_CSV) {
@@ -263,15 +312,22 @@ static int parse_args(int argc, char **argv, bench *b, int *quick)
 int main(int argc, char **argv)
 {
     bench b = {.run = {.format = REPORT_TABLE, .reps = DEFAULT_REPS}};
-    int quick = 0, failed = 0, rc = 1;
-    int usage_rc = parse_args(argc, argv, &b, &quick);
+    int quick = 0, sweep = 0, failed = 0, rc = 1;
+    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep);
     if (usage_rc != 0)
         return usage_rc < 0 ? 0 : 2;
 
+    clsm_shape sweep_cases[SWEEP_MAX_CASES];
     const clsm_shape *shapes = quick ? quick_shapes : full_shapes;
     size_t count = quick ? sizeof quick_shapes / sizeof *quick_shapes
                          : sizeof full_shapes / sizeof *full_shapes;
-    b.run.mode = quick ? "quick" : "shapes";
+    if (sweep) {
+        count = sweep_shapes(quick ? SWEEP_QUICK_TOTAL : SWEEP_TOTAL, sweep_cases);
+        shapes = sweep_cases;
+    }
+    b.run.mode = sweep ? (quick ? "quick-sweep" : "sweep") : (quick ? "quick" : "shapes");
+    b.progress = sweep || b.run.format != REPORT_TABLE;
+    b.tty = isatty(STDERR_FILENO);
     b.run.peer_threads = host_peer_threads();
     b.run.omp_wait_policy = getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset";
 
@@ -288,11 +344,13 @@ int main(int argc, char **argv)
 
     report_begin(&b.run);
     for (size_t c = 0; c < count; c++) {
+        progress(&b, c, count, shapes[c]);
         int r = run_case(&b, shapes[c]);
         if (r < 0)
             goto done;
         failed |= r;
     }
+    progress(&b, count, count, shapes[0]);
     report_end(&b.run, failed);
     rc = failed;
 
