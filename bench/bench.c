@@ -1,19 +1,22 @@
-/* clsoftmax-bench: times F32 softmax and log-softmax on device buffers against the device's copy bandwidth, and checks every result. */
+/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and checks every result. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include <clsoftmax.h>
 
-enum { WARMUP_RUNS = 2, DEFAULT_REPS = 20 };
+#include "check.h"
+#include "copy.h"
+#include "host_peer.h"
+#include "measure.h"
+#include "naive.h"
+#include "opencl.h"
+#include "report.h"
 
-/* The contract's F32 bounds against an f64 reference. */
-#define TOL 1e-5
-#define TINY_REF 1e-30
-#define TINY_ABS 1e-35
+enum { DEFAULT_REPS = 20 };
 
 /* Row-wise shapes (inner = 1) span square, short-row, long-row and many-tiny-row
  * regimes; the last one reduces over a strided axis. */
@@ -25,39 +28,39 @@ static const clsm_shape quick_shapes[] = {
     {256, 256, 1}, {2048, 64, 1}, {4, 16384, 1}, {8192, 8, 1}, {8, 128, 16},
 };
 
-/* One thing to time: a softmax (op >= 0) or a plain copy of x into y. */
-typedef struct job {
+/* The sweep keeps the tensor size fixed and moves the slice length from 2 to the whole
+ * tensor, so that only the shape changes from point to point. Besides powers of two, a few
+ * odd lengths, which fill no vector evenly. */
+#define SWEEP_TOTAL ((size_t)1 << 24)
+#define SWEEP_QUICK_TOTAL ((size_t)1 << 16)
+static const size_t sweep_other_axes[] = {3, 33, 1001, 100003};
+enum { SWEEP_MAX_CASES = 64 };
+
+/* Everything that lives for the whole run. */
+typedef struct bench {
     clsm_context *ctx;
     cl_command_queue queue;
-    int op;
+    cl_context clctx;
+    copy_kernels copy;
+    naive_kernels naive;
+    report_run run;
+    int progress; /* a progress line on stderr */
+    int tty;      /* stderr is a terminal: rewrite that line in place */
+} bench;
+
+typedef struct clsm_job {
+    clsm_context *ctx;
+    clsm_op op;
     clsm_shape shape;
     cl_mem x, y;
-    size_t bytes;
-} job;
+} clsm_job;
 
-typedef struct check_result {
-    double max_err;
-    size_t bad;
-} check_result;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static int report_cl(const char *what, cl_int err)
-{
-    fprintf(stderr, "clsoftmax-bench: %s failed: OpenCL error %d\n", what, (int)err);
-    return -1;
-}
+typedef struct peer_job {
+    clsm_op op;
+    clsm_shape shape;
+    const float *x;
+    float *y;
+} peer_job;
 
 static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
 {
@@ -68,37 +71,27 @@ static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
 }
 
 /* Enqueue once and wait, so the time covers launch overhead as a caller sees it. */
-static int run_once(const job *j, double *seconds)
+static int clsm_once(void *arg)
 {
+    const clsm_job *j = arg;
     cl_event ev = NULL;
-    double t0 = now_s();
-    if (j->op >= 0) {
-        clsm_status st = clsm_softmax_buffers(j->ctx, (clsm_op)j->op, CLSM_F32, j->shape, 1.0f,
-                                              j->x, 0, j->y, 0, 0, NULL, &ev);
-        if (st != CLSM_SUCCESS)
-            return report_clsm(j->ctx, "clsm_softmax_buffers", st);
-    } else {
-        cl_int err = clEnqueueCopyBuffer(j->queue, j->x, j->y, 0, 0, j->bytes, 0, NULL, &ev);
-        if (err != CL_SUCCESS)
-            return report_cl("clEnqueueCopyBuffer", err);
-    }
+    clsm_status st = clsm_softmax_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, j->x, 0, j->y, 0,
+                                          0, NULL, &ev);
+    if (st != CLSM_SUCCESS)
+        return report_clsm(j->ctx, "clsm_softmax_buffers", st);
     cl_int err = clWaitForEvents(1, &ev);
-    *seconds = now_s() - t0;
     clReleaseEvent(ev);
-    return err == CL_SUCCESS ? 0 : report_cl("clWaitForEvents", err);
+    return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
 }
 
-static int median_time(const job *j, int reps, double *times, double *median)
+static int peer_once(void *arg)
 {
-    double t;
-    for (int i = 0; i < WARMUP_RUNS; i++)
-        if (run_once(j, &t) != 0)
-            return -1;
-    for (int i = 0; i < reps; i++)
-        if (run_once(j, &times[i]) != 0)
-            return -1;
-    qsort(times, (size_t)reps, sizeof *times, cmp_double);
-    *median = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+    const peer_job *j = arg;
+    if (host_peer_softmax(j->op == CLSM_LOG_SOFTMAX, j->shape.outer, j->shape.axis, j->shape.inner,
+                          j->x, j->y) != 0) {
+        fprintf(stderr, "clsoftmax-bench: out of host memory in the host C peer\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -114,55 +107,61 @@ static void fill_input(float *x, size_t n)
     }
 }
 
-/* Errors in the contract's metric (softmax: relative; log-softmax: absolute over
- * max(1, |ref|)), so both compare against TOL. NaN output counts as bad. */
-static check_result check(clsm_op op, clsm_shape s, const float *x, const float *y)
+static void nan_fill(float *y, size_t n)
 {
-    check_result r = {0.0, 0};
-    for (size_t o = 0; o < s.outer; o++) {
-        for (size_t i = 0; i < s.inner; i++) {
-            size_t base = o * s.axis * s.inner + i;
-            double m = -INFINITY, sum = 0.0;
-            for (size_t k = 0; k < s.axis; k++)
-                m = fmax(m, (double)x[base + k * s.inner]);
-            for (size_t k = 0; k < s.axis; k++)
-                sum += exp((double)x[base + k * s.inner] - m);
-            double log_sum = log(sum);
-            for (size_t k = 0; k < s.axis; k++) {
-                size_t at = base + k * s.inner;
-                double v = (double)x[at] - m, got = (double)y[at], err;
-                int ok;
-                if (op == CLSM_SOFTMAX) {
-                    double ref = exp(v) / sum;
-                    if (ref >= TINY_REF) {
-                        err = fabs(got - ref) / ref;
-                        ok = err <= TOL;
-                    } else {
-                        err = 0.0;
-                        ok = fabs(got - ref) <= TINY_ABS;
-                    }
-                } else {
-                    double ref = v - log_sum;
-                    err = fabs(got - ref) / fmax(1.0, fabs(ref));
-                    ok = err <= TOL;
-                }
-                if (!ok)
-                    r.bad++;
-                if (err > r.max_err)
-                    r.max_err = err;
-            }
-        }
-    }
-    return r;
+    for (size_t i = 0; i < n; i++)
+        y[i] = NAN;
+}
+
+/* Times one device implementation, then reads y back into hy and checks it. y is NaN-filled
+ * first so that an element a kernel skips cannot pass as an earlier run's output. */
+static int measure_device(const bench *b, measure_fn run, void *job, clsm_op op, clsm_shape s,
+                          cl_mem y, const float *hx, float *hy, measured *out)
+{
+    size_t bytes = s.outer * s.axis * s.inner * sizeof(float);
+    const float nan_value = NAN;
+    cl_int err =
+        clEnqueueFillBuffer(b->queue, y, &nan_value, sizeof nan_value, 0, bytes, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bench_cl_error("clEnqueueFillBuffer", err);
+    if (measure_median(run, job, b->run.reps, &out->seconds) != 0)
+        return -1;
+    err = clEnqueueReadBuffer(b->queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return bench_cl_error("clEnqueueReadBuffer", err);
+    out->check = check(op, s, hx, hy);
+    return 0;
+}
+
+/* Times and checks clsoftmax, the naive baseline and the host C peer on one op, back to back
+ * on the same input, with x already on the device. */
+static int measure_op(const bench *b, clsm_op op, clsm_shape s, cl_mem x, cl_mem y,
+                      naive_job *naive, const float *hx, float *hy, report_row *row)
+{
+    clsm_job cj = {b->ctx, op, s, x, y};
+    peer_job pj = {op, s, hx, hy};
+    row->op = op;
+    row->variant = clsm_kernel_name(b->ctx, CLSM_F32, s);
+    if (measure_device(b, clsm_once, &cj, op, s, y, hx, hy, &row->clsm) != 0)
+        return -1;
+    naive->op = op;
+    if (measure_device(b, naive_once, naive, op, s, y, hx, hy, &row->naive) != 0)
+        return -1;
+    nan_fill(hy, s.outer * s.axis * s.inner);
+    if (measure_median(peer_once, &pj, b->run.reps, &row->peer.seconds) != 0)
+        return -1;
+    row->peer.check = check(op, s, hx, hy);
+    return 0;
 }
 
 /* Times and checks one shape for both ops; returns 0 pass, 1 check failure, -1 error. */
-static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx, clsm_shape s,
-                    int reps, double *times)
+static int run_case(bench *b, clsm_shape s)
 {
     size_t n = s.outer * s.axis * s.inner, bytes = n * sizeof(float);
     float *hx = malloc(bytes), *hy = malloc(bytes);
     cl_mem x = NULL, y = NULL;
+    naive_job naive = {0};
+    report_row row = {.shape = s};
     cl_int err;
     int rc = -1;
 
@@ -171,65 +170,36 @@ static int run_case(clsm_context *ctx, cl_command_queue queue, cl_context clctx,
         goto done;
     }
     fill_input(hx, n);
-    x = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!x) {
-        report_cl("clCreateBuffer", err);
-        goto done;
-    }
-    y = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    x = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (x)
+        y = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (!y) {
-        report_cl("clCreateBuffer", err);
+        bench_cl_error("clCreateBuffer", err);
         goto done;
     }
-    err = clEnqueueWriteBuffer(queue, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
+    err = clEnqueueWriteBuffer(b->queue, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
-        report_cl("clEnqueueWriteBuffer", err);
+        bench_cl_error("clEnqueueWriteBuffer", err);
         goto done;
     }
-
-    job j = {ctx, queue, -1, s, x, y, bytes};
-    double copy_s;
-    if (median_time(&j, reps, times, &copy_s) != 0)
+    if (copy_roofline(&b->copy, b->queue, x, y, n, b->run.reps, &row.copy_seconds,
+                      &row.copy_method) != 0 ||
+        naive_job_create(&b->naive, b->queue, s, x, y, &naive) != 0)
         goto done;
-    /* Softmax reads and writes each element once, like a copy: 2 x bytes moved. */
-    double copy_gbs = 2.0 * (double)bytes / copy_s * 1e-9;
 
     rc = 0;
     for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
-        /* NaN-fill y so that an element the kernel skips cannot pass as the copy's leftover. */
-        const float nan_fill = NAN;
-        err = clEnqueueFillBuffer(queue, y, &nan_fill, sizeof nan_fill, 0, bytes, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            rc = report_cl("clEnqueueFillBuffer", err);
-            goto done;
-        }
-        j.op = op;
-        double op_s;
-        if (median_time(&j, reps, times, &op_s) != 0) {
+        if (measure_op(b, (clsm_op)op, s, x, y, &naive, hx, hy, &row) != 0) {
             rc = -1;
             goto done;
         }
-        err = clEnqueueReadBuffer(queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            rc = report_cl("clEnqueueReadBuffer", err);
-            goto done;
-        }
-        check_result cr = check((clsm_op)op, s, hx, hy);
-        double gbs = 2.0 * (double)bytes / op_s * 1e-9;
-        char shape_str[64];
-        snprintf(shape_str, sizeof shape_str, "%zux%zux%zu", s.outer, s.axis, s.inner);
-        printf("%-11s  %-20s  %9zu  %9.3f  %7.2f  %9.2f  %6.1f%%  %8.1e  %s\n",
-               op == CLSM_SOFTMAX ? "softmax" : "log_softmax", shape_str, n,
-               op_s * 1e3, gbs, copy_gbs, 100.0 * gbs / copy_gbs, cr.max_err,
-               cr.bad ? "FAIL" : "ok");
-        if (cr.bad) {
-            printf("  %zu of %zu elements outside the contract bound\n", cr.bad, n);
+        report_row_print(&b->run, &row);
+        if (row.clsm.check.bad)
             rc = 1;
-        }
-        fflush(stdout);
     }
 
 done:
+    naive_job_release(&naive);
     if (y)
         clReleaseMemObject(y);
     if (x)
@@ -239,105 +209,154 @@ done:
     return rc;
 }
 
-static int print_device(cl_command_queue queue)
+static int cmp_axis(const void *a, const void *b)
 {
-    cl_device_id dev;
-    char name[256], driver[256], version[256];
-    cl_uint units;
-    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof dev, &dev, NULL);
+    size_t x = ((const clsm_shape *)a)->axis, y = ((const clsm_shape *)b)->axis;
+    return (x > y) - (x < y);
+}
+
+/* Slice lengths from 2 up to total, in rows that fill total as nearly as they can. */
+static size_t sweep_shapes(size_t total, clsm_shape *out)
+{
+    size_t count = 0;
+    for (size_t axis = 2; axis <= total; axis *= 2)
+        out[count++] = (clsm_shape){total / axis, axis, 1};
+    for (size_t i = 0; i < sizeof sweep_other_axes / sizeof *sweep_other_axes; i++)
+        if (sweep_other_axes[i] <= total)
+            out[count++] = (clsm_shape){total / sweep_other_axes[i], sweep_other_axes[i], 1};
+    qsort(out, count, sizeof *out, cmp_axis);
+    return count;
+}
+
+/* One line on stderr, rewritten in place on a terminal, so stdout stays clean for --csv. */
+static void progress(const bench *b, size_t i, size_t count, clsm_shape s)
+{
+    if (!b->progress)
+        return;
+    if (i == count) {
+        if (b->tty)
+            fputs("\r\033[K", stderr);
+        return;
+    }
+    fprintf(stderr, "%sclsoftmax-bench: case %zu of %zu: %zux%zux%zu%s", b->tty ? "\r\033[K" : "",
+            i + 1, count, s.outer, s.axis, s.inner, b->tty ? "" : "\n");
+    fflush(stderr);
+}
+
+/* The device and OpenCL context behind the library's queue, named for the report. */
+static int describe_device(bench *b, cl_device_id *dev)
+{
+    report_run *r = &b->run;
+    cl_int err = clGetCommandQueueInfo(b->queue, CL_QUEUE_DEVICE, sizeof *dev, dev, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_NAME, sizeof name, name, NULL);
+        err = clGetDeviceInfo(*dev, CL_DEVICE_NAME, sizeof r->device, r->device, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DRIVER_VERSION, sizeof driver, driver, NULL);
+        err = clGetDeviceInfo(*dev, CL_DRIVER_VERSION, sizeof r->driver, r->driver, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_VERSION, sizeof version, version, NULL);
+        err = clGetDeviceInfo(*dev, CL_DEVICE_VERSION, sizeof r->opencl, r->opencl, NULL);
     if (err == CL_SUCCESS)
-        err = clGetDeviceInfo(dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+        err = clGetDeviceInfo(*dev, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof r->compute_units,
+                              &r->compute_units, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetCommandQueueInfo(b->queue, CL_QUEUE_CONTEXT, sizeof b->clctx, &b->clctx, NULL);
     if (err != CL_SUCCESS)
-        return report_cl("clGetDeviceInfo", err);
-    printf("device: %s\ndriver: %s (%s), %u compute units\n", name, driver, version, units);
+        return bench_cl_error("clGetDeviceInfo", err);
     return 0;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clsoftmax-bench [--reps N] [--quick]\n"
-               "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
-               "  --quick   small shapes, for a smoke run\n"
-               "The device is the library's default; set CLSM_DEVICE to pick another.\n",
+    fprintf(f,
+            "usage: clsoftmax-bench [--quick] [--sweep] [--reps N] [--csv | --json]\n"
+            "  --quick   small sizes, for a smoke run\n"
+            "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
+            "            instead of the fixed shapes, with a progress line on stderr\n"
+            "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
+            "  --csv     one CSV row per case on stdout\n"
+            "  --json    a JSON array of one object per case on stdout\n"
+            "The device is the library's default; set CLSM_DEVICE to pick another.\n",
             DEFAULT_REPS);
 }
 
-int main(int argc, char **argv)
+/* Options into b->run, *quick and *sweep; -1: exit 0 (help), 1: bad usage, else 0. */
+static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep)
 {
-    int reps = DEFAULT_REPS, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
-            quick = 1;
+            *quick = 1;
+        } else if (strcmp(argv[i], "--sweep") == 0) {
+            *sweep = 1;
+        } else if (strcmp(argv[i], "--csv") == 0 && b->run.format != REPORT_JSON) {
+            b->run.format = REPORT_CSV;
+        } else if (strcmp(argv[i], "--json") == 0 && b->run.format != REPORT_CSV) {
+            b->run.format = REPORT_JSON;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
             if (*end != '\0' || end == argv[i] || v < 1 || v > 100000) {
                 fprintf(stderr, "clsoftmax-bench: --reps wants an integer in 1..100000\n");
-                return 2;
+                return 1;
             }
-            reps = (int)v;
+            b->run.reps = (int)v;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            return 0;
+            return -1;
         } else {
             usage(stderr);
-            return 2;
+            return 1;
         }
     }
+    return 0;
+}
 
+int main(int argc, char **argv)
+{
+    bench b = {.run = {.format = REPORT_TABLE, .reps = DEFAULT_REPS}};
+    int quick = 0, sweep = 0, failed = 0, rc = 1;
+    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep);
+    if (usage_rc != 0)
+        return usage_rc < 0 ? 0 : 2;
+
+    clsm_shape sweep_cases[SWEEP_MAX_CASES];
     const clsm_shape *shapes = quick ? quick_shapes : full_shapes;
-    size_t nshapes = quick ? sizeof quick_shapes / sizeof *quick_shapes
-                           : sizeof full_shapes / sizeof *full_shapes;
-    double *times = malloc((size_t)reps * sizeof *times);
-    clsm_context *ctx = NULL;
-    int failed = 0, rc = 1;
-
-    if (!times) {
-        fprintf(stderr, "clsoftmax-bench: out of host memory\n");
-        return 1;
+    size_t count = quick ? sizeof quick_shapes / sizeof *quick_shapes
+                         : sizeof full_shapes / sizeof *full_shapes;
+    if (sweep) {
+        count = sweep_shapes(quick ? SWEEP_QUICK_TOTAL : SWEEP_TOTAL, sweep_cases);
+        shapes = sweep_cases;
     }
-    clsm_status st = clsm_context_create(&ctx);
+    b.run.mode = sweep ? (quick ? "quick-sweep" : "sweep") : (quick ? "quick" : "shapes");
+    b.progress = sweep || b.run.format != REPORT_TABLE;
+    b.tty = isatty(STDERR_FILENO);
+    b.run.peer_threads = host_peer_threads();
+    b.run.omp_wait_policy = getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "unset";
+
+    clsm_status st = clsm_context_create(&b.ctx);
     if (st != CLSM_SUCCESS) {
         report_clsm(NULL, "clsm_context_create", st);
         goto done;
     }
-    cl_command_queue queue = clsm_context_queue(ctx);
-    cl_context clctx;
-    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof clctx, &clctx, NULL);
-    if (err != CL_SUCCESS) {
-        report_cl("clGetCommandQueueInfo", err);
+    b.queue = clsm_context_queue(b.ctx);
+    cl_device_id dev;
+    if (describe_device(&b, &dev) != 0 || copy_kernels_create(b.clctx, dev, &b.copy) != 0 ||
+        naive_kernels_create(b.clctx, dev, &b.naive) != 0)
         goto done;
-    }
 
-    printf("clsoftmax %s benchmark: F32, scale 1, median of %d runs after %d warm-up runs%s\n",
-           clsm_version(), reps, WARMUP_RUNS, quick ? " (quick)" : "");
-    if (print_device(queue) != 0)
-        goto done;
-    printf("GB/s counts 8 bytes per element (read + write); copy = clEnqueueCopyBuffer of the same"
-           " bytes;\nerr: softmax max relative error, log_softmax max |err|/max(1,|ref|),"
-           " bound %.0e\n\n", TOL);
-    printf("%-11s  %-20s  %9s  %9s  %7s  %9s  %7s  %8s  %s\n", "op", "outer x axis x inner",
-           "elements", "median ms", "GB/s", "copy GB/s", "of copy", "max err", "check");
-    fflush(stdout);
-
-    for (size_t c = 0; c < nshapes; c++) {
-        int r = run_case(ctx, queue, clctx, shapes[c], reps, times);
+    report_begin(&b.run);
+    for (size_t c = 0; c < count; c++) {
+        progress(&b, c, count, shapes[c]);
+        int r = run_case(&b, shapes[c]);
         if (r < 0)
             goto done;
         failed |= r;
     }
-    if (failed)
-        printf("\nFAIL: some results are outside the contract bounds\n");
+    progress(&b, count, count, shapes[0]);
+    report_end(&b.run, failed);
     rc = failed;
 
 done:
-    clsm_context_release(ctx);
-    free(times);
+    naive_kernels_release(&b.naive);
+    copy_kernels_release(&b.copy);
+    clsm_context_release(b.ctx);
     return rc;
 }

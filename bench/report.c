@@ -1,0 +1,191 @@
+/* Output on stdout: the human table, CSV or JSON, one row per case (a shape and an op). */
+#include <string.h>
+
+#include "measure.h"
+#include "report.h"
+
+/* Softmax reads and writes each element once, like a copy: 8 bytes per f32 element. */
+static double gbs(clsm_shape s, double seconds)
+{
+    return 8.0 * (double)(s.outer * s.axis * s.inner) / seconds * 1e-9;
+}
+
+static const char *op_name(clsm_op op)
+{
+    return op == CLSM_SOFTMAX ? "softmax" : "log_softmax";
+}
+
+static void print_table_header(const report_run *run)
+{
+    printf("clsoftmax %s benchmark (%s): F32, scale 1, median of %d runs after %d warm-up runs\n",
+           clsm_version(), run->mode, run->reps, WARMUP_RUNS);
+    printf("device: %s\ndriver: %s (%s), %u compute units\n", run->device, run->driver, run->opencl,
+           run->compute_units);
+    printf("host C peer: %d OpenMP threads, OMP_WAIT_POLICY %s\n", run->peer_threads,
+           run->omp_wait_policy);
+    printf("shape: outer x axis x inner, softmax along axis. variant: the kernel clsoftmax chose.\n"
+           "GB/s: 8 bytes per element (read + write). copy: the best of clEnqueueCopyBuffer and\n"
+           "float4/float16 copy kernels on the same bytes; of copy = GB/s / copy GB/s.\n"
+           "x naive: speedup over the three-kernel baseline (bench/naive.cl). x C: GB/s over the\n"
+           "host C peer's (bench/host_peer.c: OpenMP, -O3 -march=native -ffast-math).\n"
+           "err: softmax max relative error, log_softmax max |err|/max(1,|ref|), against f64;"
+           " bound %.0e.\n\n",
+           TOL);
+    printf("%-11s  %-14s  %-7s  %9s  %7s  %9s  %7s  %7s  %6s  %8s  %s\n", "op", "shape", "variant",
+           "median ms", "GB/s", "copy GB/s", "of copy", "x naive", "x C", "max err", "check");
+}
+
+/* A baseline outside the bound does not fail the run, but its speed is then suspect. */
+static void print_baseline_note(const char *name, const measured *m, size_t n)
+{
+    if (m->check.bad)
+        printf("  note: %s: %zu of %zu elements outside the bound (max err %.1e)\n", name,
+               m->check.bad, n, m->check.max_err);
+}
+
+static void print_table_row(const report_row *row)
+{
+    clsm_shape s = row->shape;
+    size_t n = s.outer * s.axis * s.inner;
+    double clsm_gbs = gbs(s, row->clsm.seconds), copy_gbs = gbs(s, row->copy_seconds);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%zux%zux%zu", s.outer, s.axis, s.inner);
+    printf("%-11s  %-14s  %-7s  %9.3f  %7.2f  %9.2f  %6.1f%%  %7.2f  %6.2f  %8.1e  %s\n",
+           op_name(row->op), shape, row->variant, row->clsm.seconds * 1e3, clsm_gbs, copy_gbs,
+           100.0 * clsm_gbs / copy_gbs, row->naive.seconds / row->clsm.seconds,
+           row->peer.seconds / row->clsm.seconds, row->clsm.check.max_err,
+           row->clsm.check.bad ? "FAIL" : "ok");
+    if (row->clsm.check.bad)
+        printf("  %zu of %zu elements outside the contract bound\n", row->clsm.check.bad, n);
+    print_baseline_note("naive baseline", &row->naive, n);
+    print_baseline_note("host C peer", &row->peer, n);
+}
+
+/* Quoted only where needed (RFC 4180), so that plain tools split the common case. */
+static void print_csv_string(const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static const char *const csv_header =
+    "device,driver,opencl,version,mode,reps,c_peer_threads,op,outer,axis,inner,elements,variant,"
+    "copy_method,copy_gbs,"
+    "clsoftmax_ms,clsoftmax_gbs,clsoftmax_of_copy,clsoftmax_max_err,clsoftmax_check,"
+    "naive_ms,naive_gbs,naive_of_copy,naive_max_err,naive_check,"
+    "c_peer_ms,c_peer_gbs,c_peer_of_copy,c_peer_max_err,c_peer_check,"
+    "x_naive,x_c_peer\n";
+
+static void print_csv_measured(clsm_shape s, const measured *m, double copy_gbs)
+{
+    double g = gbs(s, m->seconds);
+    printf(",%.6g,%.6g,%.6g,%.3g,%s", m->seconds * 1e3, g, g / copy_gbs, m->check.max_err,
+           m->check.bad ? "fail" : "ok");
+}
+
+static void print_csv_row(const report_run *run, const report_row *row)
+{
+    clsm_shape s = row->shape;
+    double copy_gbs = gbs(s, row->copy_seconds);
+    print_csv_string(run->device);
+    putchar(',');
+    print_csv_string(run->driver);
+    putchar(',');
+    print_csv_string(run->opencl);
+    printf(",%s,%s,%d,%d,%s,%zu,%zu,%zu,%zu,%s,%s,%.6g", clsm_version(), run->mode, run->reps,
+           run->peer_threads, op_name(row->op), s.outer, s.axis, s.inner,
+           s.outer * s.axis * s.inner, row->variant, row->copy_method, copy_gbs);
+    print_csv_measured(s, &row->clsm, copy_gbs);
+    print_csv_measured(s, &row->naive, copy_gbs);
+    print_csv_measured(s, &row->peer, copy_gbs);
+    printf(",%.4g,%.4g\n", row->naive.seconds / row->clsm.seconds,
+           row->peer.seconds / row->clsm.seconds);
+}
+
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json_measured(const char *name, clsm_shape s, const measured *m, double copy_gbs)
+{
+    double g = gbs(s, m->seconds);
+    printf(", \"%s\": {\"ms\": %.6g, \"gbs\": %.6g, \"of_copy\": %.6g, \"max_err\": %.3g, "
+           "\"check\": \"%s\"}",
+           name, m->seconds * 1e3, g, g / copy_gbs, m->check.max_err, m->check.bad ? "fail" : "ok");
+}
+
+static void print_json_row(const report_run *run, const report_row *row, int first)
+{
+    clsm_shape s = row->shape;
+    double copy_gbs = gbs(s, row->copy_seconds);
+    printf("%s  {\"device\": ", first ? "" : ",\n");
+    print_json_string(run->device);
+    printf(", \"driver\": ");
+    print_json_string(run->driver);
+    printf(", \"opencl\": ");
+    print_json_string(run->opencl);
+    printf(", \"version\": \"%s\", \"mode\": \"%s\", \"reps\": %d, \"warmup\": %d, "
+           "\"c_peer_threads\": %d, \"op\": \"%s\", \"outer\": %zu, \"axis\": %zu, \"inner\": %zu, "
+           "\"elements\": %zu, "
+           "\"variant\": \"%s\", \"copy\": {\"method\": \"%s\", \"gbs\": %.6g}",
+           clsm_version(), run->mode, run->reps, WARMUP_RUNS, run->peer_threads, op_name(row->op),
+           s.outer, s.axis, s.inner, s.outer * s.axis * s.inner, row->variant, row->copy_method,
+           copy_gbs);
+    print_json_measured("clsoftmax", s, &row->clsm, copy_gbs);
+    print_json_measured("naive", s, &row->naive, copy_gbs);
+    print_json_measured("c_peer", s, &row->peer, copy_gbs);
+    printf(", \"x_naive\": %.4g, \"x_c_peer\": %.4g}", row->naive.seconds / row->clsm.seconds,
+           row->peer.seconds / row->clsm.seconds);
+}
+
+void report_begin(report_run *run)
+{
+    run->rows_printed = 0;
+    if (run->format == REPORT_TABLE)
+        print_table_header(run);
+    else if (run->format == REPORT_CSV)
+        fputs(csv_header, stdout);
+    else
+        puts("[");
+    fflush(stdout);
+}
+
+void report_row_print(report_run *run, const report_row *row)
+{
+    if (run->format == REPORT_TABLE)
+        print_table_row(row);
+    else if (run->format == REPORT_CSV)
+        print_csv_row(run, row);
+    else
+        print_json_row(run, row, run->rows_printed == 0);
+    run->rows_printed++;
+    fflush(stdout);
+}
+
+void report_end(const report_run *run, int failed)
+{
+    if (run->format == REPORT_JSON)
+        puts("\n]");
+    else if (run->format == REPORT_TABLE && failed)
+        printf("\nFAIL: some clsoftmax results are outside the contract bounds\n");
+}

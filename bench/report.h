@@ -1,0 +1,44 @@
+/* Output on stdout: the human table, CSV or JSON, one row per case (a shape and an op). */
+#ifndef BENCH_REPORT_H
+#define BENCH_REPORT_H
+
+#include <stdio.h>
+
+#include <clsoftmax.h>
+
+#include "check.h"
+
+typedef enum report_format { REPORT_TABLE, REPORT_CSV, REPORT_JSON } report_format;
+
+/* What every row carries, so that rows from different runs can be put side by side. */
+typedef struct report_run {
+    report_format format;
+    const char *mode; /* "shapes", "quick", "sweep" or "quick-sweep" */
+    int reps;
+    char device[256], driver[256], opencl[256];
+    unsigned compute_units;
+    int peer_threads;            /* OpenMP threads of the host C peer */
+    const char *omp_wait_policy; /* as set in the environment, or "unset" */
+    int rows_printed;
+} report_run;
+
+typedef struct measured {
+    double seconds; /* median */
+    check_result check;
+} measured;
+
+typedef struct report_row {
+    clsm_op op;
+    clsm_shape shape;
+    const char *variant;     /* clsm_kernel_name() */
+    double copy_seconds;     /* the copy roofline's median for the same bytes */
+    const char *copy_method; /* which copy was fastest */
+    measured clsm, naive, peer;
+} report_row;
+
+void report_begin(report_run *run);
+void report_row_print(report_run *run, const report_row *row);
+/* Closes the output; failed says whether a clsoftmax result was outside the bounds. */
+void report_end(const report_run *run, int failed);
+
+#endif
