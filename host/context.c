@@ -11,7 +11,8 @@ static clsm_status read_forced_kind(clsm_kernel_kind *out)
         clsm_kernel_kind kind;
     } kinds[] = {{"item", CLSM_KERNEL_ITEM},
                   {"group", CLSM_KERNEL_GROUP},
-                  {"row", CLSM_KERNEL_ROW}};
+                  {"row", CLSM_KERNEL_ROW},
+                  {"columns", CLSM_KERNEL_COLUMNS}};
     const char *name = getenv("CLSM_KERNEL");
     *out = CLSM_KERNEL_AUTO;
     if (!name || !*name)

@@ -12,7 +12,8 @@ typedef enum clsm_kernel_kind {
     CLSM_KERNEL_AUTO, /* chosen by shape and device */
     CLSM_KERNEL_ITEM,
     CLSM_KERNEL_GROUP,
-    CLSM_KERNEL_ROW
+    CLSM_KERNEL_ROW,
+    CLSM_KERNEL_COLUMNS
 } clsm_kernel_kind;
 
 /* Everything that changes a kernel's code: the key of the program cache. */

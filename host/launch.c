@@ -4,6 +4,8 @@
 /* Caps the NDRange; kernels loop over the slices beyond it. */
 #define CLSM_MAX_GROUPS 65536u
 #define CLSM_ITEM_LOCAL_SIZE 64u
+/* VEC of kernels/softmax_common.cl for f32: the columns kernel's block. */
+#define CLSM_COLUMNS_PER_ITEM 16u
 
 static size_t floor_pow2(size_t n)
 {
@@ -16,7 +18,14 @@ static size_t floor_pow2(size_t n)
 /* Whether a kernel family handles this layout at all. */
 static int kind_fits(clsm_kernel_kind kind, clsm_shape shape)
 {
-    return kind != CLSM_KERNEL_ROW || shape.inner == 1;
+    switch (kind) {
+    case CLSM_KERNEL_ROW:
+        return shape.inner == 1;
+    case CLSM_KERNEL_COLUMNS:
+        return shape.inner > 1;
+    default:
+        return 1;
+    }
 }
 
 static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
@@ -24,10 +33,14 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
     if (ctx->forced_kind != CLSM_KERNEL_AUTO && kind_fits(ctx->forced_kind, shape))
         return ctx->forced_kind;
     size_t slices = shape.outer * shape.inner;
-    /* A CPU runs a work-group on one thread, a barrier splitting it into loops: one
-     * slice per work-item, walked with vectors where it is contiguous. */
-    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU))
-        return shape.inner == 1 ? CLSM_KERNEL_ROW : CLSM_KERNEL_ITEM;
+    /* A CPU runs a work-group on one thread, a barrier splitting it into loops: slices
+     * go to work-items whole, walked with vectors along the slice where it is contiguous
+     * and across neighbouring slices where there are a vector's worth of them. */
+    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU)) {
+        if (shape.inner == 1)
+            return CLSM_KERNEL_ROW;
+        return shape.inner >= CLSM_COLUMNS_PER_ITEM ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
+    }
     /* A work-group and its barriers cost more than a short slice is worth. */
     if (shape.axis <= 64)
         return CLSM_KERNEL_ITEM;
@@ -39,7 +52,7 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 
 const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
 {
-    static const char *const names[] = {"auto", "item", "group", "row"};
+    static const char *const names[] = {"auto", "item", "group", "row", "columns"};
     (void)dtype;
     if (!ctx)
         return NULL;
@@ -59,6 +72,9 @@ static cl_uint row_batch(const clsm_context *ctx, clsm_shape shape)
 /* Work-items for the kinds without work-group cooperation. */
 static size_t work_items(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape)
 {
+    if (kind == CLSM_KERNEL_COLUMNS)
+        return shape.outer *
+               ((shape.inner + CLSM_COLUMNS_PER_ITEM - 1) / CLSM_COLUMNS_PER_ITEM);
     if (kind != CLSM_KERNEL_ROW)
         return shape.outer * shape.inner;
     cl_uint batch = row_batch(ctx, shape);

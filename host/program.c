@@ -10,6 +10,7 @@ extern const char clsm_src_softmax_item[];
 extern const char clsm_src_softmax_group[];
 extern const char clsm_src_softmax_vector[];
 extern const char clsm_src_softmax_row[];
+extern const char clsm_src_softmax_columns[];
 
 static int variant_equal(const clsm_variant *a, const clsm_variant *b)
 {
@@ -57,6 +58,12 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_progra
         sources[2] = clsm_src_softmax_row;
         count = 3;
         name = "softmax_row";
+        break;
+    case CLSM_KERNEL_COLUMNS:
+        sources[1] = clsm_src_softmax_vector;
+        sources[2] = clsm_src_softmax_columns;
+        count = 3;
+        name = "softmax_columns";
         break;
     case CLSM_KERNEL_AUTO:
         return CLSM_ERROR_INVALID_ARGUMENT;

@@ -1,0 +1,77 @@
+/* VEC neighbouring strided slices (inner > 1) per work-item, one slice per vector lane:
+ * the CPU kernel for strided layouts, where a row of VEC columns is one contiguous load
+ * and no lane ever has to meet another.
+ *
+ * Needs softmax_common.cl and softmax_vector.cl before it. Any 1-D NDRange works:
+ * work-items loop over the outer * ceil(inner / VEC) blocks. A block whose shift is
+ * not finite in some lane, or which is cut short by the end of inner, goes slice by
+ * slice through the scalar path. Offsets and sizes are in elements.
+ * x and y may be the same memory (in place): a block is read whole before any of it is
+ * written, and after that each element is read before it is written.
+ */
+
+/* The scalar path for lanes [0, lanes) of the block at base. */
+void columns_scalar(global const store_t *x, global store_t *y, ulong base, uint lanes,
+                    ulong axis, ulong inner, real scale, real a)
+{
+    for (uint k = 0; k < lanes; ++k) {
+        slice_norm nm = norm_of(range_state_scalar(x + base + k, inner, axis, scale, a));
+        range_output_scalar(x + base + k, y + base + k, inner, axis, nm, scale, a);
+    }
+}
+
+kernel void softmax_columns(global const store_t *x, ulong x_off, global store_t *y,
+                            ulong y_off, ulong outer, ulong axis, ulong inner, float scale_f)
+{
+    real scale = scale_f;
+    real a = scale_magnitude(scale);
+    global const store_t *xs = x + x_off;
+    global store_t *ys = y + y_off;
+    ulong blocks_per_outer = (inner + VEC - 1) / VEC;
+    ulong blocks = outer * blocks_per_outer;
+    for (ulong b = get_global_id(0); b < blocks; b += get_global_size(0)) {
+        ulong o = b / blocks_per_outer;
+        ulong c = (b - o * blocks_per_outer) * VEC;
+        ulong base = o * axis * inner + c;
+        if (inner - c < VEC) {
+            columns_scalar(xs, ys, base, (uint)(inner - c), axis, inner, scale, a);
+            continue;
+        }
+        realv umax = (realv)(-INFINITY);
+        for (ulong j = 0; j < axis; ++j)
+            umax = max_v(to_uv(VLOAD(xs + base + j * inner), scale), umax);
+        realv hi = a * umax;
+        realv lo = fma((realv)a, umax, -hi);
+        if (!all(isfinite(hi))) {
+            columns_scalar(xs, ys, base, VEC, axis, inner, scale, a);
+            continue;
+        }
+        realv sum = 0, comp = 0;
+        for (ulong j = 0; j < axis; ++j) {
+            realv w = exp(fma((realv)a, to_uv(VLOAD(xs + base + j * inner), scale), -hi) - lo);
+#if KEEP_WEIGHTS
+            VSTORE(ys + base + j * inner, w);
+#endif
+            sum_step(w, &sum, &comp);
+        }
+        /* A NaN among finite values shows only in its lane's sum: that lane is all NaN. */
+#if KEEP_WEIGHTS
+        realv inverse = select(1 / (sum + comp), sum, isnan(sum));
+        for (ulong j = 0; j < axis; ++j)
+            VSTORE(ys + base + j * inner, VLOAD(ys + base + j * inner) * inverse);
+#else
+        hi = select(hi, sum, isnan(sum));
+        realv total = sum + comp;
+        /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+        realv log_total = log1p((sum - 1) + comp);
+        for (ulong j = 0; j < axis; ++j) {
+            realv shifted = fma((realv)a, to_uv(VLOAD(xs + base + j * inner), scale), -hi) - lo;
+#if LOG_SOFTMAX
+            VSTORE(ys + base + j * inner, shifted - log_total);
+#else
+            VSTORE(ys + base + j * inner, exp(shifted) / total);
+#endif
+        }
+#endif
+    }
+}
