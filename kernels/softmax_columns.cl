@@ -54,13 +54,13 @@ kernel void softmax_columns(global const store_t *x, ulong x_off, global store_t
 #endif
             sum_step(w, &sum, &comp);
         }
-        /* A NaN among finite values shows only in its lane's sum: that lane is all NaN. */
+        /* A NaN among finite values makes its lane's sum, so its total, and so every
+         * output of the lane NaN. */
 #if KEEP_WEIGHTS
-        realv inverse = select(1 / (sum + comp), sum, isnan(sum));
+        realv inverse = 1 / (sum + comp);
         for (ulong j = 0; j < axis; ++j)
             VSTORE(ys + base + j * inner, VLOAD(ys + base + j * inner) * inverse);
 #else
-        hi = select(hi, sum, isnan(sum));
         realv total = sum + comp;
         /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
         realv log_total = log1p((sum - 1) + comp);

@@ -80,7 +80,8 @@ INLINE void sum_step(realv w, realv *sum, realv *comp)
     } while (0)
 
 /* Per-lane max of u over n contiguous elements, NaN ignored: a NaN makes its weight,
- * and so the range's sum, NaN, which is cheaper to look for once than per element. */
+ * the range's sum and so every output computed from the total NaN, which costs nothing
+ * per element. */
 INLINE realv range_max(global const store_t *x, ulong n, real scale)
 {
     ulong full = n - n % VEC;
@@ -235,7 +236,8 @@ INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong
         }
     }
     lanes_sum(sums, comps, sum, comp);
-    /* A NaN among finite values shows only in the sum; all later rules key on hi. */
+    /* The vector max skips NaN; where a NaN meets an infinite shift, only the scalar
+     * path's sum has seen it, and the output rules for an infinite shift would not. */
     *umax = select(*umax, *sum, isnan(*sum));
     *hi = select(*hi, *sum, isnan(*sum));
 }
