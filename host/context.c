@@ -12,7 +12,8 @@ static clsm_status read_forced_kind(clsm_kernel_kind *out)
     } kinds[] = {{"item", CLSM_KERNEL_ITEM},
                   {"group", CLSM_KERNEL_GROUP},
                   {"row", CLSM_KERNEL_ROW},
-                  {"columns", CLSM_KERNEL_COLUMNS}};
+                  {"columns", CLSM_KERNEL_COLUMNS},
+                  {"split", CLSM_KERNEL_SPLIT}};
     const char *name = getenv("CLSM_KERNEL");
     *out = CLSM_KERNEL_AUTO;
     if (!name || !*name)

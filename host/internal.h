@@ -13,7 +13,8 @@ typedef enum clsm_kernel_kind {
     CLSM_KERNEL_ITEM,
     CLSM_KERNEL_GROUP,
     CLSM_KERNEL_ROW,
-    CLSM_KERNEL_COLUMNS
+    CLSM_KERNEL_COLUMNS,
+    CLSM_KERNEL_SPLIT
 } clsm_kernel_kind;
 
 /* Everything that changes a kernel's code: the key of the program cache. */
@@ -28,7 +29,7 @@ typedef struct clsm_variant {
 typedef struct clsm_program {
     clsm_variant key;
     cl_program program;
-    cl_kernel kernel;
+    cl_kernel kernels[2]; /* the family's kernels, in launch order; the second may be NULL */
     size_t max_group_size; /* CL_KERNEL_WORK_GROUP_SIZE: can be below the device's */
     struct clsm_program *next;
 } clsm_program;
@@ -99,6 +100,13 @@ void clsm_programs_release(clsm_context *ctx);
 clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
                         float scale, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
                         cl_uint num_events, const cl_event *events, cl_event *event);
+
+/* launch_split.c: call with ctx->lock held. */
+size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chunk);
+clsm_status clsm_enqueue_split(clsm_context *ctx, const clsm_program *p, clsm_dtype dtype,
+                               clsm_shape shape, float scale, cl_mem x, cl_ulong x_off,
+                               cl_mem y, cl_ulong y_off, cl_uint stream, size_t local,
+                               cl_uint num_events, const cl_event *events, cl_event *event);
 
 /* host_path.c */
 void clsm_staging_release_all(clsm_context *ctx);

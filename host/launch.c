@@ -20,6 +20,7 @@ static int kind_fits(clsm_kernel_kind kind, clsm_shape shape)
 {
     switch (kind) {
     case CLSM_KERNEL_ROW:
+    case CLSM_KERNEL_SPLIT:
         return shape.inner == 1;
     case CLSM_KERNEL_COLUMNS:
         return shape.inner > 1;
@@ -36,11 +37,18 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
     /* A CPU runs a work-group on one thread, a barrier splitting it into loops: slices
      * go to work-items whole, walked with vectors along the slice where it is contiguous
      * and across neighbouring slices where there are a vector's worth of them. */
+    size_t units = ctx->info.compute_units;
     if (!(ctx->info.type & CL_DEVICE_TYPE_GPU)) {
+        /* Too few long slices to give every core a few: split them. */
+        if (shape.inner == 1 && shape.outer < 4 * units && shape.axis >= 16384)
+            return CLSM_KERNEL_SPLIT;
         if (shape.inner == 1)
             return CLSM_KERNEL_ROW;
         return shape.inner >= CLSM_COLUMNS_PER_ITEM ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
     }
+    /* Fewer long slices than compute units would leave most of them idle. */
+    if (shape.inner == 1 && shape.outer < units && shape.axis >= 65536)
+        return CLSM_KERNEL_SPLIT;
     /* A work-group and its barriers cost more than a short slice is worth. */
     if (shape.axis <= 64)
         return CLSM_KERNEL_ITEM;
@@ -52,7 +60,7 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 
 const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
 {
-    static const char *const names[] = {"auto", "item", "group", "row", "columns"};
+    static const char *const names[] = {"auto", "item", "group", "row", "columns", "split"};
     (void)dtype;
     if (!ctx)
         return NULL;
@@ -75,6 +83,10 @@ static size_t work_items(const clsm_context *ctx, clsm_kernel_kind kind, clsm_sh
     if (kind == CLSM_KERNEL_COLUMNS)
         return shape.outer *
                ((shape.inner + CLSM_COLUMNS_PER_ITEM - 1) / CLSM_COLUMNS_PER_ITEM);
+    if (kind == CLSM_KERNEL_SPLIT) {
+        size_t chunk;
+        return shape.outer * clsm_split_chunks(ctx, shape, &chunk);
+    }
     if (kind != CLSM_KERNEL_ROW)
         return shape.outer * shape.inner;
     cl_uint batch = row_batch(ctx, shape);
@@ -128,7 +140,14 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
     }
     if (!p)
         goto unlock;
-    cl_kernel kernel = p->kernel;
+    /* Outputs larger than the cache go past it, where the kernel can. */
+    cl_uint stream = shape.outer * shape.axis * shape.inner * element >= ctx->info.cache_size;
+    if (kind == CLSM_KERNEL_SPLIT) {
+        status = clsm_enqueue_split(ctx, p, dtype, shape, scale, x, args[0], y, args[1], stream,
+                                    local, num_events, events, event);
+        goto unlock;
+    }
+    cl_kernel kernel = p->kernels[0];
     size_t global = global_size(ctx, kind, shape, local);
     cl_int err = clSetKernelArg(kernel, 0, sizeof x, &x);
     if (err == CL_SUCCESS)
@@ -141,7 +160,6 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
         err = clSetKernelArg(kernel, 7, sizeof scale, &scale);
     if (err == CL_SUCCESS && kind == CLSM_KERNEL_ROW) {
         cl_uint batch = row_batch(ctx, shape);
-        cl_uint stream = shape.outer * shape.axis * element >= ctx->info.cache_size;
         err = clSetKernelArg(kernel, 8, sizeof batch, &batch);
         if (err == CL_SUCCESS)
             err = clSetKernelArg(kernel, 9, sizeof stream, &stream);

@@ -11,6 +11,7 @@ extern const char clsm_src_softmax_group[];
 extern const char clsm_src_softmax_vector[];
 extern const char clsm_src_softmax_row[];
 extern const char clsm_src_softmax_columns[];
+extern const char clsm_src_softmax_split[];
 
 static int variant_equal(const clsm_variant *a, const clsm_variant *b)
 {
@@ -38,36 +39,47 @@ static void keep_build_log(clsm_context *ctx, cl_program program)
     ctx->build_log = log;
 }
 
+/* The sources after softmax_common.cl, and the kernels, of each family. */
+typedef struct family {
+    const char *sources[2];
+    const char *kernels[2];
+} family;
+
+static const family *family_of(clsm_kernel_kind kind)
+{
+    static const family item = {{clsm_src_softmax_item, NULL}, {"softmax_item", NULL}};
+    static const family group = {{clsm_src_softmax_group, NULL}, {"softmax_group", NULL}};
+    static const family row = {{clsm_src_softmax_vector, clsm_src_softmax_row},
+                               {"softmax_row", NULL}};
+    static const family columns = {{clsm_src_softmax_vector, clsm_src_softmax_columns},
+                                   {"softmax_columns", NULL}};
+    static const family split = {{clsm_src_softmax_vector, clsm_src_softmax_split},
+                                 {"softmax_split_states", "softmax_split_output"}};
+    switch (kind) {
+    case CLSM_KERNEL_ITEM:
+        return &item;
+    case CLSM_KERNEL_GROUP:
+        return &group;
+    case CLSM_KERNEL_ROW:
+        return &row;
+    case CLSM_KERNEL_COLUMNS:
+        return &columns;
+    case CLSM_KERNEL_SPLIT:
+        return &split;
+    case CLSM_KERNEL_AUTO:
+        break;
+    }
+    return NULL;
+}
+
 static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_program *out)
 {
     static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
-    const char *sources[3] = {clsm_src_softmax_common, NULL, NULL};
-    cl_uint count = 2;
-    const char *name = NULL;
-    switch (key->kind) {
-    case CLSM_KERNEL_ITEM:
-        sources[1] = clsm_src_softmax_item;
-        name = "softmax_item";
-        break;
-    case CLSM_KERNEL_GROUP:
-        sources[1] = clsm_src_softmax_group;
-        name = "softmax_group";
-        break;
-    case CLSM_KERNEL_ROW:
-        sources[1] = clsm_src_softmax_vector;
-        sources[2] = clsm_src_softmax_row;
-        count = 3;
-        name = "softmax_row";
-        break;
-    case CLSM_KERNEL_COLUMNS:
-        sources[1] = clsm_src_softmax_vector;
-        sources[2] = clsm_src_softmax_columns;
-        count = 3;
-        name = "softmax_columns";
-        break;
-    case CLSM_KERNEL_AUTO:
+    const family *f = family_of(key->kind);
+    if (!f)
         return CLSM_ERROR_INVALID_ARGUMENT;
-    }
+    const char *sources[3] = {clsm_src_softmax_common, f->sources[0], f->sources[1]};
+    cl_uint count = f->sources[1] ? 3 : 2;
 
     char options[256];
     snprintf(options, sizeof options, "-cl-std=CL1.2 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d -DWG=%zu",
@@ -82,19 +94,27 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_progra
         keep_build_log(ctx, program);
         goto fail;
     }
-    cl_kernel kernel = clCreateKernel(program, name, &err);
-    if (err != CL_SUCCESS)
-        goto fail;
-    err = clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                   sizeof out->max_group_size, &out->max_group_size, NULL);
-    if (err != CL_SUCCESS)
-        goto fail_kernel;
+    out->kernels[0] = out->kernels[1] = NULL;
+    out->max_group_size = (size_t)-1;
+    for (int k = 0; k < 2 && f->kernels[k]; ++k) {
+        out->kernels[k] = clCreateKernel(program, f->kernels[k], &err);
+        if (err != CL_SUCCESS)
+            goto fail_kernels;
+        size_t allowed;
+        err = clGetKernelWorkGroupInfo(out->kernels[k], ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                       sizeof allowed, &allowed, NULL);
+        if (err != CL_SUCCESS)
+            goto fail_kernels;
+        if (allowed < out->max_group_size)
+            out->max_group_size = allowed;
+    }
     out->program = program;
-    out->kernel = kernel;
     return CLSM_SUCCESS;
 
-fail_kernel:
-    clReleaseKernel(kernel);
+fail_kernels:
+    for (int k = 0; k < 2; ++k)
+        if (out->kernels[k])
+            clReleaseKernel(out->kernels[k]);
 fail:
     clReleaseProgram(program);
     return clsm_status_from_cl(err);
@@ -130,7 +150,9 @@ void clsm_programs_release(clsm_context *ctx)
     clsm_program *p = ctx->programs;
     while (p) {
         clsm_program *next = p->next;
-        clReleaseKernel(p->kernel);
+        for (int k = 0; k < 2; ++k)
+            if (p->kernels[k])
+                clReleaseKernel(p->kernels[k]);
         clReleaseProgram(p->program);
         free(p);
         p = next;
