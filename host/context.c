@@ -89,30 +89,46 @@ fail:
     return status;
 }
 
+/* Device discovery through context and queue creation, one thread at a time: PoCL 3.1
+ * sets its devices up on first use, and threads that get there together see no device
+ * or fail their first allocations. */
+static pthread_mutex_t creation_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static clsm_status create_owned(cl_context *cl, cl_device_id *device, cl_command_queue *queue)
+{
+    clsm_status status = clsm_device_select(device);
+    if (status != CLSM_SUCCESS)
+        return status;
+    cl_platform_id platform;
+    cl_int err = clGetDeviceInfo(*device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
+    *cl = clCreateContext(props, 1, device, NULL, NULL, &err);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    *queue = clCreateCommandQueue(*cl, *device, 0, &err);
+    if (err != CL_SUCCESS) {
+        clReleaseContext(*cl);
+        return clsm_status_from_cl(err);
+    }
+    return CLSM_SUCCESS;
+}
+
 clsm_status clsm_context_create(clsm_context **out)
 {
     if (!out)
         return CLSM_ERROR_INVALID_ARGUMENT;
     *out = NULL;
 
-    cl_device_id device;
-    clsm_status status = clsm_device_select(&device);
+    cl_context cl = NULL;
+    cl_device_id device = NULL;
+    cl_command_queue queue = NULL;
+    pthread_mutex_lock(&creation_lock);
+    clsm_status status = create_owned(&cl, &device, &queue);
+    pthread_mutex_unlock(&creation_lock);
     if (status != CLSM_SUCCESS)
         return status;
-
-    cl_platform_id platform;
-    cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
-    if (err != CL_SUCCESS)
-        return clsm_status_from_cl(err);
-    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
-    cl_context cl = clCreateContext(props, 1, &device, NULL, NULL, &err);
-    if (err != CL_SUCCESS)
-        return clsm_status_from_cl(err);
-    cl_command_queue queue = clCreateCommandQueue(cl, device, 0, &err);
-    if (err != CL_SUCCESS) {
-        clReleaseContext(cl);
-        return clsm_status_from_cl(err);
-    }
     return context_new(cl, device, queue, out);
 }
 

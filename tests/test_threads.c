@@ -119,3 +119,39 @@ Test(threads, four_threads_share_one_context)
                       jobs[t].msg);
     }
 }
+
+/* Each thread makes its own context, uses it and releases it, all at once in a process
+ * that has not touched OpenCL yet. */
+static void *create_use_release(void *arg)
+{
+    job *j = arg;
+    clsm_context *ctx;
+    clsm_status st = clsm_context_create(&ctx);
+    if (st != CLSM_SUCCESS) {
+        snprintf(j->msg, sizeof j->msg, "clsm_context_create: %s", clsm_status_string(st));
+        return NULL;
+    }
+    float x[3] = {1, 2, 3}, y[3];
+    clsm_shape s = {1, 3, 1};
+    st = clsm_softmax_host(ctx, CLSM_SOFTMAX, CLSM_F32, s, 1.0f, x, y);
+    clsm_context_release(ctx);
+    if (st != CLSM_SUCCESS)
+        snprintf(j->msg, sizeof j->msg, "clsm_softmax_host: %s", clsm_status_string(st));
+    else
+        j->ok = y[2] > y[1] && y[1] > y[0];
+    return NULL;
+}
+
+Test(threads_fresh, four_threads_create_contexts_at_once)
+{
+    pthread_t tid[N_THREADS];
+    job jobs[N_THREADS];
+    for (size_t t = 0; t < N_THREADS; t++) {
+        jobs[t] = (job){NULL, t, 0, ""};
+        cr_assert_eq(pthread_create(&tid[t], NULL, create_use_release, &jobs[t]), 0);
+    }
+    for (size_t t = 0; t < N_THREADS; t++)
+        cr_assert_eq(pthread_join(tid[t], NULL), 0);
+    for (size_t t = 0; t < N_THREADS; t++)
+        cr_assert(jobs[t].ok, "thread %zu: %s", t, jobs[t].msg);
+}
