@@ -20,6 +20,8 @@ void columns_scalar(global const store_t *x, global store_t *y, ulong base, uint
     }
 }
 
+/* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
+__attribute__((vec_type_hint(realv)))
 kernel void softmax_columns(global const store_t *x, ulong x_off, global store_t *y,
                             ulong y_off, ulong outer, ulong axis, ulong inner, float scale_f)
 {

@@ -13,6 +13,8 @@
  * in elements. x and y may be the same memory (in place): the states are complete
  * before any output is written, and each chunk is read before it is written.
  */
+/* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
+__attribute__((vec_type_hint(realv)))
 kernel void softmax_split_states(global const store_t *x, ulong x_off, ulong outer, ulong axis,
                                  ulong chunk, ulong chunks, float scale_f, global real *states)
 {
@@ -32,6 +34,8 @@ kernel void softmax_split_states(global const store_t *x, ulong x_off, ulong out
     }
 }
 
+/* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
+__attribute__((vec_type_hint(realv)))
 kernel void softmax_split_output(global const store_t *x, ulong x_off, global store_t *y,
                                  ulong y_off, ulong outer, ulong axis, ulong chunk,
                                  ulong chunks, float scale_f, global const real *states,
