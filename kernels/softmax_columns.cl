@@ -39,41 +39,7 @@ kernel void softmax_columns(global const store_t *x, ulong x_off, global store_t
             columns_scalar(xs, ys, base, (uint)(inner - c), axis, inner, scale, a);
             continue;
         }
-        realv umax = (realv)(-INFINITY);
-        for (ulong j = 0; j < axis; ++j)
-            umax = max_v(to_uv(VLOAD(xs + base + j * inner), scale), umax);
-        realv hi = a * umax;
-        realv lo = fma((realv)a, umax, -hi);
-        if (!all(isfinite(hi))) {
+        if (!lanes_slices(xs + base, ys + base, 1, inner, axis, scale, a))
             columns_scalar(xs, ys, base, VEC, axis, inner, scale, a);
-            continue;
-        }
-        realv sum = 0, comp = 0;
-        for (ulong j = 0; j < axis; ++j) {
-            realv w = exp(fma((realv)a, to_uv(VLOAD(xs + base + j * inner), scale), -hi) - lo);
-#if KEEP_WEIGHTS
-            VSTORE(ys + base + j * inner, w);
-#endif
-            sum_step(w, &sum, &comp);
-        }
-        /* A NaN among finite values makes its lane's sum, so its total, and so every
-         * output of the lane NaN. */
-#if KEEP_WEIGHTS
-        realv inverse = 1 / (sum + comp);
-        for (ulong j = 0; j < axis; ++j)
-            VSTORE(ys + base + j * inner, VLOAD(ys + base + j * inner) * inverse);
-#else
-        realv total = sum + comp;
-        /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
-        realv log_total = log1p((sum - 1) + comp);
-        for (ulong j = 0; j < axis; ++j) {
-            realv shifted = fma((realv)a, to_uv(VLOAD(xs + base + j * inner), scale), -hi) - lo;
-#if LOG_SOFTMAX
-            VSTORE(ys + base + j * inner, shifted - log_total);
-#else
-            VSTORE(ys + base + j * inner, exp(shifted) / total);
-#endif
-        }
-#endif
     }
 }

@@ -70,6 +70,29 @@ INLINE void sum_step(realv w, realv *sum, realv *comp)
     *sum = t;
 }
 
+/* VEC elements lane_stride apart: one load when they are neighbours. */
+INLINE realv load_lanes(global const store_t *p, ulong lane_stride)
+{
+    if (lane_stride == 1)
+        return VLOAD(p);
+    real lanes[VEC];
+    for (uint k = 0; k < VEC; ++k)
+        lanes[k] = LOAD(p, k * lane_stride);
+    return VLOAD_REAL(lanes);
+}
+
+INLINE void store_lanes(global store_t *p, ulong lane_stride, realv v)
+{
+    if (lane_stride == 1) {
+        VSTORE(p, v);
+        return;
+    }
+    real lanes[VEC];
+    VSTORE_REAL(lanes, v);
+    for (uint k = 0; k < VEC; ++k)
+        STORE(p, k * lane_stride, lanes[k]);
+}
+
 /* TwoSum of lo + hi, lane by lane, with both error terms kept. */
 #define FOLD_SUMS(type, lo_sum, hi_sum, lo_comp, hi_comp, sum_out, comp_out)          \
     do {                                                                             \
@@ -240,6 +263,51 @@ INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong
      * path's sum has seen it, and the output rules for an infinite shift would not. */
     *umax = select(*umax, *sum, isnan(*sum));
     *hi = select(*hi, *sum, isnan(*sum));
+}
+
+INLINE /* VEC whole slices at once, one per lane: slice k's element j at x[k * lane_stride +
+ * j * stride]. Every step is a vector operation, with nothing to fold across lanes.
+ * Returns 0, having written nothing, when a lane's shift is not finite: those slices
+ * need the scalar path's rules. A NaN among finite values makes its lane's sum, so its
+ * total, and so every output of the lane NaN. */
+INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_stride,
+                        ulong stride, ulong axis, real scale, real a)
+{
+    realv umax = (realv)(-INFINITY);
+    for (ulong j = 0; j < axis; ++j)
+        umax = max_v(to_uv(load_lanes(x + j * stride, lane_stride), scale), umax);
+    realv hi = a * umax;
+    realv lo = fma((realv)a, umax, -hi);
+    if (!all(isfinite(hi)))
+        return 0;
+    realv sum = 0, comp = 0;
+    for (ulong j = 0; j < axis; ++j) {
+        realv w = exp(fma((realv)a, to_uv(load_lanes(x + j * stride, lane_stride), scale), -hi) - lo);
+#if KEEP_WEIGHTS
+        store_lanes(y + j * stride, lane_stride, w);
+#endif
+        sum_step(w, &sum, &comp);
+    }
+#if KEEP_WEIGHTS
+    realv inverse = 1 / (sum + comp);
+    for (ulong j = 0; j < axis; ++j)
+        store_lanes(y + j * stride, lane_stride,
+                    load_lanes(y + j * stride, lane_stride) * inverse);
+#else
+    realv total = sum + comp;
+    /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+    realv log_total = log1p((sum - 1) + comp);
+    for (ulong j = 0; j < axis; ++j) {
+        realv shifted =
+            fma((realv)a, to_uv(load_lanes(x + j * stride, lane_stride), scale), -hi) - lo;
+#if LOG_SOFTMAX
+        store_lanes(y + j * stride, lane_stride, shifted - log_total);
+#else
+        store_lanes(y + j * stride, lane_stride, exp(shifted) / total);
+#endif
+    }
+#endif
+    return 1;
 }
 
 INLINE realv outputs(realv u, slice_norm nm, real a)
