@@ -6,21 +6,13 @@
 
 static clsm_status read_forced_kind(clsm_kernel_kind *out)
 {
-    static const struct {
-        const char *name;
-        clsm_kernel_kind kind;
-    } kinds[] = {{"item", CLSM_KERNEL_ITEM},
-                  {"group", CLSM_KERNEL_GROUP},
-                  {"row", CLSM_KERNEL_ROW},
-                  {"columns", CLSM_KERNEL_COLUMNS},
-                  {"split", CLSM_KERNEL_SPLIT}};
     const char *name = getenv("CLSM_KERNEL");
     *out = CLSM_KERNEL_AUTO;
     if (!name || !*name)
         return CLSM_SUCCESS;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; ++i) {
-        if (strcmp(name, kinds[i].name) == 0) {
-            *out = kinds[i].kind;
+    for (clsm_kernel_kind k = CLSM_KERNEL_ITEM; k <= CLSM_KERNEL_SPLIT; ++k) {
+        if (strcmp(name, clsm_kind_name(k)) == 0) {
+            *out = k;
             return CLSM_SUCCESS;
         }
     }

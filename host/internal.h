@@ -14,8 +14,11 @@ typedef enum clsm_kernel_kind {
     CLSM_KERNEL_GROUP,
     CLSM_KERNEL_ROW,
     CLSM_KERNEL_COLUMNS,
-    CLSM_KERNEL_SPLIT
+    CLSM_KERNEL_SPLIT /* the last: CLSM_KERNEL names are looked up from ITEM to here */
 } clsm_kernel_kind;
+
+/* VEC of kernels/softmax_common.cl for f32: the lanes of the CPU families' vectors. */
+#define CLSM_F32_LANES 16u
 
 /* Everything that changes a kernel's code: the key of the program cache. */
 typedef struct clsm_variant {
@@ -100,6 +103,9 @@ void clsm_programs_release(clsm_context *ctx);
 clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
                         float scale, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
                         cl_uint num_events, const cl_event *events, cl_event *event);
+
+/* launch.c: the CLSM_KERNEL and clsm_kernel_name() name of a family. */
+const char *clsm_kind_name(clsm_kernel_kind kind);
 
 /* launch_split.c: call with ctx->lock held. */
 size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chunk);

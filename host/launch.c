@@ -4,8 +4,6 @@
 /* Caps the NDRange; kernels loop over the slices beyond it. */
 #define CLSM_MAX_GROUPS 65536u
 #define CLSM_ITEM_LOCAL_SIZE 64u
-/* VEC of kernels/softmax_common.cl for f32: the columns kernel's block. */
-#define CLSM_COLUMNS_PER_ITEM 16u
 
 static size_t floor_pow2(size_t n)
 {
@@ -44,7 +42,7 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
             return CLSM_KERNEL_SPLIT;
         if (shape.inner == 1)
             return CLSM_KERNEL_ROW;
-        return shape.inner >= CLSM_COLUMNS_PER_ITEM ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
+        return shape.inner >= CLSM_F32_LANES ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
     }
     /* Fewer long slices than compute units would leave most of them idle. */
     if (shape.inner == 1 && shape.outer < units && shape.axis >= 65536)
@@ -58,22 +56,28 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
     return CLSM_KERNEL_GROUP;
 }
 
-const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
+const char *clsm_kind_name(clsm_kernel_kind kind)
 {
     static const char *const names[] = {"auto", "item", "group", "row", "columns", "split"};
+    return names[kind];
+}
+
+const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
+{
     (void)dtype;
     if (!ctx)
         return NULL;
-    return names[choose_kind(ctx, shape)];
+    return clsm_kind_name(choose_kind(ctx, shape));
 }
 
-/* Slices a row work-item finishes together: up to 16 (VEC for f32) short ones, once
- * every core still gets plenty of work-items; a long slice alone, so that it stays in
- * cache for its last pass. */
+/* Slices a row work-item finishes together: a vector's worth of short ones, once every
+ * core still gets 16 work-items; a long slice alone, so that it stays in cache for its
+ * last pass. */
 static cl_uint row_batch(const clsm_context *ctx, clsm_shape shape)
 {
-    if (shape.axis <= 1024 && shape.outer >= 16 * 16 * (size_t)ctx->info.compute_units)
-        return 16;
+    if (shape.axis <= 1024 &&
+        shape.outer >= CLSM_F32_LANES * 16 * (size_t)ctx->info.compute_units)
+        return CLSM_F32_LANES;
     return 1;
 }
 
@@ -82,7 +86,7 @@ static size_t work_items(const clsm_context *ctx, clsm_kernel_kind kind, clsm_sh
 {
     if (kind == CLSM_KERNEL_COLUMNS)
         return shape.outer *
-               ((shape.inner + CLSM_COLUMNS_PER_ITEM - 1) / CLSM_COLUMNS_PER_ITEM);
+               ((shape.inner + CLSM_F32_LANES - 1) / CLSM_F32_LANES);
     if (kind == CLSM_KERNEL_SPLIT) {
         size_t chunk;
         return shape.outer * clsm_split_chunks(ctx, shape, &chunk);

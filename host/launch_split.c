@@ -5,8 +5,6 @@
  * state of its slice stays cheap for each chunk. */
 #define CLSM_SPLIT_MIN_CHUNK 4096u
 #define CLSM_SPLIT_MAX_CHUNKS 1024u
-/* VEC of kernels/softmax_common.cl for f32: chunks start on a vector boundary. */
-#define CLSM_SPLIT_ALIGN 16u
 
 size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chunk)
 {
@@ -21,7 +19,8 @@ size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chun
     if (chunks < 1)
         chunks = 1;
     size_t length = (shape.axis + chunks - 1) / chunks;
-    length = (length + CLSM_SPLIT_ALIGN - 1) / CLSM_SPLIT_ALIGN * CLSM_SPLIT_ALIGN;
+    /* Chunks start on a vector boundary. */
+    length = (length + CLSM_F32_LANES - 1) / CLSM_F32_LANES * CLSM_F32_LANES;
     *chunk = length;
     return (shape.axis + length - 1) / length;
 }
