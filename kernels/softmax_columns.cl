@@ -14,10 +14,8 @@
 void columns_scalar(global const store_t *x, global store_t *y, ulong base, uint lanes,
                     ulong axis, ulong inner, real scale, real a)
 {
-    for (uint k = 0; k < lanes; ++k) {
-        slice_norm nm = norm_of(range_state_scalar(x + base + k, inner, axis, scale, a));
-        range_output_scalar(x + base + k, y + base + k, inner, axis, nm, scale, a);
-    }
+    for (uint k = 0; k < lanes; ++k)
+        slice_scalar(x + base + k, y + base + k, inner, axis, scale, a);
 }
 
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */

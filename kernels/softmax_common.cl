@@ -299,3 +299,11 @@ void range_output_scalar(global const store_t *x, global store_t *y, ulong strid
     for (ulong j = 0; j < n; ++j)
         STORE(y, j * stride, output(to_u(LOAD(x, j * stride), scale), nm, a));
 }
+
+/* A whole slice of n elements at stride apart, one at a time. */
+void slice_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n, real scale,
+                  real a)
+{
+    slice_norm nm = norm_of(range_state_scalar(x, stride, n, scale, a));
+    range_output_scalar(x, y, stride, n, nm, scale, a);
+}

@@ -13,6 +13,16 @@
  * in elements. x and y may be the same memory (in place): the states are complete
  * before any output is written, and each chunk is read before it is written.
  */
+/* Where chunk g lies: its slice, and its first element and length within x. */
+void chunk_of(ulong g, ulong axis, ulong chunk, ulong chunks, ulong *slice, ulong *off,
+              ulong *len)
+{
+    *slice = g / chunks;
+    ulong begin = (g - *slice * chunks) * chunk;
+    *off = *slice * axis + begin;
+    *len = min(chunk, axis - begin);
+}
+
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
 __attribute__((vec_type_hint(realv)))
 kernel void softmax_split_states(global const store_t *x, ulong x_off, ulong outer, ulong axis,
@@ -22,10 +32,8 @@ kernel void softmax_split_states(global const store_t *x, ulong x_off, ulong out
     real a = scale_magnitude(scale);
     ulong n = outer * chunks;
     for (ulong g = get_global_id(0); g < n; g += get_global_size(0)) {
-        ulong s = g / chunks;
-        ulong begin = (g - s * chunks) * chunk;
-        ulong offs[VEC] = {s * axis + begin};
-        ulong lens[VEC] = {min(chunk, axis - begin)};
+        ulong s, offs[VEC], lens[VEC];
+        chunk_of(g, axis, chunk, chunks, &s, &offs[0], &lens[0]);
         realv umax, hi, lo, sum, comp;
         batch_states(x + x_off, offs, lens, 1, scale, a, 0, &umax, &hi, &lo, &sum, &comp);
         states[g] = umax.s0;
@@ -45,8 +53,8 @@ kernel void softmax_split_output(global const store_t *x, ulong x_off, global st
     real a = scale_magnitude(scale);
     ulong n = outer * chunks;
     for (ulong g = get_global_id(0); g < n; g += get_global_size(0)) {
-        ulong s = g / chunks;
-        ulong begin = (g - s * chunks) * chunk;
+        ulong s, off, len;
+        chunk_of(g, axis, chunk, chunks, &s, &off, &len);
         state st = state_empty(a);
         for (ulong c = s * chunks; c < (s + 1) * chunks; ++c) {
             state part;
@@ -55,8 +63,6 @@ kernel void softmax_split_output(global const store_t *x, ulong x_off, global st
             part.comp = states[2 * n + c];
             state_merge(&st, part, a);
         }
-        ulong off = s * axis + begin;
-        range_output(x + x_off + off, y + y_off + off, min(chunk, axis - begin), norm_of(st),
-                     scale, a, stream);
+        range_output(x + x_off + off, y + y_off + off, len, norm_of(st), scale, a, stream);
     }
 }
