@@ -77,9 +77,10 @@ clsm_status clsm_device_select(cl_device_id *out);
 size_t clsm_dtype_size(clsm_dtype dtype);
 clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                   clsm_shape shape, float scale, size_t *bytes);
+clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
+                                    const cl_event *events);
 clsm_status clsm_validate_buffers(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
-                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
-                                  cl_uint num_events, const cl_event *events);
+                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset);
 clsm_status clsm_validate_host(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
                                const void *x, const void *y);
 

@@ -184,6 +184,8 @@ clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype
 {
     size_t bytes;
     clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, &bytes);
+    if (status == CLSM_SUCCESS)
+        status = clsm_validate_wait_list(ctx, num_events_in_wait_list, event_wait_list);
     if (status != CLSM_SUCCESS)
         return status;
     if (bytes == 0) {
@@ -193,8 +195,7 @@ clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype
         return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
             ctx->queue, num_events_in_wait_list, event_wait_list, event));
     }
-    status = clsm_validate_buffers(ctx, dtype, bytes, x, x_offset, y, y_offset,
-                                   num_events_in_wait_list, event_wait_list);
+    status = clsm_validate_buffers(ctx, dtype, bytes, x, x_offset, y, y_offset);
     if (status != CLSM_SUCCESS)
         return status;
     return clsm_launch(ctx, op, dtype, shape, scale, x, x_offset, y, y_offset,

@@ -31,6 +31,11 @@ clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtyp
         (dtype != CLSM_F32 && dtype != CLSM_F16 && dtype != CLSM_BF16 && dtype != CLSM_F64) ||
         !isfinite(scale))
         return CLSM_ERROR_INVALID_ARGUMENT;
+    /* A zero anywhere makes the tensor empty, however large the other dimensions. */
+    if (shape.outer == 0 || shape.axis == 0 || shape.inner == 0) {
+        *bytes = 0;
+        return CLSM_SUCCESS;
+    }
     if (mul_overflows(shape.outer, shape.axis, &count) ||
         mul_overflows(count, shape.inner, &count) ||
         mul_overflows(count, clsm_dtype_size(dtype), bytes))
@@ -82,15 +87,31 @@ static clsm_status check_buffer(const clsm_context *ctx, cl_mem mem, size_t offs
     return CLSM_SUCCESS;
 }
 
+/* OpenCL leaves a NULL event, or one of another context, in a wait list undefined, and
+ * PoCL enqueues it without a word. */
+clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
+                                    const cl_event *events)
+{
+    if ((num_events == 0) != (events == NULL))
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    for (cl_uint i = 0; i < num_events; ++i) {
+        cl_context owner;
+        if (!events[i] ||
+            clGetEventInfo(events[i], CL_EVENT_CONTEXT, sizeof owner, &owner, NULL) !=
+                CL_SUCCESS ||
+            owner != ctx->cl)
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    }
+    return CLSM_SUCCESS;
+}
+
 clsm_status clsm_validate_buffers(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
-                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
-                                  cl_uint num_events, const cl_event *events)
+                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset)
 {
     size_t element = clsm_dtype_size(dtype);
     buffer_view xv, yv;
     clsm_status status;
-    if (!x || !y || (num_events == 0) != (events == NULL) || x_offset % element != 0 ||
-        y_offset % element != 0)
+    if (!x || !y || x_offset % element != 0 || y_offset % element != 0)
         return CLSM_ERROR_INVALID_ARGUMENT;
     status = check_buffer(ctx, x, x_offset, bytes, CL_MEM_WRITE_ONLY, &xv);
     if (status != CLSM_SUCCESS)

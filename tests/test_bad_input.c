@@ -296,6 +296,41 @@ Test(bad_buffer_args, wait_list_count_and_pointer_disagree)
     clReleaseEvent(gate);
 }
 
+/* OpenCL leaves these undefined and PoCL enqueues them anyway, so the library must look. */
+Test(bad_buffer_args, wait_list_with_a_null_event_or_one_of_another_context)
+{
+    cl_int err;
+    cl_event gate = clCreateUserEvent(cl.context, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_context other = clCreateContext(NULL, 1, &cl.device, NULL, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_event foreign = clCreateUserEvent(other, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    const cl_event with_null[] = {gate, NULL};
+    const cl_event with_foreign[] = {gate, foreign};
+    const clsm_shape none = {2, 0, 3};
+    expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, shape, 1.0f, x_buf, 0,
+                   y_buf, 0, 2, with_null, "a NULL event in the wait list");
+    expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, shape, 1.0f, x_buf, 0,
+                   y_buf, 0, 2, with_foreign, "an event of another context");
+    expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, none, 1.0f, x_buf, 0,
+                   y_buf, 0, 2, with_null, "empty tensor, a NULL event in the wait list");
+    expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, none, 1.0f, x_buf, 0,
+                   y_buf, 0, 2, with_foreign, "empty tensor, an event of another context");
+    clSetUserEventStatus(foreign, CL_COMPLETE);
+    clReleaseEvent(foreign);
+    clReleaseContext(other);
+    /* The same list without the bad entry is accepted and waited for. */
+    cl_event done = NULL;
+    clsm_status st = clsm_softmax_buffers(ctx, CLSM_SOFTMAX, CLSM_F32, shape, 1.0f, x_buf, 0,
+                                          y_buf, 0, 1, with_null, &done);
+    cr_assert_eq(st, CLSM_SUCCESS, "a good wait list: %s", clsm_status_string(st));
+    clSetUserEventStatus(gate, CL_COMPLETE);
+    cr_assert_eq(clWaitForEvents(1, &done), CL_SUCCESS);
+    clReleaseEvent(done);
+    clReleaseEvent(gate);
+}
+
 Test(bad_buffer_args, offsets_not_a_multiple_of_the_element_size)
 {
     expect_buffers(CLSM_ERROR_INVALID_ARGUMENT, ctx, CLSM_SOFTMAX, CLSM_F32, shape, 1.0f, x_buf, 2,
@@ -425,7 +460,14 @@ Test(bad_buffer_args, partial_overlap_through_sub_buffers)
 
 Test(empty, host_with_null_pointers_succeeds_for_each_zero_dimension)
 {
-    const clsm_shape shapes[] = {{0, 5, 3}, {5, 0, 3}, {5, 3, 0}, {0, 0, 0}};
+    /* A zero after dimensions whose product overflows is still an empty tensor. */
+    const clsm_shape shapes[] = {{0, 5, 3},
+                                 {5, 0, 3},
+                                 {5, 3, 0},
+                                 {0, 0, 0},
+                                 {SIZE_MAX, SIZE_MAX, 0},
+                                 {SIZE_MAX, 0, SIZE_MAX},
+                                 {0, SIZE_MAX, SIZE_MAX}};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         clsm_status st = clsm_softmax_host(ctx, CLSM_LOG_SOFTMAX, CLSM_F64, shapes[k], 1.0f, NULL,
                                            NULL);
@@ -462,6 +504,22 @@ Test(empty, buffers_with_null_memory_return_a_valid_event)
     clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
     cr_assert_eq(status, CL_COMPLETE);
     cr_assert_eq(clReleaseEvent(ev), CL_SUCCESS);
+}
+
+Test(empty, buffers_with_overflowing_dimensions_before_the_zero)
+{
+    const clsm_shape shapes[] = {{(size_t)1 << 33, (size_t)1 << 33, 0},
+                                 {SIZE_MAX, 0, SIZE_MAX}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        cl_event ev = NULL;
+        clsm_status st = clsm_softmax_buffers(ctx, CLSM_SOFTMAX, CLSM_F32, shapes[k], 1.0f, NULL, 0,
+                                              NULL, 0, 0, NULL, &ev);
+        cr_assert_eq(st, CLSM_SUCCESS, "shape [%zu,%zu,%zu]: %s", shapes[k].outer,
+                     shapes[k].axis, shapes[k].inner, clsm_status_string(st));
+        cr_assert_not_null(ev);
+        cr_assert_eq(clWaitForEvents(1, &ev), CL_SUCCESS);
+        clReleaseEvent(ev);
+    }
 }
 
 Test(empty, buffers_leave_real_memory_untouched)
