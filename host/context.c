@@ -68,9 +68,15 @@ static clsm_status context_new(cl_context cl, cl_device_id device, cl_command_qu
         status = CLSM_ERROR_OUT_OF_MEMORY;
         goto fail_cache_dir;
     }
+    if (pthread_cond_init(&ctx->program_ready, NULL) != 0) {
+        status = CLSM_ERROR_OUT_OF_MEMORY;
+        goto fail_lock;
+    }
     *out = ctx;
     return CLSM_SUCCESS;
 
+fail_lock:
+    pthread_mutex_destroy(&ctx->lock);
 fail_cache_dir:
     free(ctx->cache_dir);
 fail_free:
@@ -155,6 +161,7 @@ void clsm_context_release(clsm_context *ctx)
     clsm_staging_release_all(ctx);
     clsm_programs_release(ctx);
     free(ctx->build_log);
+    pthread_cond_destroy(&ctx->program_ready);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx->cache_dir);
     clReleaseCommandQueue(ctx->queue);

@@ -31,6 +31,7 @@ typedef struct clsm_variant {
 
 typedef struct clsm_program {
     clsm_variant key;
+    int ready; /* built; until then the thread that added it is building it, unlocked */
     cl_program program;
     cl_kernel kernels[2]; /* the family's kernels, in launch order; the second may be NULL */
     size_t max_group_size; /* CL_KERNEL_WORK_GROUP_SIZE: can be below the device's */
@@ -60,8 +61,10 @@ struct clsm_context {
     clsm_device_info info;
     clsm_kernel_kind forced_kind; /* from CLSM_KERNEL, read once at creation */
     char *cache_dir; /* of the on-disk program cache, NULL where it is off; read once at creation */
-    /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels. */
+    /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels;
+     * never held through a kernel build. */
     pthread_mutex_t lock;
+    pthread_cond_t program_ready; /* signalled when a program is built or its build fails */
     clsm_program *programs;
     clsm_staging *idle_staging;
     char *build_log;
@@ -95,7 +98,7 @@ clsm_status clsm_binary_cache_dir(char **dir);
 cl_int clsm_program_build(clsm_context *ctx, cl_uint count, const char **sources,
                           const char *options, cl_program *program);
 
-/* program.c: call with ctx->lock held. */
+/* program.c: call without ctx->lock. The program stays valid until the context is released. */
 const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
                                      clsm_status *status);
 void clsm_programs_release(clsm_context *ctx);

@@ -131,7 +131,6 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
                         shape.inner};
     clsm_status status;
 
-    pthread_mutex_lock(&ctx->lock);
     const clsm_program *p = clsm_program_get(ctx, &key, &status);
     /* A kernel may allow smaller work-groups than its device; the group kernel has its
      * size compiled in, so it is built again for the size the kernel allows. */
@@ -143,9 +142,10 @@ clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_sh
         }
     }
     if (!p)
-        goto unlock;
+        return status;
     /* Outputs larger than the cache go past it, where the kernel can. */
     cl_uint stream = shape.outer * shape.axis * shape.inner * element >= ctx->info.cache_size;
+    pthread_mutex_lock(&ctx->lock);
     if (kind == CLSM_KERNEL_SPLIT) {
         status = clsm_enqueue_split(ctx, p, dtype, shape, scale, x, args[0], y, args[1], stream,
                                     local, num_events, events, event);

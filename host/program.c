@@ -19,24 +19,23 @@ static int variant_equal(const clsm_variant *a, const clsm_variant *b)
            a->zero_scale == b->zero_scale && a->group_size == b->group_size;
 }
 
-static void keep_build_log(clsm_context *ctx, cl_program program)
+/* The build log of a failed build, or NULL. */
+static char *build_log(const clsm_context *ctx, cl_program program)
 {
     size_t size = 0;
     if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
             CL_SUCCESS ||
         size == 0)
-        return;
+        return NULL;
     char *log = malloc(size);
-    if (!log)
-        return;
-    if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, log, NULL) !=
-        CL_SUCCESS) {
+    if (log && clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, log,
+                                     NULL) != CL_SUCCESS) {
         free(log);
-        return;
+        return NULL;
     }
-    log[size - 1] = '\0';
-    free(ctx->build_log);
-    ctx->build_log = log;
+    if (log)
+        log[size - 1] = '\0';
+    return log;
 }
 
 /* The sources after softmax_common.cl, and the kernels, of each family. */
@@ -72,7 +71,9 @@ static const family *family_of(clsm_kernel_kind kind)
     return NULL;
 }
 
-static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_program *out)
+/* Builds the kernels of key into out; on a failed build *log receives the compiler's log. */
+static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_program *out,
+                         char **log)
 {
     static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
     const family *f = family_of(key->kind);
@@ -91,7 +92,7 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_progra
     if (err != CL_SUCCESS) {
         if (!program)
             return clsm_status_from_cl(err);
-        keep_build_log(ctx, program);
+        *log = build_log(ctx, program);
         goto fail;
     }
     out->kernels[0] = out->kernels[1] = NULL;
@@ -120,29 +121,71 @@ fail:
     return clsm_status_from_cl(err);
 }
 
+static clsm_program *find(const clsm_context *ctx, const clsm_variant *key)
+{
+    for (clsm_program *p = ctx->programs; p; p = p->next)
+        if (variant_equal(&p->key, key))
+            return p;
+    return NULL;
+}
+
+static void unlink_program(clsm_context *ctx, const clsm_program *gone)
+{
+    for (clsm_program **link = &ctx->programs; *link; link = &(*link)->next) {
+        if (*link == gone) {
+            *link = gone->next;
+            return;
+        }
+    }
+}
+
+/* A compile takes from milliseconds to seconds, so it runs unlocked: threads that need
+ * other programs go on meanwhile, and those that need this one wait for it instead of
+ * compiling it again. */
 const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
                                      clsm_status *status)
 {
-    for (clsm_program *p = ctx->programs; p; p = p->next) {
-        if (variant_equal(&p->key, key)) {
-            *status = CLSM_SUCCESS;
-            return p;
-        }
+    pthread_mutex_lock(&ctx->lock);
+    clsm_program *p = find(ctx, key);
+    while (p && !p->ready) {
+        pthread_cond_wait(&ctx->program_ready, &ctx->lock);
+        /* A failed build removes its entry: then this thread tries in its turn. */
+        p = find(ctx, key);
     }
-    clsm_program *entry = malloc(sizeof *entry);
-    if (!entry) {
+    if (p) {
+        pthread_mutex_unlock(&ctx->lock);
+        *status = CLSM_SUCCESS;
+        return p;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p) {
+        pthread_mutex_unlock(&ctx->lock);
         *status = CLSM_ERROR_OUT_OF_MEMORY;
         return NULL;
     }
-    *status = build(ctx, key, entry);
-    if (*status != CLSM_SUCCESS) {
-        free(entry);
-        return NULL;
+    p->key = *key;
+    p->next = ctx->programs;
+    ctx->programs = p;
+    pthread_mutex_unlock(&ctx->lock);
+
+    char *log = NULL;
+    *status = build(ctx, key, p, &log);
+
+    pthread_mutex_lock(&ctx->lock);
+    if (*status == CLSM_SUCCESS) {
+        p->ready = 1;
+    } else {
+        unlink_program(ctx, p);
+        free(p);
+        p = NULL;
+        if (log) {
+            free(ctx->build_log);
+            ctx->build_log = log;
+        }
     }
-    entry->key = *key;
-    entry->next = ctx->programs;
-    ctx->programs = entry;
-    return entry;
+    pthread_cond_broadcast(&ctx->program_ready);
+    pthread_mutex_unlock(&ctx->lock);
+    return p;
 }
 
 void clsm_programs_release(clsm_context *ctx)
