@@ -20,7 +20,8 @@ size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chun
         chunks = 1;
     size_t length = (shape.axis + chunks - 1) / chunks;
     /* Chunks start on a vector boundary. */
-    length = (length + CLSM_F32_LANES - 1) / CLSM_F32_LANES * CLSM_F32_LANES;
+    size_t lanes = ctx->info.f32_lanes;
+    length = (length + lanes - 1) / lanes * lanes;
     *chunk = length;
     return (shape.axis + length - 1) / length;
 }

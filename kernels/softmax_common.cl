@@ -28,88 +28,144 @@
 /* TwoSum and the hi + lo shift are exact only if no a*b + c is fused behind our back. */
 #pragma OPENCL FP_CONTRACT OFF
 
-/* real is the compute type; realv packs VEC of them, the widest vector that reaches the
- * vectorised exp on a CPU (PoCL does not vectorise strict-FP scalar loops itself).
- * VLOAD/VSTORE move VEC consecutive elements at any element-aligned address. */
 /* Softmax stores the weights and scales them in place of a second exp wherever the
  * storage type holds a weight exactly. */
 #define KEEP_WEIGHTS (!LOG_SOFTMAX && (DTYPE_F32 || DTYPE_F64))
 
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+
+/* real is the compute type; realv packs VEC of them, as many as one vector register of
+ * the target holds: explicit vectors are what reaches the vectorised exp on a CPU (PoCL
+ * does not vectorise strict-FP scalar loops itself), and vectors wider than a register
+ * make clang warn, on every call that takes one, that their calling convention differs
+ * without AVX-512. Devices that are not x86 CPUs keep 64 bytes. VLOAD/VSTORE move VEC
+ * consecutive elements at any element-aligned address. */
+#if defined(__AVX512F__) || !(defined(__x86_64__) || defined(__i386__))
+#define VEC_F32 16
+#define VEC_F64 8
+#elif defined(__AVX__)
+#define VEC_F32 8
+#define VEC_F64 4
+#else
+#define VEC_F32 4
+#define VEC_F64 2
+#endif
+
 #if DTYPE_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double real;
-typedef double store_t;
-#define VEC 8
-typedef double8 realv;
-typedef double8 real8;
-typedef double4 real4;
-typedef double2 real2;
-typedef long8 maskv;
-#define LOAD(p, i) ((p)[i])
-#define STORE(p, i, v) ((p)[i] = (v))
-#define VLOAD(p) vload8(0, (p))
-#define VSTORE(p, v) vstore8((v), 0, (p))
-#define VLOAD_REAL(p) vload8(0, (p))
-#define VSTORE_REAL(p, v) vstore8((v), 0, (p))
+#define REAL_NAME double
+#define BITS_NAME ulong
+#define VEC VEC_F64
+/* The one NaN the library writes: sign and payload of a computed NaN depend on operand
+ * order, which the compiler may choose differently for in-place and separate buffers. */
+#define CANONICAL_NAN_BITS 0x7ff8000000000000UL
 #else
 typedef float real;
-#define VEC 16
-typedef float16 realv;
-typedef float8 real8;
-typedef float4 real4;
-typedef float2 real2;
-typedef int16 maskv;
-#define VLOAD_REAL(p) vload16(0, (p))
-#define VSTORE_REAL(p, v) vstore16((v), 0, (p))
+#define REAL_NAME float
+#define BITS_NAME uint
+#define VEC VEC_F32
+#define CANONICAL_NAN_BITS 0x7fc00000u
+#endif
+typedef CAT(REAL_NAME, VEC) realv;
+typedef CAT(BITS_NAME, VEC) bitsv;
+#define AS_BITS_V CAT(CAT(as_, BITS_NAME), VEC)
+#define AS_REAL_V CAT(CAT(as_, REAL_NAME), VEC)
+#define VLOADN CAT(vload, VEC)
+#define VSTOREN CAT(vstore, VEC)
+#define VLOAD_REAL(p) VLOADN(0, (p))
+#define VSTORE_REAL(p, v) VSTOREN((v), 0, (p))
+
+/* In the integer domain, where no optimisation may treat one NaN as good as another. */
+real canonical(real v)
+{
+    return CAT(as_, REAL_NAME)(isnan(v) ? (BITS_NAME)CANONICAL_NAN_BITS
+                                        : CAT(as_, BITS_NAME)(v));
+}
+
+realv canonical_v(realv v)
+{
+    return AS_REAL_V(select(AS_BITS_V(v), (bitsv)CANONICAL_NAN_BITS, isnan(v)));
+}
+
+#if DTYPE_F32 || DTYPE_F64
+typedef real store_t;
+#define LOAD(p, i) ((p)[i])
+#define STORE(p, i, v) ((p)[i] = canonical(v))
+#define VLOAD(p) VLOADN(0, (p))
 #if DTYPE_F32
-typedef float store_t;
 /* PoCL splits vstore16 into four 128-bit stores; a vector type aligned like a float
  * gives one unaligned full-width store. */
-typedef float16 __attribute__((aligned(4))) float16_unaligned;
-#define LOAD(p, i) ((p)[i])
-#define STORE(p, i, v) ((p)[i] = (v))
-#define VLOAD(p) vload16(0, (p))
-#define VSTORE(p, v) (*(global float16_unaligned *)(p) = (v))
+typedef realv __attribute__((aligned(4))) realv_unaligned;
+#define VSTORE(p, v) (*(global realv_unaligned *)(p) = canonical_v(v))
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_nontemporal_store)
 /* Past the cache, so that a written line is not first read: 8 bytes of traffic per
  * element instead of 12, for outputs too large to stay in cache anyway. p must be
  * aligned to the vector's size. */
-#define VSTORE_STREAM(p, v) __builtin_nontemporal_store((v), (global float16 *)(p))
+#define VSTORE_STREAM(p, v) __builtin_nontemporal_store(canonical_v(v), (global realv *)(p))
 #endif
+#endif
+#else
+#define VSTORE(p, v) VSTOREN(canonical_v(v), 0, (p))
 #endif
 #elif DTYPE_F16
 /* Storage only: vload_half and vstore_half are core OpenCL, no cl_khr_fp16 needed. */
 typedef half store_t;
 #define LOAD(p, i) vload_half((i), (p))
-#define STORE(p, i, v) vstore_half_rte((v), (i), (p))
-#define VLOAD(p) vload_half16(0, (p))
-#define VSTORE(p, v) vstore_half16_rte((v), 0, (p))
+#define STORE(p, i, v) store_half(p, i, v)
+#define VLOAD(p) CAT(vload_half, VEC)(0, (p))
+#define VSTORE(p, v) vstore_half_v(p, v)
+/* The conversion gives NaN whatever payload the device likes (0x7fff on PoCL), so NaN
+ * bits are written here. */
+#define CANONICAL_HALF_NAN 0x7e00
+
+void store_half(global half *p, ulong i, float v)
+{
+    if (isnan(v))
+        ((global ushort *)p)[i] = CANONICAL_HALF_NAN;
+    else
+        vstore_half_rte(v, i, p);
+}
+
+void vstore_half_v(global half *p, realv v)
+{
+    CAT(CAT(vstore_half, VEC), _rte)(v, 0, p);
+    if (!any(isnan(v)))
+        return;
+    real lanes[VEC];
+    VSTORE_REAL(lanes, v);
+    for (uint k = 0; k < VEC; ++k)
+        if (isnan(lanes[k]))
+            ((global ushort *)p)[k] = CANONICAL_HALF_NAN;
+}
 #elif DTYPE_BF16
 typedef ushort store_t;
+typedef CAT(ushort, VEC) ushortv;
 #define LOAD(p, i) as_float((uint)(p)[i] << 16)
 #define STORE(p, i, v) ((p)[i] = bf16_from_float(v))
-#define VLOAD(p) as_float16(convert_uint16(vload16(0, (p))) << 16)
-#define VSTORE(p, v) vstore16(bf16_from_float16(v), 0, (p))
+#define VLOAD(p) AS_REAL_V(CAT(convert_uint, VEC)(VLOADN(0, (p))) << 16)
+#define VSTORE(p, v) VSTOREN(bf16_from_float_v(v), 0, (p))
 
-/* Round to nearest even; NaN stays NaN (quiet) instead of rounding into infinity. */
+/* Round to nearest even; NaN becomes the canonical quiet NaN instead of rounding into
+ * infinity. */
 ushort bf16_from_float(float f)
 {
     uint b = as_uint(f);
     if (isnan(f))
-        return (ushort)((b >> 16) | 0x40u);
+        return (ushort)(CANONICAL_NAN_BITS >> 16);
     return (ushort)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
 
-ushort16 bf16_from_float16(float16 f)
+ushortv bf16_from_float_v(realv f)
 {
-    uint16 b = as_uint16(f);
-    uint16 rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
-    return convert_ushort16(select(rounded, (b >> 16) | 0x40u, isnan(f)));
+    bitsv b = AS_BITS_V(f);
+    bitsv rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+    return CAT(convert_ushort, VEC)(select(rounded, (bitsv)(CANONICAL_NAN_BITS >> 16), isnan(f)));
 }
 #else
 #error "build with one of DTYPE_F32, DTYPE_F16, DTYPE_BF16, DTYPE_F64"
-#endif
 #endif
 #ifndef VSTORE_STREAM
 #define VSTORE_STREAM(p, v) VSTORE(p, v)
@@ -243,10 +299,13 @@ float log1p_nonneg(float t)
     int e = 0;
     float u = 1 + t;
     if (u > 1.41421356f) {
-        float f = frexp(u, &e); /* u = f * 2^e, f in [1/2, 1) */
-        if (f < 0.707106781f) {
-            f *= 2;
-            e -= 1;
+        /* ilogb and ldexp rather than frexp, whose pointer oclgrind's uninitialised-value
+         * checks cannot follow. */
+        e = ilogb(u);
+        float f = ldexp(u, -e); /* u = f * 2^e, f in [1, 2) */
+        if (f > 1.41421356f) {
+            f *= 0.5f;
+            e += 1;
         }
         m = f - 1;
         /* u lost t - (u - 1) to rounding; log moves by that over u. */

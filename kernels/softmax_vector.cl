@@ -194,21 +194,18 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
               ((realv)(wc[0].even, wc[1].even)), ((realv)(wc[0].odd, wc[1].odd)), *sum, *comp);
 }
 #else
-/* The same results one range at a time, by halving: for VEC 8 (f64). */
-INLINE real reduce_max(realv v)
-{
-    if (any(isnan(v)))
-        return NAN;
-    real4 v4 = fmax(v.lo, v.hi);
-    real2 v2 = fmax(v4.lo, v4.hi);
-    return fmax(v2.x, v2.y);
-}
-
+/* The same results one range at a time, by halving, for the other widths. */
 INLINE realv lanes_max(const realv *m)
 {
     real r[VEC];
-    for (uint k = 0; k < VEC; ++k)
-        r[k] = reduce_max(m[k]);
+    for (uint k = 0; k < VEC; ++k) {
+        real lanes[VEC];
+        VSTORE_REAL(lanes, m[k]);
+        for (uint half_size = VEC / 2; half_size > 0; half_size /= 2)
+            for (uint i = 0; i < half_size; ++i)
+                lanes[i] = max_nan(lanes[i], lanes[i + half_size]);
+        r[k] = lanes[0];
+    }
     return VLOAD_REAL(r);
 }
 
@@ -216,11 +213,15 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
 {
     real rs[VEC], rc[VEC];
     for (uint k = 0; k < VEC; ++k) {
-        real4 s4, c4;
-        FOLD_SUMS(real4, s[k].lo, s[k].hi, c[k].lo, c[k].hi, s4, c4);
-        real2 s2, c2;
-        FOLD_SUMS(real2, s4.lo, s4.hi, c4.lo, c4.hi, s2, c2);
-        FOLD_SUMS(real, s2.x, s2.y, c2.x, c2.y, rs[k], rc[k]);
+        real sums[VEC], comps[VEC];
+        VSTORE_REAL(sums, s[k]);
+        VSTORE_REAL(comps, c[k]);
+        for (uint half_size = VEC / 2; half_size > 0; half_size /= 2)
+            for (uint i = 0; i < half_size; ++i)
+                FOLD_SUMS(real, sums[i], sums[i + half_size], comps[i], comps[i + half_size],
+                          sums[i], comps[i]);
+        rs[k] = sums[0];
+        rc[k] = comps[0];
     }
     *sum = VLOAD_REAL(rs);
     *comp = VLOAD_REAL(rc);

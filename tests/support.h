@@ -64,6 +64,9 @@ void ts_fill_uniform(ts_rng *r, clsm_dtype dtype, void *p, size_t n, double lo, 
 #define TS_SENTINEL_BYTE 0xA5
 void ts_fill_sentinel(void *p, size_t bytes);
 
+/* The bits of the one NaN the library writes in a dtype. */
+uint64_t ts_canonical_nan(clsm_dtype dtype);
+
 /* The outcome of a check: ok, or a message naming the first bad element. */
 typedef struct ts_report {
     bool ok;
@@ -72,7 +75,7 @@ typedef struct ts_report {
 
 /*
  * Checks a result against expected f64 values with the contract's bounds:
- * NaN, infinities and zeros exactly; F32 softmax relative 1e-5 (absolute
+ * NaN (as the canonical NaN), infinities and zeros exactly; F32 softmax relative 1e-5 (absolute
  * 1e-35 below 1e-30), F32 log-softmax absolute 1e-5*max(1,|ref|); F64 the
  * same with 1e-13 (absolute 1e-300 below 1e-290); F16/BF16 at most one unit
  * in the last place from the reference rounded to nearest even. On an axis

@@ -1,6 +1,7 @@
 /* The device-buffer path: caller-owned queues, byte offsets, wait lists, returned events and in-place work. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -493,6 +494,65 @@ Test(buffers, host_in_place_is_bitwise_equal_to_out_of_place)
                 r = ts_check((clsm_op)op, dtypes[d], s, in, ref);
                 cr_assert(r.ok, "%s: %s", what, r.msg);
                 free(ref);
+                free(in);
+                free(out);
+                free(x);
+            }
+        }
+        clsm_context_release(ctx);
+    }
+}
+
+/*
+ * A NaN slice's outputs are NaN, and NaN sign and payload depend on the order of operands,
+ * which compilers may choose differently for in-place and separate memory: every NaN
+ * written must be the canonical one (ts_check) and in place must still match bitwise. The
+ * shapes reach every family's paths: a short row, rows finished in batches and gathered
+ * per lane, strided blocks of neighbouring columns, and a split row.
+ */
+Test(buffers, in_place_nan_slices_are_bitwise_equal_to_out_of_place)
+{
+    const clsm_shape shapes[] = {{1, 16, 1}, {4099, 5, 1}, {300, 40, 1}, {2, 37, 17},
+                                 {1, 20000, 1}};
+    const float scales[] = {0.0f, 1.0f, -0.5f};
+    for (size_t c = 0; c < ts_num_configs(); c++) {
+        clsm_context *ctx = NULL;
+        clsm_status st = ts_context_create_variant(&ctx, ts_config_variant(c));
+        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", ts_config_name(c), clsm_status_string(st));
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const clsm_shape s = shapes[k];
+            const size_t n = ts_count(s);
+            for (size_t d = 0; d < N_DTYPES; d++) {
+                const size_t es = ts_dtype_size(dtypes[d]);
+                /* Every other slice holds one NaN, at a place that moves from slice to slice. */
+                void *x = ts_alloc(dtypes[d], n);
+                for (size_t i = 0; i < n; i++)
+                    ts_store(dtypes[d], x, i, (double)(i % s.axis) / 3);
+                for (size_t slice = 0; slice < s.outer * s.inner; slice += 2) {
+                    size_t o = slice / s.inner, i = slice % s.inner;
+                    size_t j = slice * 7 % s.axis;
+                    ts_store(dtypes[d], x, (o * s.axis + j) * s.inner + i, NAN);
+                }
+                void *out = ts_alloc(dtypes[d], n), *in = ts_alloc(dtypes[d], n);
+                for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+                    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+                        char what[160];
+                        ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, dtypes[d],
+                                    s, scales[i]);
+                        memcpy(in, x, n * es);
+                        st = clsm_softmax_host(ctx, (clsm_op)op, dtypes[d], s, scales[i], x, out);
+                        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+                        st = clsm_softmax_host(ctx, (clsm_op)op, dtypes[d], s, scales[i], in, in);
+                        cr_assert_eq(st, CLSM_SUCCESS, "%s in place: %s", what,
+                                     clsm_status_string(st));
+                        double *ref = reference((clsm_op)op, dtypes[d], s, scales[i], x);
+                        ts_report r = ts_check((clsm_op)op, dtypes[d], s, out, ref);
+                        cr_assert(r.ok, "%s: %s", what, r.msg);
+                        r = ts_check_identical(dtypes[d], n, in, out);
+                        cr_assert(r.ok, "%s, in place against out of place: %s", what, r.msg);
+                        free(ref);
+                    }
+                }
                 free(in);
                 free(out);
                 free(x);
