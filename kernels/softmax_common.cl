@@ -329,16 +329,24 @@ slice_norm norm_of(state s)
     return n;
 }
 
+/* a*u - (hi + lo) for a finite shift. s*v is formed in the compute type, so an entry
+ * whose product overflows to -inf is -inf, not its exact distance to the shift; a NaN
+ * slice's NaN total still makes every output NaN. */
+real shifted(real u, real a, real hi, real lo)
+{
+    return a * u == -INFINITY ? -INFINITY : fma(a, u, -hi) - lo;
+}
+
 real output(real u, slice_norm n, real a)
 {
 #if LOG_SOFTMAX
     if (isinf(n.hi))
         return (n.hi > 0 && a * u == n.hi) ? -n.log_total : -INFINITY;
-    return (fma(a, u, -n.hi) - n.lo) - n.log_total;
+    return shifted(u, a, n.hi, n.lo) - n.log_total;
 #else
     if (isinf(n.hi))
         return (n.hi > 0 && a * u == n.hi) ? 1 / n.total : (real)0;
-    return exp(fma(a, u, -n.hi) - n.lo) / n.total;
+    return exp(shifted(u, a, n.hi, n.lo)) / n.total;
 #endif
 }
 

@@ -266,7 +266,14 @@ INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong
     *hi = select(*hi, *sum, isnan(*sum));
 }
 
-INLINE /* VEC whole slices at once, one per lane: slice k's element j at x[k * lane_stride +
+/* shifted(), lane by lane. */
+INLINE realv shifted_v(realv u, real a, realv hi, realv lo)
+{
+    return select(fma((realv)a, u, -hi) - lo, (realv)(-INFINITY),
+                  isequal((realv)a * u, (realv)(-INFINITY)));
+}
+
+/* VEC whole slices at once, one per lane: slice k's element j at x[k * lane_stride +
  * j * stride]. Every step is a vector operation, with nothing to fold across lanes.
  * Returns 0, having written nothing, when a lane's shift is not finite: those slices
  * need the scalar path's rules. A NaN among finite values makes its lane's sum, so its
@@ -299,12 +306,11 @@ INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_s
     /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
     realv log_total = log1p((sum - 1) + comp);
     for (ulong j = 0; j < axis; ++j) {
-        realv shifted =
-            fma((realv)a, to_uv(load_lanes(x + j * stride, lane_stride), scale), -hi) - lo;
+        realv d = shifted_v(to_uv(load_lanes(x + j * stride, lane_stride), scale), a, hi, lo);
 #if LOG_SOFTMAX
-        store_lanes(y + j * stride, lane_stride, shifted - log_total);
+        store_lanes(y + j * stride, lane_stride, d - log_total);
 #else
-        store_lanes(y + j * stride, lane_stride, exp(shifted) / total);
+        store_lanes(y + j * stride, lane_stride, exp(d) / total);
 #endif
     }
 #endif
@@ -313,11 +319,11 @@ INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_s
 
 INLINE realv outputs(realv u, slice_norm nm, real a)
 {
-    realv shifted = fma((realv)a, u, (realv)-nm.hi) - nm.lo;
+    realv d = shifted_v(u, a, (realv)nm.hi, (realv)nm.lo);
 #if LOG_SOFTMAX
-    return shifted - nm.log_total;
+    return d - nm.log_total;
 #else
-    return exp(shifted) / nm.total;
+    return exp(d) / nm.total;
 #endif
 }
 

@@ -11,7 +11,8 @@
  * the reference stays far more accurate than the 1e-13 asked of F64 results
  * even for 2^24-element slices. scale*x is kept exactly as a pair hi + lo of
  * doubles (lo = 0 for F32/F16/BF16 data, whose products fit in a double), so
- * differences to the max stay exact however large the products are. The sum
+ * differences to the max stay exact however large the products are, unless the
+ * product overflows the compute type. The sum
  * is kept as 1 + rest, the max's own term apart, so that log-softmax near 0
  * comes from log1p(rest) and keeps its relative precision.
  */
@@ -23,7 +24,8 @@ typedef struct slice {
     double scale;
 } slice;
 
-/* scale*x exactly, as hi + lo; hi alone where the product overflows. */
+/* scale*x exactly, as hi + lo; an infinity where the product overflows the compute type,
+ * as the contract forms it there (f32 for F32/F16/BF16, whose products fit in a double). */
 typedef struct product {
     double hi, lo;
 } product;
@@ -32,6 +34,8 @@ static product scaled(const slice *s, size_t j)
 {
     double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
     product p = {s->scale * v, 0};
+    if (s->dtype != CLSM_F64 && isinf((float)p.hi))
+        p.hi = (float)p.hi;
     if (isfinite(p.hi))
         p.lo = fma(s->scale, v, -p.hi);
     return p;
