@@ -1,7 +1,9 @@
-/* Several threads share one context, mixing shapes, dtypes, ops and both paths, each checking its own results. */
+/* Several threads share one context, mixing shapes, dtypes, ops and both paths, each checking its own results; contexts come and go concurrently. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <criterion/criterion.h>
 
@@ -153,5 +155,131 @@ Test(threads_fresh, four_threads_create_contexts_at_once)
     for (size_t t = 0; t < N_THREADS; t++)
         cr_assert_eq(pthread_join(tid[t], NULL), 0);
     for (size_t t = 0; t < N_THREADS; t++)
+        cr_assert(jobs[t].ok, "thread %zu: %s", t, jobs[t].msg);
+}
+
+/*
+ * Stress: many threads, many calls, one context. A fixed set of jobs is first run
+ * serially; every threaded run of a job must then give the same bytes, so a race that
+ * mixes up arguments, buffers or kernels between calls cannot hide behind tolerances.
+ */
+#define STRESS_THREADS 16
+#define STRESS_CALLS 500
+#define STRESS_JOBS 48
+
+typedef struct stress_job {
+    clsm_op op;
+    clsm_dtype dtype;
+    clsm_shape shape;
+    float scale;
+    void *x, *want;
+} stress_job;
+
+static stress_job stress_jobs[STRESS_JOBS];
+
+typedef struct stress_thread {
+    clsm_context *ctx;
+    uint64_t seed;
+    int ok;
+    char msg[256];
+} stress_thread;
+
+static void *stress_worker(void *arg)
+{
+    stress_thread *t = arg;
+    ts_rng r = ts_rng_seed(t->seed);
+    t->ok = 1;
+    for (int call = 0; call < STRESS_CALLS && t->ok; call++) {
+        const stress_job *j = &stress_jobs[ts_rng_below(&r, STRESS_JOBS)];
+        const size_t bytes = ts_count(j->shape) * ts_dtype_size(j->dtype);
+        void *y = malloc(bytes);
+        const char *fail = NULL;
+        if (y == NULL)
+            fail = "out of host memory";
+        else if (call % 2)
+            fail = run_buffers(t->ctx, j->op, j->dtype, j->shape, j->scale, j->x, y);
+        else if (clsm_softmax_host(t->ctx, j->op, j->dtype, j->shape, j->scale, j->x, y) !=
+                 CLSM_SUCCESS)
+            fail = "clsm_softmax_host failed";
+        if (fail == NULL && memcmp(y, j->want, bytes) != 0)
+            fail = "the result differs from the serial run";
+        if (fail != NULL) {
+            char what[160];
+            ts_describe(what, sizeof what, call % 2 ? "buffers" : "host", j->op, j->dtype,
+                        j->shape, j->scale);
+            snprintf(t->msg, sizeof t->msg, "call %d, %s: %s", call, what, fail);
+            t->ok = 0;
+        }
+        free(y);
+    }
+    return NULL;
+}
+
+Test(threads_stress, sixteen_threads_match_serial_results_bitwise)
+{
+    clsm_context *ctx;
+    cr_assert_eq(ts_context_create_variant(&ctx, NULL), CLSM_SUCCESS);
+    ts_rng r = ts_rng_seed(77);
+    /* Shapes for each CPU family: rows, short rows in batches, strided columns, a few
+     * strided ones, and a long row that is split. */
+    const clsm_shape shapes[] = {{3, 100, 1}, {600, 7, 1}, {2, 50, 20}, {4, 30, 3},
+                                 {1, 20000, 1}, {1, 1, 5}};
+    for (size_t k = 0; k < STRESS_JOBS; k++) {
+        stress_job *j = &stress_jobs[k];
+        j->op = (clsm_op)(k % 2);
+        j->dtype = dtypes[k / 2 % 4];
+        j->shape = shapes[k / 8 % (sizeof shapes / sizeof shapes[0])];
+        j->scale = scales[k % 3];
+        const size_t n = ts_count(j->shape);
+        j->x = ts_alloc(j->dtype, n);
+        j->want = ts_alloc(j->dtype, n);
+        ts_fill_uniform(&r, j->dtype, j->x, n, -6, 6);
+        /* A NaN here and there, so that NaN outputs must come out the same too. */
+        if (k % 5 == 0)
+            ts_store(j->dtype, j->x, n / 2, NAN);
+        clsm_status st = clsm_softmax_host(ctx, j->op, j->dtype, j->shape, j->scale, j->x, j->want);
+        cr_assert_eq(st, CLSM_SUCCESS, "serial job %zu: %s", k, clsm_status_string(st));
+    }
+    pthread_t tid[STRESS_THREADS];
+    stress_thread threads[STRESS_THREADS];
+    for (size_t t = 0; t < STRESS_THREADS; t++) {
+        threads[t] = (stress_thread){ctx, 500 + t, 0, ""};
+        cr_assert_eq(pthread_create(&tid[t], NULL, stress_worker, &threads[t]), 0);
+    }
+    for (size_t t = 0; t < STRESS_THREADS; t++)
+        cr_assert_eq(pthread_join(tid[t], NULL), 0);
+    for (size_t t = 0; t < STRESS_THREADS; t++)
+        cr_assert(threads[t].ok, "thread %zu: %s", t, threads[t].msg);
+    for (size_t k = 0; k < STRESS_JOBS; k++) {
+        free(stress_jobs[k].x);
+        free(stress_jobs[k].want);
+    }
+    clsm_context_release(ctx);
+}
+
+/* Contexts made, used and released by many threads at once, while others use theirs. */
+static void *contexts_come_and_go(void *arg)
+{
+    job *j = arg;
+    for (int round = 0; round < 4; round++) {
+        j->ok = 0;
+        create_use_release(j);
+        if (!j->ok)
+            break;
+    }
+    return NULL;
+}
+
+Test(threads_stress, sixteen_threads_create_and_release_contexts)
+{
+    pthread_t tid[STRESS_THREADS];
+    job jobs[STRESS_THREADS];
+    for (size_t t = 0; t < STRESS_THREADS; t++) {
+        jobs[t] = (job){NULL, t, 0, ""};
+        cr_assert_eq(pthread_create(&tid[t], NULL, contexts_come_and_go, &jobs[t]), 0);
+    }
+    for (size_t t = 0; t < STRESS_THREADS; t++)
+        cr_assert_eq(pthread_join(tid[t], NULL), 0);
+    for (size_t t = 0; t < STRESS_THREADS; t++)
         cr_assert(jobs[t].ok, "thread %zu: %s", t, jobs[t].msg);
 }
