@@ -27,7 +27,12 @@ extern "C" {
  * Threading rule: every function may be called from any thread at any time,
  * and one context may be shared by several threads at once. Calls that share
  * a context are serialised internally only for as long as it takes to enqueue
- * their kernels. A context must not be released while another thread uses it.
+ * their kernels. The first call that needs a kernel variant builds it without
+ * holding up the others; calls that need the same variant meanwhile wait for
+ * that build. A context must not be released while another thread uses it.
+ *
+ * The library never writes to stdout or stderr, also not the kernel
+ * compiler's diagnostics; see clsm_context_build_log().
  */
 
 /** Opaque handle holding a device, a queue, compiled kernels and staging buffers. */
@@ -137,14 +142,17 @@ CLSM_API const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype,
  * @param op CLSM_SOFTMAX or CLSM_LOG_SOFTMAX.
  * @param dtype the storage type of x and y.
  * @param shape the [outer, axis, inner] view; any dimension 0 is an empty
- *          tensor, which succeeds and does nothing.
+ *          tensor, however large the others, which succeeds and does nothing.
  * @param x outer*axis*inner elements of @p dtype (F16/BF16 as uint16_t bit
  *          patterns). Only read; may be NULL for an empty tensor.
  * @param y as many elements, written. May equal x (in place); any other
  *          overlap with x is CLSM_ERROR_INVALID_ARGUMENT.
  * @param scale any finite float, applied to x before the softmax
- *          (1/temperature). Zero gives the uniform distribution; NaN
- *          entries stay NaN.
+ *          (1/temperature), in the compute type: a product that overflows
+ *          is an infinity. Zero gives the uniform distribution; NaN entries
+ *          stay NaN. Every NaN written is the canonical quiet NaN (bits
+ *          0x7fc00000 for F32, 0x7ff8000000000000 for F64, 0x7e00 for F16,
+ *          0x7fc0 for BF16), so results compare bitwise.
  * @return CLSM_SUCCESS, or an error with y untouched where the error is
  *         found before launch: CLSM_ERROR_INVALID_ARGUMENT, _INVALID_SHAPE,
  *         _UNSUPPORTED (F64 without cl_khr_fp64), _OUT_OF_MEMORY (also a
@@ -166,12 +174,14 @@ CLSM_API clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype
  *          any other overlap with x is CLSM_ERROR_INVALID_ARGUMENT.
  *          Offsets must be multiples of the element size.
  * @param num_events_in_wait_list,event_wait_list events the work waits for,
- *          as in clEnqueueNDRangeKernel.
+ *          as in clEnqueueNDRangeKernel; each must be an event of the
+ *          context's OpenCL context (a NULL entry, or an event of another
+ *          context, is CLSM_ERROR_INVALID_ARGUMENT).
  * @param event if not NULL, receives an event that completes when y is
  *          written; the caller releases it. Also for an empty tensor.
  * @return CLSM_SUCCESS once enqueued, or an error with nothing enqueued:
- *         CLSM_ERROR_INVALID_ARGUMENT (also a buffer of another context, y
- *         created CL_MEM_READ_ONLY or x CL_MEM_WRITE_ONLY), _INVALID_SHAPE
+ *         CLSM_ERROR_INVALID_ARGUMENT (also a buffer or an event of another
+ *         context, y created CL_MEM_READ_ONLY or x CL_MEM_WRITE_ONLY), _INVALID_SHAPE
  *         (a buffer smaller than offset + extent), _UNSUPPORTED,
  *         _BUILD_FAILED, _OUT_OF_MEMORY, _OPENCL.
  */
