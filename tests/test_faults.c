@@ -3,6 +3,8 @@
 
 #include <criterion/criterion.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +105,28 @@ cl_int clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel, cl_uint 
                    const size_t *, cl_uint, const cl_event *, cl_event *) =
         real("clEnqueueNDRangeKernel");
     return next(queue, kernel, dims, offset, global, local, n_events, events, event);
+}
+
+/* A gate that holds kernel builds until the test opens it, counting those that arrive. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int closed;
+    int arrived;
+} build_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+cl_int clBuildProgram(cl_program program, cl_uint n_devices, const cl_device_id *devices,
+                      const char *options, void (*notify)(cl_program, void *), void *data)
+{
+    pthread_mutex_lock(&build_gate.lock);
+    build_gate.arrived++;
+    pthread_cond_broadcast(&build_gate.changed);
+    while (build_gate.closed)
+        pthread_cond_wait(&build_gate.changed, &build_gate.lock);
+    pthread_mutex_unlock(&build_gate.lock);
+    cl_int (*next)(cl_program, cl_uint, const cl_device_id *, const char *,
+                   void (*)(cl_program, void *), void *) = real("clBuildProgram");
+    return next(program, n_devices, devices, options, notify, data);
 }
 
 #define N 30
@@ -261,4 +285,88 @@ Test(faults, kernels_allowing_small_work_groups_still_run)
         }
         clsm_context_release(ctx);
     }
+}
+
+/* One softmax_host call of a dtype on a thread, with its status and whether it is done. */
+typedef struct call {
+    clsm_context *ctx;
+    clsm_dtype dtype;
+    pthread_t thread;
+    clsm_status status;
+    int done; /* under build_gate.lock */
+} call;
+
+static void *run_call(void *arg)
+{
+    call *c = arg;
+    double x[N], y[N];
+    for (int i = 0; i < N; i++)
+        ts_store(c->dtype, x, (size_t)i, i % 7);
+    c->status = clsm_softmax_host(c->ctx, CLSM_SOFTMAX, c->dtype, shape, 1.0f, x, y);
+    pthread_mutex_lock(&build_gate.lock);
+    c->done = 1;
+    pthread_cond_broadcast(&build_gate.changed);
+    pthread_mutex_unlock(&build_gate.lock);
+    return NULL;
+}
+
+static void start_call(call *c, clsm_context *ctx, clsm_dtype dtype)
+{
+    *c = (call){ctx, dtype, 0, CLSM_ERROR_OPENCL, 0};
+    cr_assert_eq(pthread_create(&c->thread, NULL, run_call, c), 0);
+}
+
+/* Waits, with build_gate.lock held, until *flag is set or seconds pass; returns *flag. */
+static int wait_for(const int *flag, int seconds)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += seconds;
+    while (!*flag)
+        if (pthread_cond_timedwait(&build_gate.changed, &build_gate.lock, &deadline) != 0)
+            break;
+    return *flag;
+}
+
+/*
+ * A compile takes from milliseconds to seconds. While one thread builds a kernel, a call
+ * that needs a kernel already built goes on, and a call that needs the same kernel waits
+ * for that build instead of compiling it again.
+ */
+Test(faults, a_kernel_build_holds_up_only_the_calls_that_need_it)
+{
+    setenv("CLSM_CACHE_DIR", "", 1);
+    clsm_context *ctx = create();
+    expect_host(ctx, CLSM_F32, CLSM_SUCCESS, "F32, built before the gate closes");
+
+    pthread_mutex_lock(&build_gate.lock);
+    build_gate.closed = 1;
+    build_gate.arrived = 0;
+    pthread_mutex_unlock(&build_gate.lock);
+    call building, same_kernel, other_kernel;
+    start_call(&building, ctx, CLSM_F64);
+    pthread_mutex_lock(&build_gate.lock);
+    int building_arrived = wait_for(&build_gate.arrived, 60);
+    pthread_mutex_unlock(&build_gate.lock);
+    start_call(&same_kernel, ctx, CLSM_F64);
+    start_call(&other_kernel, ctx, CLSM_F32);
+    pthread_mutex_lock(&build_gate.lock);
+    int other_done = building_arrived && wait_for(&other_kernel.done, 30);
+    int builds_while_held = build_gate.arrived;
+    build_gate.closed = 0;
+    pthread_cond_broadcast(&build_gate.changed);
+    pthread_mutex_unlock(&build_gate.lock);
+    pthread_join(building.thread, NULL);
+    pthread_join(same_kernel.thread, NULL);
+    pthread_join(other_kernel.thread, NULL);
+
+    cr_assert(building_arrived, "the F64 call never reached clBuildProgram");
+    cr_assert(other_done, "an F32 call waited for the F64 kernel's build");
+    cr_assert_eq(builds_while_held, 1, "%d builds started while one was held",
+                 builds_while_held);
+    cr_assert_eq(build_gate.arrived, 1, "the F64 kernel was built %d times", build_gate.arrived);
+    cr_assert_eq(building.status, CLSM_SUCCESS, "%s", clsm_status_string(building.status));
+    cr_assert_eq(same_kernel.status, CLSM_SUCCESS, "%s", clsm_status_string(same_kernel.status));
+    cr_assert_eq(other_kernel.status, CLSM_SUCCESS, "%s", clsm_status_string(other_kernel.status));
+    clsm_context_release(ctx);
 }
