@@ -14,6 +14,7 @@ TestSuite(threads, .init = ts_open_all, .fini = ts_close_all);
 
 #define N_THREADS 4
 #define ITERATIONS 24
+#define STRESS_THREADS 16
 
 typedef struct job {
     clsm_context *ctx;
@@ -144,18 +145,25 @@ static void *create_use_release(void *arg)
     return NULL;
 }
 
+/* Runs fn on n threads at once, each with a job of its own, and checks every job. */
+static void run_context_jobs(size_t n, void *(*fn)(void *))
+{
+    pthread_t tid[STRESS_THREADS];
+    job jobs[STRESS_THREADS];
+    cr_assert_leq(n, STRESS_THREADS);
+    for (size_t t = 0; t < n; t++) {
+        jobs[t] = (job){NULL, t, 0, ""};
+        cr_assert_eq(pthread_create(&tid[t], NULL, fn, &jobs[t]), 0);
+    }
+    for (size_t t = 0; t < n; t++)
+        cr_assert_eq(pthread_join(tid[t], NULL), 0);
+    for (size_t t = 0; t < n; t++)
+        cr_assert(jobs[t].ok, "thread %zu: %s", t, jobs[t].msg);
+}
+
 Test(threads_fresh, four_threads_create_contexts_at_once)
 {
-    pthread_t tid[N_THREADS];
-    job jobs[N_THREADS];
-    for (size_t t = 0; t < N_THREADS; t++) {
-        jobs[t] = (job){NULL, t, 0, ""};
-        cr_assert_eq(pthread_create(&tid[t], NULL, create_use_release, &jobs[t]), 0);
-    }
-    for (size_t t = 0; t < N_THREADS; t++)
-        cr_assert_eq(pthread_join(tid[t], NULL), 0);
-    for (size_t t = 0; t < N_THREADS; t++)
-        cr_assert(jobs[t].ok, "thread %zu: %s", t, jobs[t].msg);
+    run_context_jobs(N_THREADS, create_use_release);
 }
 
 /*
@@ -163,7 +171,6 @@ Test(threads_fresh, four_threads_create_contexts_at_once)
  * serially; every threaded run of a job must then give the same bytes, so a race that
  * mixes up arguments, buffers or kernels between calls cannot hide behind tolerances.
  */
-#define STRESS_THREADS 16
 #define STRESS_CALLS 500
 #define STRESS_JOBS 48
 
@@ -272,14 +279,5 @@ static void *contexts_come_and_go(void *arg)
 
 Test(threads_stress, sixteen_threads_create_and_release_contexts)
 {
-    pthread_t tid[STRESS_THREADS];
-    job jobs[STRESS_THREADS];
-    for (size_t t = 0; t < STRESS_THREADS; t++) {
-        jobs[t] = (job){NULL, t, 0, ""};
-        cr_assert_eq(pthread_create(&tid[t], NULL, contexts_come_and_go, &jobs[t]), 0);
-    }
-    for (size_t t = 0; t < STRESS_THREADS; t++)
-        cr_assert_eq(pthread_join(tid[t], NULL), 0);
-    for (size_t t = 0; t < STRESS_THREADS; t++)
-        cr_assert(jobs[t].ok, "thread %zu: %s", t, jobs[t].msg);
+    run_context_jobs(STRESS_THREADS, contexts_come_and_go);
 }
