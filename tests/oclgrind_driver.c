@@ -104,19 +104,22 @@ static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
 
 /*
  * Calls that oclgrind 21.10's --uninitialized plugin cannot follow, left out
- * of its runs (the other checks still run them). Delete a row once the
- * kernels avoid its construct.
+ * of its runs (the other checks still run them): a family, its dtypes, and
+ * the cases that do not reach the construct (seen on the current kernels:
+ * frexp is reached only where a slice on the scalar path sums above 1 + sqrt 2).
+ * Delete a row once the kernels avoid its construct.
  */
 static const struct {
     const char *family;
     unsigned dtypes;
+    const char *const spared[3];
     const char *why;
 } uninitialized_faults[] = {
-    {"item", NARROW_AND_F32, FREXP_FAULT},
-    {"group", NARROW_AND_F32, FREXP_FAULT},
-    {"columns", NARROW_AND_F32, FREXP_FAULT},
-    {"row", NARROW_AND_F32, CONCATENATION_FAULT},
-    {"split", NARROW_AND_F32, CONCATENATION_FAULT "; " FREXP_FAULT},
+    {"item", NARROW_AND_F32, {"axis1"}, FREXP_FAULT},
+    {"group", NARROW_AND_F32, {"axis1"}, FREXP_FAULT},
+    {"columns", NARROW_AND_F32, {"inner16", "scale-neg-inner"}, FREXP_FAULT},
+    {"row", NARROW_AND_F32, {NULL}, CONCATENATION_FAULT},
+    {"split", NARROW_AND_F32, {NULL}, CONCATENATION_FAULT "; " FREXP_FAULT},
 };
 #define N_UNINITIALIZED_FAULTS (sizeof uninitialized_faults / sizeof uninitialized_faults[0])
 
@@ -194,12 +197,18 @@ static bool family_runs(size_t f, const test_case *c)
     return true;
 }
 
-static bool uninitialized_fault(const char *family, clsm_dtype dtype)
+static bool uninitialized_fault(const char *family, clsm_dtype dtype, const char *case_name)
 {
-    for (size_t k = 0; k < N_UNINITIALIZED_FAULTS; k++)
-        if (strcmp(uninitialized_faults[k].family, family) == 0 &&
-            (uninitialized_faults[k].dtypes & DTYPE_BIT(dtype)))
+    for (size_t k = 0; k < N_UNINITIALIZED_FAULTS; k++) {
+        if (strcmp(uninitialized_faults[k].family, family) != 0 ||
+            !(uninitialized_faults[k].dtypes & DTYPE_BIT(dtype)))
+            continue;
+        bool spared = false;
+        for (size_t i = 0; i < 3 && uninitialized_faults[k].spared[i]; i++)
+            spared |= strcmp(uninitialized_faults[k].spared[i], case_name) == 0;
+        if (!spared)
             return true;
+    }
     return false;
 }
 
@@ -374,13 +383,16 @@ static void list_uninitialized(void)
         for (size_t d = 0; d < N_DTYPES; d++)
             if (uninitialized_faults[k].dtypes & DTYPE_BIT(dtypes[d]))
                 printf(" %s", ts_dtype_name(dtypes[d]));
+        for (size_t i = 0; i < 3 && uninitialized_faults[k].spared[i]; i++)
+            printf("%s%s", i == 0 ? " but for " : ", ", uninitialized_faults[k].spared[i]);
         printf(": %s\n", uninitialized_faults[k].why);
     }
     for (size_t f = 0; f < N_FAMILIES; f++)
         for (size_t d = 0; d < N_DTYPES; d++)
             for (size_t i = 0; i < N_CASES; i++)
                 for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
-                    if (family_runs(f, &cases[i]) && !uninitialized_fault(families[f], dtypes[d]))
+                    if (family_runs(f, &cases[i]) &&
+                        !uninitialized_fault(families[f], dtypes[d], cases[i].name))
                         printf("%s %s %s %s\n", families[f], ts_dtype_name(dtypes[d]),
                                cases[i].name, ts_op_name((clsm_op)op));
 }
