@@ -15,7 +15,8 @@
  * checks, but none of its Criterion asserts: they need Criterion's runner.
  *
  *   oclgrind_driver FAMILY DTYPE             every case and op of a dtype, one context
- *   oclgrind_driver FAMILY DTYPE CASE OP     one call, for --uninitialized
+ *   oclgrind_driver FAMILY DTYPE CASE OP     one call: for --uninitialized, and for
+ *                                            cases that need other oclgrind options
  *   oclgrind_driver --uninitialized-list     the one-call runs' arguments, one call a
  *                                            line, after '#' lines naming those left out
  *
@@ -35,7 +36,7 @@ typedef enum path_kind {
 } path_kind;
 
 /* Bit f stands for families[f]. */
-enum { ITEM = 1, GROUP = 2, ROW = 4, COLUMNS = 8, SPLIT = 16 };
+enum { ITEM = 1, GROUP = 2, ROW = 4, COLUMNS = 8, SPLIT = 16, ALL = 31 };
 
 typedef struct test_case {
     const char *name;
@@ -43,7 +44,7 @@ typedef struct test_case {
     float scale;
     fill_kind fill;
     path_kind path;
-    unsigned skip; /* families that leave the case out */
+    unsigned skip; /* families whose runs over every case leave it out; it runs by name */
 } test_case;
 
 /*
@@ -83,6 +84,11 @@ static const test_case cases[] = {
     {"in-place", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0},
     {"in-place-inner", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP},
     {"in-place-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM},
+    /* More slices than the 65536 work-groups launched at most, so that a group kernel's
+     * work-group takes a second slice after the barrier that guards slot 0 of its local
+     * arrays. Run by name only, on work-groups of 2 (oclgrind --max-wgsize 2): at 256
+     * it would take an hour. */
+    {"group-loop", {65537, 2, 1}, 1.0f, FILL_RANDOM, PATH_HOST, ALL},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -184,17 +190,20 @@ static void fill(const test_case *c, clsm_dtype dtype, void *x, uint64_t seed)
     }
 }
 
-/* Whether families[f], forced, runs case c: it must take the layout (README, "Kernel
- * variants"), and the case must not leave it out. */
+/* Whether families[f], forced, takes this layout at all (README, "Kernel variants"). */
+static bool family_takes(size_t f, clsm_shape s)
+{
+    if (strcmp(families[f], "row") == 0 || strcmp(families[f], "split") == 0)
+        return s.inner == 1;
+    if (strcmp(families[f], "columns") == 0)
+        return s.inner > 1;
+    return true;
+}
+
+/* Whether families[f] runs case c in its runs over every case. */
 static bool family_runs(size_t f, const test_case *c)
 {
-    if (c->skip & (1u << f))
-        return false;
-    if (strcmp(families[f], "row") == 0 || strcmp(families[f], "split") == 0)
-        return c->shape.inner == 1;
-    if (strcmp(families[f], "columns") == 0)
-        return c->shape.inner > 1;
-    return true;
+    return !(c->skip & (1u << f)) && family_takes(f, c->shape);
 }
 
 static bool uninitialized_fault(const char *family, clsm_dtype dtype, const char *case_name)
@@ -404,7 +413,7 @@ static int run(const char *family, const char *dtype, const char *case_name, con
     size_t one_case = case_name ? case_index(case_name) : 0;
     int one_op = op ? op_index(op) : 0;
     if (f == N_FAMILIES || d == N_DTYPES || one_case == N_CASES || one_op > CLSM_LOG_SOFTMAX ||
-        (case_name && !family_runs(f, &cases[one_case]))) {
+        (case_name && !family_takes(f, cases[one_case].shape))) {
         fprintf(stderr, "oclgrind_driver: no such run: %s %s %s %s\n", family, dtype,
                 case_name ? case_name : "", op ? op : "");
         return 2;
