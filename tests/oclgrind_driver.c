@@ -115,10 +115,11 @@ static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
  * frexp is reached only where a slice on the scalar path sums above 1 + sqrt 2).
  * Delete a row once the kernels avoid its construct.
  */
+#define MAX_SPARED 3
 static const struct {
     const char *family;
     unsigned dtypes;
-    const char *const spared[3];
+    const char *const spared[MAX_SPARED];
     const char *why;
 } uninitialized_faults[] = {
     {"item", NARROW_AND_F32, {"axis1"}, FREXP_FAULT},
@@ -213,7 +214,7 @@ static bool uninitialized_fault(const char *family, clsm_dtype dtype, const char
             !(uninitialized_faults[k].dtypes & DTYPE_BIT(dtype)))
             continue;
         bool spared = false;
-        for (size_t i = 0; i < 3 && uninitialized_faults[k].spared[i]; i++)
+        for (size_t i = 0; i < MAX_SPARED && uninitialized_faults[k].spared[i]; i++)
             spared |= strcmp(uninitialized_faults[k].spared[i], case_name) == 0;
         if (!spared)
             return true;
@@ -392,7 +393,7 @@ static void list_uninitialized(void)
         for (size_t d = 0; d < N_DTYPES; d++)
             if (uninitialized_faults[k].dtypes & DTYPE_BIT(dtypes[d]))
                 printf(" %s", ts_dtype_name(dtypes[d]));
-        for (size_t i = 0; i < 3 && uninitialized_faults[k].spared[i]; i++)
+        for (size_t i = 0; i < MAX_SPARED && uninitialized_faults[k].spared[i]; i++)
             printf("%s%s", i == 0 ? " but for " : ", ", uninitialized_faults[k].spared[i]);
         printf(": %s\n", uninitialized_faults[k].why);
     }
