@@ -35,12 +35,6 @@ static clsm_status read_device_info(cl_device_id device, clsm_device_info *info)
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof info->cache_size,
                               &info->cache_size, NULL);
-    cl_uint lanes = 0;
-    if (err == CL_SUCCESS && !(info->type & CL_DEVICE_TYPE_GPU))
-        err = clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof lanes, &lanes,
-                              NULL);
-    /* The kernels take 64-byte vectors on devices other than CPUs. */
-    info->f32_lanes = lanes ? lanes : 16;
     if (err == CL_SUCCESS)
         err = clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
     /* Devices without doubles may reject the query instead of answering 0. */

@@ -17,6 +17,9 @@ typedef enum clsm_kernel_kind {
     CLSM_KERNEL_SPLIT /* the last: CLSM_KERNEL names are looked up from ITEM to here */
 } clsm_kernel_kind;
 
+/* VEC of kernels/softmax_common.cl for f32: the lanes of the CPU families' vectors. */
+#define CLSM_F32_LANES 16u
+
 /* Everything that changes a kernel's code: the key of the program cache. */
 typedef struct clsm_variant {
     clsm_kernel_kind kind;
@@ -49,9 +52,6 @@ typedef struct clsm_device_info {
     cl_uint compute_units;
     cl_ulong max_alloc; /* the largest staging buffer the host path may ask for */
     cl_ulong cache_size; /* global memory cache; outputs beyond it are streamed past it */
-    /* f32 lanes of the CPU families' vectors: VEC of kernels/softmax_common.cl, which
-     * takes a vector register of the compiler's target. Only the work split depends on it. */
-    size_t f32_lanes;
 } clsm_device_info;
 
 struct clsm_context {

@@ -42,7 +42,7 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
             return CLSM_KERNEL_SPLIT;
         if (shape.inner == 1)
             return CLSM_KERNEL_ROW;
-        return shape.inner >= ctx->info.f32_lanes ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
+        return shape.inner >= CLSM_F32_LANES ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
     }
     /* Fewer long slices than compute units would leave most of them idle. */
     if (shape.inner == 1 && shape.outer < units && shape.axis >= 65536)
@@ -76,8 +76,8 @@ const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_sha
 static cl_uint row_batch(const clsm_context *ctx, clsm_shape shape)
 {
     if (shape.axis <= 1024 &&
-        shape.outer >= ctx->info.f32_lanes * 16 * ctx->info.compute_units)
-        return (cl_uint)ctx->info.f32_lanes;
+        shape.outer >= CLSM_F32_LANES * 16 * (size_t)ctx->info.compute_units)
+        return CLSM_F32_LANES;
     return 1;
 }
 
@@ -85,7 +85,8 @@ static cl_uint row_batch(const clsm_context *ctx, clsm_shape shape)
 static size_t work_items(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape)
 {
     if (kind == CLSM_KERNEL_COLUMNS)
-        return shape.outer * ((shape.inner + ctx->info.f32_lanes - 1) / ctx->info.f32_lanes);
+        return shape.outer *
+               ((shape.inner + CLSM_F32_LANES - 1) / CLSM_F32_LANES);
     if (kind == CLSM_KERNEL_SPLIT) {
         size_t chunk;
         return shape.outer * clsm_split_chunks(ctx, shape, &chunk);

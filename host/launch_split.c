@@ -20,8 +20,7 @@ size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chun
         chunks = 1;
     size_t length = (shape.axis + chunks - 1) / chunks;
     /* Chunks start on a vector boundary. */
-    size_t lanes = ctx->info.f32_lanes;
-    length = (length + lanes - 1) / lanes * lanes;
+    length = (length + CLSM_F32_LANES - 1) / CLSM_F32_LANES * CLSM_F32_LANES;
     *chunk = length;
     return (shape.axis + length - 1) / length;
 }

@@ -37,7 +37,7 @@ INLINE realv load_tail(global const store_t *p, ulong n, real scale, real pad)
 INLINE void store_tail(global store_t *p, ulong n, realv v)
 {
     real lanes[VEC];
-    VSTORE_REAL(lanes, v);
+    VSTORE_REAL(lanes, canonical_v(v));
     for (uint k = 0; k < n; ++k)
         STORE(p, k, lanes[k]);
 }
@@ -88,7 +88,7 @@ INLINE void store_lanes(global store_t *p, ulong lane_stride, realv v)
         return;
     }
     real lanes[VEC];
-    VSTORE_REAL(lanes, v);
+    VSTORE_REAL(lanes, canonical_v(v));
     for (uint k = 0; k < VEC; ++k)
         STORE(p, k * lane_stride, lanes[k]);
 }
