@@ -73,8 +73,10 @@ typedef uint16 bitsv;
 #define CANONICAL_NAN AS_REAL(CANONICAL_NAN_BITS)
 
 /* In the integer domain, where no optimisation may treat one NaN as good as another.
- * Every vector store goes through it; scalar stores get NaN only from output(), which
- * gives this one. */
+ * Outputs are NaN only in a NaN slice, and only two places write them: the scalar paths
+ * (range_output_scalar, softmax_group), which write CANONICAL_NAN over a NaN slice, and
+ * lanes_slices, whose NaN lanes go through this (VSTORE_CANONICAL). The vector paths of
+ * single slices hand NaN slices to the scalar one. */
 realv canonical_v(realv v)
 {
     return AS_REAL_V(select(AS_BITS_V(v), (bitsv)CANONICAL_NAN_BITS, isnan(v)));
@@ -89,26 +91,28 @@ typedef real store_t;
 /* PoCL splits vstore16 into four 128-bit stores; a vector type aligned like a float
  * gives one unaligned full-width store. */
 typedef float16 __attribute__((aligned(4))) float16_unaligned;
-#define VSTORE(p, v) (*(global float16_unaligned *)(p) = canonical_v(v))
+#define VSTORE(p, v) (*(global float16_unaligned *)(p) = (v))
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_nontemporal_store)
 /* Past the cache, so that a written line is not first read: 8 bytes of traffic per
  * element instead of 12, for outputs too large to stay in cache anyway. p must be
  * aligned to the vector's size. */
-#define VSTORE_STREAM(p, v) __builtin_nontemporal_store(canonical_v(v), (global float16 *)(p))
+#define VSTORE_STREAM(p, v) __builtin_nontemporal_store((v), (global float16 *)(p))
 #endif
 #endif
 #else
 #define VLOAD(p) vload8(0, (p))
-#define VSTORE(p, v) vstore8(canonical_v(v), 0, (p))
+#define VSTORE(p, v) vstore8((v), 0, (p))
 #endif
+#define VSTORE_CANONICAL(p, v) VSTORE(p, canonical_v(v))
 #elif DTYPE_F16
 /* Storage only: vload_half and vstore_half are core OpenCL, no cl_khr_fp16 needed. */
 typedef half store_t;
 #define LOAD(p, i) vload_half((i), (p))
 #define STORE(p, i, v) store_half(p, i, v)
 #define VLOAD(p) vload_half16(0, (p))
-#define VSTORE(p, v) vstore_half16_canonical(p, v)
+#define VSTORE(p, v) vstore_half16_rte((v), 0, (p))
+#define VSTORE_CANONICAL(p, v) vstore_half16_canonical(p, v)
 /* The conversion gives NaN whatever payload the device likes (0x7fff on PoCL), so NaN
  * bits are written here. */
 #define CANONICAL_HALF_NAN 0x7e00
@@ -138,6 +142,7 @@ typedef ushort store_t;
 #define STORE(p, i, v) ((p)[i] = bf16_from_float(v))
 #define VLOAD(p) as_float16(convert_uint16(vload16(0, (p))) << 16)
 #define VSTORE(p, v) vstore16(bf16_from_float16(v), 0, (p))
+#define VSTORE_CANONICAL(p, v) VSTORE(p, v)
 
 /* Round to nearest even; NaN becomes the canonical quiet NaN instead of rounding into
  * infinity. */
@@ -330,9 +335,6 @@ real shifted(real u, real a, real hi, real lo)
 
 real output(real u, slice_norm n, real a)
 {
-    /* A NaN slice: its total is NaN, whichever path found it. */
-    if (isnan(n.total))
-        return CANONICAL_NAN;
 #if LOG_SOFTMAX
     if (isinf(n.hi))
         return (n.hi > 0 && a * u == n.hi) ? -n.log_total : -INFINITY;
@@ -357,6 +359,12 @@ state range_state_scalar(global const store_t *x, ulong stride, ulong n, real sc
 void range_output_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n,
                          slice_norm nm, real scale, real a)
 {
+    /* A NaN slice, whichever path found it: its total is NaN. */
+    if (isnan(nm.total)) {
+        for (ulong j = 0; j < n; ++j)
+            STORE(y, j * stride, CANONICAL_NAN);
+        return;
+    }
     for (ulong j = 0; j < n; ++j)
         STORE(y, j * stride, output(to_u(LOAD(x, j * stride), scale), nm, a));
 }

@@ -52,7 +52,8 @@ kernel void softmax_group(global const store_t *x, ulong x_off, global store_t *
         barrier(CLK_LOCAL_MEM_FENCE);
         for (ulong j = lid; j < axis; j += WG) {
             ulong k = base + j * inner;
-            STORE(y, y_off + k, output(to_u(LOAD(x, x_off + k), scale), n, a));
+            STORE(y, y_off + k,
+                  isnan(n.total) ? CANONICAL_NAN : output(to_u(LOAD(x, x_off + k), scale), n, a));
         }
     }
 }

@@ -37,7 +37,7 @@ INLINE realv load_tail(global const store_t *p, ulong n, real scale, real pad)
 INLINE void store_tail(global store_t *p, ulong n, realv v)
 {
     real lanes[VEC];
-    VSTORE_REAL(lanes, canonical_v(v));
+    VSTORE_REAL(lanes, v);
     for (uint k = 0; k < n; ++k)
         STORE(p, k, lanes[k]);
 }
@@ -84,7 +84,7 @@ INLINE realv load_lanes(global const store_t *p, ulong lane_stride)
 INLINE void store_lanes(global store_t *p, ulong lane_stride, realv v)
 {
     if (lane_stride == 1) {
-        VSTORE(p, v);
+        VSTORE_CANONICAL(p, v);
         return;
     }
     real lanes[VEC];
@@ -194,18 +194,21 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
               ((realv)(wc[0].even, wc[1].even)), ((realv)(wc[0].odd, wc[1].odd)), *sum, *comp);
 }
 #else
-/* The same results one range at a time, by halving, for the other widths. */
+/* The same results one range at a time, by halving: for VEC 8 (f64). */
+INLINE real reduce_max(realv v)
+{
+    if (any(isnan(v)))
+        return NAN;
+    double4 v4 = fmax(v.lo, v.hi);
+    double2 v2 = fmax(v4.lo, v4.hi);
+    return fmax(v2.x, v2.y);
+}
+
 INLINE realv lanes_max(const realv *m)
 {
     real r[VEC];
-    for (uint k = 0; k < VEC; ++k) {
-        real lanes[VEC];
-        VSTORE_REAL(lanes, m[k]);
-        for (uint half_size = VEC / 2; half_size > 0; half_size /= 2)
-            for (uint i = 0; i < half_size; ++i)
-                lanes[i] = max_nan(lanes[i], lanes[i + half_size]);
-        r[k] = lanes[0];
-    }
+    for (uint k = 0; k < VEC; ++k)
+        r[k] = reduce_max(m[k]);
     return VLOAD_REAL(r);
 }
 
@@ -213,15 +216,11 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
 {
     real rs[VEC], rc[VEC];
     for (uint k = 0; k < VEC; ++k) {
-        real sums[VEC], comps[VEC];
-        VSTORE_REAL(sums, s[k]);
-        VSTORE_REAL(comps, c[k]);
-        for (uint half_size = VEC / 2; half_size > 0; half_size /= 2)
-            for (uint i = 0; i < half_size; ++i)
-                FOLD_SUMS(real, sums[i], sums[i + half_size], comps[i], comps[i + half_size],
-                          sums[i], comps[i]);
-        rs[k] = sums[0];
-        rc[k] = comps[0];
+        double4 s4, c4;
+        FOLD_SUMS(double4, s[k].lo, s[k].hi, c[k].lo, c[k].hi, s4, c4);
+        double2 s2, c2;
+        FOLD_SUMS(double2, s4.lo, s4.hi, c4.lo, c4.hi, s2, c2);
+        FOLD_SUMS(real, s2.x, s2.y, c2.x, c2.y, rs[k], rc[k]);
     }
     *sum = VLOAD_REAL(rs);
     *comp = VLOAD_REAL(rc);
