@@ -859,10 +859,13 @@ static void check_slice(const request *q, const unsigned char *y, size_t base, s
             argmax = j;
     }
     const product m = t[argmax];
-    long double sum = 0;
+    /* The sum is 1 + rest, the max's own term apart: near 0, log-softmax is -log1p(rest),
+     * and 1 + rest would round rest away even in long double. */
+    long double rest = 0;
     if (!has_nan && q->scale != 0 && !pos_inf && m.hi != -INFINITY)
         for (size_t j = 0; j < n; j++)
-            sum += t[j].hi == -INFINITY ? 0.0L : expl(product_minus(t[j], m));
+            if (j != argmax && t[j].hi != -INFINITY)
+                rest += expl(product_minus(t[j], m));
 
     for (size_t j = 0; j < n; j++) {
         size_t i = base + j * stride;
@@ -889,7 +892,8 @@ static void check_slice(const request *q, const unsigned char *y, size_t base, s
         } else {
             rule = "softmax";
             long double d = t[j].hi == -INFINITY ? -INFINITY : product_minus(t[j], m);
-            ref = op == CLSM_SOFTMAX ? (double)(expl(d) / sum) : (double)(d - logl(sum));
+            ref = op == CLSM_SOFTMAX ? (double)(expl(d) / (1 + rest))
+                                     : (double)(d - log1pl(rest));
         }
         int ok = exact ? got == ref : close_enough(op, dtype, got, ref);
         /* The probabilities themselves, whatever the rounding. */
