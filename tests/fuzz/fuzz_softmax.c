@@ -1,0 +1,1065 @@
+/* libFuzzer target over the public API: input bytes choose every argument, and each outcome is checked against the contract. */
+#define _POSIX_C_SOURCE 200809L
+#define CL_TARGET_OPENCL_VERSION 120
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <clsoftmax.h>
+
+/*
+ * Input layout: a fixed header of HEADER bytes (missing bytes read as 0), then
+ * the tensor data, repeated cyclically when shorter than the tensor.
+ *   0      bit 0: buffers entry point, else host; bits 1-3: context (CTX_*)
+ *   1, 2   op, dtype (values from 0xF0 up: unknown enum values)
+ *   3-8    outer, axis, inner, u16 little-endian each (from 0xFFF0 up: HUGE[])
+ *   9      scale: below 0x80 SCALES[], else the float whose bits are bytes 10-13
+ *   14     host layout: bits 0-1 HOST_*, bit 2 NULL y (else x), bit 3 both NULL,
+ *          bits 4-6 misalignment of the arrays in bytes
+ *   15     host overlap: y = x + this signed byte count (0 counts as 1)
+ *   16, 17 x, y buffer: bits 0-1 root (X_* and Y_*), bit 2 a sub-buffer, bits 3-4 its origin
+ *   18     flags of the three roots, two bits each: 1 read-only, 2 write-only, else read-write
+ *   19-22  x and y byte offsets, u16 each (from 0xFFF0 up: HUGE_OFFSETS[])
+ *   23-25  signed byte count added to each root's size (negative: too small)
+ *   26     bits 0-1 wait list (WAIT_*), bit 2 its event still pending during the call,
+ *          bit 3 ask for an event, bits 4-5 count for a mismatched list
+ *   27     bit 0 data as raw bit patterns, else one byte per element (value_of_byte);
+ *          bit 1 also the context constructors and getters with bad arguments
+ */
+#define HEADER 28
+/* Elements of a tensor the harness allocates; larger shapes are cut down. */
+#define MAX_ELEMENTS 16384
+#define SENTINEL 0xA5
+
+enum { CTX_AUTO, CTX_FAMILY_LAST = 5, CTX_OWN, CTX_NULL, CTX_COUNT };
+static const char *const FAMILIES[] = {NULL, "item", "group", "row", "columns", "split"};
+enum { HOST_SEPARATE, HOST_IN_PLACE, HOST_OVERLAP, HOST_NULL };
+enum { X_ROOT_A, X_ROOT_A2, X_FOREIGN, X_NULL };
+enum { Y_ROOT_B, Y_ROOT_A, Y_FOREIGN, Y_NULL };
+enum { WAIT_NONE, WAIT_VALID, WAIT_COUNT_WITHOUT_LIST, WAIT_LIST_WITHOUT_COUNT };
+/* Roots of the buffers path: A and B in the shared OpenCL context, F in another one. */
+enum { ROOT_A, ROOT_B, ROOT_F, ROOTS, NO_ROOT = -1 };
+
+static const size_t HUGE[16] = {
+    SIZE_MAX,          SIZE_MAX / 2,          SIZE_MAX / 2 + 1,     (size_t)1 << 32,
+    ((size_t)1 << 32) + 1, (size_t)1 << 31,   (size_t)1 << 62,      (size_t)1 << 63,
+    SIZE_MAX / 3,      SIZE_MAX / 4 + 1,      SIZE_MAX / 8 + 1,     (size_t)3 << 61,
+    (size_t)1 << 33,   (size_t)1 << 40,       SIZE_MAX - 1,         (size_t)1 << 21};
+static const size_t HUGE_OFFSETS[16] = {
+    SIZE_MAX,     SIZE_MAX - 1,     SIZE_MAX - 3,     SIZE_MAX - 7,
+    (size_t)1 << 63, ((size_t)1 << 63) + 8, (size_t)1 << 32, ((size_t)1 << 32) + 4,
+    SIZE_MAX / 2, SIZE_MAX / 2 + 1, 65536,            65540,
+    1 << 20,      (1 << 20) + 2,    SIZE_MAX - 15,    SIZE_MAX / 8 * 8};
+static const int BAD_ENUMS[16] = {2, 3, 4, 5, -1, -2, 7, 8, 16, 255, 256, 1000, 65536, -65536,
+                                  0x7FFFFFFF, -0x7FFFFFFF - 1};
+
+/* The process-wide state: contexts are costly, so they live as long as the fuzzer. */
+static struct {
+    cl_context cl, foreign_cl;
+    cl_command_queue queue, foreign_queue;
+    size_t base_align; /* sub-buffer origins are multiples of this */
+    int has_fp64;
+    clsm_context *ctx[CTX_COUNT];
+    const uint8_t *input;
+    size_t input_size;
+} g;
+
+static void save_input_and_trap(void)
+{
+    /* FNV-1a names the file, so a failure found twice is saved once. */
+    uint64_t hash = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < g.input_size; i++)
+        hash = (hash ^ g.input[i]) * 0x100000001b3u;
+    const char *dir = getenv("FUZZ_CRASH_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/crash-%016llx", dir && *dir ? dir : ".",
+             (unsigned long long)hash);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(g.input, 1, g.input_size, f);
+        fclose(f);
+        fprintf(stderr, "fuzz_softmax: input saved to %s\n", path);
+    } else {
+        fprintf(stderr, "fuzz_softmax: could not save the input to %s\n", path);
+    }
+    /* LLVM inside PoCL takes SIGABRT over, so libFuzzer would not see an abort(). */
+    __builtin_trap();
+}
+
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fuzz_softmax: contract violated: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    save_input_and_trap();
+}
+
+static void setup_failed(const char *what, long code)
+{
+    fprintf(stderr, "fuzz_softmax: setup: %s (%ld)\n", what, code);
+    exit(1);
+}
+
+/* ---- Input decoding ---- */
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t n;
+} reader;
+
+static uint8_t byte_at(reader r, size_t i)
+{
+    return i < r.n ? r.p[i] : 0;
+}
+
+static uint16_t u16_at(reader r, size_t i)
+{
+    return (uint16_t)(byte_at(r, i) | byte_at(r, i + 1) << 8);
+}
+
+static uint32_t u32_at(reader r, size_t i)
+{
+    return (uint32_t)u16_at(r, i) | (uint32_t)u16_at(r, i + 2) << 16;
+}
+
+static const float SCALES[] = {
+    1.0f, -1.0f, 0.5f, 2.0f, 0.0f, -0.0f, NAN, -NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX,
+    FLT_MIN, 0x1p-149f, -0x1p-149f, 1e-40f, 1e-30f, 1e30f, 3.0f, -0.25f, 100.0f, 1e4f,
+    0.125f, 1e-3f};
+#define N_SCALES (sizeof SCALES / sizeof SCALES[0])
+
+static float decode_scale(reader r)
+{
+    uint8_t s = byte_at(r, 9);
+    if (s < 0x80)
+        return SCALES[s % N_SCALES];
+    uint32_t bits = u32_at(r, 10);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static int decode_enum(uint8_t b, int valid_count)
+{
+    return b < 0xF0 ? b % valid_count : BAD_ENUMS[b & 15];
+}
+
+static size_t decode_dim(uint16_t v)
+{
+    return v >= 0xFFF0 ? HUGE[v & 15] : v;
+}
+
+static size_t decode_offset(uint16_t v)
+{
+    return v >= 0xFFF0 ? HUGE_OFFSETS[v & 15] : v;
+}
+
+/* ---- Element types ---- */
+
+static int dtype_valid(int dtype)
+{
+    return dtype >= CLSM_F32 && dtype <= CLSM_F64;
+}
+
+static size_t dtype_size(int dtype)
+{
+    return dtype == CLSM_F64 ? 8 : dtype == CLSM_F32 ? 4 : 2;
+}
+
+static float f16_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 31u, m = h & 0x3FFu;
+    if (e == 31) {
+        uint32_t bits = sign | 0x7F800000u | m << 13;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    float v = e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(m | 0x400u), (int)e - 25);
+    return sign ? -v : v;
+}
+
+static uint16_t f16_from_float(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000u);
+    uint32_t a = bits & 0x7FFFFFFFu;
+    if (a > 0x7F800000u)
+        return sign | 0x7E00u;
+    if (a >= 0x477FF000u) /* 65520 and above round to infinity */
+        return sign | 0x7C00u;
+    if (a < 0x38800000u) { /* below 2^-14: a subnormal, exactly v / 2^-24 rounded */
+        float v;
+        memcpy(&v, &a, sizeof v);
+        return sign | (uint16_t)nearbyintf(v * 0x1p24f);
+    }
+    uint32_t rounded = a + 0xFFFu + ((a >> 13) & 1u);
+    return sign | (uint16_t)((rounded - (112u << 23)) >> 13);
+}
+
+static float bf16_to_float(uint16_t b)
+{
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint16_t bf16_from_float(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
+        return (uint16_t)(bits >> 16 | 0x40u);
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+static double load(int dtype, const void *p, size_t i)
+{
+    const unsigned char *b = (const unsigned char *)p + i * dtype_size(dtype);
+    uint16_t h;
+    float f;
+    double d;
+    switch (dtype) {
+    case CLSM_F16:
+        memcpy(&h, b, 2);
+        return f16_to_float(h);
+    case CLSM_BF16:
+        memcpy(&h, b, 2);
+        return bf16_to_float(h);
+    case CLSM_F64:
+        memcpy(&d, b, 8);
+        return d;
+    default:
+        memcpy(&f, b, 4);
+        return f;
+    }
+}
+
+static void store(int dtype, void *p, size_t i, double v)
+{
+    unsigned char *b = (unsigned char *)p + i * dtype_size(dtype);
+    uint16_t h;
+    float f = (float)v;
+    switch (dtype) {
+    case CLSM_F16:
+        h = f16_from_float(f);
+        memcpy(b, &h, 2);
+        break;
+    case CLSM_BF16:
+        h = bf16_from_float(f);
+        memcpy(b, &h, 2);
+        break;
+    case CLSM_F64:
+        memcpy(b, &v, 8);
+        break;
+    default:
+        memcpy(b, &f, 4);
+        break;
+    }
+}
+
+/* One byte per element: quarter steps around 0 where exp is interesting, then special values. */
+static double value_of_byte(uint8_t b)
+{
+    static const double specials[32] = {
+        NAN,      -NAN,     INFINITY, -INFINITY, 0.0,     -0.0,     FLT_MAX,   -FLT_MAX,
+        0x1p-149f, -0x1p-149f, FLT_MIN, 1e30, -1e30, 88.7,   -87.3,    65504.0,
+        -65504.0, 1e-5,     -103.9,   104.0,     1e38,    -1e38,    3e38,      -3e38,
+        DBL_MAX,  -DBL_MAX, 1e300,    -1e300,    710.0,   -745.0,   1e-310,    0.1};
+    return b < 0xE0 ? ((int)b - 112) * 0.25 : specials[b & 31];
+}
+
+/* ---- The request ---- */
+
+typedef struct request {
+    int buffers;
+    int ctx_index;
+    int op, dtype;
+    clsm_shape shape;
+    float scale;
+    int count_overflows; /* outer*axis*inner does not fit in size_t */
+    int bytes_overflow;  /* it does, but not times the element size */
+    size_t count, bytes;
+    int empty;
+    int small; /* small enough for the harness to allocate */
+    /* host path */
+    int host_layout, host_null_x, host_null_y;
+    size_t misalign;
+    long overlap;
+    /* buffers path */
+    int x_root, y_root; /* ROOT_* or NO_ROOT for NULL */
+    int x_sub, y_sub;
+    size_t x_origin, y_origin; /* of the sub-buffer in its root; 0 without one */
+    cl_mem_flags root_flags[ROOTS];
+    size_t x_offset, y_offset;
+    long size_delta[ROOTS];
+    int wait, wait_pending, want_event;
+    cl_uint mismatch_count;
+    int raw_data, extra_calls;
+    /* the tensor data: count elements, NULL unless small */
+    unsigned char *x;
+} request;
+
+static int mul_overflows(size_t a, size_t b, size_t *product)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 1;
+    *product = a * b;
+    return 0;
+}
+
+static void cut_to_size(clsm_shape *s)
+{
+    size_t *dims[3] = {&s->outer, &s->axis, &s->inner};
+    for (;;) {
+        size_t n;
+        if (!mul_overflows(s->outer, s->axis, &n) && !mul_overflows(n, s->inner, &n) &&
+            n <= MAX_ELEMENTS)
+            return;
+        size_t **largest = &dims[0];
+        for (int i = 1; i < 3; i++)
+            if (*dims[i] > **largest)
+                largest = &dims[i];
+        **largest /= 2;
+    }
+}
+
+static cl_mem_flags decode_flags(unsigned bits)
+{
+    return bits == 1 ? CL_MEM_READ_ONLY : bits == 2 ? CL_MEM_WRITE_ONLY : CL_MEM_READ_WRITE;
+}
+
+static void decode(reader r, request *q)
+{
+    memset(q, 0, sizeof *q);
+    uint8_t b0 = byte_at(r, 0);
+    q->buffers = b0 & 1;
+    q->ctx_index = (b0 >> 1) & 7;
+    q->op = decode_enum(byte_at(r, 1), 2);
+    q->dtype = decode_enum(byte_at(r, 2), 4);
+    uint16_t dims[3] = {u16_at(r, 3), u16_at(r, 5), u16_at(r, 7)};
+    q->shape.outer = decode_dim(dims[0]);
+    q->shape.axis = decode_dim(dims[1]);
+    q->shape.inner = decode_dim(dims[2]);
+    /* Small dimensions are cut so the harness can hold the tensor; huge ones stay. */
+    if (dims[0] < 0xFFF0 && dims[1] < 0xFFF0 && dims[2] < 0xFFF0)
+        cut_to_size(&q->shape);
+    q->scale = decode_scale(r);
+
+    q->empty = q->shape.outer == 0 || q->shape.axis == 0 || q->shape.inner == 0;
+    size_t n;
+    q->count_overflows = !q->empty && (mul_overflows(q->shape.outer, q->shape.axis, &n) ||
+                                       mul_overflows(n, q->shape.inner, &n));
+    q->count = q->empty || q->count_overflows ? 0 : n;
+    q->bytes_overflow = !q->count_overflows && dtype_valid(q->dtype) &&
+                        mul_overflows(q->count, dtype_size(q->dtype), &q->bytes);
+    q->small = !q->empty && !q->count_overflows && dtype_valid(q->dtype) &&
+               q->count <= MAX_ELEMENTS;
+
+    uint8_t host = byte_at(r, 14);
+    q->host_layout = host & 3;
+    q->host_null_x = q->host_layout == HOST_NULL && (!(host & 4) || (host & 8));
+    q->host_null_y = q->host_layout == HOST_NULL && ((host & 4) || (host & 8));
+    q->misalign = (host >> 4) & 7;
+    q->overlap = (int8_t)byte_at(r, 15);
+    if (q->overlap == 0)
+        q->overlap = 1;
+    /* Real arrays are only handed over for tensors the harness holds. */
+    if (!q->buffers && !q->empty && !q->small && !q->host_null_x && !q->host_null_y)
+        q->host_null_x = 1;
+
+    uint8_t xm = byte_at(r, 16), ym = byte_at(r, 17), fl = byte_at(r, 18);
+    static const int x_roots[4] = {ROOT_A, ROOT_A, ROOT_F, NO_ROOT};
+    static const int y_roots[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
+    q->x_root = x_roots[xm & 3];
+    q->y_root = y_roots[ym & 3];
+    q->x_sub = (xm >> 2) & 1;
+    q->y_sub = (ym >> 2) & 1;
+    q->x_origin = q->x_sub ? ((xm >> 3) & 3) * g.base_align : 0;
+    q->y_origin = q->y_sub ? ((ym >> 3) & 3) * g.base_align : 0;
+    for (int i = 0; i < ROOTS; i++)
+        q->root_flags[i] = decode_flags((fl >> (2 * i)) & 3);
+    q->x_offset = decode_offset(u16_at(r, 19));
+    q->y_offset = decode_offset(u16_at(r, 21));
+    for (int i = 0; i < ROOTS; i++)
+        q->size_delta[i] = (int8_t)byte_at(r, 23 + (size_t)i);
+    uint8_t ev = byte_at(r, 26);
+    q->wait = ev & 3;
+    q->wait_pending = (ev >> 2) & 1;
+    q->want_event = (ev >> 3) & 1;
+    q->mismatch_count = 1 + ((ev >> 4) & 3);
+    uint8_t misc = byte_at(r, 27);
+    q->raw_data = misc & 1;
+    q->extra_calls = (misc >> 1) & 1;
+
+    if (!q->small)
+        return;
+    size_t element = dtype_size(q->dtype);
+    q->x = malloc(q->bytes);
+    if (!q->x)
+        setup_failed("out of memory for x", 0);
+    size_t data = r.n > HEADER ? r.n - HEADER : 0;
+    for (size_t i = 0; i < q->count; i++) {
+        if (data == 0)
+            store(q->dtype, q->x, i, 0.0);
+        else if (q->raw_data)
+            for (size_t k = 0; k < element; k++)
+                q->x[i * element + k] = r.p[HEADER + (i * element + k) % data];
+        else
+            store(q->dtype, q->x, i, value_of_byte(r.p[HEADER + i % data]));
+    }
+}
+
+/* ---- Expected statuses ---- */
+
+#define BIT(status) (1u << (status))
+
+static unsigned request_violations(const request *q)
+{
+    unsigned v = 0;
+    if (q->ctx_index == CTX_NULL || (q->op != CLSM_SOFTMAX && q->op != CLSM_LOG_SOFTMAX) ||
+        !dtype_valid(q->dtype) || !isfinite(q->scale))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (q->count_overflows || q->bytes_overflow)
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    return v;
+}
+
+/* Where the two byte ranges [a, a+n) and [b, b+n) share bytes without being the same. */
+static int partially_overlap(size_t a, size_t b, size_t n)
+{
+    return a != b && (a < b ? b - a < n : a - b < n);
+}
+
+static size_t root_size(const request *q, int root);
+
+static unsigned buffer_violations(const request *q, int root, int sub, size_t origin,
+                                  size_t offset, cl_mem_flags forbidden)
+{
+    unsigned v = 0;
+    size_t element = dtype_size(q->dtype);
+    if (root == NO_ROOT)
+        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (offset % element != 0)
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    /* F is of another OpenCL context, and the library's own context has one no root is of. */
+    if (root == ROOT_F || q->ctx_index == CTX_OWN || (q->root_flags[root] & forbidden))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    size_t size = root_size(q, root) - (sub ? origin : 0);
+    if (offset > size || q->bytes > size - offset)
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    return v;
+}
+
+static unsigned call_violations(const request *q)
+{
+    unsigned v = 0;
+    if (!q->buffers) {
+        if (q->host_null_x || q->host_null_y ||
+            (q->host_layout == HOST_OVERLAP && (size_t)labs(q->overlap) < q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    } else {
+        /* The harness's events belong to the OpenCL context of its own queue. */
+        if (q->wait == WAIT_COUNT_WITHOUT_LIST || q->wait == WAIT_LIST_WITHOUT_COUNT ||
+            (q->wait == WAIT_VALID && q->ctx_index == CTX_OWN))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        v |= buffer_violations(q, q->x_root, q->x_sub, q->x_origin, q->x_offset,
+                               CL_MEM_WRITE_ONLY);
+        v |= buffer_violations(q, q->y_root, q->y_sub, q->y_origin, q->y_offset,
+                               CL_MEM_READ_ONLY);
+        if (q->x_root != NO_ROOT && q->x_root == q->y_root &&
+            partially_overlap(q->x_origin + q->x_offset, q->y_origin + q->y_offset, q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    if (q->dtype == CLSM_F64 && !g.has_fp64)
+        v |= BIT(CLSM_ERROR_UNSUPPORTED);
+    return v;
+}
+
+/* Any status that one of the problems of the call explains; success only without one. */
+static unsigned expected_statuses(const request *q)
+{
+    unsigned v = request_violations(q);
+    if (!v && q->empty) {
+        /* An empty tensor does nothing; a bad wait list may still be refused once an
+         * event is asked for, as that event has to wait for the list. */
+        v = BIT(CLSM_SUCCESS);
+        if (q->buffers && q->want_event && q->wait != WAIT_NONE &&
+            (q->wait != WAIT_VALID || q->ctx_index == CTX_OWN))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        return v;
+    }
+    if (!v)
+        v = call_violations(q);
+    else if (!q->empty && !q->count_overflows && dtype_valid(q->dtype))
+        v |= call_violations(q);
+    return v ? v : BIT(CLSM_SUCCESS);
+}
+
+/* ---- One call and everything it could write ---- */
+
+/* A root's size: what its users need, plus the input's signed adjustment. */
+static size_t root_size(const request *q, int root)
+{
+    size_t need = 0;
+    size_t bytes = q->small ? q->bytes : 0;
+    if (q->x_root == root) {
+        size_t end = q->x_origin + (q->x_offset <= 0xFFFF ? q->x_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
+    if (q->y_root == root) {
+        size_t end = q->y_origin + (q->y_offset <= 0xFFFF ? q->y_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
+    long size = (long)need + q->size_delta[root];
+    /* The largest origin must stay inside the root, so its sub-buffer exists. */
+    long least = (long)(3 * g.base_align + 1);
+    return (size_t)(size > least ? size : least);
+}
+
+/* Where x's data is before the call, if the harness could place it: block and byte. */
+static int x_placement(const request *q, int *block, size_t *at)
+{
+    if (!q->small)
+        return 0;
+    if (!q->buffers) {
+        *block = 0;
+        *at = q->misalign +
+              (q->host_layout == HOST_OVERLAP && q->overlap < 0 ? (size_t)labs(q->overlap) : 0);
+        return 1;
+    }
+    if (q->x_root == NO_ROOT)
+        return 0;
+    size_t size = root_size(q, q->x_root);
+    *block = q->x_root;
+    *at = q->x_origin + q->x_offset;
+    return q->x_offset <= size && q->x_origin <= size - q->x_offset &&
+           q->bytes <= size - q->x_origin - q->x_offset;
+}
+
+typedef struct outcome {
+    clsm_status status;
+    /* Every byte the call could have written: the host blocks or the roots. */
+    unsigned char *memory[ROOTS];
+    size_t size[ROOTS];
+    /* Where y is inside memory[y_block]. */
+    int y_block;
+    size_t y_at;
+} outcome;
+
+static void outcome_free(outcome *o)
+{
+    for (int i = 0; i < ROOTS; i++)
+        free(o->memory[i]);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        setup_failed("out of memory", (long)n);
+    return p;
+}
+
+/* The host path: x and y end exactly at the end of their blocks, so ASan sees overreads. */
+static void call_host(const request *q, clsm_context *ctx, outcome *o)
+{
+    size_t bytes = q->small ? q->bytes : 0;
+    unsigned char *block[2] = {NULL, NULL};
+    size_t size[2] = {0, 0};
+    unsigned char *x = NULL, *y = NULL;
+    o->y_block = 0;
+    if (q->host_layout == HOST_IN_PLACE || q->host_layout == HOST_OVERLAP) {
+        size_t gap = q->host_layout == HOST_OVERLAP ? (size_t)labs(q->overlap) : 0;
+        size[0] = q->misalign + gap + bytes;
+        block[0] = xmalloc(size[0]);
+        memset(block[0], SENTINEL, size[0]);
+        x = block[0] + q->misalign + (q->overlap < 0 ? gap : 0);
+        y = x + (q->host_layout == HOST_OVERLAP ? q->overlap : 0);
+        o->y_at = (size_t)(y - block[0]);
+    } else {
+        size[0] = q->misalign + bytes;
+        size[1] = (q->misalign * 3 & 7) + bytes;
+        block[0] = xmalloc(size[0]);
+        block[1] = xmalloc(size[1]);
+        memset(block[0], SENTINEL, size[0]);
+        memset(block[1], SENTINEL, size[1]);
+        x = block[0] + q->misalign;
+        y = block[1] + (q->misalign * 3 & 7);
+        o->y_block = 1;
+        o->y_at = q->misalign * 3 & 7;
+    }
+    if (bytes)
+        memcpy(x, q->x, bytes);
+    o->status = clsm_softmax_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale,
+                                  q->host_null_x ? NULL : x, q->host_null_y ? NULL : y);
+    for (int i = 0; i < 2; i++) {
+        o->memory[i] = block[i];
+        o->size[i] = size[i];
+    }
+}
+
+static cl_mem make_root(const request *q, int root, cl_context cl, cl_command_queue queue)
+{
+    size_t size = root_size(q, root);
+    cl_int err;
+    cl_mem m = clCreateBuffer(cl, q->root_flags[root], size, NULL, &err);
+    if (err != CL_SUCCESS)
+        setup_failed("clCreateBuffer", err);
+    unsigned char *init = xmalloc(size);
+    memset(init, SENTINEL, size);
+    int block;
+    size_t at;
+    if (x_placement(q, &block, &at) && block == root)
+        memcpy(init + at, q->x, q->bytes);
+    err = clEnqueueWriteBuffer(queue, m, CL_TRUE, 0, size, init, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        setup_failed("clEnqueueWriteBuffer", err);
+    free(init);
+    return m;
+}
+
+static cl_mem view_of(cl_mem root, int sub, size_t origin, size_t root_bytes)
+{
+    if (!root || !sub)
+        return root;
+    cl_buffer_region region = {origin, root_bytes - origin};
+    cl_int err;
+    cl_mem m = clCreateSubBuffer(root, 0, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+    if (err != CL_SUCCESS)
+        setup_failed("clCreateSubBuffer", err);
+    return m;
+}
+
+static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
+{
+    cl_mem roots[ROOTS] = {NULL, NULL, NULL};
+    for (int i = 0; i < ROOTS; i++) {
+        if (q->x_root == i || q->y_root == i)
+            roots[i] = make_root(q, i, i == ROOT_F ? g.foreign_cl : g.cl,
+                                 i == ROOT_F ? g.foreign_queue : g.queue);
+    }
+    cl_mem x = q->x_root == NO_ROOT ? NULL
+                                    : view_of(roots[q->x_root], q->x_sub, q->x_origin,
+                                              root_size(q, q->x_root));
+    cl_mem y = q->y_root == NO_ROOT ? NULL
+                                    : view_of(roots[q->y_root], q->y_sub, q->y_origin,
+                                              root_size(q, q->y_root));
+
+    cl_event wait = NULL;
+    cl_uint n_waits = 0;
+    const cl_event *wait_list = NULL;
+    cl_int err = CL_SUCCESS;
+    if (q->wait == WAIT_VALID || q->wait == WAIT_LIST_WITHOUT_COUNT) {
+        wait = clCreateUserEvent(g.cl, &err);
+        if (err != CL_SUCCESS)
+            setup_failed("clCreateUserEvent", err);
+        if (!q->wait_pending || q->wait == WAIT_LIST_WITHOUT_COUNT)
+            clSetUserEventStatus(wait, CL_COMPLETE);
+        n_waits = q->wait == WAIT_VALID;
+        wait_list = &wait;
+    } else if (q->wait == WAIT_COUNT_WITHOUT_LIST) {
+        n_waits = q->mismatch_count;
+    }
+
+    cl_event done = NULL;
+    o->status = clsm_softmax_buffers(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
+                                     q->scale, x, q->x_offset, y, q->y_offset, n_waits,
+                                     wait_list, q->want_event ? &done : NULL);
+    if (wait) {
+        clSetUserEventStatus(wait, CL_COMPLETE);
+        clReleaseEvent(wait);
+    }
+    if (o->status == CLSM_SUCCESS && q->want_event) {
+        if (!done)
+            fail("success without the event that was asked for");
+        if (clWaitForEvents(1, &done) != CL_SUCCESS)
+            fail("waiting for the returned event failed");
+        clReleaseEvent(done);
+    } else if (done) {
+        fail("%s, yet an event was returned", clsm_status_string(o->status));
+    }
+    err = clFinish(g.queue);
+    if (err != CL_SUCCESS)
+        setup_failed("clFinish", err);
+
+    for (int i = 0; i < ROOTS; i++) {
+        if (!roots[i])
+            continue;
+        o->size[i] = root_size(q, i);
+        o->memory[i] = xmalloc(o->size[i]);
+        err = clEnqueueReadBuffer(i == ROOT_F ? g.foreign_queue : g.queue, roots[i], CL_TRUE, 0,
+                                  o->size[i], o->memory[i], 0, NULL, NULL);
+        if (err != CL_SUCCESS)
+            setup_failed("clEnqueueReadBuffer", err);
+    }
+    o->y_block = q->y_root == NO_ROOT ? ROOT_A : q->y_root;
+    o->y_at = q->y_origin + q->y_offset;
+    if (x && x != roots[q->x_root])
+        clReleaseMemObject(x);
+    if (y && y != roots[q->y_root])
+        clReleaseMemObject(y);
+    for (int i = 0; i < ROOTS; i++)
+        if (roots[i])
+            clReleaseMemObject(roots[i]);
+}
+
+static void call(const request *q, outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    clsm_context *ctx = g.ctx[q->ctx_index];
+    if (q->buffers)
+        call_buffers(q, ctx, o);
+    else
+        call_host(q, ctx, o);
+}
+
+/* ---- Checks ---- */
+
+/* What memory held before the call: sentinels, and x where it was placed. */
+static int untouched(const request *q, const outcome *o, int block, size_t from, size_t to)
+{
+    size_t x_at = 0;
+    int x_block = -1;
+    if (!x_placement(q, &x_block, &x_at))
+        x_block = -1;
+    for (size_t i = from; i < to; i++) {
+        unsigned char want = SENTINEL;
+        if (block == x_block && i >= x_at && i - x_at < q->bytes)
+            want = q->x[i - x_at];
+        if (o->memory[block][i] != want)
+            return 0;
+    }
+    return 1;
+}
+
+static void check_nothing_written(const request *q, const outcome *o)
+{
+    for (int b = 0; b < ROOTS; b++)
+        if (o->memory[b] && !untouched(q, o, b, 0, o->size[b]))
+            fail("%s, yet memory changed (block %d)",
+                 clsm_status_string(o->status), b);
+}
+
+static void check_only_y_written(const request *q, const outcome *o)
+{
+    for (int b = 0; b < ROOTS; b++) {
+        if (!o->memory[b])
+            continue;
+        if (b != o->y_block) {
+            if (!untouched(q, o, b, 0, o->size[b]))
+                fail("success, but memory other than y changed (block %d)", b);
+            continue;
+        }
+        if (!untouched(q, o, b, 0, o->y_at) ||
+            !untouched(q, o, b, o->y_at + q->bytes, o->size[b]))
+            fail("success, but bytes next to y changed");
+    }
+}
+
+/* The units in the last place of |v| in a format with mbits stored bits and emin. */
+static double ulp(double v, int mbits, int emin)
+{
+    int e;
+    frexp(v, &e);
+    return ldexp(1.0, (e - 1 < emin ? emin : e - 1) - mbits);
+}
+
+/*
+ * The contract's accuracy bound for one element: F32 softmax relative 1e-5
+ * (absolute 1e-35 below 1e-30), log-softmax absolute 1e-5*max(1,|ref|); F64
+ * the same with 1e-13 (1e-300 below 1e-290); F16/BF16 one unit in the last
+ * place of the correctly rounded result, which is at most 2.5 units of the
+ * reference's own binade. A log-softmax reference beyond the storage range
+ * may come back as -inf.
+ */
+static int close_enough(int op, int dtype, double got, double ref)
+{
+    if (isnan(ref) || isnan(got))
+        return isnan(ref) && isnan(got);
+    if (isinf(ref) || isinf(got)) {
+        if (got == ref)
+            return 1;
+        double max = dtype == CLSM_F64   ? DBL_MAX
+                     : dtype == CLSM_F16 ? 65504.0
+                     : dtype == CLSM_BF16 ? (double)bf16_to_float(0x7F7Fu)
+                                          : FLT_MAX;
+        return got == -INFINITY && ref < -max * (1 - 0x1p-8);
+    }
+    double err = fabs(got - ref);
+    if (dtype == CLSM_F16 || dtype == CLSM_BF16) {
+        int mbits = dtype == CLSM_F16 ? 10 : 7, emin = dtype == CLSM_F16 ? -14 : -126;
+        return err <= 2.5 * ulp(fabs(ref), mbits, emin);
+    }
+    double rel = dtype == CLSM_F64 ? 1e-13 : 1e-5;
+    if (op == CLSM_LOG_SOFTMAX)
+        return err <= rel * fmax(1.0, fabs(ref));
+    double tiny = dtype == CLSM_F64 ? 1e-290 : 1e-30, floor = dtype == CLSM_F64 ? 1e-300 : 1e-35;
+    return ref >= tiny ? err <= rel * ref : err <= floor;
+}
+
+/*
+ * s·v as the kernels and tests/reference.c take it: the exact product, as hi + lo
+ * (lo is 0 for F32/F16/BF16 data, whose products fit in a double), except that a
+ * product whose rounding to the compute type overflows is ±inf, the contract's rule.
+ */
+typedef struct product {
+    double hi, lo;
+} product;
+
+static product scaled(int dtype, float scale, double v)
+{
+    product p = {0, 0};
+    if (dtype == CLSM_F64) {
+        p.hi = (double)scale * v;
+        if (isfinite(p.hi))
+            p.lo = fma((double)scale, v, -p.hi);
+    } else {
+        float rounded = scale * (float)v;
+        p.hi = isinf(rounded) ? rounded : (double)scale * v;
+    }
+    return p;
+}
+
+static int product_greater(product a, product b)
+{
+    return a.hi > b.hi || (a.hi == b.hi && a.lo > b.lo);
+}
+
+/* a - b for finite products. */
+static long double product_minus(product a, product b)
+{
+    return ((long double)a.hi - b.hi) + ((long double)a.lo - b.lo);
+}
+
+/* The contract for one slice, evaluated in long double. */
+static void check_slice(const request *q, const unsigned char *y, size_t base, size_t stride,
+                        product *t)
+{
+    const size_t n = q->shape.axis;
+    const int op = q->op, dtype = q->dtype;
+    int has_nan = 0;
+    size_t pos_inf = 0, argmax = 0;
+    for (size_t j = 0; j < n; j++) {
+        double v = load(dtype, q->x, base + j * stride);
+        has_nan |= isnan(v) != 0;
+        t[j] = scaled(dtype, q->scale, v);
+        pos_inf += t[j].hi == INFINITY;
+        if (product_greater(t[j], t[argmax]))
+            argmax = j;
+    }
+    const product m = t[argmax];
+    /* The sum is 1 + rest, the max's own term apart: near 0, log-softmax is -log1p(rest),
+     * and 1 + rest would round rest away even in long double. */
+    long double rest = 0;
+    if (!has_nan && q->scale != 0 && !pos_inf && m.hi != -INFINITY)
+        for (size_t j = 0; j < n; j++)
+            if (j != argmax && t[j].hi != -INFINITY)
+                rest += expl(product_minus(t[j], m));
+
+    for (size_t j = 0; j < n; j++) {
+        size_t i = base + j * stride;
+        double got = load(dtype, y, i);
+        double ref;
+        const char *rule;
+        int exact = 0;
+        if (has_nan) {
+            rule = "NaN in the slice";
+            ref = NAN;
+        } else if (q->scale == 0) {
+            rule = "scale 0 is uniform";
+            ref = op == CLSM_SOFTMAX ? 1.0 / (double)n : -log((double)n);
+        } else if (pos_inf) {
+            rule = "+inf entries share the mass";
+            int hit = t[j].hi == INFINITY;
+            exact = !hit;
+            ref = op == CLSM_SOFTMAX ? (hit ? 1.0 / (double)pos_inf : 0.0)
+                                     : (hit ? -log((double)pos_inf) : -INFINITY);
+        } else if (m.hi == -INFINITY) {
+            rule = "a fully masked slice";
+            exact = 1;
+            ref = op == CLSM_SOFTMAX ? 0.0 : -INFINITY;
+        } else {
+            rule = "softmax";
+            long double d = t[j].hi == -INFINITY ? -INFINITY : product_minus(t[j], m);
+            ref = op == CLSM_SOFTMAX ? (double)(expl(d) / (1 + rest))
+                                     : (double)(d - log1pl(rest));
+        }
+        int ok = exact ? got == ref : close_enough(op, dtype, got, ref);
+        /* The probabilities themselves, whatever the rounding. */
+        if (!isnan(ref))
+            ok &= op == CLSM_SOFTMAX ? got >= 0 && got <= 1 : got <= 0;
+        if (!ok)
+            fail("%s %s [%zu,%zu,%zu] scale=%a: element %zu (slice base %zu, j=%zu): "
+                 "got %.17g, want %.17g (%s)",
+                 op == CLSM_SOFTMAX ? "softmax" : "log-softmax",
+                 (const char *[]){"F32", "F16", "BF16", "F64"}[dtype], q->shape.outer,
+                 q->shape.axis, q->shape.inner, (double)q->scale, i, base, j, got, ref, rule);
+    }
+}
+
+static void check_result(const request *q, const unsigned char *y)
+{
+    product *t = xmalloc(q->shape.axis * sizeof *t);
+    for (size_t o = 0; o < q->shape.outer; o++)
+        for (size_t i = 0; i < q->shape.inner; i++)
+            check_slice(q, y, o * q->shape.axis * q->shape.inner + i, q->shape.inner, t);
+    free(t);
+}
+
+static void check_same(const outcome *a, const outcome *b, const char *what)
+{
+    if (a->status != b->status)
+        fail("%s: %s, then %s", what, clsm_status_string(a->status),
+             clsm_status_string(b->status));
+    for (int i = 0; i < ROOTS; i++)
+        if (a->size[i] != b->size[i] ||
+            (a->size[i] && memcmp(a->memory[i], b->memory[i], a->size[i]) != 0))
+            fail("%s: the memory differs (block %d)", what, i);
+}
+
+/* Out of place on the host path, the plain call every other form must equal bitwise. */
+static void check_equals_plain_call(const request *q, const outcome *o)
+{
+    request plain = *q;
+    plain.buffers = 0;
+    plain.host_layout = HOST_SEPARATE;
+    plain.host_null_x = plain.host_null_y = 0;
+    plain.misalign = 0;
+    outcome p;
+    call(&plain, &p);
+    if (p.status != CLSM_SUCCESS)
+        fail("the plain host call failed: %s", clsm_status_string(p.status));
+    if (memcmp(p.memory[p.y_block] + p.y_at, o->memory[o->y_block] + o->y_at, q->bytes) != 0)
+        fail("not bitwise equal to the out-of-place host call");
+    outcome_free(&p);
+}
+
+/* The rest of the API with bad or borrowed arguments; none may crash. */
+static void extra_calls(const request *q)
+{
+    clsm_context *c = (clsm_context *)&c;
+    if (clsm_context_create(NULL) != CLSM_ERROR_INVALID_ARGUMENT ||
+        clsm_context_create_with_queue(NULL, g.queue) != CLSM_ERROR_INVALID_ARGUMENT)
+        fail("a NULL out pointer was not refused");
+    if (clsm_context_create_with_queue(&c, NULL) != CLSM_ERROR_INVALID_ARGUMENT || c != NULL)
+        fail("a NULL queue was not refused, or *out was not set to NULL");
+    if (clsm_context_create_with_queue(&c, g.queue) != CLSM_SUCCESS || !c)
+        fail("borrowing the queue failed");
+    clsm_context_release(c);
+    clsm_context_release(NULL);
+    if (clsm_context_queue(NULL) != NULL || clsm_kernel_name(NULL, CLSM_F32, q->shape) != NULL)
+        fail("a getter answered a NULL context");
+    if (!clsm_status_string((clsm_status)q->op) || !clsm_context_build_log(NULL) ||
+        !clsm_version())
+        fail("a string getter returned NULL");
+}
+
+static void check_kernel_name(const request *q)
+{
+    clsm_context *ctx = g.ctx[q->ctx_index];
+    const char *name = clsm_kernel_name(ctx, (clsm_dtype)q->dtype, q->shape);
+    if (!ctx) {
+        if (name)
+            fail("clsm_kernel_name answered a NULL context");
+        return;
+    }
+    for (size_t i = 1; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++)
+        if (name && strcmp(name, FAMILIES[i]) == 0)
+            return;
+    fail("clsm_kernel_name gave %s", name ? name : "NULL");
+}
+
+/* ---- libFuzzer entry points ---- */
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    cl_platform_id platform;
+    cl_device_id device = NULL;
+    cl_int err = clGetPlatformIDs(1, &platform, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL);
+    if (err != CL_SUCCESS)
+        setup_failed("no OpenCL device", err);
+    g.cl = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    if (err == CL_SUCCESS)
+        g.queue = clCreateCommandQueue(g.cl, device, 0, &err);
+    if (err == CL_SUCCESS)
+        g.foreign_cl = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
+    if (err == CL_SUCCESS)
+        g.foreign_queue = clCreateCommandQueue(g.foreign_cl, device, 0, &err);
+    if (err != CL_SUCCESS)
+        setup_failed("OpenCL context or queue", err);
+    cl_uint align_bits;
+    cl_device_fp_config fp64 = 0;
+    err = clGetDeviceInfo(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits,
+                          NULL);
+    if (err != CL_SUCCESS)
+        setup_failed("CL_DEVICE_MEM_BASE_ADDR_ALIGN", err);
+    g.base_align = align_bits / 8;
+    clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64, &fp64, NULL);
+    g.has_fp64 = fp64 != 0;
+
+    /* Every family forced on the harness's queue, the automatic choice, and one context
+     * of the library's own making, whose OpenCL context no buffer here belongs to. */
+    for (int i = CTX_AUTO; i <= CTX_FAMILY_LAST; i++) {
+        if (FAMILIES[i])
+            setenv("CLSM_KERNEL", FAMILIES[i], 1);
+        else
+            unsetenv("CLSM_KERNEL");
+        clsm_status st = clsm_context_create_with_queue(&g.ctx[i], g.queue);
+        if (st != CLSM_SUCCESS)
+            setup_failed(clsm_status_string(st), i);
+    }
+    unsetenv("CLSM_KERNEL");
+    clsm_status st = clsm_context_create(&g.ctx[CTX_OWN]);
+    if (st != CLSM_SUCCESS)
+        setup_failed(clsm_status_string(st), CTX_OWN);
+    g.ctx[CTX_NULL] = NULL;
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    g.input = data;
+    g.input_size = size;
+    reader r = {data, size};
+    request q;
+    decode(r, &q);
+    if (q.extra_calls)
+        extra_calls(&q);
+    check_kernel_name(&q);
+
+    outcome first, again;
+    call(&q, &first);
+    unsigned want = expected_statuses(&q);
+    if (!(want & BIT(first.status)))
+        fail("got %s (status set wanted: %#x)", clsm_status_string(first.status), want);
+    if (first.status != CLSM_SUCCESS || q.empty) {
+        check_nothing_written(&q, &first);
+    } else {
+        check_only_y_written(&q, &first);
+        check_result(&q, first.memory[first.y_block] + first.y_at);
+    }
+    call(&q, &again);
+    check_same(&first, &again, "a second identical call");
+    if (first.status == CLSM_SUCCESS && !q.empty &&
+        (q.buffers || q.host_layout != HOST_SEPARATE || q.misalign))
+        check_equals_plain_call(&q, &first);
+    outcome_free(&again);
+    outcome_free(&first);
+    free(q.x);
+    return 0;
+}
