@@ -507,14 +507,14 @@ Test(buffers, host_in_place_is_bitwise_equal_to_out_of_place)
  * A NaN slice's outputs are NaN, and NaN sign and payload depend on the order of operands,
  * which compilers may choose differently for in-place and separate memory: every NaN
  * written must be the canonical one (ts_check) and in place must still match bitwise. The
- * shapes reach every family's paths: a short row, rows finished in batches and gathered
- * per lane, strided blocks of neighbouring columns, and a split row.
+ * shapes reach every family's paths: a short row (cut into chunks by split), rows finished
+ * in batches and gathered per lane, and strided blocks of neighbouring columns with a
+ * ragged end.
  */
 Test(buffers, in_place_nan_slices_are_bitwise_equal_to_out_of_place)
 {
-    const clsm_shape shapes[] = {{1, 16, 1}, {4099, 5, 1}, {300, 40, 1}, {2, 37, 17},
-                                 {1, 20000, 1}};
-    const float scales[] = {0.0f, 1.0f, -0.5f};
+    const clsm_shape shapes[] = {{1, 16, 1}, {4099, 5, 1}, {2, 37, 17}};
+    const float scales[] = {0.0f, 1.0f};
     for (size_t c = 0; c < ts_num_configs(); c++) {
         clsm_context *ctx = NULL;
         clsm_status st = ts_context_create_variant(&ctx, ts_config_variant(c));
