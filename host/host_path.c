@@ -114,3 +114,12 @@ clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
     staging_return(ctx, s);
     return status;
 }
+
+clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                 clsm_shape shape, float scale, const clsm_options *options,
+                                 const void *x, void *y)
+{
+    if (options)
+        return CLSM_ERROR_UNSUPPORTED;
+    return clsm_softmax_host(ctx, op, dtype, shape, scale, x, y);
+}

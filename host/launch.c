@@ -201,3 +201,15 @@ clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype
     return clsm_launch(ctx, op, dtype, shape, scale, x, x_offset, y, y_offset,
                        num_events_in_wait_list, event_wait_list, event);
 }
+
+clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                    clsm_shape shape, float scale, const clsm_options *options,
+                                    cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
+                                    cl_uint num_events_in_wait_list,
+                                    const cl_event *event_wait_list, cl_event *event)
+{
+    if (options)
+        return CLSM_ERROR_UNSUPPORTED;
+    return clsm_softmax_buffers(ctx, op, dtype, shape, scale, x, x_offset, y, y_offset,
+                                num_events_in_wait_list, event_wait_list, event);
+}

@@ -191,6 +191,113 @@ CLSM_API clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dt
                                           cl_uint num_events_in_wait_list,
                                           const cl_event *event_wait_list, cl_event *event);
 
+/* ---- v1.1: fused attention softmax and statistics ---- */
+
+/** How clsm_options::mask is read. */
+typedef enum clsm_mask_type {
+    CLSM_MASK_NONE = 0,
+    CLSM_MASK_ADD_F32, /**< additive, after scaling: u = scale*x + mask */
+    CLSM_MASK_ADD_F16, /**< (F16/BF16 as uint16_t bit patterns) */
+    CLSM_MASK_ADD_BF16,
+    CLSM_MASK_KEEP_U8 /**< one byte each: 0 masks the entry (u = -inf), anything else keeps
+                           u = scale*x */
+} clsm_mask_type;
+
+/**
+ * An extra tensor: @c host for the _host entry points; @c buffer (a buffer of
+ * the context's OpenCL context) and a byte @c offset for the _buffers ones.
+ * A tensor is "set" when the member its entry point reads is not NULL.
+ */
+typedef struct clsm_tensor {
+    void *host;
+    cl_mem buffer;
+    size_t offset;
+} clsm_tensor;
+
+/**
+ * Options of the fused calls. Zero-initialise ({0}), then set what you use;
+ * all zero is exactly the v1 call.
+ *
+ * Each entry is first turned into u_j = scale*x_j in the compute type, then
+ * the mask applies (+ mask, or -inf where a keep-mask is 0), then causal and
+ * window set the entries they mask to -inf; softmax and log-softmax then run
+ * on u with every v1 rule (a fully masked slice gives 0 / -inf, never NaN).
+ */
+typedef struct clsm_options {
+    /** shape.outer seen as [batch, heads, rows] for the mask, causal and sinks
+     * fields; batch*heads*rows must equal outer. All 0: [1, 1, outer]. */
+    size_t batch, heads, rows;
+
+    clsm_mask_type mask_type;
+    clsm_tensor mask;
+    /** Elements between neighbours along batch, heads, rows and axis; 0
+     * broadcasts. Entry j of slice (b, h, r) reads
+     * mask[b*s[0] + h*s[1] + r*s[2] + j*s[3]]. */
+    size_t mask_stride[4];
+
+    /** Causal: entry j of row r is masked when j > r + causal_offset (for a
+     * KV cache, causal_offset = axis - rows). With window w > 0, entries
+     * j <= r + causal_offset - w are masked too (sliding window). */
+    int causal;
+    ptrdiff_t causal_offset;
+    size_t window;
+
+    /** Attention sinks: one logit per head (f32; f64 for F64 calls), in the
+     * scaled domain, that joins every slice's max and sum of that head and
+     * gets no output. */
+    clsm_tensor sinks;
+
+    /** Per-slice statistics, two values per slice: (max, sum), f32 (f64 for
+     * F64), slice (o, i) at index 2*(o*inner + i). max = max_j u_j (with the
+     * sink), sum = sum_j exp(u_j - max); log-sum-exp is max + log(sum). A
+     * fully masked slice gives (-inf, 0), a NaN slice (NaN, NaN), k entries
+     * at +inf (+inf, k). stats_out receives them, also with y NULL (host) or
+     * y's buffer NULL (buffers), which computes only the statistics. With
+     * stats_in set, y is computed from the given statistics in one pass
+     * instead of the slice's own (the second half of a sharded softmax). */
+    clsm_tensor stats_out;
+    clsm_tensor stats_in;
+} clsm_options;
+
+/**
+ * clsm_softmax_host() with options; NULL options is exactly that call.
+ *
+ * @return as clsm_softmax_host(), and CLSM_ERROR_INVALID_ARGUMENT for: mask,
+ *         causal or sinks with shape.inner != 1; batch*heads*rows != outer
+ *         (unless all three are 0); a window without causal; sinks together
+ *         with stats_in; an unknown mask type; a mask type with a NULL mask.
+ *         CLSM_ERROR_INVALID_SHAPE when the largest mask index overflows.
+ */
+CLSM_API clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                          clsm_shape shape, float scale,
+                                          const clsm_options *options, const void *x, void *y);
+
+/**
+ * clsm_softmax_buffers() with options; NULL options is exactly that call.
+ * The option tensors are read from (stats_out written to) their buffers.
+ *
+ * @return as clsm_softmax_buffers() and clsm_softmax_host_ex(), and
+ *         CLSM_ERROR_INVALID_SHAPE for a mask, sinks or stats buffer smaller
+ *         than its largest index.
+ */
+CLSM_API clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                             clsm_shape shape, float scale,
+                                             const clsm_options *options, cl_mem x,
+                                             size_t x_offset, cl_mem y, size_t y_offset,
+                                             cl_uint num_events_in_wait_list,
+                                             const cl_event *event_wait_list, cl_event *event);
+
+/**
+ * Merges @p count (max, sum) pairs of @p in into @p inout, pair by pair, as
+ * if the two slices had been one: max = max(a, b), sum = a.sum*exp(a.max -
+ * max) + b.sum*exp(b.max - max), where a -inf side adds 0; when max is +inf
+ * only the +inf sides' sums add; NaN on either side gives (NaN, NaN). The
+ * shape of an MPI user function, so that it can back an MPI_Op. dtype F64
+ * means f64 pairs, the others f32 pairs. NULL pointers or an unknown dtype
+ * do nothing.
+ */
+CLSM_API void clsm_stats_merge(clsm_dtype dtype, size_t count, const void *in, void *inout);
+
 #ifdef __cplusplus
 }
 #endif
