@@ -22,12 +22,16 @@ typedef int16 lane_mask;
 #define CONVERT_REALV convert_float16
 #define VLOAD_N vload16
 #define VLOAD_HALF_N vload_half16
+#define AS_FLOAT_N as_float16
+#define CONVERT_UINT_N convert_uint16
 #else
 typedef long8 lane_mask;
 #define LANE_INDEX ((long8)(0, 1, 2, 3, 4, 5, 6, 7))
 #define CONVERT_REALV convert_double8
 #define VLOAD_N vload8
 #define VLOAD_HALF_N vload_half8
+#define AS_FLOAT_N as_float8
+#define CONVERT_UINT_N convert_uint8
 #endif
 
 #if MASK
@@ -41,7 +45,7 @@ INLINE realv mask_lanes(const slice_ctx *c, ulong j)
 #elif MASK == 2
         return CONVERT_REALV(VLOAD_HALF_N(0, p));
 #elif MASK == 3
-        return CONVERT_REALV(as_float16(convert_uint16(vload16(0, p)) << 16));
+        return CONVERT_REALV(AS_FLOAT_N(CONVERT_UINT_N(VLOAD_N(0, p)) << 16));
 #else
         return CONVERT_REALV(VLOAD_N(0, p));
 #endif
