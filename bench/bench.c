@@ -1,6 +1,5 @@
 /* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and checks every result. */
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "check.h"
 #include "copy.h"
 #include "host_peer.h"
+#include "input.h"
 #include "measure.h"
 #include "naive.h"
 #include "opencl.h"
@@ -62,14 +62,6 @@ typedef struct peer_job {
     float *y;
 } peer_job;
 
-static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
-{
-    fprintf(stderr, "clsoftmax-bench: %s failed: %s\n", what, clsm_status_string(st));
-    if (st == CLSM_ERROR_BUILD_FAILED)
-        fprintf(stderr, "build log:\n%s\n", clsm_context_build_log(ctx));
-    return -1;
-}
-
 /* Enqueue once and wait, so the time covers launch overhead as a caller sees it. */
 static int clsm_once(void *arg)
 {
@@ -78,7 +70,7 @@ static int clsm_once(void *arg)
     clsm_status st = clsm_softmax_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, j->x, 0, j->y, 0,
                                           0, NULL, &ev);
     if (st != CLSM_SUCCESS)
-        return report_clsm(j->ctx, "clsm_softmax_buffers", st);
+        return bench_clsm_error(j->ctx, "clsm_softmax_buffers", st);
     cl_int err = clWaitForEvents(1, &ev);
     clReleaseEvent(ev);
     return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
@@ -93,18 +85,6 @@ static int peer_once(void *arg)
         return -1;
     }
     return 0;
-}
-
-/* Deterministic inputs in [-10, 10): wide enough that exp spans ~9 decades per slice. */
-static void fill_input(float *x, size_t n)
-{
-    uint64_t s = 0x9E3779B97F4A7C15u;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        x[i] = (float)((double)(s >> 40) / (double)(1u << 24) * 20.0 - 10.0);
-    }
 }
 
 static void nan_fill(float *y, size_t n)
@@ -333,7 +313,7 @@ int main(int argc, char **argv)
 
     clsm_status st = clsm_context_create(&b.ctx);
     if (st != CLSM_SUCCESS) {
-        report_clsm(NULL, "clsm_context_create", st);
+        bench_clsm_error(NULL, "clsm_context_create", st);
         goto done;
     }
     b.queue = clsm_context_queue(b.ctx);
