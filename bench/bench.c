@@ -109,7 +109,7 @@ static int measure_device(const bench *b, measure_fn run, void *job, clsm_op op,
     err = clEnqueueReadBuffer(b->queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return bench_cl_error("clEnqueueReadBuffer", err);
-    out->check = check(op, s, hx, hy);
+    out->check = check(op, s, NULL, hx, hy);
     return 0;
 }
 
@@ -130,7 +130,7 @@ static int measure_op(const bench *b, clsm_op op, clsm_shape s, cl_mem x, cl_mem
     nan_fill(hy, s.outer * s.axis * s.inner);
     if (measure_median(peer_once, &pj, b->run.reps, &row->peer.seconds) != 0)
         return -1;
-    row->peer.check = check(op, s, hx, hy);
+    row->peer.check = check(op, s, NULL, hx, hy);
     return 0;
 }
 
