@@ -1,4 +1,4 @@
-/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and checks every result. */
+/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and attention masking against the plain call; checks every result. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include <clsoftmax.h>
 
+#include "attention.h"
 #include "check.h"
 #include "copy.h"
 #include "host_peer.h"
@@ -247,10 +248,14 @@ static int describe_device(bench *b, cl_device_id *dev)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clsoftmax-bench [--quick] [--sweep] [--reps N] [--csv | --json]\n"
+            "usage: clsoftmax-bench [--quick] [--sweep | --attention] [--reps N] [--csv | --json]\n"
             "  --quick   small sizes, for a smoke run\n"
             "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
             "            instead of the fixed shapes, with a progress line on stderr\n"
+            "  --attention\n"
+            "            only the attention table (causal and f16-masked against plain), which\n"
+            "            otherwise follows the fixed shapes in the human table; --csv and --json\n"
+            "            print one table: the fixed shapes unless this or --sweep\n"
             "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
             "  --csv     one CSV row per case on stdout\n"
             "  --json    a JSON array of one object per case on stdout\n"
@@ -258,14 +263,16 @@ static void usage(FILE *f)
             DEFAULT_REPS);
 }
 
-/* Options into b->run, *quick and *sweep; -1: exit 0 (help), 1: bad usage, else 0. */
-static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep)
+/* Options into b->run, *quick, *sweep and *attention; -1: exit 0 (help), 1: bad usage, else 0. */
+static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep, int *attention)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             *quick = 1;
-        } else if (strcmp(argv[i], "--sweep") == 0) {
+        } else if (strcmp(argv[i], "--sweep") == 0 && !*attention) {
             *sweep = 1;
+        } else if (strcmp(argv[i], "--attention") == 0 && !*sweep) {
+            *attention = 1;
         } else if (strcmp(argv[i], "--csv") == 0 && b->run.format != REPORT_JSON) {
             b->run.format = REPORT_CSV;
         } else if (strcmp(argv[i], "--json") == 0 && b->run.format != REPORT_CSV) {
@@ -292,8 +299,8 @@ static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep)
 int main(int argc, char **argv)
 {
     bench b = {.run = {.format = REPORT_TABLE, .reps = DEFAULT_REPS}};
-    int quick = 0, sweep = 0, failed = 0, rc = 1;
-    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep);
+    int quick = 0, sweep = 0, attention = 0, failed = 0, rc = 1;
+    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep, &attention);
     if (usage_rc != 0)
         return usage_rc < 0 ? 0 : 2;
 
@@ -305,7 +312,11 @@ int main(int argc, char **argv)
         count = sweep_shapes(quick ? SWEEP_QUICK_TOTAL : SWEEP_TOTAL, sweep_cases);
         shapes = sweep_cases;
     }
-    b.run.mode = sweep ? (quick ? "quick-sweep" : "sweep") : (quick ? "quick" : "shapes");
+    if (attention)
+        count = 0;
+    b.run.mode = sweep       ? (quick ? "quick-sweep" : "sweep")
+                 : attention ? (quick ? "quick-attention" : "attention")
+                             : (quick ? "quick" : "shapes");
     b.progress = sweep || b.run.format != REPORT_TABLE;
     b.tty = isatty(STDERR_FILENO);
     b.run.peer_threads = host_peer_threads();
@@ -323,6 +334,8 @@ int main(int argc, char **argv)
         goto done;
 
     report_begin(&b.run);
+    if (count > 0)
+        report_shapes_begin(&b.run);
     for (size_t c = 0; c < count; c++) {
         progress(&b, c, count, shapes[c]);
         int r = run_case(&b, shapes[c]);
@@ -331,6 +344,12 @@ int main(int argc, char **argv)
         failed |= r;
     }
     progress(&b, count, count, shapes[0]);
+    if (attention || (!sweep && b.run.format == REPORT_TABLE)) {
+        int r = attention_table(b.ctx, b.clctx, &b.copy, &b.run, quick);
+        if (r < 0)
+            goto done;
+        failed |= r;
+    }
     report_end(&b.run, failed);
     rc = failed;
 
