@@ -43,8 +43,11 @@ int measure_medians(measure_fn run, void *const *args, int count, int reps, doub
         for (int i = 0; i < WARMUP_RUNS; i++)
             if (run(args[j]) != 0)
                 goto done;
+    /* Each round starts with the next job, so that no job always follows the same one: what a
+     * job leaves in the caches, or the device's threads asleep or awake, helps or hurts the next. */
     for (int i = 0; i < reps; i++) {
-        for (int j = 0; j < count; j++) {
+        for (int step = 0; step < count; step++) {
+            int j = (i + step) % count;
             double t0 = now_s();
             if (run(args[j]) != 0)
                 goto done;
