@@ -10,8 +10,8 @@ static clsm_status read_forced_kind(clsm_kernel_kind *out)
     *out = CLSM_KERNEL_AUTO;
     if (!name || !*name)
         return CLSM_SUCCESS;
-    for (clsm_kernel_kind k = CLSM_KERNEL_ITEM; k <= CLSM_KERNEL_SPLIT; ++k) {
-        if (strcmp(name, clsm_kind_name(k)) == 0) {
+    for (clsm_kernel_kind k = CLSM_KERNEL_ITEM; k < CLSM_KERNEL_KINDS; ++k) {
+        if (strcmp(name, clsm_family_of(k)->name) == 0) {
             *out = k;
             return CLSM_SUCCESS;
         }

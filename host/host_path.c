@@ -61,65 +61,116 @@ void clsm_staging_release_all(clsm_context *ctx)
     ctx->idle_staging = NULL;
 }
 
-/* One round trip of x through the staging buffers into y. */
-static clsm_status run_chunk(clsm_context *ctx, clsm_staging *s, clsm_op op, clsm_dtype dtype,
-                             clsm_shape shape, float scale, const char *x, char *y)
+/* The option tensors a host call reads, copied to device buffers for the whole call, and
+ * the one it writes; released by options_release. */
+static clsm_status options_to_device(clsm_context *ctx, clsm_request *r)
 {
-    size_t bytes = shape.outer * shape.axis * shape.inner * clsm_dtype_size(dtype);
+    clsm_options *o = &r->opt;
+    struct {
+        clsm_tensor *t;
+        size_t bytes;
+        cl_mem_flags flags;
+    } uses[] = {
+        {&o->mask, o->mask_type != CLSM_MASK_NONE ? r->mask_bytes : 0,
+         CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR},
+        {&o->sinks, r->sinks_bytes, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR},
+        {&o->stats_in, r->stats_bytes, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR},
+        {&o->stats_out, r->stats_bytes, CL_MEM_WRITE_ONLY},
+    };
+    cl_int err = CL_SUCCESS;
+    for (size_t i = 0; i < sizeof uses / sizeof uses[0]; ++i) {
+        clsm_tensor *t = uses[i].t;
+        t->buffer = NULL;
+        t->offset = 0;
+        if (!t->host || uses[i].bytes == 0 || err != CL_SUCCESS)
+            continue;
+        t->buffer = clCreateBuffer(ctx->cl, uses[i].flags, uses[i].bytes,
+                                   uses[i].flags & CL_MEM_COPY_HOST_PTR ? t->host : NULL, &err);
+    }
+    return clsm_status_from_cl(err);
+}
+
+static void options_release(clsm_request *r)
+{
+    clsm_tensor *tensors[] = {&r->opt.mask, &r->opt.sinks, &r->opt.stats_in, &r->opt.stats_out};
+    for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; ++i)
+        if (tensors[i]->buffer)
+            clReleaseMemObject(tensors[i]->buffer);
+}
+
+/* One round trip of outer slices first to first + chunk.outer of x through the staging
+ * buffers into y; the statistics stay on the device until the end. */
+static clsm_status run_chunk(clsm_context *ctx, clsm_staging *s, const clsm_request *whole,
+                             clsm_shape chunk, size_t first, const char *x, char *y)
+{
+    clsm_request r = *whole;
+    r.shape = chunk;
+    r.bytes = chunk.outer * chunk.axis * chunk.inner * clsm_dtype_size(r.dtype);
+    size_t stats_skip = first * chunk.inner * 2 * clsm_real_size(r.dtype);
+    r.opt.stats_in.offset += stats_skip;
+    r.opt.stats_out.offset += stats_skip;
     /* Blocking, so that x is no longer needed whatever fails next. */
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, bytes, x, 0, NULL, NULL);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, r.bytes, x, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return clsm_status_from_cl(err);
     cl_event computed;
     clsm_status status =
-        clsm_launch(ctx, op, dtype, shape, scale, s->x, 0, s->y, 0, 0, NULL, &computed);
+        clsm_launch(ctx, &r, s->x, 0, y ? s->y : NULL, 0, first, 0, NULL, &computed);
     if (status != CLSM_SUCCESS)
         return status;
-    err = clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, bytes, y, 1, &computed, NULL);
+    err = y ? clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, y, 1, &computed, NULL)
+            : clWaitForEvents(1, &computed);
     clReleaseEvent(computed);
     return clsm_status_from_cl(err);
-}
-
-clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                              clsm_shape shape, float scale, const void *x, void *y)
-{
-    size_t bytes;
-    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, &bytes);
-    if (status != CLSM_SUCCESS || bytes == 0)
-        return status;
-    status = clsm_validate_host(ctx, dtype, bytes, x, y);
-    if (status != CLSM_SUCCESS)
-        return status;
-
-    /* Tensors larger than one device allocation go through in runs of whole outer
-     * slices; the check up front matters because some drivers accept oversized
-     * buffers and fail only when they are used. */
-    size_t slice_bytes = bytes / shape.outer;
-    if (slice_bytes > ctx->info.max_alloc)
-        return CLSM_ERROR_OUT_OF_MEMORY;
-    size_t per_chunk = (size_t)(ctx->info.max_alloc / slice_bytes);
-    if (per_chunk > shape.outer)
-        per_chunk = shape.outer;
-
-    clsm_staging *s = staging_take(ctx);
-    if (!s)
-        return CLSM_ERROR_OUT_OF_MEMORY;
-    status = staging_reserve(ctx, s, per_chunk * slice_bytes);
-    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_chunk) {
-        clsm_shape chunk = shape;
-        chunk.outer = shape.outer - first < per_chunk ? shape.outer - first : per_chunk;
-        status = run_chunk(ctx, s, op, dtype, chunk, scale, (const char *)x + first * slice_bytes,
-                           (char *)y + first * slice_bytes);
-    }
-    staging_return(ctx, s);
-    return status;
 }
 
 clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                  clsm_shape shape, float scale, const clsm_options *options,
                                  const void *x, void *y)
 {
-    if (options)
-        return CLSM_ERROR_UNSUPPORTED;
-    return clsm_softmax_host(ctx, op, dtype, shape, scale, x, y);
+    clsm_request r;
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, options, &r);
+    if (status != CLSM_SUCCESS || r.bytes == 0)
+        return status;
+    status = clsm_validate_host(&r, x, y);
+    if (status != CLSM_SUCCESS)
+        return status;
+
+    /* Tensors larger than one device allocation go through in runs of whole outer
+     * slices; the check up front matters because some drivers accept oversized
+     * buffers and fail only when they are used. */
+    size_t slice_bytes = r.bytes / shape.outer;
+    if (slice_bytes > ctx->info.max_alloc)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    size_t per_chunk = (size_t)(ctx->info.max_alloc / slice_bytes);
+    if (per_chunk > shape.outer)
+        per_chunk = shape.outer;
+
+    void *stats_out = r.opt.stats_out.host;
+    status = options_to_device(ctx, &r);
+    clsm_staging *s = status == CLSM_SUCCESS ? staging_take(ctx) : NULL;
+    if (status == CLSM_SUCCESS && !s)
+        status = CLSM_ERROR_OUT_OF_MEMORY;
+    if (status == CLSM_SUCCESS)
+        status = staging_reserve(ctx, s, per_chunk * slice_bytes);
+    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_chunk) {
+        clsm_shape chunk = shape;
+        chunk.outer = shape.outer - first < per_chunk ? shape.outer - first : per_chunk;
+        status = run_chunk(ctx, s, &r, chunk, first, (const char *)x + first * slice_bytes,
+                           y ? (char *)y + first * slice_bytes : NULL);
+    }
+    if (status == CLSM_SUCCESS && stats_out)
+        status = clsm_status_from_cl(clEnqueueReadBuffer(ctx->queue, r.opt.stats_out.buffer,
+                                                         CL_TRUE, 0, r.stats_bytes, stats_out,
+                                                         0, NULL, NULL));
+    if (s)
+        staging_return(ctx, s);
+    options_release(&r);
+    return status;
+}
+
+clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                              clsm_shape shape, float scale, const void *x, void *y)
+{
+    return clsm_softmax_host_ex(ctx, op, dtype, shape, scale, NULL, x, y);
 }

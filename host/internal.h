@@ -7,30 +7,68 @@
 
 #include "clsoftmax.h"
 
-/* Kernel families, one per kernels/softmax_<name>.cl. */
+/* Kernel families, one per kernels/softmax_<name>.cl, described in families.c. */
 typedef enum clsm_kernel_kind {
     CLSM_KERNEL_AUTO, /* chosen by shape and device */
     CLSM_KERNEL_ITEM,
     CLSM_KERNEL_GROUP,
     CLSM_KERNEL_ROW,
     CLSM_KERNEL_COLUMNS,
-    CLSM_KERNEL_SPLIT /* the last: CLSM_KERNEL names are looked up from ITEM to here */
+    CLSM_KERNEL_SPLIT,
+    CLSM_KERNEL_KINDS
 } clsm_kernel_kind;
 
 /* VEC of kernels/softmax_common.cl for f32: the lanes of the CPU families' vectors. */
 #define CLSM_F32_LANES 16u
 
-/* Everything that changes a kernel's code: the key of the program cache. */
+/* One call, validated: the v1 arguments and the options, with batch, heads and rows
+ * always set. The option tensors' buffer members are what the kernels read. */
+typedef struct clsm_request {
+    clsm_op op;
+    clsm_dtype dtype;
+    clsm_shape shape;
+    float scale;
+    clsm_options opt;
+    size_t bytes; /* of x, and of y */
+    size_t mask_bytes, sinks_bytes, stats_bytes;
+} clsm_request;
+
+/* Everything that changes a kernel's code. variant.c turns it into build options, which
+ * are also the key of the program cache. */
 typedef struct clsm_variant {
     clsm_kernel_kind kind;
     clsm_dtype dtype;
     clsm_op op;
     int zero_scale;
     size_t group_size; /* compiled-in work-group size; 0 where the code does not depend on it */
+    clsm_mask_type mask;
+    int causal, window, sinks, stats_out, stats_in, write_y;
 } clsm_variant;
 
+#define CLSM_OPTIONS_MAX 256
+
+/* A launch's geometry and the values of the kernel arguments that depend on it. */
+typedef struct clsm_geometry {
+    size_t global, local;
+    cl_uint batch;        /* row: slices a work-item finishes together */
+    cl_ulong chunk, chunks; /* split: chunk length, chunks per slice */
+} clsm_geometry;
+
+/* A kernel family: its code, the layouts it handles and how it is launched. */
+typedef struct clsm_family {
+    const char *name; /* of CLSM_KERNEL and clsm_kernel_name() */
+    const char *sources[2]; /* after softmax_common.cl and softmax_entries.cl */
+    /* In launch order. With two, the first reduces chunks of slices into scratch, 3 reals
+     * per chunk, and is skipped when the statistics are given. */
+    const char *kernels[2];
+    int (*fits)(clsm_shape shape);
+    /* g->local holds the largest work-group size allowed on entry; the group family
+     * compiles the one it chooses in. */
+    void (*geometry)(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g);
+} clsm_family;
+
 typedef struct clsm_program {
-    clsm_variant key;
+    char key[CLSM_OPTIONS_MAX]; /* the build options */
     int ready; /* built; until then the thread that added it is building it, unlocked */
     cl_program program;
     cl_kernel kernels[2]; /* the family's kernels, in launch order; the second may be NULL */
@@ -78,14 +116,26 @@ clsm_status clsm_device_select(cl_device_id *out);
 
 /* validate.c */
 size_t clsm_dtype_size(clsm_dtype dtype);
+size_t clsm_real_size(clsm_dtype dtype); /* of sinks and statistics */
+size_t clsm_mask_element_size(clsm_mask_type type);
+/* Fills r; r->bytes is 0 for an empty tensor, which needs no other check. */
 clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                  clsm_shape shape, float scale, size_t *bytes);
+                                  clsm_shape shape, float scale, const clsm_options *options,
+                                  clsm_request *r);
 clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
                                     const cl_event *events);
-clsm_status clsm_validate_buffers(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
-                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset);
-clsm_status clsm_validate_host(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
-                               const void *x, const void *y);
+/* The tensors of a non-empty request: x, y and the options' host or buffer members. */
+clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r, cl_mem x,
+                                  size_t x_offset, cl_mem y, size_t y_offset);
+clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y);
+
+/* families.c */
+const clsm_family *clsm_family_of(clsm_kernel_kind kind);
+
+/* variant.c */
+clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, size_t group_size,
+                             int write_y);
+void clsm_variant_options(const clsm_variant *v, char *options);
 
 /* binary_cache.c */
 /* From CLSM_CACHE_DIR (empty: off), else XDG_CACHE_HOME or HOME; *dir is NULL where it is off. */
@@ -99,24 +149,41 @@ cl_int clsm_program_build(clsm_context *ctx, cl_uint count, const char **sources
                           const char *options, cl_program *program);
 
 /* program.c: call without ctx->lock. The program stays valid until the context is released. */
-const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
+const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *variant,
                                      clsm_status *status);
 void clsm_programs_release(clsm_context *ctx);
 
-/* launch.c: enqueue on validated, non-empty arguments; offsets in bytes. */
-clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
-                        float scale, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
-                        cl_uint num_events, const cl_event *events, cl_event *event);
+/* launch.c: enqueue a validated, non-empty request; offsets in bytes; first is the index
+ * of x's first outer slice in the caller's tensor (the host path runs in parts). */
+clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size_t x_offset,
+                        cl_mem y, size_t y_offset, size_t first, cl_uint num_events,
+                        const cl_event *events, cl_event *event);
 
-/* launch.c: the CLSM_KERNEL and clsm_kernel_name() name of a family. */
-const char *clsm_kind_name(clsm_kernel_kind kind);
-
-/* launch_split.c: call with ctx->lock held. */
-size_t clsm_split_chunks(const clsm_context *ctx, clsm_shape shape, size_t *chunk);
-clsm_status clsm_enqueue_split(clsm_context *ctx, const clsm_program *p, clsm_dtype dtype,
-                               clsm_shape shape, float scale, cl_mem x, cl_ulong x_off,
-                               cl_mem y, cl_ulong y_off, cl_uint stream, size_t local,
-                               cl_uint num_events, const cl_event *events, cl_event *event);
+/* kernel_args.c: call with ctx->lock held. */
+typedef struct clsm_kernel_args {
+    cl_mem x;
+    cl_ulong x_off;
+    cl_mem y;
+    cl_ulong y_off, outer, axis, inner;
+    cl_float scale;
+    cl_uint batch, stream;
+    cl_ulong first;
+    cl_mem mask;
+    cl_ulong mask_off;
+    cl_ulong4 mask_stride;
+    cl_ulong heads, rows;
+    cl_long causal_offset;
+    cl_ulong window;
+    cl_mem sinks;
+    cl_ulong sinks_off;
+    cl_mem stats_out;
+    cl_ulong stats_out_off;
+    cl_mem stats_in;
+    cl_ulong stats_in_off;
+    cl_mem scratch;
+    cl_ulong chunk, chunks;
+} clsm_kernel_args;
+cl_int clsm_set_kernel_args(cl_kernel kernel, const clsm_kernel_args *a);
 
 /* host_path.c */
 void clsm_staging_release_all(clsm_context *ctx);

@@ -1,35 +1,9 @@
-/* Kernel choice by shape and device, and the asynchronous buffers entry point. */
+/* Kernel choice by shape and device, the launch of a validated request, and the buffers entry points. */
 #include "internal.h"
-
-/* Caps the NDRange; kernels loop over the slices beyond it. */
-#define CLSM_MAX_GROUPS 65536u
-#define CLSM_ITEM_LOCAL_SIZE 64u
-
-static size_t floor_pow2(size_t n)
-{
-    size_t p = 1;
-    while (p * 2 <= n)
-        p *= 2;
-    return p;
-}
-
-/* Whether a kernel family handles this layout at all. */
-static int kind_fits(clsm_kernel_kind kind, clsm_shape shape)
-{
-    switch (kind) {
-    case CLSM_KERNEL_ROW:
-    case CLSM_KERNEL_SPLIT:
-        return shape.inner == 1;
-    case CLSM_KERNEL_COLUMNS:
-        return shape.inner > 1;
-    default:
-        return 1;
-    }
-}
 
 static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 {
-    if (ctx->forced_kind != CLSM_KERNEL_AUTO && kind_fits(ctx->forced_kind, shape))
+    if (ctx->forced_kind != CLSM_KERNEL_AUTO && clsm_family_of(ctx->forced_kind)->fits(shape))
         return ctx->forced_kind;
     size_t slices = shape.outer * shape.inner;
     /* A CPU runs a work-group on one thread, a barrier splitting it into loops: slices
@@ -56,150 +30,97 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
     return CLSM_KERNEL_GROUP;
 }
 
-const char *clsm_kind_name(clsm_kernel_kind kind)
-{
-    static const char *const names[] = {"auto", "item", "group", "row", "columns", "split"};
-    return names[kind];
-}
-
 const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
 {
     (void)dtype;
     if (!ctx)
         return NULL;
-    return clsm_kind_name(choose_kind(ctx, shape));
+    return clsm_family_of(choose_kind(ctx, shape))->name;
 }
 
-/* Slices a row work-item finishes together: a vector's worth of short ones, once every
- * core still gets 16 work-items; a long slice alone, so that it stays in cache for its
- * last pass. */
-static cl_uint row_batch(const clsm_context *ctx, clsm_shape shape)
+/* The built program of the request's variant and its geometry: a kernel may allow smaller
+ * work-groups than its device, and the group family, which compiles its size in, is then
+ * built again for the size the kernel allows. */
+static const clsm_program *program_for(clsm_context *ctx, const clsm_request *r,
+                                       clsm_kernel_kind kind, int write_y, clsm_geometry *g,
+                                       clsm_status *status)
 {
-    if (shape.axis <= 1024 &&
-        shape.outer >= CLSM_F32_LANES * 16 * (size_t)ctx->info.compute_units)
-        return CLSM_F32_LANES;
-    return 1;
-}
-
-/* Work-items for the kinds without work-group cooperation. */
-static size_t work_items(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape)
-{
-    if (kind == CLSM_KERNEL_COLUMNS)
-        return shape.outer *
-               ((shape.inner + CLSM_F32_LANES - 1) / CLSM_F32_LANES);
-    if (kind == CLSM_KERNEL_SPLIT) {
-        size_t chunk;
-        return shape.outer * clsm_split_chunks(ctx, shape, &chunk);
+    const clsm_family *f = clsm_family_of(kind);
+    size_t limit = ctx->info.max_group_size;
+    for (;;) {
+        g->local = limit;
+        f->geometry(ctx, r->shape, g);
+        clsm_variant v =
+            clsm_variant_of(r, kind, kind == CLSM_KERNEL_GROUP ? g->local : 0, write_y);
+        const clsm_program *p = clsm_program_get(ctx, &v, status);
+        if (!p || p->max_group_size >= g->local)
+            return p;
+        limit = p->max_group_size;
     }
-    if (kind != CLSM_KERNEL_ROW)
-        return shape.outer * shape.inner;
-    cl_uint batch = row_batch(ctx, shape);
-    return (shape.outer + batch - 1) / batch;
 }
 
-static size_t local_size(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape)
+clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size_t x_offset,
+                        cl_mem y, size_t y_offset, size_t first, cl_uint num_events,
+                        const cl_event *events, cl_event *event)
 {
-    size_t wanted = CLSM_ITEM_LOCAL_SIZE;
-    if (kind == CLSM_KERNEL_GROUP) {
-        wanted = (ctx->info.type & CL_DEVICE_TYPE_GPU) ? 256 : 64;
-    } else if (!(ctx->info.type & CL_DEVICE_TYPE_GPU)) {
-        /* A CPU thread takes whole work-groups: a few per core balance the load. */
-        size_t per_group = work_items(ctx, kind, shape) / (4 * (size_t)ctx->info.compute_units);
-        wanted = per_group < 1 ? 1 : per_group < wanted ? per_group : wanted;
-    }
-    return floor_pow2(wanted < ctx->info.max_group_size ? wanted : ctx->info.max_group_size);
-}
-
-static size_t global_size(const clsm_context *ctx, clsm_kernel_kind kind, clsm_shape shape,
-                          size_t local)
-{
-    size_t groups = kind == CLSM_KERNEL_GROUP
-                        ? shape.outer * shape.inner
-                        : (work_items(ctx, kind, shape) + local - 1) / local;
-    return (groups < CLSM_MAX_GROUPS ? groups : CLSM_MAX_GROUPS) * local;
-}
-
-clsm_status clsm_launch(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
-                        float scale, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
-                        cl_uint num_events, const cl_event *events, cl_event *event)
-{
-    clsm_kernel_kind kind = choose_kind(ctx, shape);
-    size_t local = local_size(ctx, kind, shape);
-    clsm_variant key = {kind, dtype, op, scale == 0.0f, kind == CLSM_KERNEL_GROUP ? local : 0};
-    size_t element = clsm_dtype_size(dtype);
-    cl_ulong args[5] = {x_offset / element, y_offset / element, shape.outer, shape.axis,
-                        shape.inner};
+    clsm_kernel_kind kind = choose_kind(ctx, r->shape);
+    const clsm_family *f = clsm_family_of(kind);
+    const clsm_options *o = &r->opt;
+    size_t element = clsm_dtype_size(r->dtype), real = clsm_real_size(r->dtype);
+    clsm_geometry g = {0};
     clsm_status status;
-
-    const clsm_program *p = clsm_program_get(ctx, &key, &status);
-    /* A kernel may allow smaller work-groups than its device; the group kernel has its
-     * size compiled in, so it is built again for the size the kernel allows. */
-    while (p && p->max_group_size < local) {
-        local = floor_pow2(p->max_group_size);
-        if (kind == CLSM_KERNEL_GROUP) {
-            key.group_size = local;
-            p = clsm_program_get(ctx, &key, &status);
-        }
-    }
+    const clsm_program *p = program_for(ctx, r, kind, y != NULL, &g, &status);
     if (!p)
         return status;
-    /* Outputs larger than the cache go past it, where the kernel can. */
-    cl_uint stream = shape.outer * shape.axis * shape.inner * element >= ctx->info.cache_size;
-    pthread_mutex_lock(&ctx->lock);
-    if (kind == CLSM_KERNEL_SPLIT) {
-        status = clsm_enqueue_split(ctx, p, dtype, shape, scale, x, args[0], y, args[1], stream,
-                                    local, num_events, events, event);
-        goto unlock;
-    }
-    cl_kernel kernel = p->kernels[0];
-    size_t global = global_size(ctx, kind, shape, local);
-    cl_int err = clSetKernelArg(kernel, 0, sizeof x, &x);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(kernel, 1, sizeof args[0], &args[0]);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(kernel, 2, sizeof y, &y);
-    for (cl_uint i = 1; i < 5 && err == CL_SUCCESS; ++i)
-        err = clSetKernelArg(kernel, 2 + i, sizeof args[i], &args[i]);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(kernel, 7, sizeof scale, &scale);
-    if (err == CL_SUCCESS && kind == CLSM_KERNEL_ROW) {
-        cl_uint batch = row_batch(ctx, shape);
-        err = clSetKernelArg(kernel, 8, sizeof batch, &batch);
-        if (err == CL_SUCCESS)
-            err = clSetKernelArg(kernel, 9, sizeof stream, &stream);
-    }
-    if (err == CL_SUCCESS)
-        err = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, num_events,
-                                     events, event);
-    status = clsm_status_from_cl(err);
-unlock:
-    pthread_mutex_unlock(&ctx->lock);
-    return status;
-}
 
-clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                 clsm_shape shape, float scale, cl_mem x, size_t x_offset,
-                                 cl_mem y, size_t y_offset, cl_uint num_events_in_wait_list,
-                                 const cl_event *event_wait_list, cl_event *event)
-{
-    size_t bytes;
-    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, &bytes);
-    if (status == CLSM_SUCCESS)
-        status = clsm_validate_wait_list(ctx, num_events_in_wait_list, event_wait_list);
-    if (status != CLSM_SUCCESS)
-        return status;
-    if (bytes == 0) {
-        /* Nothing to compute, but the caller may still be waiting on the event. */
-        if (!event)
-            return CLSM_SUCCESS;
-        return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
-            ctx->queue, num_events_in_wait_list, event_wait_list, event));
+    clsm_kernel_args a = {
+        .x = x, .x_off = x_offset / element, .y = y, .y_off = y_offset / element,
+        .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
+        .scale = r->scale, .batch = g.batch,
+        /* Outputs larger than the cache go past it, where the kernel can. */
+        .stream = r->bytes >= ctx->info.cache_size,
+        .first = first,
+        .mask = o->mask_type != CLSM_MASK_NONE ? o->mask.buffer : NULL,
+        .mask_off = o->mask.offset / clsm_mask_element_size(o->mask_type),
+        .mask_stride = {{o->mask_stride[0], o->mask_stride[1], o->mask_stride[2],
+                         o->mask_stride[3]}},
+        .heads = o->heads, .rows = o->rows, .causal_offset = o->causal_offset,
+        .window = o->window,
+        .sinks = o->sinks.buffer, .sinks_off = o->sinks.offset / real,
+        .stats_out = o->stats_out.buffer, .stats_out_off = o->stats_out.offset / real,
+        .stats_in = o->stats_in.buffer, .stats_in_off = o->stats_in.offset / real,
+        .chunk = g.chunk, .chunks = g.chunks,
+    };
+    cl_int err = CL_SUCCESS;
+    int reduce_first = f->kernels[1] && !o->stats_in.buffer;
+    if (reduce_first) {
+        /* Released once enqueued: OpenCL keeps it until the kernels using it are done. */
+        a.scratch = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE,
+                                   3 * r->shape.outer * g.chunks * real, NULL, &err);
+        if (err != CL_SUCCESS)
+            return clsm_status_from_cl(err);
     }
-    status = clsm_validate_buffers(ctx, dtype, bytes, x, x_offset, y, y_offset);
-    if (status != CLSM_SUCCESS)
-        return status;
-    return clsm_launch(ctx, op, dtype, shape, scale, x, x_offset, y, y_offset,
-                       num_events_in_wait_list, event_wait_list, event);
+    cl_kernel last = p->kernels[f->kernels[1] ? 1 : 0];
+    cl_event reduced = NULL;
+    pthread_mutex_lock(&ctx->lock);
+    if (reduce_first) {
+        err = clsm_set_kernel_args(p->kernels[0], &a);
+        if (err == CL_SUCCESS)
+            err = clEnqueueNDRangeKernel(ctx->queue, p->kernels[0], 1, NULL, &g.global, &g.local,
+                                         num_events, events, &reduced);
+    }
+    if (err == CL_SUCCESS)
+        err = clsm_set_kernel_args(last, &a);
+    /* The event orders the two on an out-of-order queue too. */
+    if (err == CL_SUCCESS)
+        err = clEnqueueNDRangeKernel(ctx->queue, last, 1, NULL, &g.global, &g.local,
+                                     reduced ? 1 : num_events, reduced ? &reduced : events, event);
+    pthread_mutex_unlock(&ctx->lock);
+    if (reduced)
+        clReleaseEvent(reduced);
+    if (a.scratch)
+        clReleaseMemObject(a.scratch);
+    return clsm_status_from_cl(err);
 }
 
 clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
@@ -208,8 +129,31 @@ clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dt
                                     cl_uint num_events_in_wait_list,
                                     const cl_event *event_wait_list, cl_event *event)
 {
-    if (options)
-        return CLSM_ERROR_UNSUPPORTED;
-    return clsm_softmax_buffers(ctx, op, dtype, shape, scale, x, x_offset, y, y_offset,
-                                num_events_in_wait_list, event_wait_list, event);
+    clsm_request r;
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, options, &r);
+    if (status == CLSM_SUCCESS)
+        status = clsm_validate_wait_list(ctx, num_events_in_wait_list, event_wait_list);
+    if (status != CLSM_SUCCESS)
+        return status;
+    if (r.bytes == 0) {
+        /* Nothing to compute, but the caller may still be waiting on the event. */
+        if (!event)
+            return CLSM_SUCCESS;
+        return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
+            ctx->queue, num_events_in_wait_list, event_wait_list, event));
+    }
+    status = clsm_validate_buffers(ctx, &r, x, x_offset, y, y_offset);
+    if (status != CLSM_SUCCESS)
+        return status;
+    return clsm_launch(ctx, &r, x, x_offset, y, y_offset, 0, num_events_in_wait_list,
+                       event_wait_list, event);
+}
+
+clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                 clsm_shape shape, float scale, cl_mem x, size_t x_offset,
+                                 cl_mem y, size_t y_offset, cl_uint num_events_in_wait_list,
+                                 const cl_event *event_wait_list, cl_event *event)
+{
+    return clsm_softmax_buffers_ex(ctx, op, dtype, shape, scale, NULL, x, x_offset, y, y_offset,
+                                   num_events_in_wait_list, event_wait_list, event);
 }

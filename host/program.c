@@ -1,23 +1,13 @@
 /* Kernel builds and the per-context cache of built kernels, keyed by every option that changes the code. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
 /* Written by cmake/embed_kernels.cmake from the files in kernels/. */
 extern const char clsm_src_softmax_common[];
-extern const char clsm_src_softmax_item[];
-extern const char clsm_src_softmax_group[];
-extern const char clsm_src_softmax_vector[];
-extern const char clsm_src_softmax_row[];
-extern const char clsm_src_softmax_columns[];
-extern const char clsm_src_softmax_split[];
-
-static int variant_equal(const clsm_variant *a, const clsm_variant *b)
-{
-    return a->kind == b->kind && a->dtype == b->dtype && a->op == b->op &&
-           a->zero_scale == b->zero_scale && a->group_size == b->group_size;
-}
+extern const char clsm_src_softmax_entries[];
 
 /* The build log of a failed build, or NULL. */
 static char *build_log(const clsm_context *ctx, cl_program program)
@@ -38,54 +28,15 @@ static char *build_log(const clsm_context *ctx, cl_program program)
     return log;
 }
 
-/* The sources after softmax_common.cl, and the kernels, of each family. */
-typedef struct family {
-    const char *sources[2];
-    const char *kernels[2];
-} family;
-
-static const family *family_of(clsm_kernel_kind kind)
+/* Builds the kernels of a variant, whose build options are out->key, into out; on a failed
+ * build *log receives the compiler's log. */
+static clsm_status build(clsm_context *ctx, clsm_kernel_kind kind, clsm_program *out, char **log)
 {
-    static const family item = {{clsm_src_softmax_item, NULL}, {"softmax_item", NULL}};
-    static const family group = {{clsm_src_softmax_group, NULL}, {"softmax_group", NULL}};
-    static const family row = {{clsm_src_softmax_vector, clsm_src_softmax_row},
-                               {"softmax_row", NULL}};
-    static const family columns = {{clsm_src_softmax_vector, clsm_src_softmax_columns},
-                                   {"softmax_columns", NULL}};
-    static const family split = {{clsm_src_softmax_vector, clsm_src_softmax_split},
-                                 {"softmax_split_states", "softmax_split_output"}};
-    switch (kind) {
-    case CLSM_KERNEL_ITEM:
-        return &item;
-    case CLSM_KERNEL_GROUP:
-        return &group;
-    case CLSM_KERNEL_ROW:
-        return &row;
-    case CLSM_KERNEL_COLUMNS:
-        return &columns;
-    case CLSM_KERNEL_SPLIT:
-        return &split;
-    case CLSM_KERNEL_AUTO:
-        break;
-    }
-    return NULL;
-}
-
-/* Builds the kernels of key into out; on a failed build *log receives the compiler's log. */
-static clsm_status build(clsm_context *ctx, const clsm_variant *key, clsm_program *out,
-                         char **log)
-{
-    static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
-    const family *f = family_of(key->kind);
-    if (!f)
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    const char *sources[3] = {clsm_src_softmax_common, f->sources[0], f->sources[1]};
-    cl_uint count = f->sources[1] ? 3 : 2;
-
-    char options[256];
-    snprintf(options, sizeof options, "-cl-std=CL1.2 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d -DWG=%zu",
-             dtype_names[key->dtype], key->op == CLSM_LOG_SOFTMAX, key->zero_scale,
-             key->group_size);
+    const clsm_family *f = clsm_family_of(kind);
+    const char *sources[4] = {clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
+                              f->sources[1]};
+    cl_uint count = f->sources[1] ? 4 : 3;
+    const char *options = out->key;
 
     cl_program program;
     cl_int err = clsm_program_build(ctx, count, sources, options, &program);
@@ -121,10 +72,10 @@ fail:
     return clsm_status_from_cl(err);
 }
 
-static clsm_program *find(const clsm_context *ctx, const clsm_variant *key)
+static clsm_program *find(const clsm_context *ctx, const char *key)
 {
     for (clsm_program *p = ctx->programs; p; p = p->next)
-        if (variant_equal(&p->key, key))
+        if (strcmp(p->key, key) == 0)
             return p;
     return NULL;
 }
@@ -142,9 +93,11 @@ static void unlink_program(clsm_context *ctx, const clsm_program *gone)
 /* A compile takes from milliseconds to seconds, so it runs unlocked: threads that need
  * other programs go on meanwhile, and those that need this one wait for it instead of
  * compiling it again. */
-const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
+const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *variant,
                                      clsm_status *status)
 {
+    char key[CLSM_OPTIONS_MAX];
+    clsm_variant_options(variant, key);
     pthread_mutex_lock(&ctx->lock);
     clsm_program *p = find(ctx, key);
     while (p && !p->ready) {
@@ -163,13 +116,13 @@ const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *key,
         *status = CLSM_ERROR_OUT_OF_MEMORY;
         return NULL;
     }
-    p->key = *key;
+    memcpy(p->key, key, sizeof key);
     p->next = ctx->programs;
     ctx->programs = p;
     pthread_mutex_unlock(&ctx->lock);
 
     char *log = NULL;
-    *status = build(ctx, key, p, &log);
+    *status = build(ctx, variant->kind, p, &log);
 
     pthread_mutex_lock(&ctx->lock);
     if (*status == CLSM_SUCCESS) {

@@ -9,6 +9,16 @@ size_t clsm_dtype_size(clsm_dtype dtype)
     return dtype == CLSM_F64 ? 8 : dtype == CLSM_F32 ? 4 : 2;
 }
 
+size_t clsm_real_size(clsm_dtype dtype)
+{
+    return dtype == CLSM_F64 ? 8 : 4;
+}
+
+size_t clsm_mask_element_size(clsm_mask_type type)
+{
+    return type == CLSM_MASK_ADD_F32 ? 4 : type == CLSM_MASK_KEEP_U8 ? 1 : 2;
+}
+
 static int mul_overflows(size_t a, size_t b, size_t *product)
 {
     if (a != 0 && b > SIZE_MAX / a)
@@ -17,74 +27,272 @@ static int mul_overflows(size_t a, size_t b, size_t *product)
     return 0;
 }
 
-/* Two byte ranges of one address space that share bytes without being the same range. */
-static int partially_overlap(uintptr_t a, uintptr_t b, size_t bytes)
+static int add_overflows(size_t a, size_t b, size_t *sum)
 {
-    return a != b && a < b + bytes && b < a + bytes;
+    if (b > SIZE_MAX - a)
+        return 1;
+    *sum = a + b;
+    return 0;
+}
+
+/* Bytes from an extra tensor's offset to the end of its element count. */
+static int extent_overflows(size_t count, size_t element, size_t *bytes)
+{
+    return mul_overflows(count, element, bytes);
+}
+
+/* The bytes the mask spans: up to its largest index, (batch-1)*s[0] + ... + (axis-1)*s[3]. */
+static clsm_status mask_extent(const clsm_options *o, size_t axis, size_t *bytes)
+{
+    const size_t last[4] = {o->batch - 1, o->heads - 1, o->rows - 1, axis - 1};
+    size_t largest = 0, term;
+    for (int d = 0; d < 4; ++d)
+        if (mul_overflows(last[d], o->mask_stride[d], &term) ||
+            add_overflows(largest, term, &largest))
+            return CLSM_ERROR_INVALID_SHAPE;
+    if (add_overflows(largest, 1, &largest) ||
+        extent_overflows(largest, clsm_mask_element_size(o->mask_type), bytes))
+        return CLSM_ERROR_INVALID_SHAPE;
+    return CLSM_SUCCESS;
+}
+
+/* The structure of the options, which no entry point's tensors change. */
+static clsm_status check_options(const clsm_options *o, clsm_shape shape)
+{
+    if (o->mask_type < CLSM_MASK_NONE || o->mask_type > CLSM_MASK_KEEP_U8)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    if (o->window && !o->causal)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    int rows_matter = o->mask_type != CLSM_MASK_NONE || o->causal ||
+                      o->sinks.host || o->sinks.buffer;
+    if (rows_matter && shape.inner != 1)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    if (o->batch || o->heads || o->rows) {
+        size_t product;
+        if (mul_overflows(o->batch, o->heads, &product) ||
+            mul_overflows(product, o->rows, &product) || product != shape.outer)
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    }
+    return CLSM_SUCCESS;
+}
+
+/* The request with the batch, heads and rows the kernels index by, and causal bounds
+ * that the kernels' signed arithmetic cannot overflow. Row r keeps entries j with
+ * r + offset - window < j <= r + offset, and every entry lies in [0, axis): an offset
+ * beyond axis moves both bounds up, which the window can take in part; below -rows, or
+ * with a window that ends before entry 0, a row keeps nothing; a window beyond
+ * axis + rows cuts nothing. */
+static void normalise_options(clsm_request *r)
+{
+    clsm_options *o = &r->opt;
+    if (!o->batch && !o->heads && !o->rows) {
+        o->batch = o->heads = 1;
+        o->rows = r->shape.outer;
+    }
+    if (!o->causal)
+        return;
+    ptrdiff_t axis = (ptrdiff_t)r->shape.axis, none_kept = -(ptrdiff_t)o->rows - 1;
+    if (o->causal_offset > axis) {
+        size_t excess = (size_t)o->causal_offset - (size_t)axis;
+        if (o->window && o->window <= excess) {
+            o->causal_offset = none_kept;
+            o->window = 0;
+            return;
+        }
+        if (o->window)
+            o->window -= excess;
+        o->causal_offset = axis;
+    }
+    if (o->causal_offset < none_kept)
+        o->causal_offset = none_kept;
+    if (o->window > r->shape.axis + o->rows + 1)
+        o->window = r->shape.axis + o->rows + 1;
 }
 
 clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                  clsm_shape shape, float scale, size_t *bytes)
+                                  clsm_shape shape, float scale, const clsm_options *options,
+                                  clsm_request *r)
 {
+    static const clsm_options none;
     size_t count;
     if (!ctx || (op != CLSM_SOFTMAX && op != CLSM_LOG_SOFTMAX) ||
         (dtype != CLSM_F32 && dtype != CLSM_F16 && dtype != CLSM_BF16 && dtype != CLSM_F64) ||
         !isfinite(scale))
         return CLSM_ERROR_INVALID_ARGUMENT;
+    r->op = op;
+    r->dtype = dtype;
+    r->shape = shape;
+    r->scale = scale;
+    r->opt = options ? *options : none;
+    clsm_status status = check_options(&r->opt, shape);
+    if (status != CLSM_SUCCESS)
+        return status;
     /* A zero anywhere makes the tensor empty, however large the other dimensions. */
-    if (shape.outer == 0 || shape.axis == 0 || shape.inner == 0) {
-        *bytes = 0;
+    r->bytes = 0;
+    if (shape.outer == 0 || shape.axis == 0 || shape.inner == 0)
         return CLSM_SUCCESS;
-    }
     if (mul_overflows(shape.outer, shape.axis, &count) ||
         mul_overflows(count, shape.inner, &count) ||
-        mul_overflows(count, clsm_dtype_size(dtype), bytes))
+        mul_overflows(count, clsm_dtype_size(dtype), &r->bytes))
         return CLSM_ERROR_INVALID_SHAPE;
-    return CLSM_SUCCESS;
-}
-
-static clsm_status check_dtype_supported(const clsm_context *ctx, clsm_dtype dtype)
-{
+    normalise_options(r);
+    const clsm_options *o = &r->opt;
+    r->mask_bytes = r->sinks_bytes = r->stats_bytes = 0;
+    if (o->mask_type != CLSM_MASK_NONE) {
+        status = mask_extent(o, shape.axis, &r->mask_bytes);
+        if (status != CLSM_SUCCESS)
+            return status;
+    }
+    if (extent_overflows(o->heads, clsm_real_size(dtype), &r->sinks_bytes) ||
+        mul_overflows(shape.outer * shape.inner, 2 * clsm_real_size(dtype), &r->stats_bytes))
+        return CLSM_ERROR_INVALID_SHAPE;
     return dtype == CLSM_F64 && !ctx->info.has_fp64 ? CLSM_ERROR_UNSUPPORTED : CLSM_SUCCESS;
 }
 
-clsm_status clsm_validate_host(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
-                               const void *x, const void *y)
+/* The tensors of a call, each as the entry point sees it. */
+typedef struct tensor_use {
+    const void *host;
+    cl_mem buffer;
+    size_t offset, bytes, element;
+    int written;
+} tensor_use;
+
+enum { USE_X, USE_Y, USE_MASK, USE_SINKS, USE_STATS_OUT, USE_STATS_IN, USES };
+
+static void list_uses(const clsm_request *r, const clsm_tensor *x, const clsm_tensor *y,
+                      tensor_use *u)
 {
-    if (!x || !y || partially_overlap((uintptr_t)x, (uintptr_t)y, bytes))
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    return check_dtype_supported(ctx, dtype);
+    const clsm_options *o = &r->opt;
+    size_t real = clsm_real_size(r->dtype);
+    u[USE_X] = (tensor_use){x->host, x->buffer, x->offset, r->bytes, clsm_dtype_size(r->dtype), 0};
+    u[USE_Y] = (tensor_use){y->host, y->buffer, y->offset, r->bytes, clsm_dtype_size(r->dtype), 1};
+    u[USE_MASK] = (tensor_use){NULL, NULL, 0, 0, 1, 0};
+    if (o->mask_type != CLSM_MASK_NONE)
+        u[USE_MASK] = (tensor_use){o->mask.host, o->mask.buffer, o->mask.offset, r->mask_bytes,
+                                   clsm_mask_element_size(o->mask_type), 0};
+    u[USE_SINKS] = (tensor_use){o->sinks.host, o->sinks.buffer, o->sinks.offset, r->sinks_bytes,
+                                real, 0};
+    u[USE_STATS_OUT] = (tensor_use){o->stats_out.host, o->stats_out.buffer, o->stats_out.offset,
+                                    r->stats_bytes, real, 1};
+    u[USE_STATS_IN] = (tensor_use){o->stats_in.host, o->stats_in.buffer, o->stats_in.offset,
+                                   r->stats_bytes, real, 0};
 }
 
-/* A buffer seen from its root allocation, so sub-buffers of one parent can be compared. */
-typedef struct buffer_view {
-    cl_mem root;
-    size_t offset;
-} buffer_view;
+/* Two byte ranges that share a byte. */
+static int ranges_overlap(uintptr_t a, size_t a_bytes, uintptr_t b, size_t b_bytes)
+{
+    return a < b + b_bytes && b < a + a_bytes;
+}
 
-static clsm_status check_buffer(const clsm_context *ctx, cl_mem mem, size_t offset, size_t bytes,
-                                cl_mem_flags forbidden, buffer_view *view)
+/* What is written may share no byte with anything else; x and y may be the very same
+ * range (in place). */
+static int uses_overlap(const tensor_use *u, const uintptr_t *start, const void *const *space)
+{
+    for (int w = 0; w < USES; ++w) {
+        if (!u[w].written || !space[w])
+            continue;
+        for (int t = 0; t < USES; ++t) {
+            if (t == w || !space[t] || space[t] != space[w])
+                continue;
+            int in_place = (w == USE_Y && t == USE_X) || (w == USE_X && t == USE_Y);
+            if (in_place && start[w] == start[t])
+                continue;
+            if (ranges_overlap(start[w], u[w].bytes, start[t], u[t].bytes))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The rules every set tensor follows on both paths, and the ones both need set. */
+static clsm_status check_set(const clsm_request *r, const int *set)
+{
+    const clsm_options *o = &r->opt;
+    if (!set[USE_X] || (!set[USE_Y] && !set[USE_STATS_OUT]))
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    if (o->mask_type != CLSM_MASK_NONE && !set[USE_MASK])
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    /* A slice with given statistics is not reduced, so it has none of its own to report. */
+    if ((set[USE_SINKS] || set[USE_STATS_OUT]) && set[USE_STATS_IN])
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    return CLSM_SUCCESS;
+}
+
+clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
+{
+    const clsm_tensor xt = {(void *)x, NULL, 0}, yt = {y, NULL, 0};
+    tensor_use u[USES];
+    list_uses(r, &xt, &yt, u);
+    int set[USES];
+    uintptr_t start[USES];
+    const void *space[USES];
+    static const char host_memory = 0;
+    for (int i = 0; i < USES; ++i) {
+        set[i] = u[i].host != NULL;
+        start[i] = (uintptr_t)u[i].host;
+        space[i] = set[i] ? &host_memory : NULL;
+    }
+    clsm_status status = check_set(r, set);
+    if (status != CLSM_SUCCESS)
+        return status;
+    return uses_overlap(u, start, space) ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS;
+}
+
+/* A buffer's root allocation and the offset of offset within it, so that sub-buffers of
+ * one parent can be compared; checks its context, flags and size. */
+static clsm_status check_buffer(const clsm_context *ctx, const tensor_use *u,
+                                cl_mem_flags forbidden, cl_mem *root, uintptr_t *start)
 {
     cl_context owner;
     cl_mem_object_type type;
     cl_mem_flags flags;
     size_t size, origin;
     cl_mem parent;
-    if (clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof owner, &owner, NULL) != CL_SUCCESS ||
-        clGetMemObjectInfo(mem, CL_MEM_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
-        clGetMemObjectInfo(mem, CL_MEM_FLAGS, sizeof flags, &flags, NULL) != CL_SUCCESS ||
-        clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS ||
-        clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL) !=
-            CL_SUCCESS ||
-        clGetMemObjectInfo(mem, CL_MEM_OFFSET, sizeof origin, &origin, NULL) != CL_SUCCESS)
+    if (u->offset % u->element != 0)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    if (clGetMemObjectInfo(u->buffer, CL_MEM_CONTEXT, sizeof owner, &owner, NULL) != CL_SUCCESS ||
+        clGetMemObjectInfo(u->buffer, CL_MEM_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
+        clGetMemObjectInfo(u->buffer, CL_MEM_FLAGS, sizeof flags, &flags, NULL) != CL_SUCCESS ||
+        clGetMemObjectInfo(u->buffer, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS ||
+        clGetMemObjectInfo(u->buffer, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent,
+                           NULL) != CL_SUCCESS ||
+        clGetMemObjectInfo(u->buffer, CL_MEM_OFFSET, sizeof origin, &origin, NULL) != CL_SUCCESS)
         return CLSM_ERROR_INVALID_ARGUMENT;
     if (owner != ctx->cl || type != CL_MEM_OBJECT_BUFFER || (flags & forbidden))
         return CLSM_ERROR_INVALID_ARGUMENT;
-    if (offset > size || bytes > size - offset)
+    if (u->offset > size || u->bytes > size - u->offset)
         return CLSM_ERROR_INVALID_SHAPE;
-    view->root = parent ? parent : mem;
-    view->offset = (parent ? origin : 0) + offset;
+    *root = parent ? parent : u->buffer;
+    *start = (parent ? origin : 0) + u->offset;
     return CLSM_SUCCESS;
+}
+
+clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r, cl_mem x,
+                                  size_t x_offset, cl_mem y, size_t y_offset)
+{
+    const clsm_tensor xt = {NULL, x, x_offset}, yt = {NULL, y, y_offset};
+    tensor_use u[USES];
+    list_uses(r, &xt, &yt, u);
+    int set[USES];
+    for (int i = 0; i < USES; ++i)
+        set[i] = u[i].buffer != NULL;
+    clsm_status status = check_set(r, set);
+    if (status != CLSM_SUCCESS)
+        return status;
+    cl_mem root[USES] = {NULL};
+    uintptr_t start[USES] = {0};
+    for (int i = 0; i < USES; ++i) {
+        if (!set[i])
+            continue;
+        status = check_buffer(ctx, &u[i], u[i].written ? CL_MEM_READ_ONLY : CL_MEM_WRITE_ONLY,
+                              &root[i], &start[i]);
+        if (status != CLSM_SUCCESS)
+            return status;
+    }
+    const void *space[USES];
+    for (int i = 0; i < USES; ++i)
+        space[i] = root[i];
+    return uses_overlap(u, start, space) ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS;
 }
 
 /* OpenCL leaves a NULL event, or one of another context, in a wait list undefined, and
@@ -103,23 +311,4 @@ clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
             return CLSM_ERROR_INVALID_ARGUMENT;
     }
     return CLSM_SUCCESS;
-}
-
-clsm_status clsm_validate_buffers(const clsm_context *ctx, clsm_dtype dtype, size_t bytes,
-                                  cl_mem x, size_t x_offset, cl_mem y, size_t y_offset)
-{
-    size_t element = clsm_dtype_size(dtype);
-    buffer_view xv, yv;
-    clsm_status status;
-    if (!x || !y || x_offset % element != 0 || y_offset % element != 0)
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    status = check_buffer(ctx, x, x_offset, bytes, CL_MEM_WRITE_ONLY, &xv);
-    if (status != CLSM_SUCCESS)
-        return status;
-    status = check_buffer(ctx, y, y_offset, bytes, CL_MEM_READ_ONLY, &yv);
-    if (status != CLSM_SUCCESS)
-        return status;
-    if (xv.root == yv.root && partially_overlap(xv.offset, yv.offset, bytes))
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    return check_dtype_supported(ctx, dtype);
 }

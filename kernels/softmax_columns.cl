@@ -2,42 +2,42 @@
  * the CPU kernel for strided layouts, where a row of VEC columns is one contiguous load
  * and no lane ever has to meet another.
  *
- * Needs softmax_common.cl and softmax_vector.cl before it. Any 1-D NDRange works:
- * work-items loop over the outer * ceil(inner / VEC) blocks. A block whose shift is
- * not finite in some lane, or which is cut short by the end of inner, goes slice by
- * slice through the scalar path. Offsets and sizes are in elements.
- * x and y may be the same memory (in place): a block is read whole before any of it is
- * written, and after that each element is read before it is written.
+ * Needs softmax_common.cl, softmax_entries.cl and softmax_vector.cl before it. Any 1-D
+ * NDRange works: work-items loop over the outer * ceil(inner / VEC) blocks. A block whose
+ * shift is not finite in some lane, which is cut short by the end of inner, or whose
+ * slices meet statistics, goes slice by slice through the scalar path. x and y may be the
+ * same memory (in place): a block is read whole before any of it is written, and after
+ * that each element is read before it is written.
  */
 
-/* The scalar path for lanes [0, lanes) of the block at base. */
+/* The scalar path for lanes [0, lanes) of the block at base, slice s first. */
 void columns_scalar(global const store_t *x, global store_t *y, ulong base, uint lanes,
-                    ulong axis, ulong inner, real scale, real a)
+                    ulong axis, ulong inner, const options *o, ulong s)
 {
     for (uint k = 0; k < lanes; ++k)
-        slice_scalar(x + base + k, y + base + k, inner, axis, scale, a);
+        slice_scalar(x + base + k, y + base + k, inner, axis, o, s + k);
 }
 
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
 __attribute__((vec_type_hint(realv)))
-kernel void softmax_columns(global const store_t *x, ulong x_off, global store_t *y,
-                            ulong y_off, ulong outer, ulong axis, ulong inner, float scale_f)
+kernel void softmax_columns(KERNEL_ARGS)
 {
-    real scale = scale_f;
-    real a = scale_magnitude(scale);
+    options o = OPTIONS_OF_ARGS;
     global const store_t *xs = x + x_off;
     global store_t *ys = y + y_off;
     ulong blocks_per_outer = (inner + VEC - 1) / VEC;
     ulong blocks = outer * blocks_per_outer;
     for (ulong b = get_global_id(0); b < blocks; b += get_global_size(0)) {
-        ulong o = b / blocks_per_outer;
-        ulong c = (b - o * blocks_per_outer) * VEC;
-        ulong base = o * axis * inner + c;
-        if (inner - c < VEC) {
-            columns_scalar(xs, ys, base, (uint)(inner - c), axis, inner, scale, a);
+        ulong outer_index = b / blocks_per_outer;
+        ulong c = (b - outer_index * blocks_per_outer) * VEC;
+        ulong base = outer_index * axis * inner + c;
+        ulong s = outer_index * inner + c;
+        uint lanes = inner - c < VEC ? (uint)(inner - c) : VEC;
+#if !SLICE_STATS && WRITE_Y
+        slice_ctx any = slice_ctx_of(&o, s);
+        if (lanes == VEC && lanes_slices(xs + base, ys + base, 1, inner, axis, &any))
             continue;
-        }
-        if (!lanes_slices(xs + base, ys + base, 1, inner, axis, scale, a))
-            columns_scalar(xs, ys, base, VEC, axis, inner, scale, a);
+#endif
+        columns_scalar(xs, ys, base, lanes, axis, inner, &o, s);
     }
 }

@@ -1,8 +1,9 @@
 /* Shared by every softmax kernel: storage types, the running (max, sum) state and the output rule.
  *
- * Build options: exactly one of -DDTYPE_F32 -DDTYPE_F16 -DDTYPE_BF16 -DDTYPE_F64, and
- * -DLOG_SOFTMAX=0|1, -DZERO_SCALE=0|1 (set when scale == 0, which means the uniform
- * distribution; 0 * inf would otherwise make NaN out of a non-NaN input).
+ * Build options (host/variant.c writes them): exactly one of -DDTYPE_F32 -DDTYPE_F16
+ * -DDTYPE_BF16 -DDTYPE_F64, -DLOG_SOFTMAX=0|1, -DZERO_SCALE=0|1 (set when scale == 0,
+ * which means the uniform distribution; 0 * inf would otherwise make NaN out of a non-NaN
+ * input), and the fused options of softmax_entries.cl.
  * Never build with -cl-fast-relaxed-math or -cl-finite-math-only: every rule below
  * relies on IEEE infinities and NaN.
  *
@@ -29,8 +30,9 @@
 #pragma OPENCL FP_CONTRACT OFF
 
 /* Softmax stores the weights and scales them in place of a second exp wherever the
- * storage type holds a weight exactly. */
-#define KEEP_WEIGHTS (!LOG_SOFTMAX && (DTYPE_F32 || DTYPE_F64))
+ * storage type holds a weight exactly, and the weights are against the slice's own max:
+ * not with given statistics or a sink (softmax_entries.cl), nor without y. */
+#define KEEP_WEIGHTS (!LOG_SOFTMAX && (DTYPE_F32 || DTYPE_F64) && WRITE_Y && !STATS_IN && !SINKS)
 
 /* realv packs VEC reals, 64 bytes: explicit vectors are what reaches the vectorised exp on
  * a CPU (PoCL does not vectorise strict-FP scalar loops itself). On CPUs without AVX-512
@@ -167,8 +169,19 @@ ushort16 bf16_from_float16(float16 f)
 #define VSTORE_STREAM(p, v) VSTORE(p, v)
 #endif
 
+/* s + e = a + b exactly (TwoSum, whichever of a and b is larger), for scalars and vectors
+ * alike; s and e may be a or b. */
+#define TWO_SUM(a, b, s, e)                                   \
+    do {                                                      \
+        __typeof__(a) a_ = (a), b_ = (b);                     \
+        __typeof__(a) s_ = a_ + b_;                           \
+        __typeof__(a) b_part_ = s_ - a_;                      \
+        (e) = (a_ - (s_ - b_part_)) + (b_ - b_part_);         \
+        (s) = s_;                                             \
+    } while (0)
+
 typedef struct {
-    real umax;     /* max of u = sign(scale)*v so far, NaN once a NaN was seen */
+    real umax;     /* max of u so far (see to_u), NaN once a NaN was seen */
     real hi, lo;   /* a*umax as hi + lo */
     real sum;      /* sum of weights relative to a*umax is sum + comp, comp holding */
     real comp;     /* the rounding errors of the additions */
@@ -193,13 +206,19 @@ void set_max(state *s, real umax, real a)
     s->lo = isinf(s->hi) ? (real)0 : fma(a, umax, -s->hi);
 }
 
-state state_empty(real a)
+/* A state rebuilt from the parts kept between passes, work-items or kernels. */
+state state_from(real umax, real sum, real comp, real a)
 {
     state s;
-    set_max(&s, -INFINITY, a);
-    s.sum = 0;
-    s.comp = 0;
+    set_max(&s, umax, a);
+    s.sum = sum;
+    s.comp = comp;
     return s;
+}
+
+state state_empty(real a)
+{
+    return state_from(-INFINITY, 0, 0, a);
 }
 
 /* exp(a*u - (hi + lo)), the weight of u against the shift hi + lo. */
@@ -210,27 +229,6 @@ real weight(real u, real a, real hi, real lo)
     return exp(fma(a, u, -hi) - lo);
 }
 
-/* The a of s*v = a*u. The zero-scale variant uses 1: its u are all 0 (or NaN), and
- * 0 * -inf, the empty state's max, would be NaN. */
-real scale_magnitude(real scale)
-{
-#if ZERO_SCALE
-    return 1;
-#else
-    return fabs(scale);
-#endif
-}
-
-/* sign(scale)*v, or 0 for the zero-scale variant, where only NaN must survive. */
-real to_u(real v, real scale)
-{
-#if ZERO_SCALE
-    return isnan(v) ? v : (real)0;
-#else
-    return copysign((real)1, scale) * v;
-#endif
-}
-
 /* Kahan summation with the error of each addition taken by TwoSum, exact whichever of
  * sum and w is larger: plain Kahan loses the small terms when a new max adds 1 to a
  * rescaled, tiny sum, and those terms are all log-softmax has near 0. Feeding comp back
@@ -239,10 +237,7 @@ real to_u(real v, real scale)
 void add_compensated(state *s, real w)
 {
     real y = w + s->comp;
-    real sum = s->sum + y;
-    real y_part = sum - s->sum;
-    s->comp = (s->sum - (sum - y_part)) + (y - y_part);
-    s->sum = sum;
+    TWO_SUM(s->sum, y, s->sum, s->comp);
 }
 
 void state_add(state *s, real u, real a)
@@ -271,11 +266,9 @@ void state_merge(state *s, state b, real a)
         fa = weight(old, a, s->hi, s->lo);
         fb = weight(b.umax, a, s->hi, s->lo);
     }
-    real x = s->sum * fa, y = b.sum * fb;
-    real sum = x + y;
-    real y_part = sum - x;
-    s->comp = s->comp * fa + b.comp * fb + ((x - (sum - y_part)) + (y - y_part));
-    s->sum = sum;
+    real comp = s->comp * fa + b.comp * fb, error;
+    TWO_SUM(s->sum * fa, b.sum * fb, s->sum, error);
+    s->comp = comp + error;
 }
 
 #if DTYPE_F64
@@ -344,35 +337,4 @@ real output(real u, slice_norm n, real a)
         return (n.hi > 0 && a * u == n.hi) ? 1 / n.total : (real)0;
     return exp(shifted(u, a, n.hi, n.lo)) / n.total;
 #endif
-}
-
-/* The state of n elements at stride apart, one at a time: the general path, and the
- * fallback of the vector kernels for slices whose shift is not finite. */
-state range_state_scalar(global const store_t *x, ulong stride, ulong n, real scale, real a)
-{
-    state st = state_empty(a);
-    for (ulong j = 0; j < n; ++j)
-        state_add(&st, to_u(LOAD(x, j * stride), scale), a);
-    return st;
-}
-
-void range_output_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n,
-                         slice_norm nm, real scale, real a)
-{
-    /* A NaN slice, whichever path found it: its total is NaN. */
-    if (isnan(nm.total)) {
-        for (ulong j = 0; j < n; ++j)
-            STORE(y, j * stride, CANONICAL_NAN);
-        return;
-    }
-    for (ulong j = 0; j < n; ++j)
-        STORE(y, j * stride, output(to_u(LOAD(x, j * stride), scale), nm, a));
-}
-
-/* A whole slice of n elements at stride apart, one at a time. */
-void slice_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n, real scale,
-                  real a)
-{
-    slice_norm nm = norm_of(range_state_scalar(x, stride, n, scale, a));
-    range_output_scalar(x, y, stride, n, nm, scale, a);
 }

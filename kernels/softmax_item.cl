@@ -2,19 +2,17 @@
  * GPU, where neighbouring work-items take neighbouring columns so that their reads
  * coalesce.
  *
- * Needs softmax_common.cl before it. Any 1-D NDRange works: work-items loop over the
- * outer*inner slices. Offsets and sizes are in elements. x and y may be the same memory
- * (in place): each element is read for the last time by the work-item that writes it.
+ * Needs softmax_common.cl and softmax_entries.cl before it. Any 1-D NDRange works:
+ * work-items loop over the outer*inner slices. x and y may be the same memory (in place):
+ * each element is read for the last time by the work-item that writes it.
  */
-kernel void softmax_item(global const store_t *x, ulong x_off, global store_t *y, ulong y_off,
-                         ulong outer, ulong axis, ulong inner, float scale_f)
+kernel void softmax_item(KERNEL_ARGS)
 {
-    real scale = scale_f;
-    real a = scale_magnitude(scale);
+    options o = OPTIONS_OF_ARGS;
     ulong slices = outer * inner;
     for (ulong s = get_global_id(0); s < slices; s += get_global_size(0)) {
-        ulong o = s / inner;
-        ulong base = o * axis * inner + (s - o * inner);
-        slice_scalar(x + x_off + base, y + y_off + base, inner, axis, scale, a);
+        ulong outer_index = s / inner;
+        ulong base = outer_index * axis * inner + (s - outer_index * inner);
+        slice_scalar(x + x_off + base, y + y_off + base, inner, axis, &o, s);
     }
 }

@@ -2,13 +2,13 @@
  * kernel, where a work-group runs on one thread and a barrier costs a loop, so that no
  * work-item ever waits for another.
  *
- * Needs softmax_common.cl and softmax_vector.cl before it. Any 1-D NDRange works: a
- * work-item takes batch (at least 1, at most VEC) neighbouring slices at a time and
- * finishes them together, which pays for short slices; long ones go one at a time so
- * that a slice is still in cache for its last pass. stream, for outputs larger than the
- * cache, writes them past it. Offsets and sizes are in elements. x and y may be the
- * same memory (in place): a slice is read whole before any of it is written, and after
- * that each element is read before it is written.
+ * Needs softmax_common.cl, softmax_entries.cl and softmax_vector.cl before it. Any 1-D
+ * NDRange works: a work-item takes batch (at least 1, at most VEC) neighbouring slices at
+ * a time and finishes them together, which pays for short slices; long ones go one at a
+ * time so that a slice is still in cache for its last pass. stream, for outputs larger
+ * than the cache, writes them past it. x and y may be the same memory (in place): a slice
+ * is read whole before any of it is written, and after that each element is read before
+ * it is written.
  */
 
 /* Below this length gathering a slice per lane beats walking each slice with vectors
@@ -17,50 +17,74 @@
 
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
 __attribute__((vec_type_hint(realv)))
-kernel void softmax_row(global const store_t *x, ulong x_off, global store_t *y, ulong y_off,
-                        ulong outer, ulong axis, ulong inner, float scale_f, uint batch,
-                        uint stream)
+kernel void softmax_row(KERNEL_ARGS)
 {
-    real scale = scale_f;
-    real a = scale_magnitude(scale);
+    options o = OPTIONS_OF_ARGS;
     global const store_t *xs = x + x_off;
     global store_t *ys = y + y_off;
     global store_t *weights_out = 0;
 #if KEEP_WEIGHTS
     weights_out = ys;
 #endif
-    (void)inner;
     batch = min(batch, (uint)VEC);
-    for (ulong first = get_global_id(0) * batch; first < outer;
-         first += get_global_size(0) * batch) {
-        uint count = outer - first < batch ? (uint)(outer - first) : batch;
+    for (ulong first_slice = get_global_id(0) * batch; first_slice < outer;
+         first_slice += get_global_size(0) * batch) {
+        uint count = outer - first_slice < batch ? (uint)(outer - first_slice) : batch;
+#if !ROW_OPTIONS && !SLICE_STATS && WRITE_Y
         /* Slices shorter than a vector: one per lane, gathered, with nothing to fold. */
+        slice_ctx any = slice_ctx_of(&o, first_slice);
         if (count == VEC && axis < ROW_LANES_BELOW &&
-            lanes_slices(xs + first * axis, ys + first * axis, axis, 1, axis, scale, a))
+            lanes_slices(xs + first_slice * axis, ys + first_slice * axis, axis, 1, axis, &any))
             continue;
+#endif
         ulong offs[VEC], lens[VEC];
         for (uint k = 0; k < count; ++k) {
-            offs[k] = (first + k) * axis;
+            offs[k] = (first_slice + k) * axis;
             lens[k] = axis;
         }
+        slice_norm norms[VEC];
+#if STATS_IN
+        for (uint k = 0; k < count; ++k)
+            norms[k] = norm_from_stats(&o, first_slice + k);
+#else
         realv umax, hi, lo, sum, comp;
-        batch_states(xs, offs, lens, count, scale, a, weights_out, &umax, &hi, &lo, &sum, &comp);
-
-        real his[VEC], los[VEC], totals[VEC], log_totals[VEC];
+        batch_states(xs, offs, lens, count, &o, first_slice, 0, weights_out, &umax, &hi, &lo,
+                     &sum, &comp);
+        real umaxes[VEC], his[VEC], los[VEC], sums[VEC], comps[VEC];
+        VSTORE_REAL(umaxes, umax);
         VSTORE_REAL(his, hi);
         VSTORE_REAL(los, lo);
-        VSTORE_REAL(totals, sum + comp);
-        /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+        VSTORE_REAL(sums, sum);
+        VSTORE_REAL(comps, comp);
+#if SLICE_STATS
+        for (uint k = 0; k < count; ++k)
+            norms[k] = finish_slice(state_from(umaxes[k], sums[k], comps[k], o.a), &o,
+                                    first_slice + k, 1);
+#else
+        /* The logs of VEC slices in one vector: a scalar log costs as much as a short
+         * slice. sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it
+         * matters. */
+        real log_totals[VEC];
         VSTORE_REAL(log_totals, log1p((sum - 1) + comp));
         for (uint k = 0; k < count; ++k) {
-            slice_norm nm = {his[k], los[k], totals[k], log_totals[k]};
+            norms[k].hi = his[k];
+            norms[k].lo = los[k];
+            norms[k].total = sums[k] + comps[k];
+            norms[k].log_total = log_totals[k];
+        }
+#endif
+#endif
+#if WRITE_Y
+        for (uint k = 0; k < count; ++k) {
 #if KEEP_WEIGHTS
-            if (isfinite(nm.hi)) {
-                range_scale(ys + offs[k], axis, nm);
+            if (isfinite(norms[k].hi)) {
+                range_scale(ys + offs[k], axis, norms[k]);
                 continue;
             }
 #endif
-            range_output(xs + offs[k], ys + offs[k], axis, nm, scale, a, stream);
+            slice_ctx c = slice_ctx_of(&o, first_slice + k);
+            range_output(xs + offs[k], ys + offs[k], axis, norms[k], &c, 0, stream);
         }
+#endif
     }
 }

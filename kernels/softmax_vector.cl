@@ -16,21 +16,87 @@
  * spills the exp constants to the stack. */
 #define INLINE __attribute__((always_inline))
 
-INLINE realv to_uv(realv v, real scale)
+#if VEC == 16
+typedef int16 lane_mask;
+#define LANE_INDEX ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#define CONVERT_REALV convert_float16
+#define VLOAD_N vload16
+#define VLOAD_HALF_N vload_half16
+#else
+typedef long8 lane_mask;
+#define LANE_INDEX ((long8)(0, 1, 2, 3, 4, 5, 6, 7))
+#define CONVERT_REALV convert_double8
+#define VLOAD_N vload8
+#define VLOAD_HALF_N vload_half8
+#endif
+
+#if MASK
+/* The mask of entries j to j + VEC - 1 of the slice: one load where they are neighbours. */
+INLINE realv mask_lanes(const slice_ctx *c, ulong j)
+{
+    global const mask_t *p = c->mask + j * c->mask_step;
+    if (c->mask_step == 1) {
+#if MASK == 1
+        return CONVERT_REALV(VLOAD_N(0, p));
+#elif MASK == 2
+        return CONVERT_REALV(VLOAD_HALF_N(0, p));
+#elif MASK == 3
+        return CONVERT_REALV(as_float16(convert_uint16(vload16(0, p)) << 16));
+#else
+        return CONVERT_REALV(VLOAD_N(0, p));
+#endif
+    }
+    real lanes[VEC];
+    for (uint k = 0; k < VEC; ++k)
+#if MASK_ADD
+        lanes[k] = MASK_VALUE(p, k * c->mask_step);
+#else
+        lanes[k] = p[k * c->mask_step];
+#endif
+    return VLOAD_REAL(lanes);
+}
+#endif
+
+/* entry_u of entries j to j + VEC - 1 of the slice, whose x are v. */
+INLINE realv entry_uv(realv v, const slice_ctx *c, ulong j)
 {
 #if ZERO_SCALE
-    return select((realv)0, v, isnan(v));
+    realv u = select((realv)0, v, isnan(v));
+#elif SCALED_DOMAIN
+    realv u = c->scale * v;
 #else
-    return copysign((real)1, scale) * v;
+    realv u = copysign((real)1, c->scale) * v;
 #endif
+#if MASK_ADD
+    u += mask_lanes(c, j);
+#elif MASK_KEEP
+    u = select(u, (realv)(-INFINITY), mask_lanes(c, j) == (realv)0);
+#endif
+#if CAUSAL
+    /* Lanes are kept from index keep_lo - j to keep_hi - j; most vectors lie wholly inside. */
+    long last = c->keep_hi - (long)j;
+#if WINDOW
+    long lead = c->keep_lo - (long)j;
+#else
+    long lead = 0;
+#endif
+    if (lead > 0 || last < VEC - 1) {
+        lane_mask k = LANE_INDEX;
+        u = select(u, (realv)(-INFINITY),
+                   k < (lane_mask)clamp(lead, -1L, (long)VEC) |
+                       k > (lane_mask)clamp(last, -1L, (long)VEC));
+    }
+#endif
+    return u;
 }
 
-/* The n < VEC elements left at p, with the lanes beyond them set to pad. */
-INLINE realv load_tail(global const store_t *p, ulong n, real scale, real pad)
+/* u of the n < VEC entries left at p, from entry j0 of the slice on, with the lanes beyond
+ * them set to pad. */
+INLINE realv load_tail(global const store_t *p, ulong n, const slice_ctx *c, ulong j0, real pad)
 {
     real lanes[VEC];
     for (uint k = 0; k < VEC; ++k)
-        lanes[k] = k < n ? to_u(LOAD(p, k), scale) : pad;
+        lanes[k] = k < n ? entry_u(LOAD(p, k), c, j0 + k) : pad;
     return VLOAD_REAL(lanes);
 }
 
@@ -64,10 +130,7 @@ INLINE realv weights(realv u, real a, real hi, real lo)
 INLINE void sum_step(realv w, realv *sum, realv *comp)
 {
     realv y = w + *comp;
-    realv t = *sum + y;
-    realv y_part = t - *sum;
-    *comp = (*sum - (t - y_part)) + (y - y_part);
-    *sum = t;
+    TWO_SUM(*sum, y, *sum, *comp);
 }
 
 /* VEC elements lane_stride apart: one load when they are neighbours. */
@@ -94,46 +157,45 @@ INLINE void store_lanes(global store_t *p, ulong lane_stride, realv v)
 }
 
 /* TwoSum of lo + hi, lane by lane, with both error terms kept. */
-#define FOLD_SUMS(type, lo_sum, hi_sum, lo_comp, hi_comp, sum_out, comp_out)          \
-    do {                                                                             \
-        type a_ = (lo_sum), b_ = (hi_sum);                                           \
-        sum_out = a_ + b_;                                                           \
-        type part_ = sum_out - a_;                                                   \
-        comp_out = (lo_comp) + (hi_comp) + ((a_ - (sum_out - part_)) + (b_ - part_)); \
+#define FOLD_SUMS(type, lo_sum, hi_sum, lo_comp, hi_comp, sum_out, comp_out) \
+    do {                                                                    \
+        type error_;                                                        \
+        TWO_SUM((type)(lo_sum), (type)(hi_sum), sum_out, error_);           \
+        comp_out = (lo_comp) + (hi_comp) + error_;                          \
     } while (0)
 
-/* Per-lane max of u over n contiguous elements, NaN ignored: a NaN makes its weight,
- * the range's sum and so every output computed from the total NaN, which costs nothing
- * per element. */
-INLINE realv range_max(global const store_t *x, ulong n, real scale)
+/* Per-lane max of u over n contiguous entries from entry j0 of the slice on, NaN ignored:
+ * a NaN makes its weight, the range's sum and so every output computed from the total NaN,
+ * which costs nothing per element. */
+INLINE realv range_max(global const store_t *x, ulong n, const slice_ctx *c, ulong j0)
 {
     ulong full = n - n % VEC;
     realv umax = (realv)(-INFINITY);
     for (ulong i = 0; i < full; i += VEC)
-        umax = max_v(to_uv(VLOAD(x + i), scale), umax);
+        umax = max_v(entry_uv(VLOAD(x + i), c, j0 + i), umax);
     if (full < n)
-        umax = max_v(load_tail(x + full, n - full, scale, -INFINITY), umax);
+        umax = max_v(load_tail(x + full, n - full, c, j0 + full, -INFINITY), umax);
     return umax;
 }
 
 /* Per-lane compensated sums of the weights of n contiguous elements against the finite
  * shift hi + lo. With weights_out the weights are also written there, so that softmax
  * can scale them instead of computing every exp twice. */
-INLINE void range_sum(global const store_t *x, ulong n, real scale, real a, real hi, real lo,
-               realv *sum_out, realv *comp_out, global store_t *weights_out)
+INLINE void range_sum(global const store_t *x, ulong n, const slice_ctx *c, ulong j0, real hi,
+                      real lo, realv *sum_out, realv *comp_out, global store_t *weights_out)
 {
     /* Accumulated in locals: through the pointers, every step would wait on memory, the
      * compiler being unable to rule out that weights_out aliases them. */
     ulong full = n - n % VEC;
     realv sum = 0, comp = 0;
     for (ulong i = 0; i < full; i += VEC) {
-        realv w = weights(to_uv(VLOAD(x + i), scale), a, hi, lo);
+        realv w = weights(entry_uv(VLOAD(x + i), c, j0 + i), c->a, hi, lo);
         if (weights_out)
             VSTORE(weights_out + i, w);
         sum_step(w, &sum, &comp);
     }
     if (full < n) {
-        realv w = weights(load_tail(x + full, n - full, scale, -INFINITY), a, hi, lo);
+        realv w = weights(load_tail(x + full, n - full, c, j0 + full, -INFINITY), c->a, hi, lo);
         if (weights_out)
             store_tail(weights_out + full, n - full, w);
         sum_step(w, &sum, &comp);
@@ -228,15 +290,20 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
 #endif
 
 /* The states of count <= VEC ranges of x, range k at offset offs[k] with lens[k]
- * elements, as lanes: lane k of each result belongs to range k. With weights_out, the
- * weights of a range with a finite shift are also written at weights_out + offs[k]. */
-INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong *lens, uint count,
-                  real scale, real a, global store_t *weights_out, realv *umax, realv *hi,
-                  realv *lo, realv *sum, realv *comp)
+ * entries, those of slice slice0 + k from its entry j0 on, as lanes: lane k of each result
+ * belongs to range k. With weights_out, the weights of a range with a finite shift are
+ * also written at weights_out + offs[k]. */
+INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong *lens,
+                         uint count, const options *o, ulong slice0, ulong j0,
+                         global store_t *weights_out, realv *umax, realv *hi, realv *lo,
+                         realv *sum, realv *comp)
 {
+    real a = o->a;
     realv sums[VEC], comps[VEC];
-    for (uint k = 0; k < VEC; ++k)
-        sums[k] = k < count ? range_max(x + offs[k], lens[k], scale) : (realv)0;
+    for (uint k = 0; k < VEC; ++k) {
+        slice_ctx c = slice_ctx_of(o, slice0 + k);
+        sums[k] = k < count ? range_max(x + offs[k], lens[k], &c, j0) : (realv)0;
+    }
     *umax = lanes_max(sums);
     *hi = a * *umax;
     *lo = select(fma((realv)a, *umax, -*hi), (realv)0, isinf(*hi));
@@ -249,11 +316,12 @@ INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong
         comps[k] = 0;
         if (k >= count)
             continue;
+        slice_ctx c = slice_ctx_of(o, slice0 + k);
         if (isfinite(his[k])) {
-            range_sum(x + offs[k], lens[k], scale, a, his[k], los[k], &sums[k], &comps[k],
+            range_sum(x + offs[k], lens[k], &c, j0, his[k], los[k], &sums[k], &comps[k],
                       weights_out ? weights_out + offs[k] : 0);
         } else {
-            state st = range_state_scalar(x + offs[k], 1, lens[k], scale, a);
+            state st = range_state_scalar(x + offs[k], 1, lens[k], &c, j0);
             sums[k].s0 = st.sum;
             comps[k].s0 = st.comp;
         }
@@ -276,20 +344,22 @@ INLINE realv shifted_v(realv u, real a, realv hi, realv lo)
  * j * stride]. Every step is a vector operation, with nothing to fold across lanes.
  * Returns 0, having written nothing, when a lane's shift is not finite: those slices
  * need the scalar path's rules. A NaN among finite values makes its lane's sum, so its
- * total, and so every output of the lane NaN. */
+ * total, and so every output of the lane NaN. Only without ROW_OPTIONS and SLICE_STATS,
+ * where every slice has the same context c. */
 INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_stride,
-                        ulong stride, ulong axis, real scale, real a)
+                        ulong stride, ulong axis, const slice_ctx *c)
 {
+    real a = c->a;
     realv umax = (realv)(-INFINITY);
     for (ulong j = 0; j < axis; ++j)
-        umax = max_v(to_uv(load_lanes(x + j * stride, lane_stride), scale), umax);
+        umax = max_v(entry_uv(load_lanes(x + j * stride, lane_stride), c, 0), umax);
     realv hi = a * umax;
     realv lo = fma((realv)a, umax, -hi);
     if (!all(isfinite(hi)))
         return 0;
     realv sum = 0, comp = 0;
     for (ulong j = 0; j < axis; ++j) {
-        realv w = exp(fma((realv)a, to_uv(load_lanes(x + j * stride, lane_stride), scale), -hi) - lo);
+        realv w = exp(fma((realv)a, entry_uv(load_lanes(x + j * stride, lane_stride), c, 0), -hi) - lo);
 #if KEEP_WEIGHTS
         store_lanes(y + j * stride, lane_stride, w);
 #endif
@@ -305,7 +375,7 @@ INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_s
     /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
     realv log_total = log1p((sum - 1) + comp);
     for (ulong j = 0; j < axis; ++j) {
-        realv d = shifted_v(to_uv(load_lanes(x + j * stride, lane_stride), scale), a, hi, lo);
+        realv d = shifted_v(entry_uv(load_lanes(x + j * stride, lane_stride), c, 0), a, hi, lo);
 #if LOG_SOFTMAX
         store_lanes(y + j * stride, lane_stride, d - log_total);
 #else
@@ -315,6 +385,12 @@ INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_s
 #endif
     return 1;
 }
+
+#if STATS_IN
+#define OUTPUTS_NAN_FIXED(v) canonical_v(v)
+#else
+#define OUTPUTS_NAN_FIXED(v) (v)
+#endif
 
 INLINE realv outputs(realv u, slice_norm nm, real a)
 {
@@ -329,22 +405,23 @@ INLINE realv outputs(realv u, slice_norm nm, real a)
 /* Writes the n contiguous outputs of a range whose slice has norm nm; with stream, past
  * the cache where y is aligned for it. */
 INLINE void range_output(global const store_t *x, global store_t *y, ulong n, slice_norm nm,
-                         real scale, real a, uint stream)
+                         const slice_ctx *c, ulong j0, uint stream)
 {
     if (!isfinite(nm.hi)) {
-        range_output_scalar(x, y, 1, n, nm, scale, a);
+        range_output_scalar(x, y, 1, n, nm, c, j0);
         return;
     }
     ulong full = n - n % VEC;
     if (stream && (ulong)y % sizeof(realv) == 0) {
         for (ulong i = 0; i < full; i += VEC)
-            VSTORE_STREAM(y + i, outputs(to_uv(VLOAD(x + i), scale), nm, a));
+            VSTORE_STREAM(y + i, OUTPUTS_NAN_FIXED(outputs(entry_uv(VLOAD(x + i), c, j0 + i), nm, c->a)));
     } else {
         for (ulong i = 0; i < full; i += VEC)
-            VSTORE(y + i, outputs(to_uv(VLOAD(x + i), scale), nm, a));
+            VSTORE(y + i, OUTPUTS_NAN_FIXED(outputs(entry_uv(VLOAD(x + i), c, j0 + i), nm, c->a)));
     }
     if (full < n)
-        store_tail(y + full, n - full, outputs(load_tail(x + full, n - full, scale, 0), nm, a));
+        store_tail(y + full, n - full,
+                   OUTPUTS_NAN_FIXED(outputs(load_tail(x + full, n - full, c, j0 + full, 0), nm, c->a)));
 }
 
 /* Divides the n weights that batch_states wrote at y by the slice's total. */

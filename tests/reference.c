@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "support.h"
 
@@ -19,9 +20,16 @@
 typedef struct slice {
     clsm_dtype dtype;
     const void *x;
-    double *y;
+    double *y; /* NULL: statistics only */
     size_t base, stride, axis;
     double scale;
+    /* The options (NULL for v1) and what they make of this slice: its row in
+     * [batch, heads, rows], the mask index of its entry 0, and its head's sink,
+     * which takes part as one more entry, j == axis, that gets no output. */
+    const clsm_options *opt;
+    size_t row, mask_base;
+    bool has_sink;
+    double sink;
 } slice;
 
 /* scale*x exactly, as hi + lo; an infinity where the product overflows the compute type,
@@ -30,15 +38,95 @@ typedef struct product {
     double hi, lo;
 } product;
 
-static product scaled(const slice *s, size_t j)
+static size_t mask_index(const slice *s, size_t j)
 {
+    return s->mask_base + j * s->opt->mask_stride[3];
+}
+
+/* Set to -inf by a keep-mask byte of 0, or by causal and window. */
+static bool masked(const slice *s, size_t j)
+{
+    const clsm_options *o = s->opt;
+    if (o == NULL)
+        return false;
+    if (o->mask_type == CLSM_MASK_KEEP_U8 &&
+        ((const unsigned char *)o->mask.host)[mask_index(s, j)] == 0)
+        return true;
+    if (!o->causal)
+        return false;
+    ptrdiff_t last_seen = (ptrdiff_t)s->row + o->causal_offset, at = (ptrdiff_t)j;
+    return at > last_seen || (o->window > 0 && at <= last_seen - (ptrdiff_t)o->window);
+}
+
+static double additive_mask(const slice *s, size_t j)
+{
+    const clsm_options *o = s->opt;
+    if (o == NULL)
+        return 0;
+    switch (o->mask_type) {
+    case CLSM_MASK_ADD_F32:
+        return ts_load(CLSM_F32, o->mask.host, mask_index(s, j));
+    case CLSM_MASK_ADD_F16:
+        return ts_load(CLSM_F16, o->mask.host, mask_index(s, j));
+    case CLSM_MASK_ADD_BF16:
+        return ts_load(CLSM_BF16, o->mask.host, mask_index(s, j));
+    default:
+        return 0;
+    }
+}
+
+/* Where u overflows the compute type it is that infinity (F64's overflows by itself). */
+static double overflow_to_inf(clsm_dtype dtype, double u)
+{
+    return dtype != CLSM_F64 && isinf((float)u) ? (double)(float)u : u;
+}
+
+/* u_j exactly: scale*x_j, plus the additive mask, or -inf where masked; the sink at j == axis. */
+static product entry(const slice *s, size_t j)
+{
+    if (j == s->axis)
+        return (product){s->sink, 0};
+    if (masked(s, j))
+        return (product){-INFINITY, 0};
     double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
-    product p = {s->scale * v, 0};
-    if (s->dtype != CLSM_F64 && isinf((float)p.hi))
-        p.hi = (float)p.hi;
-    if (isfinite(p.hi))
-        p.lo = fma(s->scale, v, -p.hi);
+    product p = {0, 0};
+    /* The limit of scale -> 0 is 0, also where scale*x would be 0*inf. */
+    if (s->scale != 0 || isnan(v)) {
+        p.hi = overflow_to_inf(s->dtype, s->scale * v);
+        if (isfinite(p.hi))
+            p.lo = fma(s->scale, v, -p.hi);
+    }
+    double add = additive_mask(s, j);
+    if (add == 0)
+        return p;
+    double sum = p.hi + add;
+    if (isfinite(sum) && isfinite(p.hi) && isfinite(add)) {
+        /* Knuth's two-sum keeps the rounding error of hi + add in lo. */
+        double b = sum - p.hi;
+        p.lo += (p.hi - (sum - b)) + (add - b);
+        p.hi = sum;
+    } else {
+        p.hi = overflow_to_inf(s->dtype, sum);
+        p.lo = 0;
+    }
     return p;
+}
+
+/* u_j rounded as the compute type forms it: the value a reported max must have exactly.
+ * f32 products and sums are formed in double and rounded once, which equals f32
+ * arithmetic (double holds more than twice f32's precision). */
+static double compute_type_entry(const slice *s, size_t j)
+{
+    if (j == s->axis)
+        return s->sink;
+    if (masked(s, j))
+        return -INFINITY;
+    double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
+    double u = s->scale != 0 || isnan(v) ? s->scale * v : 0;
+    if (s->dtype != CLSM_F64)
+        u = (float)u;
+    u += additive_mask(s, j);
+    return s->dtype != CLSM_F64 ? (double)(float)u : u;
 }
 
 static bool product_greater(product a, product b)
@@ -54,41 +142,66 @@ static long double product_minus(product a, product b)
 
 static void put(const slice *s, size_t j, long double v)
 {
-    s->y[s->base + j * s->stride] = (double)v;
+    if (s->y != NULL)
+        s->y[s->base + j * s->stride] = (double)v;
 }
 
-static void ref_slice(clsm_op op, const slice *s)
+/* What a slice's own statistics come from: its entries with the sink among them. */
+typedef struct summary {
+    bool has_nan;
+    size_t n_pos_inf, argmax;
+    double max; /* in the compute type */
+    long double rest; /* the sum of every term but the max's own 1 */
+} summary;
+
+static summary summarise(const slice *s)
 {
-    bool has_nan = false;
+    const size_t n = s->axis + s->has_sink;
+    summary sum = {false, 0, 0, -INFINITY, 0};
+    for (size_t j = 0; j < n; j++) {
+        product t = entry(s, j);
+        sum.has_nan |= isnan(t.hi) != 0;
+        sum.n_pos_inf += t.hi == INFINITY;
+        if (product_greater(t, entry(s, sum.argmax)))
+            sum.argmax = j;
+        sum.max = fmax(sum.max, compute_type_entry(s, j));
+    }
+    if (sum.has_nan || sum.n_pos_inf > 0 || entry(s, sum.argmax).hi == -INFINITY)
+        return sum;
+
+    /* Neumaier summation; all terms are in [0, 1]. */
+    product m = entry(s, sum.argmax);
+    long double rest = 0, comp = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (j == sum.argmax)
+            continue;
+        product t = entry(s, j);
+        long double e = t.hi == -INFINITY ? 0.0L : expl(product_minus(t, m));
+        long double next = rest + e;
+        comp += fabsl(rest) >= fabsl(e) ? (rest - next) + e : (e - next) + rest;
+        rest = next;
+    }
+    sum.rest = rest + comp;
+    return sum;
+}
+
+static void put_all(clsm_op op, const slice *s, long double soft, long double log_soft)
+{
     for (size_t j = 0; j < s->axis; j++)
-        has_nan |= isnan(ts_load(s->dtype, s->x, s->base + j * s->stride)) != 0;
-    if (has_nan) {
-        for (size_t j = 0; j < s->axis; j++)
-            put(s, j, NAN);
+        put(s, j, op == CLSM_SOFTMAX ? soft : log_soft);
+}
+
+/* y from the slice's own statistics. */
+static void put_softmax(clsm_op op, const slice *s, const summary *sum)
+{
+    if (sum->has_nan) {
+        put_all(op, s, NAN, NAN);
         return;
     }
-
-    /* The limit of scale -> 0 is uniform, also where scale*x would be 0*inf. */
-    if (s->scale == 0) {
-        long double n = (long double)s->axis;
-        for (size_t j = 0; j < s->axis; j++)
-            put(s, j, op == CLSM_SOFTMAX ? 1.0L / n : -logl(n));
-        return;
-    }
-
-    size_t n_pos_inf = 0, argmax = 0;
-    for (size_t j = 0; j < s->axis; j++) {
-        product t = scaled(s, j);
-        n_pos_inf += t.hi == INFINITY;
-        if (product_greater(t, scaled(s, argmax)))
-            argmax = j;
-    }
-    product m = scaled(s, argmax);
-
-    if (n_pos_inf > 0) {
-        long double k = (long double)n_pos_inf;
+    if (sum->n_pos_inf > 0) {
+        long double k = (long double)sum->n_pos_inf;
         for (size_t j = 0; j < s->axis; j++) {
-            bool hit = scaled(s, j).hi == INFINITY;
+            bool hit = entry(s, j).hi == INFINITY;
             if (op == CLSM_SOFTMAX)
                 put(s, j, hit ? 1.0L / k : 0.0L);
             else
@@ -96,42 +209,106 @@ static void ref_slice(clsm_op op, const slice *s)
         }
         return;
     }
-
+    product m = entry(s, sum->argmax);
     if (m.hi == -INFINITY) {
-        for (size_t j = 0; j < s->axis; j++)
-            put(s, j, op == CLSM_SOFTMAX ? 0.0L : -INFINITY);
+        put_all(op, s, 0.0L, -INFINITY);
         return;
     }
-
-    /* Neumaier summation of every term but the max's own 1; all are in [0, 1]. */
-    long double rest = 0, comp = 0;
+    long double log_sum = log1pl(sum->rest);
     for (size_t j = 0; j < s->axis; j++) {
-        if (j == argmax)
-            continue;
-        product t = scaled(s, j);
-        long double e = t.hi == -INFINITY ? 0.0L : expl(product_minus(t, m));
-        long double sum = rest + e;
-        comp += fabsl(rest) >= fabsl(e) ? (rest - sum) + e : (e - sum) + rest;
-        rest = sum;
-    }
-    rest += comp;
-
-    long double log_sum = log1pl(rest);
-    for (size_t j = 0; j < s->axis; j++) {
-        product t = scaled(s, j);
+        product t = entry(s, j);
         long double d = t.hi == -INFINITY ? -INFINITY : product_minus(t, m);
-        put(s, j, op == CLSM_SOFTMAX ? expl(d) / (1 + rest) : d - log_sum);
+        put(s, j, op == CLSM_SOFTMAX ? expl(d) / (1 + sum->rest) : d - log_sum);
+    }
+}
+
+/* y from given statistics (stats_in), with the contract's special rules. */
+static void put_from_statistics(clsm_op op, const slice *s, const summary *sum, double max,
+                                double total)
+{
+    if (sum->has_nan || isnan(max) || isnan(total)) {
+        put_all(op, s, NAN, NAN);
+        return;
+    }
+    if (total == 0) {
+        put_all(op, s, 0.0L, -INFINITY);
+        return;
+    }
+    const product m = {max, 0};
+    for (size_t j = 0; j < s->axis; j++) {
+        product t = entry(s, j);
+        long double d;
+        if (max == INFINITY)
+            d = t.hi == INFINITY ? 0.0L : -INFINITY;
+        else
+            d = t.hi == -INFINITY ? -INFINITY : product_minus(t, m);
+        put(s, j, op == CLSM_SOFTMAX ? expl(d) / total : d - logl(total));
+    }
+}
+
+static void put_statistics(const summary *sum, double *stats)
+{
+    if (sum->has_nan) {
+        stats[0] = stats[1] = NAN;
+    } else if (sum->n_pos_inf > 0) {
+        stats[0] = INFINITY;
+        stats[1] = (double)sum->n_pos_inf;
+    } else if (sum->max == -INFINITY) {
+        stats[0] = -INFINITY;
+        stats[1] = 0;
+    } else {
+        stats[0] = sum->max;
+        stats[1] = (double)(1 + sum->rest);
+    }
+}
+
+/* The options' view of outer as [batch, heads, rows]; all 0 is [1, 1, outer]. */
+static void outer_dims(const clsm_options *o, clsm_shape shape, size_t *heads, size_t *rows)
+{
+    bool unset = o == NULL || (o->batch == 0 && o->heads == 0 && o->rows == 0);
+    *heads = unset ? 1 : o->heads;
+    *rows = unset ? shape.outer : o->rows;
+}
+
+void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+                    const clsm_options *options, const void *x, double *y, double *stats)
+{
+    size_t heads, rows;
+    outer_dims(options, shape, &heads, &rows);
+    const bool f64 = dtype == CLSM_F64;
+    slice s = {dtype, x, y, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0};
+    for (size_t o = 0; o < shape.outer; o++) {
+        size_t r = o % rows, h = o / rows % heads, b = o / rows / heads;
+        s.row = r;
+        if (options != NULL) {
+            const size_t *st = options->mask_stride;
+            s.mask_base = b * st[0] + h * st[1] + r * st[2];
+            s.has_sink = options->sinks.host != NULL;
+            if (s.has_sink)
+                s.sink = f64 ? ((const double *)options->sinks.host)[h]
+                             : ((const float *)options->sinks.host)[h];
+        }
+        for (size_t i = 0; i < shape.inner; i++) {
+            const size_t at = 2 * (o * shape.inner + i);
+            s.base = o * shape.axis * shape.inner + i;
+            summary sum = summarise(&s);
+            if (options != NULL && options->stats_in.host != NULL) {
+                const void *given = options->stats_in.host;
+                double max = f64 ? ((const double *)given)[at] : ((const float *)given)[at];
+                double total =
+                    f64 ? ((const double *)given)[at + 1] : ((const float *)given)[at + 1];
+                put_from_statistics(op, &s, &sum, max, total);
+            } else {
+                put_softmax(op, &s, &sum);
+            }
+            if (stats != NULL)
+                put_statistics(&sum, stats + at);
+        }
     }
 }
 
 void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, const void *x,
                  double *y)
 {
-    slice s = {dtype, x, y, 0, shape.inner, shape.axis, scale};
-    for (size_t o = 0; o < shape.outer; o++) {
-        for (size_t i = 0; i < shape.inner; i++) {
-            s.base = o * shape.axis * shape.inner + i;
-            ref_slice(op, &s);
-        }
-    }
+    ref_softmax_ex(op, dtype, shape, scale, NULL, x, y, NULL);
 }

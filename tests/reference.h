@@ -13,4 +13,14 @@
 void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, const void *x,
                  double *y);
 
+/*
+ * ref_softmax with the options of clsm_softmax_host_ex (their host tensors;
+ * NULL options is ref_softmax): masks, causal window, sinks and stats_in. y
+ * may be NULL. stats, if not NULL, receives each slice's (max, sum) at
+ * 2*(o*inner + i) with the contract's special values; the max is formed as
+ * the compute type forms u (so it can be checked exactly), the sum from exact u.
+ */
+void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+                    const clsm_options *options, const void *x, double *y, double *stats);
+
 #endif

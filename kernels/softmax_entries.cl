@@ -1,0 +1,252 @@
+/* What turns an entry of x into the u the softmax runs on (scale, mask, causal window), the
+ * fused options around a slice (sinks, statistics in and out), the one argument list of
+ * every kernel, and the scalar path over a slice.
+ *
+ * Needs softmax_common.cl before it. Build options, all 0 when unset:
+ *  -DMASK=0..4: the clsm_mask_type; -DCAUSAL, -DWINDOW (window > 0), -DSINKS, -DSTATS_OUT,
+ *  -DSTATS_IN: which options are set; -DWRITE_Y=0 for statistics only.
+ * Mask, causal and sinks only come with inner == 1, where slice o is row (b, h, r) of
+ * [batch, heads, rows].
+ */
+#define MASK_ADD (MASK >= 1 && MASK <= 3)
+#define MASK_KEEP (MASK == 4)
+/* Options that read per-row data, so that slices cannot be gathered into lanes. */
+#define ROW_OPTIONS (MASK || CAUSAL || SINKS)
+/* Options that meet each slice's state, so that it is finished one slice at a time. */
+#define SLICE_STATS (SINKS || STATS_OUT || STATS_IN)
+
+/* u = scale*v in the compute type, as the contract forms it, wherever something is added to
+ * it (a mask, a sink) or reported (statistics). Elsewhere s*v = a*u with a = |s| and u =
+ * sign(s)*v, and the shift keeps the exact product (softmax_common.cl). */
+#define SCALED_DOMAIN (MASK_ADD || SINKS || STATS_OUT || STATS_IN)
+
+#if MASK == 1
+typedef float mask_t;
+#define MASK_VALUE(p, i) ((real)(p)[i])
+#elif MASK == 2
+typedef half mask_t;
+#define MASK_VALUE(p, i) ((real)vload_half((i), (p)))
+#elif MASK == 3
+typedef ushort mask_t;
+#define MASK_VALUE(p, i) ((real)as_float((uint)(p)[i] << 16))
+#else
+typedef uchar mask_t;
+#endif
+
+/* The arguments of every kernel, in the order host/kernel_args.c sets them; offsets and
+ * sizes in elements. first: the index of slice 0 in the whole tensor, for the options that
+ * depend on the row. scratch, chunk, chunks: the split family's. */
+#define KERNEL_ARGS                                                                        \
+    global const store_t *x, ulong x_off, global store_t *y, ulong y_off, ulong outer,      \
+        ulong axis, ulong inner, float scale_f, uint batch, uint stream, ulong first,       \
+        global const mask_t *mask, ulong mask_off, ulong4 mask_stride, ulong heads,         \
+        ulong rows, long causal_offset, ulong window, global const real *sinks,             \
+        ulong sinks_off, global real *stats_out, ulong stats_out_off,                       \
+        global const real *stats_in, ulong stats_in_off, global real *scratch, ulong chunk, \
+        ulong chunks
+
+/* The options among KERNEL_ARGS, gathered once per kernel. */
+typedef struct {
+    real scale, a; /* s*v = a*u */
+    ulong first, heads, rows, axis;
+    global const mask_t *mask;
+    ulong4 mask_stride;
+    long causal_offset;
+    ulong window;
+    global const real *sinks;
+    global real *stats_out;
+    global const real *stats_in;
+} options;
+
+#define OPTIONS_OF_ARGS                                                                     \
+    options_of(scale_f, first, heads, rows, axis, mask + mask_off, mask_stride,             \
+               causal_offset, window, sinks + sinks_off, stats_out + stats_out_off,         \
+               stats_in + stats_in_off)
+
+options options_of(float scale_f, ulong first, ulong heads, ulong rows, ulong axis,
+                   global const mask_t *mask, ulong4 mask_stride, long causal_offset,
+                   ulong window, global const real *sinks, global real *stats_out,
+                   global const real *stats_in)
+{
+    options o;
+    o.scale = scale_f;
+#if ZERO_SCALE || SCALED_DOMAIN
+    /* The zero-scale variant's u are all 0 (or NaN), and 0 * -inf, the empty state's max,
+     * would be NaN. */
+    o.a = 1;
+#else
+    o.a = fabs(o.scale);
+#endif
+    o.first = first;
+    o.heads = heads;
+    o.rows = rows;
+    o.axis = axis;
+    o.mask = mask;
+    o.mask_stride = mask_stride;
+    o.causal_offset = causal_offset;
+    o.window = window;
+    o.sinks = sinks;
+    o.stats_out = stats_out;
+    o.stats_in = stats_in;
+    return o;
+}
+
+/* What entry j of one slice needs besides x. */
+typedef struct {
+    real scale, a;
+    global const mask_t *mask; /* the slice's row of the mask */
+    ulong mask_step;
+    long keep_lo, keep_hi; /* causal: entries outside [keep_lo, keep_hi] are masked */
+} slice_ctx;
+
+/* Slice s of the launch (o * inner + i). */
+slice_ctx slice_ctx_of(const options *o, ulong s)
+{
+    slice_ctx c;
+    c.scale = o->scale;
+    c.a = o->a;
+    c.mask = 0;
+    c.mask_step = 0;
+    c.keep_lo = c.keep_hi = 0;
+#if ROW_OPTIONS
+    ulong row = o->first + s;
+    ulong r = row % o->rows, h = row / o->rows % o->heads, b = row / o->rows / o->heads;
+#endif
+#if MASK
+    c.mask = o->mask + b * o->mask_stride.s0 + h * o->mask_stride.s1 + r * o->mask_stride.s2;
+    c.mask_step = o->mask_stride.s3;
+#endif
+#if CAUSAL
+    /* Entry j is kept when r + offset - window < j <= r + offset; the host keeps the sum
+     * from overflowing. */
+    long last = (long)r + o->causal_offset;
+    c.keep_hi = last;
+#if WINDOW
+    c.keep_lo = last - (long)o->window + 1;
+#else
+    c.keep_lo = LONG_MIN;
+#endif
+#endif
+    return c;
+}
+
+/* u of entry j of the slice, whose x is v: scaled, then masked. */
+real entry_u(real v, const slice_ctx *c, ulong j)
+{
+#if ZERO_SCALE
+    real u = isnan(v) ? v : (real)0;
+#elif SCALED_DOMAIN
+    real u = c->scale * v;
+#else
+    real u = copysign((real)1, c->scale) * v;
+#endif
+#if MASK_ADD
+    u += MASK_VALUE(c->mask, j * c->mask_step);
+#elif MASK_KEEP
+    if (c->mask[j * c->mask_step] == 0)
+        u = -INFINITY;
+#endif
+#if CAUSAL
+    if ((long)j < c->keep_lo || (long)j > c->keep_hi)
+        u = -INFINITY;
+#endif
+    return u;
+}
+
+/* The norm of a slice from its own state: with its head's sink joined, and its statistics
+ * written when write_stats (the split family writes them from one chunk only). */
+slice_norm finish_slice(state st, const options *o, ulong s, int write_stats)
+{
+#if SINKS
+    ulong head = (o->first + s) / o->rows % o->heads;
+    state_merge(&st, state_from(o->sinks[head], 1, 0, o->a), o->a);
+#endif
+#if STATS_OUT
+    /* In the scaled domain, a = 1: the max is hi itself and the sum is relative to it.
+     * A fully masked slice's entries each weigh 1 against its -inf max (weight()), which
+     * output() reads as a masked slice; its reported sum is 0. */
+    if (write_stats) {
+        real max = st.hi, sum = max == -INFINITY ? (real)0 : st.sum + st.comp;
+        if (isnan(max) || isnan(sum))
+            max = sum = CANONICAL_NAN;
+        o->stats_out[2 * s] = max;
+        o->stats_out[2 * s + 1] = sum;
+    }
+#endif
+    return norm_of(st);
+}
+
+/* The norm of slice s from the given statistics, with the contract's special values: a
+ * NaN gives a NaN slice, a zero sum (or a -inf max) a fully masked one, and a +inf max
+ * shares the mass among the +inf entries (output()). */
+slice_norm norm_from_stats(const options *o, ulong s)
+{
+    real max = o->stats_in[2 * s], sum = o->stats_in[2 * s + 1];
+    slice_norm n;
+    n.lo = 0;
+    if (isnan(max) || isnan(sum)) {
+        n.hi = n.total = n.log_total = CANONICAL_NAN;
+    } else if (sum == 0 || max == -INFINITY) {
+        n.hi = -INFINITY;
+        n.total = 0;
+        n.log_total = -INFINITY;
+    } else {
+        n.hi = max;
+        n.total = sum;
+        n.log_total = log(sum);
+    }
+    return n;
+}
+
+/* With given statistics an entry is not checked against its slice, so a NaN entry makes a
+ * NaN of its own, which must be the canonical one. */
+#if STATS_IN
+#define OUTPUT_NAN_FIXED(v) canonical(v)
+#else
+#define OUTPUT_NAN_FIXED(v) (v)
+#endif
+real canonical(real v)
+{
+    return isnan(v) ? CANONICAL_NAN : v;
+}
+
+/* The state of n entries at stride apart, from entry j0 of the slice on, one at a time: the
+ * general path, and the fallback of the vector kernels for slices whose shift is not
+ * finite. */
+state range_state_scalar(global const store_t *x, ulong stride, ulong n, const slice_ctx *c,
+                         ulong j0)
+{
+    state st = state_empty(c->a);
+    for (ulong j = 0; j < n; ++j)
+        state_add(&st, entry_u(LOAD(x, j * stride), c, j0 + j), c->a);
+    return st;
+}
+
+void range_output_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n,
+                         slice_norm nm, const slice_ctx *c, ulong j0)
+{
+    /* A NaN slice, whichever path found it: its total is NaN. */
+    if (isnan(nm.total)) {
+        for (ulong j = 0; j < n; ++j)
+            STORE(y, j * stride, CANONICAL_NAN);
+        return;
+    }
+    for (ulong j = 0; j < n; ++j)
+        STORE(y, j * stride,
+              OUTPUT_NAN_FIXED(output(entry_u(LOAD(x, j * stride), c, j0 + j), nm, c->a)));
+}
+
+/* Slice s, of n entries at stride apart, one at a time. */
+void slice_scalar(global const store_t *x, global store_t *y, ulong stride, ulong n,
+                  const options *o, ulong s)
+{
+    slice_ctx c = slice_ctx_of(o, s);
+#if STATS_IN
+    slice_norm nm = norm_from_stats(o, s);
+#else
+    slice_norm nm = finish_slice(range_state_scalar(x, stride, n, &c, 0), o, s, 1);
+#endif
+#if WRITE_Y
+    range_output_scalar(x, y, stride, n, nm, &c, 0);
+#endif
+}

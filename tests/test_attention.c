@@ -1,0 +1,1227 @@
+/* The v1.1 fused options (masks, causal windows, sinks, statistics in and out, sharding) on every kernel family, dtype, op and entry point, and the bad input they bring. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "reference.h"
+#include "support.h"
+
+TestSuite(attention, .init = ts_open_all, .fini = ts_close_all);
+
+static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
+#define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef enum entry_point { HOST, BUFFERS } entry_point;
+static const char *const entry_point_names[] = {"host", "buffers"};
+
+/* outer seen as [batch, heads, rows]. */
+typedef struct dims {
+    size_t batch, heads, rows, axis;
+} dims;
+
+static clsm_shape shape_of(dims d)
+{
+    return (clsm_shape){d.batch * d.heads * d.rows, d.axis, 1};
+}
+
+static size_t mask_element_size(clsm_mask_type type)
+{
+    return type == CLSM_MASK_ADD_F32 ? 4 : type == CLSM_MASK_KEEP_U8 ? 1 : 2;
+}
+
+/* Sinks and statistics are f32, f64 for F64 calls. */
+static size_t stat_size(clsm_dtype dtype)
+{
+    return dtype == CLSM_F64 ? 8 : 4;
+}
+
+static clsm_dtype stat_dtype(clsm_dtype dtype)
+{
+    return dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+}
+
+static size_t n_slices(clsm_shape s)
+{
+    return s.outer * s.inner;
+}
+
+static void *checked_malloc(size_t bytes)
+{
+    void *p = malloc(bytes + 1);
+    cr_assert_not_null(p, "out of host memory for %zu bytes", bytes);
+    return p;
+}
+
+static void *random_x(clsm_dtype dtype, size_t n, uint64_t seed)
+{
+    ts_rng r = ts_rng_seed(seed);
+    void *x = ts_alloc(dtype, n);
+    ts_fill_uniform(&r, dtype, x, n, -4, 4);
+    return x;
+}
+
+/*
+ * One fused request: shape, scale and options whose tensors are host arrays
+ * (the buffers entry point gets copies of them). stats_out asks for the
+ * statistics; no_y leaves y out (statistics only).
+ */
+typedef struct request {
+    clsm_shape shape;
+    float scale;
+    clsm_options opt;
+    size_t mask_elems;
+    bool stats_out, no_y;
+} request;
+
+static request request_for(dims d, float scale)
+{
+    request q = {shape_of(d), scale, {0}, 0, false, false};
+    q.opt.batch = d.batch;
+    q.opt.heads = d.heads;
+    q.opt.rows = d.rows;
+    return q;
+}
+
+static size_t sinks_count(const request *q)
+{
+    return q->opt.heads > 0 ? q->opt.heads : 1;
+}
+
+/* The options' bytes for each tensor. */
+static size_t mask_bytes(const request *q)
+{
+    return q->mask_elems * mask_element_size(q->opt.mask_type);
+}
+
+static size_t stats_bytes(const request *q, clsm_dtype dtype)
+{
+    return 2 * n_slices(q->shape) * stat_size(dtype);
+}
+
+/* Offsets of every tensor on the buffers path, in elements, so that none starts at byte 0. */
+#define PAD 3
+
+static cl_mem padded_buffer(cl_context c, cl_mem_flags flags, const void *host, size_t bytes,
+                            size_t pad_bytes)
+{
+    unsigned char *all = checked_malloc(pad_bytes + bytes);
+    ts_fill_sentinel(all, pad_bytes + bytes);
+    if (host != NULL)
+        memcpy(all + pad_bytes, host, bytes);
+    cl_mem b = ts_cl_buffer(c, flags, pad_bytes + bytes, all);
+    free(all);
+    return b;
+}
+
+static cl_context context_of(clsm_context *ctx)
+{
+    cl_context c;
+    cl_int err = clGetCommandQueueInfo(clsm_context_queue(ctx), CL_QUEUE_CONTEXT, sizeof c, &c,
+                                       NULL);
+    cr_assert_eq(err, CL_SUCCESS, "CL_QUEUE_CONTEXT: %d", err);
+    return c;
+}
+
+/* Reads back what follows the pad and checks that the pad kept its sentinel. */
+static void read_past_pad(clsm_context *ctx, cl_mem b, size_t pad_bytes, size_t bytes, void *out,
+                          const char *what)
+{
+    unsigned char *all = checked_malloc(pad_bytes + bytes);
+    ts_cl_read(clsm_context_queue(ctx), b, 0, pad_bytes + bytes, all);
+    ts_report r = ts_check_sentinel(all, pad_bytes);
+    cr_assert(r.ok, "%s: written before its offset: %s", what, r.msg);
+    memcpy(out, all + pad_bytes, bytes);
+    free(all);
+}
+
+/*
+ * One call of either entry point with q's options; y (unless NULL) and stats
+ * (when q asks for them) receive the results. On the buffers path every tensor
+ * sits at a nonzero offset and is copied back. in_place makes y the x memory.
+ */
+static clsm_status fused_call(clsm_context *ctx, entry_point ep, clsm_op op, clsm_dtype dtype,
+                              const request *q, const void *x, void *y, void *stats,
+                              bool in_place, const char *what)
+{
+    const size_t n = ts_count(q->shape), es = ts_dtype_size(dtype), ss = stat_size(dtype);
+    clsm_options o = q->opt;
+    if (ep == HOST) {
+        o.stats_out.host = q->stats_out ? stats : NULL;
+        if (in_place) {
+            memcpy(y, x, n * es);
+            return clsm_softmax_host_ex(ctx, op, dtype, q->shape, q->scale, &o, y, y);
+        }
+        return clsm_softmax_host_ex(ctx, op, dtype, q->shape, q->scale, &o, x,
+                                    q->no_y ? NULL : y);
+    }
+
+    cl_context c = context_of(ctx);
+    const clsm_options *h = &q->opt;
+    o.mask.host = o.sinks.host = o.stats_in.host = o.stats_out.host = NULL;
+    if (h->mask.host != NULL) {
+        o.mask.offset = PAD * mask_element_size(h->mask_type);
+        o.mask.buffer = padded_buffer(c, CL_MEM_READ_ONLY, h->mask.host, mask_bytes(q),
+                                      o.mask.offset);
+    }
+    if (h->sinks.host != NULL) {
+        o.sinks.offset = PAD * ss;
+        o.sinks.buffer = padded_buffer(c, CL_MEM_READ_ONLY, h->sinks.host,
+                                       sinks_count(q) * ss, o.sinks.offset);
+    }
+    if (h->stats_in.host != NULL) {
+        o.stats_in.offset = PAD * ss;
+        o.stats_in.buffer = padded_buffer(c, CL_MEM_READ_ONLY, h->stats_in.host,
+                                          stats_bytes(q, dtype), o.stats_in.offset);
+    }
+    if (q->stats_out) {
+        o.stats_out.offset = PAD * ss;
+        o.stats_out.buffer = padded_buffer(c, CL_MEM_READ_WRITE, NULL, stats_bytes(q, dtype),
+                                           o.stats_out.offset);
+    }
+    cl_mem xb = padded_buffer(c, in_place ? CL_MEM_READ_WRITE : CL_MEM_READ_ONLY, x, n * es,
+                              PAD * es);
+    cl_mem yb = in_place ? xb
+                : q->no_y ? NULL
+                          : padded_buffer(c, CL_MEM_READ_WRITE, NULL, n * es, PAD * es);
+    cl_event done = NULL;
+    clsm_status st = clsm_softmax_buffers_ex(ctx, op, dtype, q->shape, q->scale, &o, xb, PAD * es,
+                                             yb, PAD * es, 0, NULL, &done);
+    if (st == CLSM_SUCCESS) {
+        cr_assert_not_null(done, "%s: no event", what);
+        cr_assert_eq(clWaitForEvents(1, &done), CL_SUCCESS, "%s: waiting for the event", what);
+        clReleaseEvent(done);
+        if (yb != NULL)
+            read_past_pad(ctx, yb, PAD * es, n * es, y, what);
+        if (q->stats_out)
+            read_past_pad(ctx, o.stats_out.buffer, PAD * ss, stats_bytes(q, dtype), stats, what);
+    }
+    clFinish(clsm_context_queue(ctx));
+    cl_mem tensors[] = {o.mask.buffer, o.sinks.buffer, o.stats_in.buffer, o.stats_out.buffer,
+                        in_place ? NULL : yb, xb};
+    for (size_t k = 0; k < N_OF(tensors); k++)
+        if (tensors[k] != NULL)
+            clReleaseMemObject(tensors[k]);
+    return st;
+}
+
+/* One NaN only, as for y, so that statistics compare bitwise whatever produced them. */
+static bool stat_nan_ok(clsm_dtype dtype, const void *got, size_t i)
+{
+    if (dtype == CLSM_F64) {
+        uint64_t b;
+        memcpy(&b, (const char *)got + 8 * i, 8);
+        return b == ts_canonical_nan(CLSM_F64);
+    }
+    uint32_t b;
+    memcpy(&b, (const char *)got + 4 * i, 4);
+    return b == ts_canonical_nan(CLSM_F32);
+}
+
+/* max exactly (it is one u as the compute type forms it); sum within relative 1e-5 (1e-13 for F64). */
+static ts_report check_stats(clsm_dtype dtype, size_t slices, const void *got, const double *want)
+{
+    ts_report r = {true, ""};
+    const clsm_dtype sd = stat_dtype(dtype);
+    const double rel = dtype == CLSM_F64 ? 1e-13 : 1e-5;
+    for (size_t i = 0; i < 2 * slices; i++) {
+        double g = ts_load(sd, got, i), w = want[i];
+        bool ok;
+        if (isnan(w) || isnan(g))
+            ok = isnan(w) && stat_nan_ok(dtype, got, i);
+        else if (i % 2 == 0 || isinf(w) || w == 0)
+            ok = g == w;
+        else
+            ok = fabs(g - w) <= rel * w;
+        if (ok)
+            continue;
+        r.ok = false;
+        snprintf(r.msg, sizeof r.msg, "slice %zu %s: got %.17g, expected %.17g", i / 2,
+                 i % 2 == 0 ? "max" : "sum", g, w);
+        return r;
+    }
+    return r;
+}
+
+/* Checks one entry point's result against the reference (y and stats as the request asks). */
+static void check_one(clsm_context *ctx, const char *config, entry_point ep, clsm_op op,
+                      clsm_dtype dtype, const request *q, const void *x, const double *ref_y,
+                      const double *ref_stats, const char *label)
+{
+    const size_t n = ts_count(q->shape), es = ts_dtype_size(dtype);
+    char what[256], head[160];
+    ts_describe(head, sizeof head, config, op, dtype, q->shape, q->scale);
+    snprintf(what, sizeof what, "%s %s, %s", head, entry_point_names[ep], label);
+    void *y = ts_alloc(dtype, n), *x_before = ts_alloc(dtype, n);
+    void *stats = checked_malloc(stats_bytes(q, dtype));
+    ts_fill_sentinel(y, n * es);
+    ts_fill_sentinel(stats, stats_bytes(q, dtype));
+    memcpy(x_before, x, n * es);
+
+    clsm_status st = fused_call(ctx, ep, op, dtype, q, x, y, stats, false, what);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+    cr_assert(memcmp(x, x_before, n * es) == 0, "%s: the input was modified", what);
+    ts_report r;
+    if (q->no_y) {
+        r = ts_check_sentinel(y, n * es);
+        cr_assert(r.ok, "%s: y written on a statistics-only call: %s", what, r.msg);
+    } else {
+        /* With a sink or given statistics a slice's single entry is no longer exactly 1 (0),
+         * so ts_check's exactness on an axis of 1 does not apply: check it as one long slice. */
+        clsm_shape checked = q->shape;
+        if (checked.axis == 1 && (q->opt.sinks.host != NULL || q->opt.stats_in.host != NULL))
+            checked = (clsm_shape){1, q->shape.outer, q->shape.inner};
+        r = ts_check(op, dtype, checked, y, ref_y);
+        cr_assert(r.ok, "%s: y: %s", what, r.msg);
+    }
+    if (q->stats_out) {
+        r = check_stats(dtype, n_slices(q->shape), stats, ref_stats);
+        cr_assert(r.ok, "%s: stats_out: %s", what, r.msg);
+    }
+    free(stats);
+    free(x_before);
+    free(y);
+}
+
+/* Checks q with data x on every configuration, both ops and both entry points. */
+static void check_request(const request *q, clsm_dtype dtype, const void *x, const char *label)
+{
+    const size_t n = ts_count(q->shape);
+    double *ref_y = checked_malloc(n * sizeof *ref_y);
+    double *ref_stats = checked_malloc(2 * n_slices(q->shape) * sizeof *ref_stats);
+    for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+        ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref_y, ref_stats);
+        for (size_t c = 0; c < ts_num_configs(); c++)
+            for (int ep = HOST; ep <= BUFFERS; ep++)
+                check_one(ts_ctx[c], ts_config_name(c), (entry_point)ep, (clsm_op)op, dtype, q, x,
+                          ref_y, ref_stats, label);
+    }
+    free(ref_stats);
+    free(ref_y);
+}
+
+/* ---- masks ---- */
+
+typedef enum layout { SHARED_BIAS, PADDING, FULL, PITCHED_ROWS, AXIS_STRIDE_2 } layout;
+static const char *const layout_names[] = {"[rows, axis] bias", "[batch,1,1,axis] padding",
+                                           "full [batch,heads,rows,axis]", "rows pitched axis+3",
+                                           "axis stride 2"};
+
+/* Sets the strides of a layout and returns the elements its mask array needs. */
+static size_t set_layout(request *q, dims d, layout l)
+{
+    size_t *s = q->opt.mask_stride;
+    const size_t pitch = l == PITCHED_ROWS ? d.axis + 3 : l == AXIS_STRIDE_2 ? 2 * d.axis : d.axis;
+    const size_t step = l == AXIS_STRIDE_2 ? 2 : 1;
+    switch (l) {
+    case SHARED_BIAS:
+        s[0] = s[1] = 0, s[2] = d.axis, s[3] = 1;
+        return d.rows * d.axis;
+    case PADDING:
+        s[0] = d.axis, s[1] = s[2] = 0, s[3] = 1;
+        return d.batch * d.axis;
+    default:
+        s[0] = d.heads * d.rows * pitch, s[1] = d.rows * pitch, s[2] = pitch, s[3] = step;
+        return d.batch * d.heads * d.rows * pitch;
+    }
+}
+
+/*
+ * Random mask values, every element different, so that a wrong stride or
+ * head reads other values: additive ones in [-3, 3] with about one in six
+ * -inf; keep bytes 0 about a third of the time, else any nonzero byte.
+ */
+static void *random_mask(clsm_mask_type type, size_t n, uint64_t seed)
+{
+    ts_rng r = ts_rng_seed(seed);
+    void *m = checked_malloc(n * mask_element_size(type));
+    for (size_t i = 0; i < n; i++) {
+        if (type == CLSM_MASK_KEEP_U8) {
+            ((unsigned char *)m)[i] = ts_rng_below(&r, 3) == 0 ? 0 : (unsigned char)(1 + ts_rng_below(&r, 255));
+            continue;
+        }
+        double v = ts_rng_below(&r, 6) == 0 ? -INFINITY : ts_rng_uniform(&r, -3, 3);
+        clsm_dtype as = type == CLSM_MASK_ADD_F32   ? CLSM_F32
+                        : type == CLSM_MASK_ADD_F16 ? CLSM_F16
+                                                    : CLSM_BF16;
+        ts_store(as, m, i, v);
+    }
+    return m;
+}
+
+/* Shapes of the mask tests: an axis of 1, primes, 16 and its neighbours, heads > 1 where it counts. */
+static const dims mask_dims[] = {{2, 3, 2, 7}, {2, 2, 3, 1}, {1, 3, 2, 17}, {2, 2, 2, 16},
+                                 {2, 3, 1, 15}};
+
+static void check_mask_type(clsm_mask_type type, uint64_t seed)
+{
+    for (size_t l = 0; l <= AXIS_STRIDE_2; l++) {
+        for (size_t k = 0; k < N_OF(mask_dims); k++) {
+            /* Each layout meets two of the shapes, so that every shape meets every mask type. */
+            if ((k + l) % N_OF(mask_dims) > 1)
+                continue;
+            const dims d = mask_dims[k];
+            request q = request_for(d, 0.75f);
+            q.opt.mask_type = type;
+            q.mask_elems = set_layout(&q, d, (layout)l);
+            q.opt.mask.host = random_mask(type, q.mask_elems, seed + 10 * l + k);
+            for (size_t i = 0; i < N_DTYPES; i++) {
+                void *x = random_x(dtypes[i], ts_count(q.shape), seed + 100 * l + k);
+                check_request(&q, dtypes[i], x, layout_names[l]);
+                free(x);
+            }
+            free(q.opt.mask.host);
+        }
+    }
+    /* A long row, so that the split and long-row code paths see the mask too. */
+    const dims d = {1, 2, 1, 4099};
+    request q = request_for(d, 1.0f);
+    q.opt.mask_type = type;
+    q.mask_elems = set_layout(&q, d, FULL);
+    q.opt.mask.host = random_mask(type, q.mask_elems, seed + 999);
+    for (size_t i = 0; i < N_DTYPES; i++) {
+        void *x = random_x(dtypes[i], ts_count(q.shape), seed + 1000);
+        check_request(&q, dtypes[i], x, "long rows");
+        free(x);
+    }
+    free(q.opt.mask.host);
+}
+
+Test(attention, additive_f32_masks_apply_in_every_layout)
+{
+    check_mask_type(CLSM_MASK_ADD_F32, 1000);
+}
+
+Test(attention, additive_f16_masks_apply_in_every_layout)
+{
+    check_mask_type(CLSM_MASK_ADD_F16, 2000);
+}
+
+Test(attention, additive_bf16_masks_apply_in_every_layout)
+{
+    check_mask_type(CLSM_MASK_ADD_BF16, 3000);
+}
+
+Test(attention, keep_masks_drop_exactly_the_zero_bytes_in_every_layout)
+{
+    check_mask_type(CLSM_MASK_KEEP_U8, 4000);
+}
+
+/* ---- causal and sliding window ---- */
+
+typedef struct causal_case {
+    dims d;
+    ptrdiff_t offset;
+    size_t window;
+} causal_case;
+
+/* Offsets 0, the KV-cache axis - rows, negative and beyond the axis; windows of 1, the axis, and between. */
+static const causal_case causal_cases[] = {
+    {{1, 2, 4, 9}, 0, 0},  {{1, 2, 4, 9}, 5, 0},  {{1, 2, 4, 9}, -2, 0}, {{1, 2, 4, 9}, 20, 0},
+    {{1, 2, 4, 9}, 0, 1},  {{1, 2, 4, 9}, 5, 1},  {{1, 2, 4, 9}, 5, 3},  {{1, 2, 4, 9}, 5, 9},
+    {{1, 2, 4, 9}, 2, 2},  {{2, 1, 3, 1}, 0, 0},  {{2, 1, 3, 1}, 0, 1},  {{1, 1, 3, 17}, 14, 5},
+    {{1, 1, 5, 16}, 11, 4}, {{2, 1, 2, 4099}, 4097, 3000},
+};
+
+Test(attention, causal_masks_entries_after_the_diagonal_and_before_the_window)
+{
+    for (size_t k = 0; k < N_OF(causal_cases); k++) {
+        const causal_case *cc = &causal_cases[k];
+        request q = request_for(cc->d, 1.25f);
+        q.opt.causal = 1;
+        q.opt.causal_offset = cc->offset;
+        q.opt.window = cc->window;
+        char label[96];
+        snprintf(label, sizeof label, "causal offset %td window %zu", cc->offset, cc->window);
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            void *x = random_x(dtypes[i], ts_count(q.shape), 5000 + k);
+            check_request(&q, dtypes[i], x, label);
+            free(x);
+        }
+    }
+}
+
+/* ---- sinks ---- */
+
+/* One sink per head, all different, in the scaled domain. */
+static void *make_sinks(clsm_dtype dtype, size_t heads)
+{
+    static const double values[] = {0.5, -1.5, 2.75, 6.0, -30.0};
+    void *s = checked_malloc(heads * stat_size(dtype));
+    for (size_t h = 0; h < heads; h++)
+        ts_store(stat_dtype(dtype), s, h, values[h % N_OF(values)]);
+    return s;
+}
+
+Test(attention, sinks_join_the_max_and_sum_of_their_head_only)
+{
+    const dims shapes[] = {{2, 3, 2, 7}, {1, 4, 1, 1}, {1, 3, 2, 16}, {1, 5, 1, 17}, {1, 2, 1, 4099}};
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            request q = request_for(shapes[k], 1.0f);
+            q.opt.sinks.host = make_sinks(dtypes[i], shapes[k].heads);
+            void *x = random_x(dtypes[i], ts_count(q.shape), 6000 + k);
+            check_request(&q, dtypes[i], x, "sinks");
+            free(x);
+            free(q.opt.sinks.host);
+        }
+    }
+}
+
+/* A mask, causal with a window, sinks and statistics out in one call, with fully masked rows among them. */
+Test(attention, mask_causal_sinks_and_statistics_combine)
+{
+    const dims shapes[] = {{2, 3, 3, 7}, {1, 2, 4, 16}, {1, 2, 2, 4099}};
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        const dims d = shapes[k];
+        request q = request_for(d, 0.5f);
+        q.opt.mask_type = CLSM_MASK_ADD_F32;
+        q.mask_elems = set_layout(&q, d, FULL);
+        float *mask = random_mask(CLSM_MASK_ADD_F32, q.mask_elems, 7000 + k);
+        /* Row 1 of head 1 of the last batch is masked whole by the mask. */
+        size_t at = (d.batch - 1) * q.opt.mask_stride[0] + q.opt.mask_stride[1] + q.opt.mask_stride[2];
+        for (size_t j = 0; j < d.axis; j++)
+            mask[at + j] = -INFINITY;
+        q.opt.mask.host = mask;
+        q.opt.causal = 1;
+        q.opt.causal_offset = (ptrdiff_t)(d.axis - d.rows) - 1;
+        q.opt.window = d.axis / 2;
+        q.stats_out = true;
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            q.opt.sinks.host = make_sinks(dtypes[i], d.heads);
+            void *x = random_x(dtypes[i], ts_count(q.shape), 7100 + k);
+            check_request(&q, dtypes[i], x, "mask, causal window, sinks, stats_out");
+            free(x);
+            free(q.opt.sinks.host);
+        }
+        free(mask);
+    }
+}
+
+/* ---- fully masked rows ---- */
+
+/* Every row of q is masked whole, so the reference itself must give exactly 0 / -inf throughout. */
+static void check_reference_is_all_masked(const request *q, const char *label)
+{
+    const size_t n = ts_count(q->shape);
+    for (size_t i = 0; i < N_DTYPES; i++) {
+        const clsm_dtype dtype = dtypes[i];
+        void *x = random_x(dtype, n, 8000 + i);
+        double *ref = checked_malloc(n * sizeof *ref);
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref, NULL);
+            for (size_t e = 0; e < n; e++)
+                cr_assert(op == CLSM_SOFTMAX ? ref[e] == 0 : ref[e] == -INFINITY,
+                          "%s: the reference misses the masked element %zu", label, e);
+        }
+        free(ref);
+        free(x);
+    }
+}
+
+Test(attention, masked_rows_give_zeros_not_nan)
+{
+    const dims d = {2, 2, 3, 7};
+    const size_t n = d.batch * d.heads * d.rows * d.axis;
+    request add = request_for(d, 1.0f);
+    add.opt.mask_type = CLSM_MASK_ADD_F32;
+    add.mask_elems = set_layout(&add, d, FULL);
+    float *minus_inf = checked_malloc(n * sizeof *minus_inf);
+    for (size_t e = 0; e < n; e++)
+        minus_inf[e] = -INFINITY;
+    add.opt.mask.host = minus_inf;
+
+    request keep = request_for(d, 1.0f);
+    keep.opt.mask_type = CLSM_MASK_KEEP_U8;
+    keep.mask_elems = set_layout(&keep, d, SHARED_BIAS);
+    keep.opt.mask.host = calloc(keep.mask_elems, 1);
+    cr_assert_not_null(keep.opt.mask.host);
+
+    request causal = request_for(d, 1.0f);
+    causal.opt.causal = 1;
+    causal.opt.causal_offset = -(ptrdiff_t)(d.axis + d.rows);
+
+    request *all[] = {&add, &keep, &causal};
+    const char *names[] = {"-inf additive mask", "keep mask of zeros", "causal, offset -axis-rows"};
+    for (size_t k = 0; k < N_OF(all); k++) {
+        check_reference_is_all_masked(all[k], names[k]);
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            void *x = random_x(dtypes[i], n, 8100 + k);
+            all[k]->stats_out = false;
+            check_request(all[k], dtypes[i], x, names[k]);
+            /* A finite sink is the only entry left: still 0 / -inf, and statistics (sink, 1). */
+            all[k]->opt.sinks.host = make_sinks(dtypes[i], d.heads);
+            all[k]->stats_out = true;
+            check_request(all[k], dtypes[i], x, names[k]);
+            free(all[k]->opt.sinks.host);
+            all[k]->opt.sinks.host = NULL;
+            free(x);
+        }
+    }
+    free(keep.opt.mask.host);
+    free(minus_inf);
+}
+
+/* ---- statistics out ---- */
+
+/* Puts special slices among random ones: one NaN, one with two +inf, one all -inf. */
+static void put_special_slices(clsm_dtype dtype, clsm_shape s, void *x)
+{
+    cr_assert_geq(n_slices(s), 3);
+    const size_t last = n_slices(s) - 1;
+    for (size_t j = 0; j < s.axis; j++) {
+        /* Slice k starts at element (k / inner) * axis * inner + k % inner. */
+        const size_t slices[] = {0, 1, last};
+        for (size_t k = 0; k < 3; k++) {
+            size_t base = slices[k] / s.inner * s.axis * s.inner + slices[k] % s.inner;
+            double v = ts_load(dtype, x, base + j * s.inner);
+            if (k == 0 && j == s.axis / 2)
+                v = NAN;
+            if (k == 1 && (j == 0 || j == s.axis - 1))
+                v = INFINITY;
+            if (k == 2)
+                v = -INFINITY;
+            ts_store(dtype, x, base + j * s.inner, v);
+        }
+    }
+}
+
+Test(attention, statistics_out_give_max_and_sum_of_every_slice)
+{
+    const clsm_shape shapes[] = {{5, 7, 1}, {3, 16, 2}, {2, 17, 5}, {4, 1, 1}, {3, 4099, 1}};
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        for (int stats_only = 0; stats_only <= 1; stats_only++) {
+            request q = {shapes[k], 0.5f, {0}, 0, true, stats_only != 0};
+            for (size_t i = 0; i < N_DTYPES; i++) {
+                void *x = random_x(dtypes[i], ts_count(q.shape), 9000 + k);
+                put_special_slices(dtypes[i], q.shape, x);
+                check_request(&q, dtypes[i], x, stats_only ? "statistics only" : "stats_out");
+                free(x);
+            }
+        }
+    }
+}
+
+/* ---- statistics in ---- */
+
+Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
+{
+    const clsm_shape shapes[] = {{6, 9, 1}, {3, 16, 2}, {6, 1, 1}, {6, 4099, 1}};
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        const clsm_shape s = shapes[k];
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            const clsm_dtype dtype = dtypes[i];
+            request q = {s, 1.0f, {0}, 0, false, false};
+            void *given = checked_malloc(2 * n_slices(s) * stat_size(dtype));
+            ts_rng r = ts_rng_seed(10000 + k);
+            for (size_t e = 0; e < n_slices(s); e++) {
+                ts_store(stat_dtype(dtype), given, 2 * e, ts_rng_uniform(&r, -2, 6));
+                ts_store(stat_dtype(dtype), given, 2 * e + 1, ts_rng_uniform(&r, 0.5, 40));
+            }
+            void *x = random_x(dtype, ts_count(s), 10100 + k);
+            /* Slice 0: sum 0; slice 1: max +inf with +inf entries; slice 2: NaN max;
+             * slice 3: NaN in x. */
+            ts_store(stat_dtype(dtype), given, 1, 0);
+            ts_store(stat_dtype(dtype), given, 2, INFINITY);
+            ts_store(stat_dtype(dtype), given, 3, 2);
+            size_t base1 = 1 / s.inner * s.axis * s.inner + 1 % s.inner;
+            ts_store(dtype, x, base1, INFINITY);
+            ts_store(dtype, x, base1 + (s.axis - 1) * s.inner, INFINITY);
+            ts_store(stat_dtype(dtype), given, 4, NAN);
+            size_t base3 = 3 / s.inner * s.axis * s.inner + 3 % s.inner;
+            ts_store(dtype, x, base3 + s.axis / 2 * s.inner, NAN);
+            q.opt.stats_in.host = given;
+            check_request(&q, dtype, x, "stats_in");
+            free(x);
+            free(given);
+        }
+    }
+}
+
+/* ---- sharded softmax: statistics of the pieces merged, then applied to each piece ---- */
+
+/* Merges the statistics of pieces a, b, c into out in one of three groupings. */
+static void merge_in_grouping(clsm_dtype dtype, size_t count, void *const piece[3], int grouping,
+                              void *out)
+{
+    const size_t bytes = 2 * count * stat_size(dtype);
+    void *inner = checked_malloc(bytes);
+    switch (grouping) {
+    case 0: /* (a + b) + c */
+        memcpy(out, piece[1], bytes);
+        clsm_stats_merge(dtype, count, piece[0], out);
+        clsm_stats_merge(dtype, count, piece[2], out);
+        break;
+    case 1: /* a + (b + c) */
+        memcpy(inner, piece[2], bytes);
+        clsm_stats_merge(dtype, count, piece[1], inner);
+        memcpy(out, piece[0], bytes);
+        clsm_stats_merge(dtype, count, inner, out);
+        break;
+    default: /* (a + c) + b */
+        memcpy(out, piece[2], bytes);
+        clsm_stats_merge(dtype, count, piece[0], out);
+        clsm_stats_merge(dtype, count, piece[1], out);
+        break;
+    }
+    free(inner);
+}
+
+static const char *const grouping_names[] = {"(a+b)+c", "a+(b+c)", "(a+c)+b"};
+
+/* NaN from clsm_stats_merge need not be the canonical one. */
+static void any_nan_to_canonical(clsm_dtype dtype, void *stats, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isnan(ts_load(stat_dtype(dtype), stats, i)))
+            ts_store(stat_dtype(dtype), stats, i, NAN);
+}
+
+Test(attention, sharded_softmax_matches_the_whole_row)
+{
+    enum { ROWS = 5, AXIS = 23 };
+    const size_t lengths[3] = {3, 12, 8}, starts[3] = {0, 3, 15};
+    const clsm_shape whole = {ROWS, AXIS, 1};
+    for (size_t i = 0; i < N_DTYPES; i++) {
+        const clsm_dtype dtype = dtypes[i];
+        const size_t es = ts_dtype_size(dtype), ss = stat_size(dtype);
+        void *x = random_x(dtype, ROWS * AXIS, 11000 + i);
+        /* Row 1: piece a all -inf; row 2: all -inf; row 3: +inf in pieces a and c; row 4: NaN in b. */
+        for (size_t j = 0; j < AXIS; j++) {
+            if (j < lengths[0])
+                ts_store(dtype, x, 1 * AXIS + j, -INFINITY);
+            ts_store(dtype, x, 2 * AXIS + j, -INFINITY);
+        }
+        ts_store(dtype, x, 3 * AXIS + 1, INFINITY);
+        ts_store(dtype, x, 3 * AXIS + 20, INFINITY);
+        ts_store(dtype, x, 4 * AXIS + 7, NAN);
+
+        void *piece_x[3], *piece_stats[3], *piece_y[3];
+        for (size_t k = 0; k < 3; k++) {
+            piece_x[k] = ts_alloc(dtype, ROWS * lengths[k]);
+            piece_y[k] = ts_alloc(dtype, ROWS * lengths[k]);
+            piece_stats[k] = checked_malloc(2 * ROWS * ss);
+            for (size_t r = 0; r < ROWS; r++)
+                memcpy((char *)piece_x[k] + r * lengths[k] * es,
+                       (char *)x + (r * AXIS + starts[k]) * es, lengths[k] * es);
+        }
+        double *whole_stats = checked_malloc(2 * ROWS * sizeof(double));
+        double *piece_ref = checked_malloc(2 * ROWS * sizeof(double));
+        double *ref_y = checked_malloc(ROWS * AXIS * sizeof(double));
+        void *merged = checked_malloc(2 * ROWS * ss), *y = ts_alloc(dtype, ROWS * AXIS);
+        ref_softmax_ex(CLSM_SOFTMAX, dtype, whole, 1.0f, NULL, x, NULL, whole_stats);
+
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            ref_softmax((clsm_op)op, dtype, whole, 1.0f, x, ref_y);
+            for (size_t c = 0; c < ts_num_configs(); c++) {
+                for (int ep = HOST; ep <= BUFFERS; ep++) {
+                    char what[256], head[160];
+                    ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype, whole,
+                                1.0f);
+                    snprintf(what, sizeof what, "%s %s, sharded", head, entry_point_names[ep]);
+                    for (size_t k = 0; k < 3; k++) {
+                        request q = {{ROWS, lengths[k], 1}, 1.0f, {0}, 0, true, true};
+                        clsm_status st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype,
+                                                    &q, piece_x[k], NULL, piece_stats[k], false,
+                                                    what);
+                        cr_assert_eq(st, CLSM_SUCCESS, "%s: stats of piece %zu: %s", what, k,
+                                     clsm_status_string(st));
+                        ref_softmax_ex((clsm_op)op, dtype, q.shape, 1.0f, NULL, piece_x[k], NULL,
+                                       piece_ref);
+                        ts_report r = check_stats(dtype, ROWS, piece_stats[k], piece_ref);
+                        cr_assert(r.ok, "%s: stats of piece %zu: %s", what, k, r.msg);
+                    }
+                    for (int g = 0; g < 3; g++) {
+                        merge_in_grouping(dtype, ROWS, piece_stats, g, merged);
+                        any_nan_to_canonical(dtype, merged, 2 * ROWS);
+                        ts_report r = check_stats(dtype, ROWS, merged, whole_stats);
+                        cr_assert(r.ok, "%s, merged %s against the whole rows: %s", what,
+                                  grouping_names[g], r.msg);
+                        for (size_t k = 0; k < 3; k++) {
+                            request q = {{ROWS, lengths[k], 1}, 1.0f, {0}, 0, false, false};
+                            q.opt.stats_in.host = merged;
+                            ts_fill_sentinel(piece_y[k], ROWS * lengths[k] * es);
+                            clsm_status st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op,
+                                                        dtype, &q, piece_x[k], piece_y[k], NULL,
+                                                        false, what);
+                            cr_assert_eq(st, CLSM_SUCCESS, "%s: stats_in on piece %zu: %s", what,
+                                         k, clsm_status_string(st));
+                            for (size_t row = 0; row < ROWS; row++)
+                                memcpy((char *)y + (row * AXIS + starts[k]) * es,
+                                       (char *)piece_y[k] + row * lengths[k] * es,
+                                       lengths[k] * es);
+                        }
+                        r = ts_check((clsm_op)op, dtype, whole, y, ref_y);
+                        cr_assert(r.ok, "%s, merged %s: %s", what, grouping_names[g], r.msg);
+                    }
+                }
+            }
+        }
+        free(y);
+        free(merged);
+        free(ref_y);
+        free(piece_ref);
+        free(whole_stats);
+        for (size_t k = 0; k < 3; k++) {
+            free(piece_stats[k]);
+            free(piece_y[k]);
+            free(piece_x[k]);
+        }
+        free(x);
+    }
+}
+
+/* ---- clsm_stats_merge ---- */
+
+typedef struct merge_case {
+    double a_max, a_sum, b_max, b_sum, max, sum;
+} merge_case;
+
+Test(attention, stats_merge_handles_infinite_and_nan_sides)
+{
+    const double inf = INFINITY, nan = NAN;
+    const merge_case cases[] = {
+        {-inf, 0, 2, 3, 2, 3},
+        {2, 3, -inf, 0, 2, 3},
+        {-inf, 0, -inf, 0, -inf, 0},
+        {inf, 2, 5, 7, inf, 2},
+        {5, 7, inf, 2, inf, 2},
+        {inf, 2, inf, 1, inf, 3},
+        {inf, 1, -inf, 0, inf, 1},
+        {1, 2, 3, 4, 3, 4 + 2 * exp(-2.0)},
+        {3, 4, 1, 2, 3, 4 + 2 * exp(-2.0)},
+        {0.5, 1, 0.5, 2.5, 0.5, 3.5},
+        {-40, 1, 0, 1, 0, 1 + exp(-40.0)},
+        {nan, nan, 1, 1, nan, nan},
+        {1, 1, nan, nan, nan, nan},
+        {inf, 1, nan, nan, nan, nan},
+        {nan, nan, -inf, 0, nan, nan},
+    };
+    const size_t count = N_OF(cases);
+    for (size_t i = 0; i < N_DTYPES; i++) {
+        const clsm_dtype dtype = dtypes[i], sd = stat_dtype(dtype);
+        const size_t ss = stat_size(dtype);
+        const double rel = dtype == CLSM_F64 ? 1e-13 : 1e-6;
+        /* One pair more than count, which must stay as it is. */
+        void *in = checked_malloc(2 * (count + 1) * ss), *inout = checked_malloc(2 * (count + 1) * ss);
+        void *in_before = checked_malloc(2 * (count + 1) * ss);
+        for (size_t k = 0; k <= count; k++) {
+            const merge_case *m = &cases[k < count ? k : 0];
+            ts_store(sd, in, 2 * k, m->a_max);
+            ts_store(sd, in, 2 * k + 1, m->a_sum);
+            ts_store(sd, inout, 2 * k, m->b_max);
+            ts_store(sd, inout, 2 * k + 1, m->b_sum);
+        }
+        memcpy(in_before, in, 2 * (count + 1) * ss);
+        clsm_stats_merge(dtype, count, in, inout);
+        cr_assert(memcmp(in, in_before, 2 * (count + 1) * ss) == 0, "%s: in was modified",
+                  ts_dtype_name(dtype));
+        for (size_t k = 0; k < count; k++) {
+            const merge_case *m = &cases[k];
+            double max = ts_load(sd, inout, 2 * k), sum = ts_load(sd, inout, 2 * k + 1);
+            bool ok = isnan(m->max) ? isnan(max) && isnan(sum)
+                      : max == m->max &&
+                            (isinf(m->sum) || m->sum == 0 || m->sum == (double)(int)m->sum
+                                 ? sum == m->sum
+                                 : fabs(sum - m->sum) <= rel * m->sum);
+            cr_assert(ok, "%s: (%g, %g) merged with (%g, %g) gave (%.17g, %.17g), want (%g, %g)",
+                      ts_dtype_name(dtype), m->a_max, m->a_sum, m->b_max, m->b_sum, max, sum,
+                      m->max, m->sum);
+        }
+        cr_assert_eq(ts_load(sd, inout, 2 * count), cases[0].b_max, "%s: merged past count",
+                     ts_dtype_name(dtype));
+        cr_assert_eq(ts_load(sd, inout, 2 * count + 1), cases[0].b_sum, "%s: merged past count",
+                     ts_dtype_name(dtype));
+        free(in_before);
+        free(inout);
+        free(in);
+    }
+}
+
+/* ---- in place, determinism, and the v1 call ---- */
+
+/* A mask, causal with a window, sinks and statistics out: every option that changes the kernel. */
+static request combined_request(dims d, clsm_dtype dtype, uint64_t seed)
+{
+    request q = request_for(d, 0.5f);
+    q.opt.mask_type = CLSM_MASK_ADD_F32;
+    q.mask_elems = set_layout(&q, d, FULL);
+    q.opt.mask.host = random_mask(CLSM_MASK_ADD_F32, q.mask_elems, seed);
+    q.opt.causal = 1;
+    q.opt.causal_offset = (ptrdiff_t)(d.axis - d.rows);
+    q.opt.window = d.axis / 2 + 1;
+    q.opt.sinks.host = make_sinks(dtype, d.heads);
+    q.stats_out = true;
+    return q;
+}
+
+static void free_request(request *q)
+{
+    free(q->opt.sinks.host);
+    free(q->opt.mask.host);
+}
+
+static const dims bitwise_dims[] = {{2, 3, 3, 17}, {1, 2, 1, 4099}};
+
+/* Runs q twice, a and b in place or not as asked, and checks that y and stats agree bitwise. */
+static void check_bitwise(bool second_in_place, const char *label)
+{
+    for (size_t k = 0; k < N_OF(bitwise_dims); k++) {
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            const clsm_dtype dtype = dtypes[i];
+            request q = combined_request(bitwise_dims[k], dtype, 12000 + k);
+            const size_t n = ts_count(q.shape), sb = stats_bytes(&q, dtype);
+            void *x = random_x(dtype, n, 12100 + k);
+            void *y1 = ts_alloc(dtype, n), *y2 = ts_alloc(dtype, n);
+            void *s1 = checked_malloc(sb), *s2 = checked_malloc(sb);
+            for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+                for (size_t c = 0; c < ts_num_configs(); c++) {
+                    for (int ep = HOST; ep <= BUFFERS; ep++) {
+                        char what[256], head[160];
+                        ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,
+                                    q.shape, q.scale);
+                        snprintf(what, sizeof what, "%s %s, %s", head, entry_point_names[ep],
+                                 label);
+                        clsm_status st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op,
+                                                    dtype, &q, x, y1, s1, false, what);
+                        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+                        st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, &q, x, y2,
+                                        s2, second_in_place, what);
+                        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+                        ts_report r = ts_check_identical(dtype, n, y2, y1);
+                        cr_assert(r.ok, "%s: y: %s", what, r.msg);
+                        r = ts_check_identical(stat_dtype(dtype), 2 * n_slices(q.shape), s2, s1);
+                        cr_assert(r.ok, "%s: stats: %s", what, r.msg);
+                    }
+                }
+            }
+            free(s2);
+            free(s1);
+            free(y2);
+            free(y1);
+            free(x);
+            free_request(&q);
+        }
+    }
+}
+
+Test(attention, in_place_with_options_is_bitwise_equal_to_out_of_place)
+{
+    check_bitwise(true, "in place against out of place");
+}
+
+Test(attention, fused_results_repeat_bitwise)
+{
+    check_bitwise(false, "second call against the first");
+}
+
+/* v1's result, through clsm_softmax_host or clsm_softmax_buffers. */
+static void v1_call(clsm_context *ctx, entry_point ep, clsm_op op, clsm_dtype dtype,
+                    clsm_shape s, float scale, const clsm_options *options, bool ex,
+                    const void *x, void *y, const char *what)
+{
+    const size_t n = ts_count(s), es = ts_dtype_size(dtype);
+    ts_fill_sentinel(y, n * es);
+    clsm_status st;
+    if (ep == HOST) {
+        st = ex ? clsm_softmax_host_ex(ctx, op, dtype, s, scale, options, x, y)
+                : clsm_softmax_host(ctx, op, dtype, s, scale, x, y);
+    } else {
+        cl_context c = context_of(ctx);
+        cl_mem xb = ts_cl_buffer(c, CL_MEM_READ_ONLY, n * es, x);
+        cl_mem yb = ts_cl_buffer(c, CL_MEM_READ_WRITE, n * es, NULL);
+        st = ex ? clsm_softmax_buffers_ex(ctx, op, dtype, s, scale, options, xb, 0, yb, 0, 0,
+                                          NULL, NULL)
+                : clsm_softmax_buffers(ctx, op, dtype, s, scale, xb, 0, yb, 0, 0, NULL, NULL);
+        if (st == CLSM_SUCCESS)
+            ts_cl_read(clsm_context_queue(ctx), yb, 0, n * es, y);
+        clFinish(clsm_context_queue(ctx));
+        clReleaseMemObject(yb);
+        clReleaseMemObject(xb);
+    }
+    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+}
+
+Test(attention, zero_and_null_options_are_the_v1_call)
+{
+    const clsm_shape shapes[] = {{5, 17, 3}, {3, 1, 1}, {2, 4099, 1}};
+    const float scales[] = {0.5f, 0.0f};
+    const clsm_options zero = {0};
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        for (size_t i = 0; i < N_DTYPES; i++) {
+            const clsm_dtype dtype = dtypes[i];
+            const size_t n = ts_count(shapes[k]);
+            void *x = random_x(dtype, n, 13000 + k);
+            void *v1 = ts_alloc(dtype, n), *ex = ts_alloc(dtype, n);
+            for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+                for (size_t sc = 0; sc < N_OF(scales); sc++) {
+                    for (size_t c = 0; c < ts_num_configs(); c++) {
+                        for (int ep = HOST; ep <= BUFFERS; ep++) {
+                            char what[256], head[160];
+                            ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,
+                                        shapes[k], scales[sc]);
+                            snprintf(what, sizeof what, "%s %s", head, entry_point_names[ep]);
+                            v1_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, shapes[k],
+                                    scales[sc], NULL, false, x, v1, what);
+                            char with_null[300], with_zero[300];
+                            snprintf(with_null, sizeof with_null, "%s, NULL options", what);
+                            snprintf(with_zero, sizeof with_zero, "%s, zero options", what);
+                            v1_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, shapes[k],
+                                    scales[sc], NULL, true, x, ex, with_null);
+                            ts_report r = ts_check_identical(dtype, n, ex, v1);
+                            cr_assert(r.ok, "%s: %s", with_null, r.msg);
+                            v1_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, shapes[k],
+                                    scales[sc], &zero, true, x, ex, with_zero);
+                            r = ts_check_identical(dtype, n, ex, v1);
+                            cr_assert(r.ok, "%s: %s", with_zero, r.msg);
+                        }
+                    }
+                }
+            }
+            free(ex);
+            free(v1);
+            free(x);
+        }
+    }
+}
+
+/* ---- bad input: the exact status, y untouched ---- */
+
+static clsm_context *bad_ctx;
+
+static void open_bad(void)
+{
+    unsetenv("CLSM_KERNEL");
+    clsm_status st = clsm_context_create(&bad_ctx);
+    cr_assert_eq(st, CLSM_SUCCESS, "clsm_context_create: %s", clsm_status_string(st));
+}
+
+static void close_bad(void)
+{
+    clsm_context_release(bad_ctx);
+    bad_ctx = NULL;
+}
+
+TestSuite(attention_bad_input, .init = open_bad, .fini = close_bad);
+
+/* [batch 1, heads 2, rows 3] of 8 entries, F32, with a full mask of exactly 48 elements. */
+#define BAD_N 48
+static const clsm_shape bad_shape = {6, 8, 1};
+static float bad_x[BAD_N], bad_y[BAD_N], bad_mask[BAD_N], bad_sinks[2], bad_stats[12];
+
+static clsm_options valid_options(void)
+{
+    clsm_options o = {0};
+    o.batch = 1, o.heads = 2, o.rows = 3;
+    o.mask_type = CLSM_MASK_ADD_F32;
+    o.mask.host = bad_mask;
+    o.mask_stride[1] = 24, o.mask_stride[2] = 8, o.mask_stride[3] = 1;
+    o.causal = 1;
+    o.sinks.host = bad_sinks;
+    return o;
+}
+
+static void expect_host_ex(clsm_status want, clsm_shape s, const clsm_options *o, const char *what)
+{
+    for (size_t i = 0; i < BAD_N; i++)
+        bad_x[i] = (float)i / 7;
+    ts_fill_sentinel(bad_y, sizeof bad_y);
+    clsm_status st = clsm_softmax_host_ex(bad_ctx, CLSM_SOFTMAX, CLSM_F32, s, 1.0f, o, bad_x, bad_y);
+    cr_assert_eq(st, want, "%s: got %s, want %s", what, clsm_status_string(st),
+                 clsm_status_string(want));
+    if (want == CLSM_SUCCESS)
+        return;
+    ts_report r = ts_check_sentinel(bad_y, sizeof bad_y);
+    cr_assert(r.ok, "%s: y changed: %s", what, r.msg);
+}
+
+Test(attention_bad_input, valid_options_are_accepted)
+{
+    clsm_options o = valid_options();
+    expect_host_ex(CLSM_SUCCESS, bad_shape, &o, "the options the other cases break");
+}
+
+Test(attention_bad_input, mask_causal_or_sinks_need_inner_of_one)
+{
+    const clsm_shape strided = {6, 4, 2};
+    clsm_options o = {0};
+    o.mask_type = CLSM_MASK_ADD_F32;
+    o.mask.host = bad_mask;
+    o.mask_stride[3] = 1;
+    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, "mask with inner 2");
+    o = (clsm_options){0};
+    o.causal = 1;
+    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, "causal with inner 2");
+    o = (clsm_options){0};
+    o.sinks.host = bad_sinks;
+    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, "sinks with inner 2");
+    /* Statistics alone work along any axis. */
+    o = (clsm_options){0};
+    o.stats_out.host = bad_stats;
+    expect_host_ex(CLSM_SUCCESS, (clsm_shape){3, 4, 2}, &o, "stats_out with inner 2");
+}
+
+Test(attention_bad_input, batch_heads_rows_must_multiply_to_outer)
+{
+    const size_t wrong[][3] = {{1, 2, 2}, {2, 2, 3}, {0, 2, 3}, {1, 0, 6}, {6, 1, 0}};
+    for (size_t k = 0; k < N_OF(wrong); k++) {
+        clsm_options o = valid_options();
+        o.batch = wrong[k][0], o.heads = wrong[k][1], o.rows = wrong[k][2];
+        char what[64];
+        snprintf(what, sizeof what, "[%zu, %zu, %zu] for outer 6", o.batch, o.heads, o.rows);
+        expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, what);
+    }
+}
+
+Test(attention_bad_input, window_without_causal)
+{
+    clsm_options o = valid_options();
+    o.causal = 0;
+    o.window = 2;
+    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, "window 2, causal off");
+}
+
+Test(attention_bad_input, sinks_with_stats_in)
+{
+    clsm_options o = valid_options();
+    o.stats_in.host = bad_stats;
+    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, "sinks and stats_in");
+}
+
+Test(attention_bad_input, unknown_mask_type_or_missing_mask)
+{
+    const int unknown[] = {5, 99, -1};
+    for (size_t k = 0; k < N_OF(unknown); k++) {
+        clsm_options o = valid_options();
+        o.mask_type = (clsm_mask_type)unknown[k];
+        char what[64];
+        snprintf(what, sizeof what, "mask type %d", unknown[k]);
+        expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, what);
+    }
+    for (int type = CLSM_MASK_ADD_F32; type <= CLSM_MASK_KEEP_U8; type++) {
+        clsm_options o = valid_options();
+        o.mask_type = (clsm_mask_type)type;
+        o.mask.host = NULL;
+        /* The host path reads the host member only. */
+        o.mask.buffer = (cl_mem)(uintptr_t)1;
+        char what[64];
+        snprintf(what, sizeof what, "mask type %d with a NULL host mask", type);
+        expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, what);
+    }
+}
+
+Test(attention_bad_input, mask_strides_whose_largest_index_overflows)
+{
+    const size_t strides[][4] = {
+        {0, 0, 0, SIZE_MAX / 4},
+        {0, SIZE_MAX, 1, 1},
+        /* Each product fits; their sum does not. */
+        {0, SIZE_MAX / 2, SIZE_MAX / 4, 1},
+        {SIZE_MAX, 0, 0, 1},
+    };
+    for (size_t k = 0; k < N_OF(strides); k++) {
+        clsm_options o = valid_options();
+        memcpy(o.mask_stride, strides[k], sizeof o.mask_stride);
+        if (k == 3)
+            o.batch = 2, o.heads = 1; /* [2, 1, 3]: batch 1 reaches SIZE_MAX */
+        char what[64];
+        snprintf(what, sizeof what, "strides case %zu", k);
+        expect_host_ex(CLSM_ERROR_INVALID_SHAPE, bad_shape, &o, what);
+    }
+}
+
+/* The buffers path: each option buffer one element short, or pushed past its end by the offset. */
+static cl_mem bad_buffer(size_t bytes)
+{
+    unsigned char *init = checked_malloc(bytes);
+    ts_fill_sentinel(init, bytes);
+    cl_mem b = ts_cl_buffer(context_of(bad_ctx), CL_MEM_READ_WRITE, bytes, init);
+    free(init);
+    return b;
+}
+
+static void expect_buffers_ex(clsm_status want, const clsm_options *o, const char *what)
+{
+    cl_mem xb = bad_buffer(BAD_N * 4), yb = bad_buffer(BAD_N * 4);
+    cl_event ev = NULL;
+    clsm_status st = clsm_softmax_buffers_ex(bad_ctx, CLSM_SOFTMAX, CLSM_F32, bad_shape, 1.0f, o,
+                                             xb, 0, yb, 0, 0, NULL, &ev);
+    cr_assert_eq(st, want, "%s: got %s, want %s", what, clsm_status_string(st),
+                 clsm_status_string(want));
+    if (ev != NULL) {
+        clWaitForEvents(1, &ev);
+        clReleaseEvent(ev);
+    }
+    if (want != CLSM_SUCCESS) {
+        cr_assert_null(ev, "%s: an event came back with an error", what);
+        unsigned char back[BAD_N * 4];
+        ts_cl_read(clsm_context_queue(bad_ctx), yb, 0, sizeof back, back);
+        ts_report r = ts_check_sentinel(back, sizeof back);
+        cr_assert(r.ok, "%s: y changed: %s", what, r.msg);
+    }
+    clFinish(clsm_context_queue(bad_ctx));
+    clReleaseMemObject(yb);
+    clReleaseMemObject(xb);
+}
+
+Test(attention_bad_input, option_buffers_too_small_for_their_largest_index)
+{
+    /* Exactly large enough: 48 mask elements, 2 sinks, 6 (max, sum) pairs. */
+    cl_mem mask = bad_buffer(BAD_N * 4), sinks = bad_buffer(2 * 4), stats = bad_buffer(12 * 4);
+    cl_mem mask_short = bad_buffer(BAD_N * 4 - 4), sinks_short = bad_buffer(4);
+    cl_mem stats_short = bad_buffer(12 * 4 - 4);
+
+    clsm_options fits = valid_options();
+    fits.mask.host = fits.sinks.host = NULL;
+    fits.mask.buffer = mask;
+    fits.sinks.buffer = sinks;
+    fits.stats_out.buffer = stats;
+    expect_buffers_ex(CLSM_SUCCESS, &fits, "every option buffer exactly large enough");
+
+    clsm_options o = fits;
+    o.mask.buffer = mask_short;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "mask one element short");
+    o = fits;
+    o.mask.offset = 4;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "mask pushed past its end by the offset");
+    o = fits;
+    o.sinks.buffer = sinks_short;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "sinks one element short");
+    o = fits;
+    o.sinks.offset = 4;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "sinks pushed past their end");
+    o = fits;
+    o.stats_out.buffer = stats_short;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "stats_out one element short");
+    o = fits;
+    o.stats_out.offset = 8;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "stats_out pushed past its end");
+
+    clsm_options in = fits;
+    in.sinks.buffer = NULL;
+    in.stats_out.buffer = NULL;
+    in.stats_in.buffer = stats;
+    expect_buffers_ex(CLSM_SUCCESS, &in, "stats_in exactly large enough");
+    o = in;
+    o.stats_in.buffer = stats_short;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "stats_in one element short");
+    o = in;
+    o.stats_in.offset = 4;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "stats_in pushed past its end");
+
+    /* The buffers path reads the buffer member only. */
+    o = fits;
+    o.mask.buffer = NULL;
+    o.mask.host = bad_mask;
+    expect_buffers_ex(CLSM_ERROR_INVALID_ARGUMENT, &o, "a mask type with a NULL mask buffer");
+
+    cl_mem all[] = {mask, sinks, stats, mask_short, sinks_short, stats_short};
+    for (size_t k = 0; k < N_OF(all); k++)
+        clReleaseMemObject(all[k]);
+}
