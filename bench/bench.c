@@ -1,6 +1,5 @@
-/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and checks every result. */
+/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and attention masking against the plain call; checks every result. */
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +7,11 @@
 
 #include <clsoftmax.h>
 
+#include "attention.h"
 #include "check.h"
 #include "copy.h"
 #include "host_peer.h"
+#include "input.h"
 #include "measure.h"
 #include "naive.h"
 #include "opencl.h"
@@ -62,14 +63,6 @@ typedef struct peer_job {
     float *y;
 } peer_job;
 
-static int report_clsm(clsm_context *ctx, const char *what, clsm_status st)
-{
-    fprintf(stderr, "clsoftmax-bench: %s failed: %s\n", what, clsm_status_string(st));
-    if (st == CLSM_ERROR_BUILD_FAILED)
-        fprintf(stderr, "build log:\n%s\n", clsm_context_build_log(ctx));
-    return -1;
-}
-
 /* Enqueue once and wait, so the time covers launch overhead as a caller sees it. */
 static int clsm_once(void *arg)
 {
@@ -78,7 +71,7 @@ static int clsm_once(void *arg)
     clsm_status st = clsm_softmax_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, j->x, 0, j->y, 0,
                                           0, NULL, &ev);
     if (st != CLSM_SUCCESS)
-        return report_clsm(j->ctx, "clsm_softmax_buffers", st);
+        return bench_clsm_error(j->ctx, "clsm_softmax_buffers", st);
     cl_int err = clWaitForEvents(1, &ev);
     clReleaseEvent(ev);
     return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
@@ -93,18 +86,6 @@ static int peer_once(void *arg)
         return -1;
     }
     return 0;
-}
-
-/* Deterministic inputs in [-10, 10): wide enough that exp spans ~9 decades per slice. */
-static void fill_input(float *x, size_t n)
-{
-    uint64_t s = 0x9E3779B97F4A7C15u;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        x[i] = (float)((double)(s >> 40) / (double)(1u << 24) * 20.0 - 10.0);
-    }
 }
 
 static void nan_fill(float *y, size_t n)
@@ -129,7 +110,7 @@ static int measure_device(const bench *b, measure_fn run, void *job, clsm_op op,
     err = clEnqueueReadBuffer(b->queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         return bench_cl_error("clEnqueueReadBuffer", err);
-    out->check = check(op, s, hx, hy);
+    out->check = check(op, s, NULL, hx, hy);
     return 0;
 }
 
@@ -150,7 +131,7 @@ static int measure_op(const bench *b, clsm_op op, clsm_shape s, cl_mem x, cl_mem
     nan_fill(hy, s.outer * s.axis * s.inner);
     if (measure_median(peer_once, &pj, b->run.reps, &row->peer.seconds) != 0)
         return -1;
-    row->peer.check = check(op, s, hx, hy);
+    row->peer.check = check(op, s, NULL, hx, hy);
     return 0;
 }
 
@@ -267,10 +248,14 @@ static int describe_device(bench *b, cl_device_id *dev)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clsoftmax-bench [--quick] [--sweep] [--reps N] [--csv | --json]\n"
+            "usage: clsoftmax-bench [--quick] [--sweep | --attention] [--reps N] [--csv | --json]\n"
             "  --quick   small sizes, for a smoke run\n"
             "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
             "            instead of the fixed shapes, with a progress line on stderr\n"
+            "  --attention\n"
+            "            only the attention table (causal and f16-masked against plain), which\n"
+            "            otherwise follows the fixed shapes in the human table; --csv and --json\n"
+            "            print one table: the fixed shapes unless this or --sweep\n"
             "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
             "  --csv     one CSV row per case on stdout\n"
             "  --json    a JSON array of one object per case on stdout\n"
@@ -278,14 +263,16 @@ static void usage(FILE *f)
             DEFAULT_REPS);
 }
 
-/* Options into b->run, *quick and *sweep; -1: exit 0 (help), 1: bad usage, else 0. */
-static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep)
+/* Options into b->run, *quick, *sweep and *attention; -1: exit 0 (help), 1: bad usage, else 0. */
+static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep, int *attention)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             *quick = 1;
-        } else if (strcmp(argv[i], "--sweep") == 0) {
+        } else if (strcmp(argv[i], "--sweep") == 0 && !*attention) {
             *sweep = 1;
+        } else if (strcmp(argv[i], "--attention") == 0 && !*sweep) {
+            *attention = 1;
         } else if (strcmp(argv[i], "--csv") == 0 && b->run.format != REPORT_JSON) {
             b->run.format = REPORT_CSV;
         } else if (strcmp(argv[i], "--json") == 0 && b->run.format != REPORT_CSV) {
@@ -312,8 +299,8 @@ static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep)
 int main(int argc, char **argv)
 {
     bench b = {.run = {.format = REPORT_TABLE, .reps = DEFAULT_REPS}};
-    int quick = 0, sweep = 0, failed = 0, rc = 1;
-    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep);
+    int quick = 0, sweep = 0, attention = 0, failed = 0, rc = 1;
+    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep, &attention);
     if (usage_rc != 0)
         return usage_rc < 0 ? 0 : 2;
 
@@ -325,7 +312,11 @@ int main(int argc, char **argv)
         count = sweep_shapes(quick ? SWEEP_QUICK_TOTAL : SWEEP_TOTAL, sweep_cases);
         shapes = sweep_cases;
     }
-    b.run.mode = sweep ? (quick ? "quick-sweep" : "sweep") : (quick ? "quick" : "shapes");
+    if (attention)
+        count = 0;
+    b.run.mode = sweep       ? (quick ? "quick-sweep" : "sweep")
+                 : attention ? (quick ? "quick-attention" : "attention")
+                             : (quick ? "quick" : "shapes");
     b.progress = sweep || b.run.format != REPORT_TABLE;
     b.tty = isatty(STDERR_FILENO);
     b.run.peer_threads = host_peer_threads();
@@ -333,7 +324,7 @@ int main(int argc, char **argv)
 
     clsm_status st = clsm_context_create(&b.ctx);
     if (st != CLSM_SUCCESS) {
-        report_clsm(NULL, "clsm_context_create", st);
+        bench_clsm_error(NULL, "clsm_context_create", st);
         goto done;
     }
     b.queue = clsm_context_queue(b.ctx);
@@ -343,6 +334,8 @@ int main(int argc, char **argv)
         goto done;
 
     report_begin(&b.run);
+    if (count > 0)
+        report_shapes_begin(&b.run);
     for (size_t c = 0; c < count; c++) {
         progress(&b, c, count, shapes[c]);
         int r = run_case(&b, shapes[c]);
@@ -351,6 +344,12 @@ int main(int argc, char **argv)
         failed |= r;
     }
     progress(&b, count, count, shapes[0]);
+    if (attention || (!sweep && b.run.format == REPORT_TABLE)) {
+        int r = attention_table(b.ctx, b.clctx, &b.copy, &b.run, quick);
+        if (r < 0)
+            goto done;
+        failed |= r;
+    }
     report_end(&b.run, failed);
     rc = failed;
 

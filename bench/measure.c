@@ -18,27 +18,44 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static double median_of(double *times, int n)
+{
+    qsort(times, (size_t)n, sizeof *times, cmp_double);
+    return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+}
+
 /* The median, not the mean or the minimum: on a shared machine one slow run from a
  * neighbour's burst should not move the result, and neither should one lucky run. */
 int measure_median(measure_fn run, void *arg, int reps, double *median)
 {
-    double *times = malloc((size_t)reps * sizeof *times);
+    return measure_medians(run, &arg, 1, reps, median);
+}
+
+int measure_medians(measure_fn run, void *const *args, int count, int reps, double *medians)
+{
+    double *times = malloc((size_t)count * (size_t)reps * sizeof *times);
     int rc = -1;
     if (!times) {
         fprintf(stderr, "clsoftmax-bench: out of host memory\n");
         return -1;
     }
-    for (int i = 0; i < WARMUP_RUNS; i++)
-        if (run(arg) != 0)
-            goto done;
+    for (int j = 0; j < count; j++)
+        for (int i = 0; i < WARMUP_RUNS; i++)
+            if (run(args[j]) != 0)
+                goto done;
+    /* Each round starts with the next job, so that no job always follows the same one: what a
+     * job leaves in the caches, or the device's threads asleep or awake, helps or hurts the next. */
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s();
-        if (run(arg) != 0)
-            goto done;
-        times[i] = now_s() - t0;
+        for (int step = 0; step < count; step++) {
+            int j = (i + step) % count;
+            double t0 = now_s();
+            if (run(args[j]) != 0)
+                goto done;
+            times[j * reps + i] = now_s() - t0;
+        }
     }
-    qsort(times, (size_t)reps, sizeof *times, cmp_double);
-    *median = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+    for (int j = 0; j < count; j++)
+        medians[j] = median_of(times + j * reps, reps);
     rc = 0;
 done:
     free(times);

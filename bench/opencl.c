@@ -1,4 +1,4 @@
-/* OpenCL helpers for the benchmark's own kernels: error reports and program builds. */
+/* OpenCL helpers: error reports (OpenCL's and clsoftmax's) and builds of the benchmark's own kernels. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -7,6 +7,14 @@
 int bench_cl_error(const char *what, cl_int err)
 {
     fprintf(stderr, "clsoftmax-bench: %s failed: OpenCL error %d\n", what, (int)err);
+    return -1;
+}
+
+int bench_clsm_error(const clsm_context *ctx, const char *what, clsm_status st)
+{
+    fprintf(stderr, "clsoftmax-bench: %s failed: %s\n", what, clsm_status_string(st));
+    if (st == CLSM_ERROR_BUILD_FAILED)
+        fprintf(stderr, "build log:\n%s\n", clsm_context_build_log(ctx));
     return -1;
 }
 

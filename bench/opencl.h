@@ -1,11 +1,15 @@
-/* OpenCL helpers for the benchmark's own kernels: error reports and program builds. */
+/* OpenCL helpers: error reports (OpenCL's and clsoftmax's) and builds of the benchmark's own kernels. */
 #ifndef BENCH_OPENCL_H
 #define BENCH_OPENCL_H
 
-#include <CL/cl.h>
+#include <clsoftmax.h>
 
 /* Prints what failed and the OpenCL error code; returns -1 so callers can return it. */
 int bench_cl_error(const char *what, cl_int err);
+
+/* The same for a clsoftmax call, with the kernel build log where the build failed; ctx may be
+ * NULL. Returns -1. */
+int bench_clsm_error(const clsm_context *ctx, const char *what, clsm_status st);
 
 /* Builds source for the device, printing the build log on failure; NULL on failure. */
 cl_program bench_program_build(cl_context context, cl_device_id device, const char *source,

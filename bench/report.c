@@ -10,7 +10,7 @@ static double gbs(clsm_shape s, double seconds)
     return 8.0 * (double)(s.outer * s.axis * s.inner) / seconds * 1e-9;
 }
 
-static const char *op_name(clsm_op op)
+const char *report_op_name(clsm_op op)
 {
     return op == CLSM_SOFTMAX ? "softmax" : "log_softmax";
 }
@@ -23,6 +23,11 @@ static void print_table_header(const report_run *run)
            run->compute_units);
     printf("host C peer: %d OpenMP threads, OMP_WAIT_POLICY %s\n", run->peer_threads,
            run->omp_wait_policy);
+}
+
+static void print_shapes_header(void)
+{
+    putchar('\n');
     printf("shape: outer x axis x inner, softmax along axis. variant: the kernel clsoftmax chose.\n"
            "GB/s: 8 bytes per element (read + write). copy: the best of clEnqueueCopyBuffer and\n"
            "float4/float16 copy kernels on the same bytes; of copy = GB/s / copy GB/s.\n"
@@ -51,8 +56,8 @@ static void print_table_row(const report_row *row)
     char shape[64];
     snprintf(shape, sizeof shape, "%zux%zux%zu", s.outer, s.axis, s.inner);
     printf("%-11s  %-14s  %-7s  %9.3f  %7.2f  %9.2f  %6.1f%%  %7.2f  %6.2f  %8.1e  %s\n",
-           op_name(row->op), shape, row->variant, row->clsm.seconds * 1e3, clsm_gbs, copy_gbs,
-           100.0 * clsm_gbs / copy_gbs, row->naive.seconds / row->clsm.seconds,
+           report_op_name(row->op), shape, row->variant, row->clsm.seconds * 1e3, clsm_gbs,
+           copy_gbs, 100.0 * clsm_gbs / copy_gbs, row->naive.seconds / row->clsm.seconds,
            row->peer.seconds / row->clsm.seconds, row->clsm.check.max_err,
            row->clsm.check.bad ? "FAIL" : "ok");
     if (row->clsm.check.bad)
@@ -62,7 +67,7 @@ static void print_table_row(const report_row *row)
 }
 
 /* Quoted only where needed (RFC 4180), so that plain tools split the common case. */
-static void print_csv_string(const char *s)
+void report_csv_string(const char *s)
 {
     if (!strpbrk(s, ",\"\n")) {
         fputs(s, stdout);
@@ -96,13 +101,13 @@ static void print_csv_row(const report_run *run, const report_row *row)
 {
     clsm_shape s = row->shape;
     double copy_gbs = gbs(s, row->copy_seconds);
-    print_csv_string(run->device);
+    report_csv_string(run->device);
     putchar(',');
-    print_csv_string(run->driver);
+    report_csv_string(run->driver);
     putchar(',');
-    print_csv_string(run->opencl);
+    report_csv_string(run->opencl);
     printf(",%s,%s,%d,%d,%s,%zu,%zu,%zu,%zu,%s,%s,%.6g", clsm_version(), run->mode, run->reps,
-           run->peer_threads, op_name(row->op), s.outer, s.axis, s.inner,
+           run->peer_threads, report_op_name(row->op), s.outer, s.axis, s.inner,
            s.outer * s.axis * s.inner, row->variant, row->copy_method, copy_gbs);
     print_csv_measured(s, &row->clsm, copy_gbs);
     print_csv_measured(s, &row->naive, copy_gbs);
@@ -111,7 +116,7 @@ static void print_csv_row(const report_run *run, const report_row *row)
            row->peer.seconds / row->clsm.seconds);
 }
 
-static void print_json_string(const char *s)
+void report_json_string(const char *s)
 {
     putchar('"');
     for (; *s; s++) {
@@ -139,18 +144,18 @@ static void print_json_row(const report_run *run, const report_row *row, int fir
     clsm_shape s = row->shape;
     double copy_gbs = gbs(s, row->copy_seconds);
     printf("%s  {\"device\": ", first ? "" : ",\n");
-    print_json_string(run->device);
+    report_json_string(run->device);
     printf(", \"driver\": ");
-    print_json_string(run->driver);
+    report_json_string(run->driver);
     printf(", \"opencl\": ");
-    print_json_string(run->opencl);
+    report_json_string(run->opencl);
     printf(", \"version\": \"%s\", \"mode\": \"%s\", \"reps\": %d, \"warmup\": %d, "
            "\"c_peer_threads\": %d, \"op\": \"%s\", \"outer\": %zu, \"axis\": %zu, \"inner\": %zu, "
            "\"elements\": %zu, "
            "\"variant\": \"%s\", \"copy\": {\"method\": \"%s\", \"gbs\": %.6g}",
-           clsm_version(), run->mode, run->reps, WARMUP_RUNS, run->peer_threads, op_name(row->op),
-           s.outer, s.axis, s.inner, s.outer * s.axis * s.inner, row->variant, row->copy_method,
-           copy_gbs);
+           clsm_version(), run->mode, run->reps, WARMUP_RUNS, run->peer_threads,
+           report_op_name(row->op), s.outer, s.axis, s.inner, s.outer * s.axis * s.inner,
+           row->variant, row->copy_method, copy_gbs);
     print_json_measured("clsoftmax", s, &row->clsm, copy_gbs);
     print_json_measured("naive", s, &row->naive, copy_gbs);
     print_json_measured("c_peer", s, &row->peer, copy_gbs);
@@ -163,11 +168,17 @@ void report_begin(report_run *run)
     run->rows_printed = 0;
     if (run->format == REPORT_TABLE)
         print_table_header(run);
-    else if (run->format == REPORT_CSV)
-        fputs(csv_header, stdout);
-    else
+    else if (run->format == REPORT_JSON)
         puts("[");
     fflush(stdout);
+}
+
+void report_shapes_begin(const report_run *run)
+{
+    if (run->format == REPORT_TABLE)
+        print_shapes_header();
+    else if (run->format == REPORT_CSV)
+        fputs(csv_header, stdout);
 }
 
 void report_row_print(report_run *run, const report_row *row)

@@ -13,7 +13,7 @@ typedef enum report_format { REPORT_TABLE, REPORT_CSV, REPORT_JSON } report_form
 /* What every row carries, so that rows from different runs can be put side by side. */
 typedef struct report_run {
     report_format format;
-    const char *mode; /* "shapes", "quick", "sweep" or "quick-sweep" */
+    const char *mode; /* "shapes", "sweep" or "attention", with "quick-" in front for --quick */
     int reps;
     char device[256], driver[256], opencl[256];
     unsigned compute_units;
@@ -36,9 +36,17 @@ typedef struct report_row {
     measured clsm, naive, peer;
 } report_row;
 
+/* Opens the output: the run's header (table) or the JSON array. */
 void report_begin(report_run *run);
+/* The shapes (or sweep) table's legend and column names, or its CSV header. */
+void report_shapes_begin(const report_run *run);
 void report_row_print(report_run *run, const report_row *row);
 /* Closes the output; failed says whether a clsoftmax result was outside the bounds. */
 void report_end(const report_run *run, int failed);
+
+/* Shared with the attention table's report (report_attention.c). */
+const char *report_op_name(clsm_op op);
+void report_csv_string(const char *s); /* quoted only where CSV needs it */
+void report_json_string(const char *s);
 
 #endif
