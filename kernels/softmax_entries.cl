@@ -130,7 +130,8 @@ slice_ctx slice_ctx_of(const options *o, ulong s)
     return c;
 }
 
-/* u of entry j of the slice, whose x is v: scaled, then masked. */
+/* u of entry j of the slice, whose x is v: scaled, then masked. Causal and window are
+ * not here: they cut the ranges every path walks (kept_range). */
 real entry_u(real v, const slice_ctx *c, ulong j)
 {
 #if ZERO_SCALE
@@ -146,11 +147,39 @@ real entry_u(real v, const slice_ctx *c, ulong j)
     if (c->mask[j * c->mask_step] == 0)
         u = -INFINITY;
 #endif
-#if CAUSAL
-    if ((long)j < c->keep_lo || (long)j > c->keep_hi)
-        u = -INFINITY;
-#endif
     return u;
+}
+
+/* Causal and window keep the entries [*begin, *end) of a slice of n (none: begin == end);
+ * the others are -inf whatever x holds, so every path reduces and computes only the kept
+ * ones, and writes the rest without reading them (fill_masked). */
+void kept_range(const slice_ctx *c, ulong n, ulong *begin, ulong *end)
+{
+#if CAUSAL
+    long first = max(c->keep_lo, 0L), past = min(c->keep_hi + 1, (long)n);
+    *begin = past > first ? (ulong)first : 0;
+    *end = past > first ? (ulong)past : 0;
+#else
+    (void)c;
+    *begin = 0;
+    *end = n;
+#endif
+}
+
+/* The output of a masked entry: 0 or -inf, or NaN in a NaN slice. */
+real masked_output(slice_norm nm)
+{
+    if (isnan(nm.total))
+        return CANONICAL_NAN;
+    return LOG_SOFTMAX ? -INFINITY : (real)0;
+}
+
+/* Entries [from, to) of a slice at stride apart, masked. */
+void fill_masked_scalar(global store_t *y, ulong stride, ulong from, ulong to, slice_norm nm)
+{
+    real v = masked_output(nm);
+    for (ulong j = from; j < to; ++j)
+        STORE(y, j * stride, v);
 }
 
 /* The norm of a slice from its own state: with its head's sink joined, and its statistics
@@ -241,12 +270,18 @@ void slice_scalar(global const store_t *x, global store_t *y, ulong stride, ulon
                   const options *o, ulong s)
 {
     slice_ctx c = slice_ctx_of(o, s);
+    ulong begin, end;
+    kept_range(&c, n, &begin, &end);
 #if STATS_IN
     slice_norm nm = norm_from_stats(o, s);
 #else
-    slice_norm nm = finish_slice(range_state_scalar(x, stride, n, &c, 0), o, s, 1);
+    slice_norm nm = finish_slice(
+        range_state_scalar(x + begin * stride, stride, end - begin, &c, begin), o, s, 1);
 #endif
 #if WRITE_Y
-    range_output_scalar(x, y, stride, n, nm, &c, 0);
+    range_output_scalar(x + begin * stride, y + begin * stride, stride, end - begin, nm, &c,
+                        begin);
+    fill_masked_scalar(y, stride, 0, begin, nm);
+    fill_masked_scalar(y, stride, end, n, nm);
 #endif
 }

@@ -21,11 +21,13 @@ kernel void softmax_group(KERNEL_ARGS)
         ulong outer_index = s / inner;
         ulong base = outer_index * axis * inner + (s - outer_index * inner);
         slice_ctx c = slice_ctx_of(&o, s);
+        ulong begin, end;
+        kept_range(&c, axis, &begin, &end);
 #if STATS_IN
         slice_norm n = norm_from_stats(&o, s);
 #else
         state st = state_empty(a);
-        for (ulong j = lid; j < axis; j += WG)
+        for (ulong j = begin + lid; j < end; j += WG)
             state_add(&st, entry_u(LOAD(x, x_off + base + j * inner), &c, j), a);
         umaxes[lid] = st.umax;
         sums[lid] = st.sum;
@@ -52,8 +54,9 @@ kernel void softmax_group(KERNEL_ARGS)
         for (ulong j = lid; j < axis; j += WG) {
             ulong k = base + j * inner;
             STORE(y, y_off + k,
-                  isnan(n.total) ? CANONICAL_NAN
-                                 : OUTPUT_NAN_FIXED(output(entry_u(LOAD(x, x_off + k), &c, j), n, a)));
+                  isnan(n.total) || j < begin || j >= end
+                      ? masked_output(n)
+                      : OUTPUT_NAN_FIXED(output(entry_u(LOAD(x, x_off + k), &c, j), n, a)));
         }
 #endif
     }

@@ -37,10 +37,14 @@ kernel void softmax_row(KERNEL_ARGS)
             lanes_slices(xs + first_slice * axis, ys + first_slice * axis, axis, 1, axis, &any))
             continue;
 #endif
-        ulong offs[VEC], lens[VEC];
+        /* The kept entries of each slice (all of them without causal). */
+        ulong offs[VEC], lens[VEC], begins[VEC];
         for (uint k = 0; k < count; ++k) {
-            offs[k] = (first_slice + k) * axis;
-            lens[k] = axis;
+            slice_ctx c = slice_ctx_of(&o, first_slice + k);
+            ulong end;
+            kept_range(&c, axis, &begins[k], &end);
+            offs[k] = (first_slice + k) * axis + begins[k];
+            lens[k] = end - begins[k];
         }
         slice_norm norms[VEC];
 #if STATS_IN
@@ -48,8 +52,8 @@ kernel void softmax_row(KERNEL_ARGS)
             norms[k] = norm_from_stats(&o, first_slice + k);
 #else
         realv umax, hi, lo, sum, comp;
-        batch_states(xs, offs, lens, count, &o, first_slice, 0, weights_out, &umax, &hi, &lo,
-                     &sum, &comp);
+        batch_states(xs, offs, lens, begins, count, &o, first_slice, weights_out, &umax, &hi,
+                     &lo, &sum, &comp);
         real umaxes[VEC], his[VEC], los[VEC], sums[VEC], comps[VEC];
         VSTORE_REAL(umaxes, umax);
         VSTORE_REAL(his, hi);
@@ -76,14 +80,20 @@ kernel void softmax_row(KERNEL_ARGS)
 #endif
 #if WRITE_Y
         for (uint k = 0; k < count; ++k) {
+#if CAUSAL
+            ulong start = (first_slice + k) * axis;
+            range_fill_masked(ys + start, begins[k], norms[k]);
+            range_fill_masked(ys + offs[k] + lens[k], start + axis - (offs[k] + lens[k]),
+                              norms[k]);
+#endif
 #if KEEP_WEIGHTS
             if (isfinite(norms[k].hi)) {
-                range_scale(ys + offs[k], axis, norms[k]);
+                range_scale(ys + offs[k], lens[k], norms[k]);
                 continue;
             }
 #endif
             slice_ctx c = slice_ctx_of(&o, first_slice + k);
-            range_output(xs + offs[k], ys + offs[k], axis, norms[k], &c, 0, stream);
+            range_output(xs + offs[k], ys + offs[k], lens[k], norms[k], &c, begins[k], stream);
         }
 #endif
     }

@@ -17,16 +17,12 @@
 #define INLINE __attribute__((always_inline))
 
 #if VEC == 16
-typedef int16 lane_mask;
-#define LANE_INDEX ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #define CONVERT_REALV convert_float16
 #define VLOAD_N vload16
 #define VLOAD_HALF_N vload_half16
 #define AS_FLOAT_N as_float16
 #define CONVERT_UINT_N convert_uint16
 #else
-typedef long8 lane_mask;
-#define LANE_INDEX ((long8)(0, 1, 2, 3, 4, 5, 6, 7))
 #define CONVERT_REALV convert_double8
 #define VLOAD_N vload8
 #define VLOAD_HALF_N vload_half8
@@ -75,21 +71,6 @@ INLINE realv entry_uv(realv v, const slice_ctx *c, ulong j)
     u += mask_lanes(c, j);
 #elif MASK_KEEP
     u = select(u, (realv)(-INFINITY), mask_lanes(c, j) == (realv)0);
-#endif
-#if CAUSAL
-    /* Lanes are kept from index keep_lo - j to keep_hi - j; most vectors lie wholly inside. */
-    long last = c->keep_hi - (long)j;
-#if WINDOW
-    long lead = c->keep_lo - (long)j;
-#else
-    long lead = 0;
-#endif
-    if (lead > 0 || last < VEC - 1) {
-        lane_mask k = LANE_INDEX;
-        u = select(u, (realv)(-INFINITY),
-                   k < (lane_mask)clamp(lead, -1L, (long)VEC) |
-                       k > (lane_mask)clamp(last, -1L, (long)VEC));
-    }
 #endif
     return u;
 }
@@ -294,11 +275,11 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
 #endif
 
 /* The states of count <= VEC ranges of x, range k at offset offs[k] with lens[k]
- * entries, those of slice slice0 + k from its entry j0 on, as lanes: lane k of each result
- * belongs to range k. With weights_out, the weights of a range with a finite shift are
- * also written at weights_out + offs[k]. */
+ * entries, those of slice slice0 + k from its entry j0s[k] on, as lanes: lane k of each
+ * result belongs to range k. With weights_out, the weights of a range with a finite shift
+ * are also written at weights_out + offs[k]. */
 INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong *lens,
-                         uint count, const options *o, ulong slice0, ulong j0,
+                         const ulong *j0s, uint count, const options *o, ulong slice0,
                          global store_t *weights_out, realv *umax, realv *hi, realv *lo,
                          realv *sum, realv *comp)
 {
@@ -306,7 +287,7 @@ INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong
     realv sums[VEC], comps[VEC];
     for (uint k = 0; k < VEC; ++k) {
         slice_ctx c = slice_ctx_of(o, slice0 + k);
-        sums[k] = k < count ? range_max(x + offs[k], lens[k], &c, j0) : (realv)0;
+        sums[k] = k < count ? range_max(x + offs[k], lens[k], &c, j0s[k]) : (realv)0;
     }
     *umax = lanes_max(sums);
     *hi = a * *umax;
@@ -322,10 +303,10 @@ INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong
             continue;
         slice_ctx c = slice_ctx_of(o, slice0 + k);
         if (isfinite(his[k])) {
-            range_sum(x + offs[k], lens[k], &c, j0, his[k], los[k], &sums[k], &comps[k],
+            range_sum(x + offs[k], lens[k], &c, j0s[k], his[k], los[k], &sums[k], &comps[k],
                       weights_out ? weights_out + offs[k] : 0);
         } else {
-            state st = range_state_scalar(x + offs[k], 1, lens[k], &c, j0);
+            state st = range_state_scalar(x + offs[k], 1, lens[k], &c, j0s[k]);
             sums[k].s0 = st.sum;
             comps[k].s0 = st.comp;
         }
@@ -426,6 +407,16 @@ INLINE void range_output(global const store_t *x, global store_t *y, ulong n, sl
     if (full < n)
         store_tail(y + full, n - full,
                    OUTPUTS_NAN_FIXED(outputs(load_tail(x + full, n - full, c, j0 + full, 0), nm, c->a)));
+}
+
+/* n contiguous masked outputs (fill_masked_scalar). */
+INLINE void range_fill_masked(global store_t *y, ulong n, slice_norm nm)
+{
+    realv v = (realv)masked_output(nm);
+    ulong full = n - n % VEC;
+    for (ulong i = 0; i < full; i += VEC)
+        VSTORE_CANONICAL(y + i, v);
+    fill_masked_scalar(y, 1, full, n, nm);
 }
 
 /* Divides the n weights that batch_states wrote at y by the slice's total. */
