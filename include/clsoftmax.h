@@ -264,9 +264,13 @@ typedef struct clsm_options {
  *
  * @return as clsm_softmax_host(), and CLSM_ERROR_INVALID_ARGUMENT for: mask,
  *         causal or sinks with shape.inner != 1; batch*heads*rows != outer
- *         (unless all three are 0); a window without causal; sinks together
- *         with stats_in; an unknown mask type; a mask type with a NULL mask.
- *         CLSM_ERROR_INVALID_SHAPE when the largest mask index overflows.
+ *         (unless all three are 0); a window without causal; sinks or
+ *         stats_out together with stats_in (a slice with given statistics is
+ *         not reduced, so it has none of its own); an unknown mask type; a
+ *         mask type with a NULL mask; x NULL, or y NULL without stats_out; y or
+ *         stats_out sharing bytes with any other tensor of the call (x and y
+ *         may be the same, in place). CLSM_ERROR_INVALID_SHAPE when the
+ *         largest mask index overflows.
  */
 CLSM_API clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                           clsm_shape shape, float scale,
@@ -278,7 +282,10 @@ CLSM_API clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dt
  *
  * @return as clsm_softmax_buffers() and clsm_softmax_host_ex(), and
  *         CLSM_ERROR_INVALID_SHAPE for a mask, sinks or stats buffer smaller
- *         than its largest index.
+ *         than its offset plus its largest index. Option buffers follow x's
+ *         rules: of the context's OpenCL context, offsets multiples of their
+ *         element size, stats_out not CL_MEM_READ_ONLY and the others not
+ *         CL_MEM_WRITE_ONLY (else CLSM_ERROR_INVALID_ARGUMENT).
  */
 CLSM_API clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                              clsm_shape shape, float scale,

@@ -46,6 +46,32 @@
 #pragma clang diagnostic ignored "-Wpsabi"
 #endif
 
+/* Whole vectors of half bits. PoCL 3.1 compiles vload_half16 as a load aligned to the
+ * vector, which faults (vmovaps) on a slice that starts between two 16-byte boundaries:
+ * the bits are moved as ushort vectors aligned like one element, and converted from a
+ * private copy, which is aligned. */
+typedef ushort16 __attribute__((aligned(2))) ushort16_unaligned;
+typedef ushort8 __attribute__((aligned(2))) ushort8_unaligned;
+
+float16 load_half16(global const half *p)
+{
+    ushort16 bits = *(global const ushort16_unaligned *)p;
+    return vload_half16(0, (const half *)&bits);
+}
+
+float8 load_half8(global const half *p)
+{
+    ushort8 bits = *(global const ushort8_unaligned *)p;
+    return vload_half8(0, (const half *)&bits);
+}
+
+void store_half16(global half *p, float16 v)
+{
+    ushort16 bits;
+    vstore_half16_rte(v, 0, (half *)&bits);
+    *(global ushort16_unaligned *)p = bits;
+}
+
 /* The one NaN the library writes: sign and payload of a computed NaN depend on operand
  * order, which the compiler may choose differently for in-place and separate buffers. */
 #if DTYPE_F64
@@ -112,8 +138,8 @@ typedef float16 __attribute__((aligned(4))) float16_unaligned;
 typedef half store_t;
 #define LOAD(p, i) vload_half((i), (p))
 #define STORE(p, i, v) store_half(p, i, v)
-#define VLOAD(p) vload_half16(0, (p))
-#define VSTORE(p, v) vstore_half16_rte((v), 0, (p))
+#define VLOAD(p) load_half16(p)
+#define VSTORE(p, v) store_half16((p), (v))
 #define VSTORE_CANONICAL(p, v) vstore_half16_canonical(p, v)
 /* The conversion gives NaN whatever payload the device likes (0x7fff on PoCL), so NaN
  * bits are written here. */
@@ -129,7 +155,7 @@ void store_half(global half *p, ulong i, float v)
 
 void vstore_half16_canonical(global half *p, float16 v)
 {
-    vstore_half16_rte(v, 0, p);
+    store_half16(p, v);
     if (!any(isnan(v)))
         return;
     float lanes[16];

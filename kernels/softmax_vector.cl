@@ -19,13 +19,13 @@
 #if VEC == 16
 #define CONVERT_REALV convert_float16
 #define VLOAD_N vload16
-#define VLOAD_HALF_N vload_half16
+#define LOAD_HALF_N load_half16
 #define AS_FLOAT_N as_float16
 #define CONVERT_UINT_N convert_uint16
 #else
 #define CONVERT_REALV convert_double8
 #define VLOAD_N vload8
-#define VLOAD_HALF_N vload_half8
+#define LOAD_HALF_N load_half8
 #define AS_FLOAT_N as_float8
 #define CONVERT_UINT_N convert_uint8
 #endif
@@ -39,7 +39,7 @@ INLINE realv mask_lanes(const slice_ctx *c, ulong j)
 #if MASK == 1
         return CONVERT_REALV(VLOAD_N(0, p));
 #elif MASK == 2
-        return CONVERT_REALV(VLOAD_HALF_N(0, p));
+        return CONVERT_REALV(LOAD_HALF_N(p));
 #elif MASK == 3
         return CONVERT_REALV(AS_FLOAT_N(CONVERT_UINT_N(VLOAD_N(0, p)) << 16));
 #else
