@@ -254,7 +254,11 @@ typedef struct clsm_options {
      * at +inf (+inf, k). stats_out receives them, also with y NULL (host) or
      * y's buffer NULL (buffers), which computes only the statistics. With
      * stats_in set, y is computed from the given statistics in one pass
-     * instead of the slice's own (the second half of a sharded softmax). */
+     * instead of the slice's own (the second half of a sharded softmax):
+     * y_j = exp(u_j - max)/sum (log-softmax u_j - max - log(sum)); a zero sum
+     * gives 0 (-inf), a +inf max gives the +inf entries 1/sum (-log(sum))
+     * and the rest 0 (-inf), a NaN statistic a NaN slice; as no reduction
+     * sees the slice, a NaN entry of x is NaN at that entry only. */
     clsm_tensor stats_out;
     clsm_tensor stats_in;
 } clsm_options;

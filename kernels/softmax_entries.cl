@@ -227,17 +227,22 @@ slice_norm norm_from_stats(const options *o, ulong s)
     return n;
 }
 
-/* With given statistics an entry is not checked against its slice, so a NaN entry makes a
- * NaN of its own, which must be the canonical one. */
-#if STATS_IN
-#define OUTPUT_NAN_FIXED(v) canonical(v)
-#else
-#define OUTPUT_NAN_FIXED(v) (v)
-#endif
 real canonical(real v)
 {
     return isnan(v) ? CANONICAL_NAN : v;
 }
+
+/* The output of an entry. With given statistics no reduction sees the slice, so a NaN entry
+ * is NaN on its own, whatever the statistics, and must be the canonical NaN. */
+#if STATS_IN
+#define OUTPUT_OF(u, nm, a) output_given((u), (nm), (a))
+real output_given(real u, slice_norm nm, real a)
+{
+    return isnan(u) ? CANONICAL_NAN : canonical(output(u, nm, a));
+}
+#else
+#define OUTPUT_OF(u, nm, a) output((u), (nm), (a))
+#endif
 
 /* The state of n entries at stride apart, from entry j0 of the slice on, one at a time: the
  * general path, and the fallback of the vector kernels for slices whose shift is not
@@ -262,7 +267,7 @@ void range_output_scalar(global const store_t *x, global store_t *y, ulong strid
     }
     for (ulong j = 0; j < n; ++j)
         STORE(y, j * stride,
-              OUTPUT_NAN_FIXED(output(entry_u(LOAD(x, j * stride), c, j0 + j), nm, c->a)));
+              OUTPUT_OF(entry_u(LOAD(x, j * stride), c, j0 + j), nm, c->a));
 }
 
 /* Slice s, of n entries at stride apart, one at a time. */

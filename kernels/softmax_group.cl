@@ -56,7 +56,7 @@ kernel void softmax_group(KERNEL_ARGS)
             STORE(y, y_off + k,
                   isnan(n.total) || j < begin || j >= end
                       ? masked_output(n)
-                      : OUTPUT_NAN_FIXED(output(entry_u(LOAD(x, x_off + k), &c, j), n, a)));
+                      : OUTPUT_OF(entry_u(LOAD(x, x_off + k), &c, j), n, a));
         }
 #endif
     }

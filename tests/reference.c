@@ -222,27 +222,29 @@ static void put_softmax(clsm_op op, const slice *s, const summary *sum)
     }
 }
 
-/* y from given statistics (stats_in), with the contract's special rules. */
-static void put_from_statistics(clsm_op op, const slice *s, const summary *sum, double max,
-                                double total)
+/* y from given statistics (stats_in), with the contract's special rules. No reduction sees
+ * the slice, so a NaN entry of x makes a NaN at that entry only, whatever the statistics. */
+static void put_from_statistics(clsm_op op, const slice *s, double max, double total)
 {
-    if (sum->has_nan || isnan(max) || isnan(total)) {
+    if (isnan(max) || isnan(total)) {
         put_all(op, s, NAN, NAN);
-        return;
-    }
-    if (total == 0) {
-        put_all(op, s, 0.0L, -INFINITY);
         return;
     }
     const product m = {max, 0};
     for (size_t j = 0; j < s->axis; j++) {
         product t = entry(s, j);
         long double d;
-        if (max == INFINITY)
+        if (isnan(t.hi)) {
+            put(s, j, NAN);
+            continue;
+        }
+        if (total == 0)
+            d = -INFINITY;
+        else if (max == INFINITY)
             d = t.hi == INFINITY ? 0.0L : -INFINITY;
         else
             d = t.hi == -INFINITY ? -INFINITY : product_minus(t, m);
-        put(s, j, op == CLSM_SOFTMAX ? expl(d) / total : d - logl(total));
+        put(s, j, op == CLSM_SOFTMAX ? (total == 0 ? 0.0L : expl(d) / total) : d - logl(total));
     }
 }
 
@@ -297,7 +299,7 @@ void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
                 double max = f64 ? ((const double *)given)[at] : ((const float *)given)[at];
                 double total =
                     f64 ? ((const double *)given)[at + 1] : ((const float *)given)[at + 1];
-                put_from_statistics(op, &s, &sum, max, total);
+                put_from_statistics(op, &s, max, total);
             } else {
                 put_softmax(op, &s, &sum);
             }
