@@ -1,4 +1,4 @@
-/* Calls clsoftmax for oclgrind to watch (tests/oclgrind_check): every kernel family, op and dtype on small shapes. */
+/* Calls clsoftmax for oclgrind to watch (tests/oclgrind_check): every kernel family, op, dtype and fused option on small shapes. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -38,6 +38,38 @@ typedef enum path_kind {
 /* Bit f stands for families[f]. */
 enum { ITEM = 1, GROUP = 2, ROW = 4, COLUMNS = 8, SPLIT = 16, ALL = 31 };
 
+/* The ops a case runs: an option case runs one, as each op is a variant to compile. */
+typedef enum op_set { BOTH_OPS, SOFTMAX_ONLY, LOG_SOFTMAX_ONLY } op_set;
+
+/*
+ * The fused options of a case, each set one kernel variant per family, dtype
+ * and op, combined where the contract allows so that oclgrind compiles few:
+ * mask, causal and sinks need inner == 1, so the columns family meets only
+ * the statistics sets; stats_in goes with neither sinks nor stats_out.
+ */
+typedef enum option_set {
+    OPTS_NONE,
+    OPTS_ADD,        /* an additive mask, causal with an offset and a window, sinks, stats_out */
+    OPTS_KEEP,       /* a keep-mask, causal with an offset that masks row 0 whole */
+    OPTS_STATS_OUT,  /* stats_out alone, for the columns family, which takes no mask */
+    OPTS_STATS_ONLY, /* stats_out with no y */
+    OPTS_STATS_IN    /* given statistics, some of them special */
+} option_set;
+
+/* How a mask is laid out over [batch, heads, rows, axis]. */
+typedef enum mask_layout {
+    LAYOUT_STRIDED,  /* every element its own, rows pitched, axis stride 2 */
+    LAYOUT_BROADCAST /* [batch, 1, rows, axis]: heads broadcast, axis contiguous */
+} mask_layout;
+
+typedef struct option_spec {
+    option_set set;
+    mask_layout layout;
+    size_t batch, heads; /* outer is [batch, heads, outer / (batch*heads)] */
+    ptrdiff_t causal_offset;
+    size_t window;
+} option_spec;
+
 typedef struct test_case {
     const char *name;
     clsm_shape shape;
@@ -45,7 +77,12 @@ typedef struct test_case {
     fill_kind fill;
     path_kind path;
     unsigned skip; /* families whose runs over every case leave it out; it runs by name */
+    op_set ops;
+    option_spec opts;
 } test_case;
+
+/* Both ops, no options: the v1 calls. */
+#define V1 BOTH_OPS, {OPTS_NONE, LAYOUT_STRIDED, 0, 0, 0, 0}
 
 /*
  * Sizes are for the device oclgrind simulates (a GPU with one compute unit):
@@ -59,36 +96,65 @@ typedef struct test_case {
  * special values, offsets and in place on long slices, having them on short ones.
  */
 static const test_case cases[] = {
-    {"axis1", {3, 1, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"axis3", {5, 3, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"axis17", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"axis100", {2, 100, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"axis700", {2, 700, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"rows300x3", {300, 3, 1}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP},
-    {"rows260x17", {260, 17, 1}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP},
-    {"inner3", {2, 17, 3}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"inner16", {2, 9, 16}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP},
-    {"inner35", {2, 5, 35}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP},
-    {"inner4x300", {1, 300, 4}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"split9000", {2, 9000, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0},
-    {"special", {10, 20, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, 0},
-    {"special-rows", {272, 5, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP},
-    {"special-inner", {2, 20, 16}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP},
-    {"special-split", {4, 4500, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP | ITEM},
-    {"scale0", {10, 20, 1}, 0.0f, FILL_SPECIAL, PATH_HOST, 0},
-    {"scale-neg", {10, 20, 1}, -0.75f, FILL_SPECIAL, PATH_HOST, 0},
-    {"scale-neg-inner", {2, 9, 16}, -2.0f, FILL_RANDOM, PATH_HOST, GROUP},
-    {"offsets", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_OFFSETS, 0},
-    {"offsets-inner", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_OFFSETS, GROUP},
-    {"offsets-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_OFFSETS, GROUP | ITEM},
-    {"in-place", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0},
-    {"in-place-inner", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP},
-    {"in-place-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM},
+    {"axis1", {3, 1, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"axis3", {5, 3, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"axis17", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"axis100", {2, 100, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"axis700", {2, 700, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"rows300x3", {300, 3, 1}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
+    {"rows260x17", {260, 17, 1}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
+    {"inner3", {2, 17, 3}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"inner16", {2, 9, 16}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
+    {"inner35", {2, 5, 35}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
+    {"inner4x300", {1, 300, 4}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"split9000", {2, 9000, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    {"special", {10, 20, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, 0, V1},
+    {"special-rows", {272, 5, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP, V1},
+    {"special-inner", {2, 20, 16}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP, V1},
+    {"special-split", {4, 4500, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP | ITEM, V1},
+    {"scale0", {10, 20, 1}, 0.0f, FILL_SPECIAL, PATH_HOST, 0, V1},
+    {"scale-neg", {10, 20, 1}, -0.75f, FILL_SPECIAL, PATH_HOST, 0, V1},
+    {"scale-neg-inner", {2, 9, 16}, -2.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
+    {"offsets", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_OFFSETS, 0, V1},
+    {"offsets-inner", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_OFFSETS, GROUP, V1},
+    {"offsets-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_OFFSETS, GROUP | ITEM, V1},
+    {"in-place", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0, V1},
+    {"in-place-inner", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP, V1},
+    {"in-place-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM, V1},
     /* More slices than the 65536 work-groups launched at most, so that a group kernel's
      * work-group takes a second slice after the barrier that guards slot 0 of its local
      * arrays. Run by name only, on work-groups of 2 (oclgrind --max-wgsize 2): at 256
      * it would take an hour. */
-    {"group-loop", {65537, 2, 1}, 1.0f, FILL_RANDOM, PATH_HOST, ALL},
+    {"group-loop", {65537, 2, 1}, 1.0f, FILL_RANDOM, PATH_HOST, ALL, V1},
+    /* The options. Each layout of each mask meets a path of its own, and the long rows
+     * give the split family two chunks, the first fully masked by the window. Special
+     * values meet keep-masks and statistics only: beside an additive mask, values near
+     * the largest finite one lose the mask in the compute type's u, which the contract
+     * takes, while tests/reference.c keeps it. */
+    {"add-strided", {12, 37, 1}, 0.75f, FILL_RANDOM, PATH_HOST, 0, SOFTMAX_ONLY,
+     {OPTS_ADD, LAYOUT_STRIDED, 2, 2, 34, 18}},
+    {"add-broadcast", {12, 37, 1}, 0.75f, FILL_RANDOM, PATH_OFFSETS, 0, SOFTMAX_ONLY,
+     {OPTS_ADD, LAYOUT_BROADCAST, 2, 2, 34, 18}},
+    {"add-split", {4, 4500, 1}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP | ITEM, SOFTMAX_ONLY,
+     {OPTS_ADD, LAYOUT_BROADCAST, 1, 2, 4498, 300}},
+    {"keep-strided", {12, 20, 1}, -1.5f, FILL_RANDOM, PATH_IN_PLACE, 0, LOG_SOFTMAX_ONLY,
+     {OPTS_KEEP, LAYOUT_STRIDED, 1, 3, -1, 0}},
+    {"keep-broadcast", {12, 20, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, 0, LOG_SOFTMAX_ONLY,
+     {OPTS_KEEP, LAYOUT_BROADCAST, 1, 3, -1, 0}},
+    {"stats-out-inner", {2, 9, 5}, 0.5f, FILL_SPECIAL, PATH_OFFSETS, ITEM | GROUP,
+     LOG_SOFTMAX_ONLY, {OPTS_STATS_OUT, LAYOUT_STRIDED, 0, 0, 0, 0}},
+    {"stats-only", {6, 29, 1}, 1.0f, FILL_SPECIAL, PATH_OFFSETS, 0, SOFTMAX_ONLY,
+     {OPTS_STATS_ONLY, LAYOUT_STRIDED, 0, 0, 0, 0}},
+    {"stats-only-inner", {2, 9, 5}, 2.0f, FILL_RANDOM, PATH_HOST, 0, SOFTMAX_ONLY,
+     {OPTS_STATS_ONLY, LAYOUT_STRIDED, 0, 0, 0, 0}},
+    {"stats-only-split", {2, 4500, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP | ITEM, SOFTMAX_ONLY,
+     {OPTS_STATS_ONLY, LAYOUT_STRIDED, 0, 0, 0, 0}},
+    {"stats-in", {6, 29, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, LOG_SOFTMAX_ONLY,
+     {OPTS_STATS_IN, LAYOUT_STRIDED, 0, 0, 0, 0}},
+    {"stats-in-inner", {2, 9, 5}, 0.5f, FILL_RANDOM, PATH_OFFSETS, 0, LOG_SOFTMAX_ONLY,
+     {OPTS_STATS_IN, LAYOUT_STRIDED, 0, 0, 0, 0}},
+    {"stats-in-split", {6, 4500, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM,
+     LOG_SOFTMAX_ONLY, {OPTS_STATS_IN, LAYOUT_STRIDED, 0, 0, 0, 0}},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -130,6 +196,8 @@ static const struct {
 #define Y_PAD 5
 #define IN_PLACE_PAD 7
 #define TAIL_PAD 4
+/* Bytes before each option tensor on the buffers paths: a multiple of every element size. */
+#define OPTION_PAD 24
 
 #define N_PATTERNS 9
 
@@ -186,6 +254,126 @@ static void fill(const test_case *c, clsm_dtype dtype, void *x, uint64_t seed)
     }
 }
 
+/* The host tensors of a case's options, with their sizes in bytes for the buffers path. */
+typedef struct option_data {
+    clsm_options o; /* stats_out.host is where the call writes its statistics */
+    bool no_y;
+    size_t mask_bytes, sinks_bytes, stats_bytes;
+} option_data;
+
+/* Sinks and statistics are f32, f64 for F64 calls. */
+static clsm_dtype stat_dtype(clsm_dtype dtype)
+{
+    return dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+}
+
+/* One additive type per dtype, so that each family meets all three while compiling a single
+ * mask variant per dtype and op. */
+static clsm_mask_type additive_mask_for(clsm_dtype dtype)
+{
+    return dtype == CLSM_F32 ? CLSM_MASK_ADD_F16
+           : dtype == CLSM_F16 ? CLSM_MASK_ADD_BF16
+           : dtype == CLSM_BF16 ? CLSM_MASK_ADD_F32
+                                : CLSM_MASK_ADD_F16;
+}
+
+/* Sets the mask strides of a layout and returns the elements the mask needs. */
+static size_t set_mask_layout(clsm_options *o, size_t axis, mask_layout layout)
+{
+    size_t *s = o->mask_stride;
+    if (layout == LAYOUT_BROADCAST) {
+        s[0] = o->rows * axis, s[1] = 0, s[2] = axis, s[3] = 1;
+        return o->batch * o->rows * axis;
+    }
+    const size_t pitch = 2 * axis + 3;
+    s[0] = o->heads * o->rows * pitch, s[1] = o->rows * pitch, s[2] = pitch, s[3] = 2;
+    return o->batch * o->heads * o->rows * pitch;
+}
+
+/* Every element different, so that a wrong stride reads other values: additive ones in
+ * [-3, 3] with about one in six -inf, keep bytes 0 about a third of the time. */
+static void *random_mask(clsm_mask_type type, size_t n, ts_rng *r)
+{
+    void *m = xmalloc(n * (type == CLSM_MASK_ADD_F32 ? 4 : type == CLSM_MASK_KEEP_U8 ? 1 : 2));
+    for (size_t i = 0; i < n; i++) {
+        if (type == CLSM_MASK_KEEP_U8) {
+            ((unsigned char *)m)[i] =
+                ts_rng_below(r, 3) == 0 ? 0 : (unsigned char)(1 + ts_rng_below(r, 255));
+            continue;
+        }
+        double v = ts_rng_below(r, 6) == 0 ? -INFINITY : ts_rng_uniform(r, -3, 3);
+        ts_store(type == CLSM_MASK_ADD_F32   ? CLSM_F32
+                 : type == CLSM_MASK_ADD_F16 ? CLSM_F16
+                                             : CLSM_BF16,
+                 m, i, v);
+    }
+    return m;
+}
+
+/* The options of case c for data x of dtype, or false for a case without options. */
+static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, uint64_t seed,
+                         option_data *d)
+{
+    const option_spec *spec = &c->opts;
+    memset(d, 0, sizeof *d);
+    if (spec->set == OPTS_NONE)
+        return false;
+    const clsm_dtype sd = stat_dtype(dtype);
+    const size_t ss = ts_dtype_size(sd), slices = c->shape.outer * c->shape.inner;
+    clsm_options *o = &d->o;
+    ts_rng r = ts_rng_seed(seed);
+    if (spec->batch > 0) {
+        o->batch = spec->batch;
+        o->heads = spec->heads;
+        o->rows = c->shape.outer / (spec->batch * spec->heads);
+    }
+    if (spec->set == OPTS_ADD || spec->set == OPTS_KEEP) {
+        o->mask_type = spec->set == OPTS_ADD ? additive_mask_for(dtype) : CLSM_MASK_KEEP_U8;
+        size_t n = set_mask_layout(o, c->shape.axis, spec->layout);
+        o->mask.host = random_mask(o->mask_type, n, &r);
+        d->mask_bytes = n * (o->mask_type == CLSM_MASK_ADD_F32    ? 4
+                             : o->mask_type == CLSM_MASK_KEEP_U8 ? 1
+                                                                 : 2);
+        o->causal = 1;
+        o->causal_offset = spec->causal_offset;
+        o->window = spec->window;
+    }
+    if (spec->set == OPTS_ADD) {
+        /* Head 0's sink is -inf, which must change nothing. */
+        d->sinks_bytes = o->heads * ss;
+        o->sinks.host = xmalloc(d->sinks_bytes);
+        for (size_t h = 0; h < o->heads; h++)
+            ts_store(sd, o->sinks.host, h, h == 0 ? -INFINITY : ts_rng_uniform(&r, -2, 3));
+    }
+    d->stats_bytes = 2 * slices * ss;
+    if (spec->set == OPTS_STATS_IN) {
+        /* The slices' own statistics, but for the special ones: a NaN, a fully masked slice
+         * by its -inf max and by its zero sum, and a +inf max that none of x reaches. */
+        double *own = xmalloc(2 * slices * sizeof *own);
+        ref_softmax_ex(CLSM_SOFTMAX, dtype, c->shape, c->scale, NULL, x, NULL, own);
+        static const double special[][2] = {{NAN, 1}, {-INFINITY, 0}, {1.5, 0}, {INFINITY, 2}};
+        for (size_t k = 0; k < 4 && k < slices; k++)
+            own[2 * k] = special[k][0], own[2 * k + 1] = special[k][1];
+        o->stats_in.host = xmalloc(d->stats_bytes);
+        for (size_t i = 0; i < 2 * slices; i++)
+            ts_store(sd, o->stats_in.host, i, own[i]);
+        free(own);
+    } else if (spec->set != OPTS_KEEP) {
+        o->stats_out.host = xmalloc(d->stats_bytes);
+        ts_fill_sentinel(o->stats_out.host, d->stats_bytes);
+    }
+    d->no_y = spec->set == OPTS_STATS_ONLY;
+    return true;
+}
+
+static void free_options(option_data *d)
+{
+    free(d->o.mask.host);
+    free(d->o.sinks.host);
+    free(d->o.stats_in.host);
+    free(d->o.stats_out.host);
+}
+
 /* Whether families[f], forced, takes this layout at all (README, "Kernel variants"). */
 static bool family_takes(size_t f, clsm_shape s)
 {
@@ -194,6 +382,12 @@ static bool family_takes(size_t f, clsm_shape s)
     if (strcmp(families[f], "columns") == 0)
         return s.inner > 1;
     return true;
+}
+
+/* Whether case c runs op. */
+static bool case_runs_op(const test_case *c, int op)
+{
+    return c->ops == BOTH_OPS || (c->ops == SOFTMAX_ONLY) == (op == CLSM_SOFTMAX);
 }
 
 /* Whether families[f] runs case c in its runs over every case. */
@@ -235,13 +429,78 @@ static bool cl_ok(const call *k, cl_int err, const char *what)
     return fail(k, what, detail);
 }
 
+/* The buffer of one option tensor: its bytes after a pad of OPTION_PAD bytes, then
+ * TAIL_PAD bytes, both sentinel. */
+static cl_mem option_buffer(const call *k, cl_context cl, const void *host, size_t bytes, bool *ok)
+{
+    size_t len = OPTION_PAD + bytes + TAIL_PAD;
+    unsigned char *all = xmalloc(len);
+    ts_fill_sentinel(all, len);
+    memcpy(all + OPTION_PAD, host, bytes);
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, len, all, &err);
+    free(all);
+    *ok = cl_ok(k, err, "clCreateBuffer of an option");
+    return *ok ? m : NULL;
+}
+
+/* Options whose tensors are buffers at OPTION_PAD, holding copies of d's host ones. */
+static bool options_to_buffers(const call *k, cl_context cl, const option_data *d,
+                               clsm_options *o)
+{
+    *o = d->o;
+    clsm_tensor *t[] = {&o->mask, &o->sinks, &o->stats_in, &o->stats_out};
+    const size_t bytes[] = {d->mask_bytes, d->sinks_bytes, d->stats_bytes, d->stats_bytes};
+    bool ok = true;
+    for (size_t i = 0; i < 4; i++) {
+        if (ok && t[i]->host != NULL) {
+            t[i]->offset = OPTION_PAD;
+            t[i]->buffer = option_buffer(k, cl, t[i]->host, bytes[i], &ok);
+        }
+        t[i]->host = NULL;
+    }
+    return ok;
+}
+
+static void release_options(const clsm_options *o)
+{
+    const clsm_tensor *t[] = {&o->mask, &o->sinks, &o->stats_in, &o->stats_out};
+    for (size_t i = 0; i < 4; i++)
+        if (t[i]->buffer != NULL)
+            clReleaseMemObject(t[i]->buffer);
+}
+
+/* Reads stats_out back into d's host array, checking that its pads kept their bytes. */
+static bool read_stats(const call *k, cl_command_queue q, const clsm_options *o, option_data *d)
+{
+    size_t len = OPTION_PAD + d->stats_bytes + TAIL_PAD;
+    unsigned char *all = xmalloc(len);
+    bool ok = cl_ok(k, clEnqueueReadBuffer(q, o->stats_out.buffer, CL_TRUE, 0, len, all, 0, NULL,
+                                           NULL),
+                    "reading stats_out");
+    if (ok) {
+        ts_report before = ts_check_sentinel(all, OPTION_PAD);
+        ts_report after = ts_check_sentinel(all + OPTION_PAD + d->stats_bytes, TAIL_PAD);
+        if (!before.ok)
+            ok = fail(k, "written before stats_out", before.msg);
+        else if (!after.ok)
+            ok = fail(k, "written after stats_out", after.msg);
+        else
+            memcpy(d->o.stats_out.host, all + OPTION_PAD, d->stats_bytes);
+    }
+    free(all);
+    return ok;
+}
+
 /* Runs the call on device buffers: x and y at their pads inside larger buffers, or one
- * buffer for both. Leaves the result in y and checks that x and the pads kept their bytes. */
-static bool run_buffers(clsm_context *ctx, const call *k, const void *x, void *y)
+ * buffer for both, and the option tensors of d (NULL: none) at pads of their own. Leaves
+ * the result in y (untouched without one) and the statistics in d, and checks that x and
+ * the pads kept their bytes. */
+static bool run_buffers(clsm_context *ctx, const call *k, option_data *d, const void *x, void *y)
 {
     const test_case *c = k->c;
     size_t es = ts_dtype_size(k->dtype), n = ts_count(c->shape);
-    bool in_place = c->path == PATH_IN_PLACE;
+    bool in_place = c->path == PATH_IN_PLACE, no_y = d != NULL && d->no_y;
     size_t x_pad = in_place ? IN_PLACE_PAD : X_PAD, y_pad = in_place ? IN_PLACE_PAD : Y_PAD;
     size_t x_len = x_pad + n + TAIL_PAD, y_len = y_pad + n + TAIL_PAD;
     unsigned char *xb = xmalloc(x_len * es), *yb = xmalloc(y_len * es);
@@ -253,6 +512,7 @@ static bool run_buffers(clsm_context *ctx, const call *k, const void *x, void *y
     cl_command_queue q = clsm_context_queue(ctx);
     cl_mem xm = NULL, ym = NULL;
     cl_event done = NULL;
+    clsm_options o = {0};
     bool ok = cl_ok(k, clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof cl, &cl, NULL),
                     "clGetCommandQueueInfo");
     cl_int err = CL_SUCCESS;
@@ -260,16 +520,24 @@ static bool run_buffers(clsm_context *ctx, const call *k, const void *x, void *y
         xm = clCreateBuffer(cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, x_len * es, xb, &err);
         ok = cl_ok(k, err, "clCreateBuffer x");
     }
-    if (ok && !in_place) {
+    if (ok && !in_place && !no_y) {
         ym = clCreateBuffer(cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, y_len * es, yb, &err);
         ok = cl_ok(k, err, "clCreateBuffer y");
     }
+    if (ok && d != NULL)
+        ok = options_to_buffers(k, cl, d, &o);
     if (ok) {
-        clsm_status st = clsm_softmax_buffers(ctx, k->op, k->dtype, c->shape, c->scale, xm,
-                                              x_pad * es, in_place ? xm : ym, y_pad * es, 0,
-                                              NULL, &done);
+        cl_mem out = in_place ? xm : ym;
+        clsm_status st = d != NULL
+                             ? clsm_softmax_buffers_ex(ctx, k->op, k->dtype, c->shape, c->scale,
+                                                       &o, xm, x_pad * es, out, y_pad * es, 0,
+                                                       NULL, &done)
+                             : clsm_softmax_buffers(ctx, k->op, k->dtype, c->shape, c->scale,
+                                                    xm, x_pad * es, out, y_pad * es, 0, NULL,
+                                                    &done);
         if (st != CLSM_SUCCESS)
-            ok = fail(k, "clsm_softmax_buffers", clsm_status_string(st));
+            ok = fail(k, d != NULL ? "clsm_softmax_buffers_ex" : "clsm_softmax_buffers",
+                      clsm_status_string(st));
     }
     if (ok)
         ok = cl_ok(k, clWaitForEvents(1, &done), "clWaitForEvents");
@@ -277,14 +545,16 @@ static bool run_buffers(clsm_context *ctx, const call *k, const void *x, void *y
     if (ok)
         ok = cl_ok(k, clEnqueueReadBuffer(q, xm, CL_TRUE, 0, x_len * es, x_after, 0, NULL, NULL),
                    "reading x");
-    if (ok && !in_place)
+    if (ok && ym != NULL)
         ok = cl_ok(k, clEnqueueReadBuffer(q, ym, CL_TRUE, 0, y_len * es, yb, 0, NULL, NULL),
                    "reading y");
     if (ok && in_place)
         memcpy(yb, x_after, y_len * es);
     if (ok && !in_place && memcmp(x_after, xb, x_len * es) != 0)
         ok = fail(k, "x changed", "");
-    if (ok) {
+    if (ok && o.stats_out.buffer != NULL)
+        ok = read_stats(k, q, &o, d);
+    if (ok && !no_y) {
         ts_report before = ts_check_sentinel(yb, y_pad * es);
         ts_report after = ts_check_sentinel(yb + (y_pad + n) * es, TAIL_PAD * es);
         if (!before.ok)
@@ -292,10 +562,11 @@ static bool run_buffers(clsm_context *ctx, const call *k, const void *x, void *y
         else if (!after.ok)
             ok = fail(k, "written after y", after.msg);
     }
-    if (ok)
+    if (ok && !no_y)
         memcpy(y, yb + y_pad * es, n * es);
     if (done)
         clReleaseEvent(done);
+    release_options(&o);
     if (ym)
         clReleaseMemObject(ym);
     if (xm)
@@ -314,27 +585,45 @@ static bool run_call(clsm_context *ctx, const call *k)
         return fail(k, "the forced family did not run; ran", ran);
 
     size_t n = ts_count(c->shape), bytes = n * ts_dtype_size(k->dtype);
+    size_t slices = c->shape.outer * c->shape.inner;
     void *x = xmalloc(bytes), *x_before = xmalloc(bytes), *y = xmalloc(bytes);
-    double *ref = xmalloc(n * sizeof *ref);
-    fill(c, k->dtype, x, (uint64_t)(c - cases) * 7919 + k->dtype);
+    double *ref = xmalloc(n * sizeof *ref), *ref_stats = xmalloc(2 * slices * sizeof *ref_stats);
+    uint64_t seed = (uint64_t)(c - cases) * 7919 + k->dtype;
+    fill(c, k->dtype, x, seed);
     memcpy(x_before, x, bytes);
+    ts_fill_sentinel(y, bytes);
+    option_data d;
+    bool has_options = make_options(c, k->dtype, x, seed, &d);
 
     bool ok = true;
     if (c->path == PATH_HOST) {
-        clsm_status st = clsm_softmax_host(ctx, k->op, k->dtype, c->shape, c->scale, x, y);
+        clsm_status st = has_options ? clsm_softmax_host_ex(ctx, k->op, k->dtype, c->shape,
+                                                            c->scale, &d.o, x, d.no_y ? NULL : y)
+                                     : clsm_softmax_host(ctx, k->op, k->dtype, c->shape,
+                                                         c->scale, x, y);
         if (st != CLSM_SUCCESS)
-            ok = fail(k, "clsm_softmax_host", clsm_status_string(st));
+            ok = fail(k, has_options ? "clsm_softmax_host_ex" : "clsm_softmax_host",
+                      clsm_status_string(st));
         else if (memcmp(x, x_before, bytes) != 0)
             ok = fail(k, "x changed", "");
     } else {
-        ok = run_buffers(ctx, k, x, y);
+        ok = run_buffers(ctx, k, has_options ? &d : NULL, x, y);
     }
     if (ok) {
-        ref_softmax(k->op, k->dtype, c->shape, c->scale, x_before, ref);
-        ts_report r = ts_check(k->op, k->dtype, c->shape, y, ref);
+        ref_softmax_ex(k->op, k->dtype, c->shape, c->scale, has_options ? &d.o : NULL, x_before,
+                       ref, ref_stats);
+        ts_report r = d.no_y ? ts_check_sentinel(y, bytes) : ts_check(k->op, k->dtype, c->shape,
+                                                                       y, ref);
         if (!r.ok)
-            ok = fail(k, "wrong result", r.msg);
+            ok = fail(k, d.no_y ? "y written on a statistics-only call" : "wrong result", r.msg);
     }
+    if (ok && d.o.stats_out.host != NULL) {
+        ts_report r = ts_check_stats(k->dtype, slices, d.o.stats_out.host, ref_stats);
+        if (!r.ok)
+            ok = fail(k, "wrong stats_out", r.msg);
+    }
+    free_options(&d);
+    free(ref_stats);
     free(ref);
     free(y);
     free(x_before);
@@ -388,7 +677,7 @@ static void list_uninitialized(void)
         for (size_t d = 0; d < N_DTYPES; d++)
             for (size_t i = 0; i < N_CASES; i++)
                 for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
-                    if (family_runs(f, &cases[i]) &&
+                    if (family_runs(f, &cases[i]) && case_runs_op(&cases[i], op) &&
                         !uninitialized_fault(families[f], dtypes[d]))
                         printf("%s %s %s %s\n", families[f], ts_dtype_name(dtypes[d]),
                                cases[i].name, ts_op_name((clsm_op)op));
@@ -420,7 +709,7 @@ static int run(const char *family, const char *dtype, const char *case_name, con
         if (case_name ? i != one_case : !family_runs(f, &cases[i]))
             continue;
         for (int o = CLSM_SOFTMAX; o <= CLSM_LOG_SOFTMAX; o++) {
-            if (op && o != one_op)
+            if (op ? o != one_op : !case_runs_op(&cases[i], o))
                 continue;
             call k = {families[f], &cases[i], dtypes[d], (clsm_op)o};
             calls++;

@@ -412,6 +412,43 @@ ts_report ts_check_sentinel(const void *p, size_t bytes)
     return r;
 }
 
+/* One NaN only, as for y, so that statistics compare bitwise whatever produced them. */
+static bool stat_nan_ok(clsm_dtype dtype, const void *got, size_t i)
+{
+    if (dtype == CLSM_F64) {
+        uint64_t b;
+        memcpy(&b, (const char *)got + 8 * i, 8);
+        return b == ts_canonical_nan(CLSM_F64);
+    }
+    uint32_t b;
+    memcpy(&b, (const char *)got + 4 * i, 4);
+    return b == ts_canonical_nan(CLSM_F32);
+}
+
+ts_report ts_check_stats(clsm_dtype dtype, size_t slices, const void *got, const double *want)
+{
+    ts_report r = {true, ""};
+    const clsm_dtype sd = dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+    const double rel = dtype == CLSM_F64 ? 1e-13 : 1e-5;
+    for (size_t i = 0; i < 2 * slices; i++) {
+        double g = ts_load(sd, got, i), w = want[i];
+        bool ok;
+        if (isnan(w) || isnan(g))
+            ok = isnan(w) && stat_nan_ok(dtype, got, i);
+        else if (i % 2 == 0 || isinf(w) || w == 0)
+            ok = g == w;
+        else
+            ok = fabs(g - w) <= rel * w;
+        if (ok)
+            continue;
+        r.ok = false;
+        snprintf(r.msg, sizeof r.msg, "slice %zu %s: got %.17g, expected %.17g", i / 2,
+                 i % 2 == 0 ? "max" : "sum", g, w);
+        return r;
+    }
+    return r;
+}
+
 ts_report ts_check_no_nan(clsm_dtype dtype, size_t n, const void *p)
 {
     ts_report r = {true, ""};

@@ -88,6 +88,13 @@ ts_report ts_check(clsm_op op, clsm_dtype dtype, clsm_shape shape, const void *g
 ts_report ts_check_identical(clsm_dtype dtype, size_t n, const void *got, const void *want);
 /* Checks that every byte is TS_SENTINEL_BYTE. */
 ts_report ts_check_sentinel(const void *p, size_t bytes);
+/*
+ * Checks per-slice (max, sum) statistics of a call of dtype (f32 pairs, f64
+ * for F64) against the reference's: the max exactly (it is one u as the
+ * compute type forms it), the sum within relative 1e-5 (1e-13 for F64), NaN
+ * as the canonical NaN.
+ */
+ts_report ts_check_stats(clsm_dtype dtype, size_t slices, const void *got, const double *want);
 /* Checks that no element is NaN. */
 ts_report ts_check_no_nan(clsm_dtype dtype, size_t n, const void *p);
 

@@ -211,44 +211,6 @@ static clsm_status fused_call(clsm_context *ctx, entry_point ep, clsm_op op, cls
     return st;
 }
 
-/* One NaN only, as for y, so that statistics compare bitwise whatever produced them. */
-static bool stat_nan_ok(clsm_dtype dtype, const void *got, size_t i)
-{
-    if (dtype == CLSM_F64) {
-        uint64_t b;
-        memcpy(&b, (const char *)got + 8 * i, 8);
-        return b == ts_canonical_nan(CLSM_F64);
-    }
-    uint32_t b;
-    memcpy(&b, (const char *)got + 4 * i, 4);
-    return b == ts_canonical_nan(CLSM_F32);
-}
-
-/* max exactly (it is one u as the compute type forms it); sum within relative 1e-5 (1e-13 for F64). */
-static ts_report check_stats(clsm_dtype dtype, size_t slices, const void *got, const double *want)
-{
-    ts_report r = {true, ""};
-    const clsm_dtype sd = stat_dtype(dtype);
-    const double rel = dtype == CLSM_F64 ? 1e-13 : 1e-5;
-    for (size_t i = 0; i < 2 * slices; i++) {
-        double g = ts_load(sd, got, i), w = want[i];
-        bool ok;
-        if (isnan(w) || isnan(g))
-            ok = isnan(w) && stat_nan_ok(dtype, got, i);
-        else if (i % 2 == 0 || isinf(w) || w == 0)
-            ok = g == w;
-        else
-            ok = fabs(g - w) <= rel * w;
-        if (ok)
-            continue;
-        r.ok = false;
-        snprintf(r.msg, sizeof r.msg, "slice %zu %s: got %.17g, expected %.17g", i / 2,
-                 i % 2 == 0 ? "max" : "sum", g, w);
-        return r;
-    }
-    return r;
-}
-
 /* Checks one entry point's result against the reference (y and stats as the request asks). */
 static void check_one(clsm_context *ctx, const char *config, entry_point ep, clsm_op op,
                       clsm_dtype dtype, const request *q, const void *x, const double *ref_y,
@@ -281,7 +243,7 @@ static void check_one(clsm_context *ctx, const char *config, entry_point ep, cls
         cr_assert(r.ok, "%s: y: %s", what, r.msg);
     }
     if (q->stats_out) {
-        r = check_stats(dtype, n_slices(q->shape), stats, ref_stats);
+        r = ts_check_stats(dtype, n_slices(q->shape), stats, ref_stats);
         cr_assert(r.ok, "%s: stats_out: %s", what, r.msg);
     }
     free(stats);
@@ -734,13 +696,13 @@ Test(attention, sharded_softmax_matches_the_whole_row)
                                      clsm_status_string(st));
                         ref_softmax_ex((clsm_op)op, dtype, q.shape, 1.0f, NULL, piece_x[k], NULL,
                                        piece_ref);
-                        ts_report r = check_stats(dtype, ROWS, piece_stats[k], piece_ref);
+                        ts_report r = ts_check_stats(dtype, ROWS, piece_stats[k], piece_ref);
                         cr_assert(r.ok, "%s: stats of piece %zu: %s", what, k, r.msg);
                     }
                     for (int g = 0; g < 3; g++) {
                         merge_in_grouping(dtype, ROWS, piece_stats, g, merged);
                         any_nan_to_canonical(dtype, merged, 2 * ROWS);
-                        ts_report r = check_stats(dtype, ROWS, merged, whole_stats);
+                        ts_report r = ts_check_stats(dtype, ROWS, merged, whole_stats);
                         cr_assert(r.ok, "%s, merged %s against the whole rows: %s", what,
                                   grouping_names[g], r.msg);
                         for (size_t k = 0; k < 3; k++) {
