@@ -274,7 +274,7 @@ static clsm_mask_type additive_mask_for(clsm_dtype dtype)
     return dtype == CLSM_F32 ? CLSM_MASK_ADD_F16
            : dtype == CLSM_F16 ? CLSM_MASK_ADD_BF16
            : dtype == CLSM_BF16 ? CLSM_MASK_ADD_F32
-                                : CLSM_MASK_ADD_F16;
+                                : CLSM_MASK_ADD_BF16;
 }
 
 /* Sets the mask strides of a layout and returns the elements the mask needs. */

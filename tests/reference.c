@@ -81,13 +81,21 @@ static double overflow_to_inf(clsm_dtype dtype, double u)
     return dtype != CLSM_F64 && isinf((float)u) ? (double)(float)u : u;
 }
 
-/* u_j exactly: scale*x_j, plus the additive mask, or -inf where masked; the sink at j == axis. */
+static double compute_type_entry(const slice *s, size_t j);
+
+/* u_j: scale*x_j exactly, or with an additive mask as the compute type forms it; -inf where
+ * masked; the sink at j == axis. */
 static product entry(const slice *s, size_t j)
 {
     if (j == s->axis)
         return (product){s->sink, 0};
     if (masked(s, j))
         return (product){-INFINITY, 0};
+    /* An additive mask is added to u as the compute type forms it (the contract's
+     * u = scale*x + mask): near FLT_MAX the mask may vanish in that sum. */
+    if (s->opt != NULL && s->opt->mask_type >= CLSM_MASK_ADD_F32 &&
+        s->opt->mask_type <= CLSM_MASK_ADD_BF16)
+        return (product){compute_type_entry(s, j), 0};
     double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
     product p = {0, 0};
     /* The limit of scale -> 0 is 0, also where scale*x would be 0*inf. */
@@ -95,19 +103,6 @@ static product entry(const slice *s, size_t j)
         p.hi = overflow_to_inf(s->dtype, s->scale * v);
         if (isfinite(p.hi))
             p.lo = fma(s->scale, v, -p.hi);
-    }
-    double add = additive_mask(s, j);
-    if (add == 0)
-        return p;
-    double sum = p.hi + add;
-    if (isfinite(sum) && isfinite(p.hi) && isfinite(add)) {
-        /* Knuth's two-sum keeps the rounding error of hi + add in lo. */
-        double b = sum - p.hi;
-        p.lo += (p.hi - (sum - b)) + (add - b);
-        p.hi = sum;
-    } else {
-        p.hi = overflow_to_inf(s->dtype, sum);
-        p.lo = 0;
     }
     return p;
 }
@@ -238,13 +233,15 @@ static void put_from_statistics(clsm_op op, const slice *s, double max, double t
             put(s, j, NAN);
             continue;
         }
-        if (total == 0)
-            d = -INFINITY;
-        else if (max == INFINITY)
+        if (total == 0) {
+            put(s, j, op == CLSM_SOFTMAX ? 0.0L : -INFINITY);
+            continue;
+        }
+        if (max == INFINITY)
             d = t.hi == INFINITY ? 0.0L : -INFINITY;
         else
             d = t.hi == -INFINITY ? -INFINITY : product_minus(t, m);
-        put(s, j, op == CLSM_SOFTMAX ? (total == 0 ? 0.0L : expl(d) / total) : d - logl(total));
+        put(s, j, op == CLSM_SOFTMAX ? expl(d) / total : d - logl(total));
     }
 }
 

@@ -16,6 +16,25 @@ TestSuite(attention, .init = ts_open_all, .fini = ts_close_all);
 
 static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
 #define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
+
+/* The dtypes and ops an option set is checked on: F32 with both ops, and one of F16, BF16
+ * and F64 with one op, chosen by the set's number c so that the sets between them meet
+ * every dtype and op. Each dtype and op costs a kernel compile per family and option set
+ * (most of this suite's time), and the storage types only change how entries are loaded
+ * and stored, which test_dtypes covers. */
+typedef struct dtype_op {
+    clsm_dtype dtype;
+    int first_op, last_op;
+} dtype_op;
+#define N_PLAN 2
+
+static dtype_op case_plan(size_t c, size_t i)
+{
+    if (i == 0)
+        return (dtype_op){CLSM_F32, CLSM_SOFTMAX, CLSM_LOG_SOFTMAX};
+    int op = (int)(c / 3 % 2);
+    return (dtype_op){dtypes[1 + c % 3], op, op};
+}
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 typedef enum entry_point { HOST, BUFFERS } entry_point;
@@ -252,12 +271,13 @@ static void check_one(clsm_context *ctx, const char *config, entry_point ep, cls
 }
 
 /* Checks q with data x on every configuration, both ops and both entry points. */
-static void check_request(const request *q, clsm_dtype dtype, const void *x, const char *label)
+static void check_request(const request *q, dtype_op p, const void *x, const char *label)
 {
+    const clsm_dtype dtype = p.dtype;
     const size_t n = ts_count(q->shape);
     double *ref_y = checked_malloc(n * sizeof *ref_y);
     double *ref_stats = checked_malloc(2 * n_slices(q->shape) * sizeof *ref_stats);
-    for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+    for (int op = p.first_op; op <= p.last_op; op++) {
         ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref_y, ref_stats);
         for (size_t c = 0; c < ts_num_configs(); c++)
             for (int ep = HOST; ep <= BUFFERS; ep++)
@@ -333,9 +353,10 @@ static void check_mask_type(clsm_mask_type type, uint64_t seed)
             q.opt.mask_type = type;
             q.mask_elems = set_layout(&q, d, (layout)l);
             q.opt.mask.host = random_mask(type, q.mask_elems, seed + 10 * l + k);
-            for (size_t i = 0; i < N_DTYPES; i++) {
-                void *x = random_x(dtypes[i], ts_count(q.shape), seed + 100 * l + k);
-                check_request(&q, dtypes[i], x, layout_names[l]);
+            for (size_t i = 0; i < N_PLAN; i++) {
+                const dtype_op p = case_plan(seed / 1000, i);
+                void *x = random_x(p.dtype, ts_count(q.shape), seed + 100 * l + k);
+                check_request(&q, p, x, layout_names[l]);
                 free(x);
             }
             free(q.opt.mask.host);
@@ -347,9 +368,10 @@ static void check_mask_type(clsm_mask_type type, uint64_t seed)
     q.opt.mask_type = type;
     q.mask_elems = set_layout(&q, d, FULL);
     q.opt.mask.host = random_mask(type, q.mask_elems, seed + 999);
-    for (size_t i = 0; i < N_DTYPES; i++) {
-        void *x = random_x(dtypes[i], ts_count(q.shape), seed + 1000);
-        check_request(&q, dtypes[i], x, "long rows");
+    for (size_t i = 0; i < N_PLAN; i++) {
+        const dtype_op p = case_plan(seed / 1000, i);
+        void *x = random_x(p.dtype, ts_count(q.shape), seed + 1000);
+        check_request(&q, p, x, "long rows");
         free(x);
     }
     free(q.opt.mask.host);
@@ -401,9 +423,10 @@ Test(attention, causal_masks_entries_after_the_diagonal_and_before_the_window)
         q.opt.window = cc->window;
         char label[96];
         snprintf(label, sizeof label, "causal offset %td window %zu", cc->offset, cc->window);
-        for (size_t i = 0; i < N_DTYPES; i++) {
-            void *x = random_x(dtypes[i], ts_count(q.shape), 5000 + k);
-            check_request(&q, dtypes[i], x, label);
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(5, i);
+            void *x = random_x(p.dtype, ts_count(q.shape), 5000 + k);
+            check_request(&q, p, x, label);
             free(x);
         }
     }
@@ -425,11 +448,12 @@ Test(attention, sinks_join_the_max_and_sum_of_their_head_only)
 {
     const dims shapes[] = {{2, 3, 2, 7}, {1, 4, 1, 1}, {1, 3, 2, 16}, {1, 5, 1, 17}, {1, 2, 1, 4099}};
     for (size_t k = 0; k < N_OF(shapes); k++) {
-        for (size_t i = 0; i < N_DTYPES; i++) {
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(6, i);
             request q = request_for(shapes[k], 1.0f);
-            q.opt.sinks.host = make_sinks(dtypes[i], shapes[k].heads);
-            void *x = random_x(dtypes[i], ts_count(q.shape), 6000 + k);
-            check_request(&q, dtypes[i], x, "sinks");
+            q.opt.sinks.host = make_sinks(p.dtype, shapes[k].heads);
+            void *x = random_x(p.dtype, ts_count(q.shape), 6000 + k);
+            check_request(&q, p, x, "sinks");
             free(x);
             free(q.opt.sinks.host);
         }
@@ -455,10 +479,11 @@ Test(attention, mask_causal_sinks_and_statistics_combine)
         q.opt.causal_offset = (ptrdiff_t)(d.axis - d.rows) - 1;
         q.opt.window = d.axis / 2;
         q.stats_out = true;
-        for (size_t i = 0; i < N_DTYPES; i++) {
-            q.opt.sinks.host = make_sinks(dtypes[i], d.heads);
-            void *x = random_x(dtypes[i], ts_count(q.shape), 7100 + k);
-            check_request(&q, dtypes[i], x, "mask, causal window, sinks, stats_out");
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(7, i);
+            q.opt.sinks.host = make_sinks(p.dtype, d.heads);
+            void *x = random_x(p.dtype, ts_count(q.shape), 7100 + k);
+            check_request(&q, p, x, "mask, causal window, sinks, stats_out");
             free(x);
             free(q.opt.sinks.host);
         }
@@ -513,14 +538,15 @@ Test(attention, masked_rows_give_zeros_not_nan)
     const char *names[] = {"-inf additive mask", "keep mask of zeros", "causal, offset -axis-rows"};
     for (size_t k = 0; k < N_OF(all); k++) {
         check_reference_is_all_masked(all[k], names[k]);
-        for (size_t i = 0; i < N_DTYPES; i++) {
-            void *x = random_x(dtypes[i], n, 8100 + k);
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(8 + k, i);
+            void *x = random_x(p.dtype, n, 8100 + k);
             all[k]->stats_out = false;
-            check_request(all[k], dtypes[i], x, names[k]);
+            check_request(all[k], p, x, names[k]);
             /* A finite sink is the only entry left: still 0 / -inf, and statistics (sink, 1). */
-            all[k]->opt.sinks.host = make_sinks(dtypes[i], d.heads);
+            all[k]->opt.sinks.host = make_sinks(p.dtype, d.heads);
             all[k]->stats_out = true;
-            check_request(all[k], dtypes[i], x, names[k]);
+            check_request(all[k], p, x, names[k]);
             free(all[k]->opt.sinks.host);
             all[k]->opt.sinks.host = NULL;
             free(x);
@@ -560,10 +586,11 @@ Test(attention, statistics_out_give_max_and_sum_of_every_slice)
     for (size_t k = 0; k < N_OF(shapes); k++) {
         for (int stats_only = 0; stats_only <= 1; stats_only++) {
             request q = {shapes[k], 0.5f, {0}, 0, true, stats_only != 0};
-            for (size_t i = 0; i < N_DTYPES; i++) {
-                void *x = random_x(dtypes[i], ts_count(q.shape), 9000 + k);
-                put_special_slices(dtypes[i], q.shape, x);
-                check_request(&q, dtypes[i], x, stats_only ? "statistics only" : "stats_out");
+            for (size_t i = 0; i < N_PLAN; i++) {
+                const dtype_op p = case_plan(11 + stats_only, i);
+                void *x = random_x(p.dtype, ts_count(q.shape), 9000 + k);
+                put_special_slices(p.dtype, q.shape, x);
+                check_request(&q, p, x, stats_only ? "statistics only" : "stats_out");
                 free(x);
             }
         }
@@ -577,8 +604,9 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
     const clsm_shape shapes[] = {{6, 9, 1}, {3, 16, 2}, {6, 1, 1}, {6, 4099, 1}};
     for (size_t k = 0; k < N_OF(shapes); k++) {
         const clsm_shape s = shapes[k];
-        for (size_t i = 0; i < N_DTYPES; i++) {
-            const clsm_dtype dtype = dtypes[i];
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(13, i);
+            const clsm_dtype dtype = p.dtype;
             request q = {s, 1.0f, {0}, 0, false, false};
             void *given = checked_malloc(2 * n_slices(s) * stat_size(dtype));
             ts_rng r = ts_rng_seed(10000 + k);
@@ -599,7 +627,7 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
             size_t base3 = 3 / s.inner * s.axis * s.inner + 3 % s.inner;
             ts_store(dtype, x, base3 + s.axis / 2 * s.inner, NAN);
             q.opt.stats_in.host = given;
-            check_request(&q, dtype, x, "stats_in");
+            check_request(&q, p, x, "stats_in");
             free(x);
             free(given);
         }
@@ -835,14 +863,16 @@ static const dims bitwise_dims[] = {{2, 3, 3, 17}, {1, 2, 1, 4099}};
 static void check_bitwise(bool second_in_place, const char *label)
 {
     for (size_t k = 0; k < N_OF(bitwise_dims); k++) {
-        for (size_t i = 0; i < N_DTYPES; i++) {
-            const clsm_dtype dtype = dtypes[i];
+        for (size_t i = 0; i < N_PLAN; i++) {
+            /* The plan of mask_causal_sinks_and_statistics_combine, whose kernels these are. */
+            const dtype_op p = case_plan(7, i);
+            const clsm_dtype dtype = p.dtype;
             request q = combined_request(bitwise_dims[k], dtype, 12000 + k);
             const size_t n = ts_count(q.shape), sb = stats_bytes(&q, dtype);
             void *x = random_x(dtype, n, 12100 + k);
             void *y1 = ts_alloc(dtype, n), *y2 = ts_alloc(dtype, n);
             void *s1 = checked_malloc(sb), *s2 = checked_malloc(sb);
-            for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            for (int op = p.first_op; op <= p.last_op; op++) {
                 for (size_t c = 0; c < ts_num_configs(); c++) {
                     for (int ep = HOST; ep <= BUFFERS; ep++) {
                         char what[256], head[160];
@@ -916,12 +946,13 @@ Test(attention, zero_and_null_options_are_the_v1_call)
     const float scales[] = {0.5f, 0.0f};
     const clsm_options zero = {0};
     for (size_t k = 0; k < N_OF(shapes); k++) {
-        for (size_t i = 0; i < N_DTYPES; i++) {
-            const clsm_dtype dtype = dtypes[i];
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(14, i);
+            const clsm_dtype dtype = p.dtype;
             const size_t n = ts_count(shapes[k]);
             void *x = random_x(dtype, n, 13000 + k);
             void *v1 = ts_alloc(dtype, n), *ex = ts_alloc(dtype, n);
-            for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            for (int op = p.first_op; op <= p.last_op; op++) {
                 for (size_t sc = 0; sc < N_OF(scales); sc++) {
                     for (size_t c = 0; c < ts_num_configs(); c++) {
                         for (int ep = HOST; ep <= BUFFERS; ep++) {

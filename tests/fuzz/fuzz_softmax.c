@@ -837,19 +837,6 @@ static unsigned call_violations(const request *q)
     return v;
 }
 
-/*
- * Known library faults, reported and not yet fixed, whose status is let through so that
- * fuzzing goes on past them; delete each line once its fault is fixed.
- * F64 with an additive bf16 mask: softmax_vector.cl's mask_lanes() loads 16 lanes for
- * MASK == 3 whatever VEC is, and F64's 8-lane build fails (seed found-f64-bf16-mask).
- */
-static unsigned known_faults(const request *q)
-{
-    if (q->options && q->dtype == CLSM_F64 && q->opt.mask_type == CLSM_MASK_ADD_BF16)
-        return BIT(CLSM_ERROR_BUILD_FAILED);
-    return 0;
-}
-
 /* Any status that one of the problems of the call explains; success only without one. */
 static unsigned expected_statuses(const request *q)
 {
@@ -1668,7 +1655,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     outcome first, again;
     call(&q, &first);
-    unsigned want = expected_statuses(&q) | known_faults(&q);
+    unsigned want = expected_statuses(&q);
     if (!(want & BIT(first.status)))
         fail("got %s (status set wanted: %#x)", clsm_status_string(first.status), want);
     if (first.status != CLSM_SUCCESS || q.empty) {
