@@ -35,12 +35,6 @@ static int add_overflows(size_t a, size_t b, size_t *sum)
     return 0;
 }
 
-/* Bytes from an extra tensor's offset to the end of its element count. */
-static int extent_overflows(size_t count, size_t element, size_t *bytes)
-{
-    return mul_overflows(count, element, bytes);
-}
-
 /* The bytes the mask spans: up to its largest index, (batch-1)*s[0] + ... + (axis-1)*s[3]. */
 static clsm_status mask_extent(const clsm_options *o, size_t axis, size_t *bytes)
 {
@@ -51,7 +45,7 @@ static clsm_status mask_extent(const clsm_options *o, size_t axis, size_t *bytes
             add_overflows(largest, term, &largest))
             return CLSM_ERROR_INVALID_SHAPE;
     if (add_overflows(largest, 1, &largest) ||
-        extent_overflows(largest, clsm_mask_element_size(o->mask_type), bytes))
+        mul_overflows(largest, clsm_mask_element_size(o->mask_type), bytes))
         return CLSM_ERROR_INVALID_SHAPE;
     return CLSM_SUCCESS;
 }
@@ -143,7 +137,7 @@ clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtyp
         if (status != CLSM_SUCCESS)
             return status;
     }
-    if (extent_overflows(o->heads, clsm_real_size(dtype), &r->sinks_bytes) ||
+    if (mul_overflows(o->heads, clsm_real_size(dtype), &r->sinks_bytes) ||
         mul_overflows(shape.outer * shape.inner, 2 * clsm_real_size(dtype), &r->stats_bytes))
         return CLSM_ERROR_INVALID_SHAPE;
     return dtype == CLSM_F64 && !ctx->info.has_fp64 ? CLSM_ERROR_UNSUPPORTED : CLSM_SUCCESS;
