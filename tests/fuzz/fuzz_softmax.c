@@ -556,6 +556,10 @@ static void decode_options(reader r, request *q)
     uint8_t bad = byte_at(r, 41);
     q->bad_tensor = (bad & 7) - 1;
     q->bad_kind = (bad >> 3) & 7;
+    /* One byte past an element boundary is still a boundary for a keep-mask's bytes. */
+    if (q->bad_tensor == T_MASK && o->mask_type == CLSM_MASK_KEEP_U8 &&
+        q->bad_kind == BAD_MISALIGNED)
+        q->bad_kind = BAD_KINDS;
     for (int k = 0; k < 6; k++)
         q->values[k] = byte_at(r, 42 + (size_t)k);
 
@@ -1434,7 +1438,8 @@ static void check_slice_given(const request *q, const unsigned char *y, size_t b
         double got = load(dtype, y, i), u = t[j].hi;
         double ref;
         int exact = 0, checked = 1;
-        if (isnan(gm) || isnan(gs)) {
+        /* No reduction sees the slice: a NaN entry is NaN on its own, whatever the statistics. */
+        if (isnan(gm) || isnan(gs) || isnan(u)) {
             ref = NAN;
         } else if (gs == 0 || gm == -INFINITY) {
             exact = 1;
@@ -1443,8 +1448,6 @@ static void check_slice_given(const request *q, const unsigned char *y, size_t b
             exact = u != INFINITY;
             ref = op == CLSM_SOFTMAX ? (u == INFINITY ? 1 / gs : 0.0)
                                      : (u == INFINITY ? -log(gs) : -INFINITY);
-        } else if (isnan(u)) {
-            ref = NAN;
         } else {
             checked = !(u > gm);
             long double d = (long double)u - gm;
