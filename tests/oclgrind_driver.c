@@ -129,8 +129,8 @@ static const test_case cases[] = {
     /* The options. Each layout of each mask meets a path of its own, and the long rows
      * give the split family two chunks, the first fully masked by the window. Special
      * values meet keep-masks and statistics only: beside an additive mask, values near
-     * the largest finite one lose the mask in the compute type's u, which the contract
-     * takes, while tests/reference.c keeps it. */
+     * the largest finite one lose the mask in the compute type's u, which says little
+     * about the kernels' memory accesses. */
     {"add-strided", {12, 37, 1}, 0.75f, FILL_RANDOM, PATH_HOST, 0, SOFTMAX_ONLY,
      {OPTS_ADD, LAYOUT_STRIDED, 2, 2, 34, 18}},
     {"add-broadcast", {12, 37, 1}, 0.75f, FILL_RANDOM, PATH_OFFSETS, 0, SOFTMAX_ONLY,

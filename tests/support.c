@@ -255,6 +255,14 @@ void ts_fill_uniform(ts_rng *r, clsm_dtype dtype, void *p, size_t n, double lo, 
         ts_store(dtype, p, i, ts_rng_uniform(r, lo, hi));
 }
 
+void *ts_random(clsm_dtype dtype, size_t n, double lo, double hi, uint64_t seed)
+{
+    ts_rng r = ts_rng_seed(seed);
+    void *x = ts_alloc(dtype, n);
+    ts_fill_uniform(&r, dtype, x, n, lo, hi);
+    return x;
+}
+
 void ts_fill_sentinel(void *p, size_t bytes)
 {
     memset(p, TS_SENTINEL_BYTE, bytes);
@@ -503,9 +511,7 @@ void ts_check_random(clsm_dtype dtype, clsm_shape shape, float scale, double lo,
                      uint64_t seed)
 {
     size_t n = ts_count(shape);
-    ts_rng r = ts_rng_seed(seed);
-    void *x = ts_alloc(dtype, n);
-    ts_fill_uniform(&r, dtype, x, n, lo, hi);
+    void *x = ts_random(dtype, n, lo, hi, seed);
     double *ref = malloc(n * sizeof *ref + 1);
     cr_assert_not_null(ref, "out of host memory for the reference");
     for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {

@@ -59,6 +59,8 @@ void ts_store(clsm_dtype dtype, void *p, size_t i, double v);
 void *ts_alloc(clsm_dtype dtype, size_t n);
 /* Fills n elements with values uniform in [lo, hi], rounded to the dtype. */
 void ts_fill_uniform(ts_rng *r, clsm_dtype dtype, void *p, size_t n, double lo, double hi);
+/* n new elements of seeded values uniform in [lo, hi]; free with free(). */
+void *ts_random(clsm_dtype dtype, size_t n, double lo, double hi, uint64_t seed);
 
 /* A byte pattern no result of these tests produces, to see what a call wrote. */
 #define TS_SENTINEL_BYTE 0xA5

@@ -78,14 +78,6 @@ static void *checked_malloc(size_t bytes)
     return p;
 }
 
-static void *random_x(clsm_dtype dtype, size_t n, uint64_t seed)
-{
-    ts_rng r = ts_rng_seed(seed);
-    void *x = ts_alloc(dtype, n);
-    ts_fill_uniform(&r, dtype, x, n, -4, 4);
-    return x;
-}
-
 /*
  * One fused request: shape, scale and options whose tensors are host arrays
  * (the buffers entry point gets copies of them). stats_out asks for the
@@ -355,7 +347,7 @@ static void check_mask_type(clsm_mask_type type, uint64_t seed)
             q.opt.mask.host = random_mask(type, q.mask_elems, seed + 10 * l + k);
             for (size_t i = 0; i < N_PLAN; i++) {
                 const dtype_op p = case_plan(seed / 1000, i);
-                void *x = random_x(p.dtype, ts_count(q.shape), seed + 100 * l + k);
+                void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, seed + 100 * l + k);
                 check_request(&q, p, x, layout_names[l]);
                 free(x);
             }
@@ -370,7 +362,7 @@ static void check_mask_type(clsm_mask_type type, uint64_t seed)
     q.opt.mask.host = random_mask(type, q.mask_elems, seed + 999);
     for (size_t i = 0; i < N_PLAN; i++) {
         const dtype_op p = case_plan(seed / 1000, i);
-        void *x = random_x(p.dtype, ts_count(q.shape), seed + 1000);
+        void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, seed + 1000);
         check_request(&q, p, x, "long rows");
         free(x);
     }
@@ -425,7 +417,7 @@ Test(attention, causal_masks_entries_after_the_diagonal_and_before_the_window)
         snprintf(label, sizeof label, "causal offset %td window %zu", cc->offset, cc->window);
         for (size_t i = 0; i < N_PLAN; i++) {
             const dtype_op p = case_plan(5, i);
-            void *x = random_x(p.dtype, ts_count(q.shape), 5000 + k);
+            void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 5000 + k);
             check_request(&q, p, x, label);
             free(x);
         }
@@ -452,7 +444,7 @@ Test(attention, sinks_join_the_max_and_sum_of_their_head_only)
             const dtype_op p = case_plan(6, i);
             request q = request_for(shapes[k], 1.0f);
             q.opt.sinks.host = make_sinks(p.dtype, shapes[k].heads);
-            void *x = random_x(p.dtype, ts_count(q.shape), 6000 + k);
+            void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 6000 + k);
             check_request(&q, p, x, "sinks");
             free(x);
             free(q.opt.sinks.host);
@@ -482,7 +474,7 @@ Test(attention, mask_causal_sinks_and_statistics_combine)
         for (size_t i = 0; i < N_PLAN; i++) {
             const dtype_op p = case_plan(7, i);
             q.opt.sinks.host = make_sinks(p.dtype, d.heads);
-            void *x = random_x(p.dtype, ts_count(q.shape), 7100 + k);
+            void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 7100 + k);
             check_request(&q, p, x, "mask, causal window, sinks, stats_out");
             free(x);
             free(q.opt.sinks.host);
@@ -499,7 +491,7 @@ static void check_reference_is_all_masked(const request *q, const char *label)
     const size_t n = ts_count(q->shape);
     for (size_t i = 0; i < N_DTYPES; i++) {
         const clsm_dtype dtype = dtypes[i];
-        void *x = random_x(dtype, n, 8000 + i);
+        void *x = ts_random(dtype, n, -4, 4, 8000 + i);
         double *ref = checked_malloc(n * sizeof *ref);
         for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
             ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref, NULL);
@@ -540,7 +532,7 @@ Test(attention, masked_rows_give_zeros_not_nan)
         check_reference_is_all_masked(all[k], names[k]);
         for (size_t i = 0; i < N_PLAN; i++) {
             const dtype_op p = case_plan(8 + k, i);
-            void *x = random_x(p.dtype, n, 8100 + k);
+            void *x = ts_random(p.dtype, n, -4, 4, 8100 + k);
             all[k]->stats_out = false;
             check_request(all[k], p, x, names[k]);
             /* A finite sink is the only entry left: still 0 / -inf, and statistics (sink, 1). */
@@ -588,7 +580,7 @@ Test(attention, statistics_out_give_max_and_sum_of_every_slice)
             request q = {shapes[k], 0.5f, {0}, 0, true, stats_only != 0};
             for (size_t i = 0; i < N_PLAN; i++) {
                 const dtype_op p = case_plan(11 + stats_only, i);
-                void *x = random_x(p.dtype, ts_count(q.shape), 9000 + k);
+                void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 9000 + k);
                 put_special_slices(p.dtype, q.shape, x);
                 check_request(&q, p, x, stats_only ? "statistics only" : "stats_out");
                 free(x);
@@ -614,7 +606,7 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
                 ts_store(stat_dtype(dtype), given, 2 * e, ts_rng_uniform(&r, -2, 6));
                 ts_store(stat_dtype(dtype), given, 2 * e + 1, ts_rng_uniform(&r, 0.5, 40));
             }
-            void *x = random_x(dtype, ts_count(s), 10100 + k);
+            void *x = ts_random(dtype, ts_count(s), -4, 4, 10100 + k);
             /* Slice 0: sum 0; slice 1: max +inf with +inf entries; slice 2: NaN max;
              * slice 3: NaN in x. */
             ts_store(stat_dtype(dtype), given, 1, 0);
@@ -681,7 +673,7 @@ Test(attention, sharded_softmax_matches_the_whole_row)
     for (size_t i = 0; i < N_DTYPES; i++) {
         const clsm_dtype dtype = dtypes[i];
         const size_t es = ts_dtype_size(dtype), ss = stat_size(dtype);
-        void *x = random_x(dtype, ROWS * AXIS, 11000 + i);
+        void *x = ts_random(dtype, ROWS * AXIS, -4, 4, 11000 + i);
         /* Row 1: piece a all -inf; row 2: all -inf; row 3: +inf in pieces a and c; row 4: NaN in b. */
         for (size_t j = 0; j < AXIS; j++) {
             if (j < lengths[0])
@@ -869,7 +861,7 @@ static void check_bitwise(bool second_in_place, const char *label)
             const clsm_dtype dtype = p.dtype;
             request q = combined_request(bitwise_dims[k], dtype, 12000 + k);
             const size_t n = ts_count(q.shape), sb = stats_bytes(&q, dtype);
-            void *x = random_x(dtype, n, 12100 + k);
+            void *x = ts_random(dtype, n, -4, 4, 12100 + k);
             void *y1 = ts_alloc(dtype, n), *y2 = ts_alloc(dtype, n);
             void *s1 = checked_malloc(sb), *s2 = checked_malloc(sb);
             for (int op = p.first_op; op <= p.last_op; op++) {
@@ -950,7 +942,7 @@ Test(attention, zero_and_null_options_are_the_v1_call)
             const dtype_op p = case_plan(14, i);
             const clsm_dtype dtype = p.dtype;
             const size_t n = ts_count(shapes[k]);
-            void *x = random_x(dtype, n, 13000 + k);
+            void *x = ts_random(dtype, n, -4, 4, 13000 + k);
             void *v1 = ts_alloc(dtype, n), *ex = ts_alloc(dtype, n);
             for (int op = p.first_op; op <= p.last_op; op++) {
                 for (size_t sc = 0; sc < N_OF(scales); sc++) {

@@ -60,14 +60,6 @@ static double *reference(clsm_op op, clsm_dtype dtype, clsm_shape s, float scale
     return ref;
 }
 
-static void *random_data(clsm_dtype dtype, size_t n, uint64_t seed)
-{
-    ts_rng r = ts_rng_seed(seed);
-    void *x = ts_alloc(dtype, n);
-    ts_fill_uniform(&r, dtype, x, n, -4, 4);
-    return x;
-}
-
 /*
  * x and y sit at element offsets x_pad and y_pad inside larger buffers.
  * The result must match the reference, the elements around y must keep
@@ -82,7 +74,7 @@ static void check_at_offsets(clsm_context *ctx, const char *config, clsm_op op, 
     cl_context clc;
     cr_assert_eq(clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof clc, &clc, NULL), CL_SUCCESS);
 
-    void *x_all = random_data(dtype, x_len, n + x_pad);
+    void *x_all = ts_random(dtype, x_len, -4, 4, n + x_pad);
     unsigned char *y_all = ts_alloc(dtype, y_len), *x_back = ts_alloc(dtype, x_len);
     ts_fill_sentinel(y_all, y_len * es);
     cl_mem xb = ts_cl_buffer(clc, CL_MEM_READ_ONLY, x_len * es, x_all);
@@ -159,7 +151,7 @@ Test(buffers, nothing_is_written_before_the_wait_list_completes)
     cr_assert_eq(err, CL_SUCCESS);
     const clsm_shape s = {4, 1025, 1};
     const size_t n = ts_count(s);
-    float *x = random_data(CLSM_F32, n, 77), *y = ts_alloc(CLSM_F32, n);
+    float *x = ts_random(CLSM_F32, n, -4, 4, 77), *y = ts_alloc(CLSM_F32, n);
     double *ref = reference(CLSM_SOFTMAX, CLSM_F32, s, 1.0f, x);
 
     for (size_t c = 0; c < ts_num_configs(); c++) {
@@ -220,7 +212,7 @@ Test(buffers, returned_event_completes_only_when_y_is_written)
     cr_assert_eq(err, CL_SUCCESS);
     const clsm_shape s = {2, 65537, 3};
     const size_t n = ts_count(s);
-    float *x = random_data(CLSM_F32, n, 78), *y = ts_alloc(CLSM_F32, n);
+    float *x = ts_random(CLSM_F32, n, -4, 4, 78), *y = ts_alloc(CLSM_F32, n);
     double *ref = reference(CLSM_LOG_SOFTMAX, CLSM_F32, s, 1.0f, x);
 
     for (size_t c = 0; c < ts_num_configs(); c++) {
@@ -289,7 +281,7 @@ Test(buffers, caller_may_release_its_queue_and_context_right_away)
     clsm_context *ctx = create_on_queue(NULL, cl.queue);
     const clsm_shape s = {3, 300, 2};
     const size_t n = ts_count(s);
-    float *x = random_data(CLSM_F32, n, 79), *y = ts_alloc(CLSM_F32, n);
+    float *x = ts_random(CLSM_F32, n, -4, 4, 79), *y = ts_alloc(CLSM_F32, n);
     cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, n * 4, x);
     cl_mem yb = ts_cl_buffer(cl.context, CL_MEM_WRITE_ONLY, n * 4, NULL);
     ts_cl_close(&cl);
@@ -361,7 +353,7 @@ Test(buffers, out_of_order_queue_follows_the_events)
     cr_assert_eq(err, CL_SUCCESS);
     const clsm_shape s = {8, 4099, 1};
     const size_t n = ts_count(s);
-    float *x = random_data(CLSM_F32, n, 81), *y1 = ts_alloc(CLSM_F32, n),
+    float *x = ts_random(CLSM_F32, n, -4, 4, 81), *y1 = ts_alloc(CLSM_F32, n),
           *y2 = ts_alloc(CLSM_F32, n);
 
     for (size_t c = 0; c < ts_num_configs(); c++) {
@@ -432,7 +424,7 @@ Test(buffers, in_place_is_bitwise_equal_to_out_of_place)
                 const size_t es = ts_dtype_size(dtypes[d]);
                 char what[160];
                 ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, dtypes[d], s, 1.0f);
-                void *x = random_data(dtypes[d], n + pad, 82 + d);
+                void *x = ts_random(dtypes[d], n + pad, -4, 4, 82 + d);
                 void *out = ts_alloc(dtypes[d], n), *in = ts_alloc(dtypes[d], n + pad);
                 cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, (n + pad) * es, x);
                 cl_mem yb = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, n * es, NULL);
@@ -480,7 +472,7 @@ Test(buffers, host_in_place_is_bitwise_equal_to_out_of_place)
                 const size_t es = ts_dtype_size(dtypes[d]);
                 char what[160];
                 ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, dtypes[d], s, 0.5f);
-                void *x = random_data(dtypes[d], n, 90 + d);
+                void *x = ts_random(dtypes[d], n, -4, 4, 90 + d);
                 void *out = ts_alloc(dtypes[d], n), *in = ts_alloc(dtypes[d], n);
                 memcpy(in, x, n * es);
                 st = clsm_softmax_host(ctx, (clsm_op)op, dtypes[d], s, 0.5f, x, out);
@@ -569,7 +561,7 @@ Test(buffers, same_buffer_disjoint_ranges_are_not_overlap)
     clsm_context *ctx = create_on_queue(NULL, cl.queue);
     const clsm_shape s = {2, 300, 1};
     const size_t n = ts_count(s);
-    float *host = random_data(CLSM_F32, 2 * n, 95), *back = ts_alloc(CLSM_F32, 2 * n);
+    float *host = ts_random(CLSM_F32, 2 * n, -4, 4, 95), *back = ts_alloc(CLSM_F32, 2 * n);
     /* x first then y right after it, and the other way round. */
     const size_t x_at[] = {0, n}, y_at[] = {n, 0};
     for (size_t k = 0; k < 2; k++) {
