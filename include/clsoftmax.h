@@ -309,6 +309,47 @@ CLSM_API clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm
  */
 CLSM_API void clsm_stats_merge(clsm_dtype dtype, size_t count, const void *in, void *inout);
 
+/* ---- v1.1: backward pass ---- */
+
+/**
+ * Gradient with respect to x of softmax or log-softmax, from the forward
+ * output @p y and the upstream gradient @p dy, all three of dtype and shape,
+ * each slice read once where it fits on chip:
+ *   softmax      dx_j = scale * y_j * (dy_j - sum_k dy_k*y_k)
+ *   log-softmax  dx_j = scale * (dy_j - exp(y_j) * sum_k dy_k)
+ * in the compute type (f32; f64 for F64). NaN anywhere in a slice of y or dy
+ * makes that dx slice NaN. A product with a zero factor from y (softmax
+ * y_k = 0, log-softmax exp(y_k) = 0) counts as 0 even where the other factor
+ * is infinite, so masked entries never poison a slice; softmax gives dx_j = 0
+ * wherever y_j = 0, and scale 0 gives dx = 0 (the forward is then constant).
+ * Infinite dy elsewhere follows IEEE arithmetic (inf - inf is NaN). dx may
+ * be the same memory as dy or as y (in place, bitwise equal to out of
+ * place). Blocking.
+ *
+ * @return as clsm_softmax_host(), with CLSM_ERROR_INVALID_ARGUMENT for a NULL
+ *         y, dy or dx of a non-empty tensor and for dx sharing bytes with y or
+ *         dy other than being the very same range.
+ */
+CLSM_API clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                                clsm_shape shape, float scale, const void *y,
+                                                const void *dy, void *dx);
+
+/**
+ * clsm_softmax_backward_host() on device buffers, asynchronous like
+ * clsm_softmax_buffers(); @p event completes when dx is written.
+ *
+ * @return as clsm_softmax_buffers(); y and dy follow x's rules (not
+ *         CL_MEM_WRITE_ONLY), dx follows y's (not CL_MEM_READ_ONLY).
+ */
+CLSM_API clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op,
+                                                   clsm_dtype dtype, clsm_shape shape,
+                                                   float scale, cl_mem y, size_t y_offset,
+                                                   cl_mem dy, size_t dy_offset, cl_mem dx,
+                                                   size_t dx_offset,
+                                                   cl_uint num_events_in_wait_list,
+                                                   const cl_event *event_wait_list,
+                                                   cl_event *event);
+
 #ifdef __cplusplus
 }
 #endif
