@@ -1,4 +1,4 @@
-/* clsoftmax-bench: times F32 softmax and log-softmax against the copy roofline, a naive baseline and a host C peer, and attention masking against the plain call; checks every result. */
+/* clsoftmax-bench: times F32 softmax and log-softmax (and their backward passes) against the copy roofline, a naive baseline and a host C peer, and attention masking against the plain call; checks every result. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,15 +45,23 @@ typedef struct bench {
     copy_kernels copy;
     naive_kernels naive;
     report_run run;
+    int backward; /* backward rows too (the shapes tables, not the sweep) */
     int progress; /* a progress line on stderr */
     int tty;      /* stderr is a terminal: rewrite that line in place */
 } bench;
+
+/* Every tensor of one shape, on the device and on the host. */
+typedef struct tensors {
+    cl_mem x, y, dy, dx; /* dy and dx: NULL without backward rows */
+    float *hx, *hy, *hdy, *hdx;
+} tensors;
 
 typedef struct clsm_job {
     clsm_context *ctx;
     clsm_op op;
     clsm_shape shape;
-    cl_mem x, y;
+    int backward; /* dx from y and dy, else y from x */
+    const tensors *t;
 } clsm_job;
 
 typedef struct peer_job {
@@ -67,11 +75,19 @@ typedef struct peer_job {
 static int clsm_once(void *arg)
 {
     const clsm_job *j = arg;
+    const tensors *t = j->t;
     cl_event ev = NULL;
-    clsm_status st = clsm_softmax_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, j->x, 0, j->y, 0,
-                                          0, NULL, &ev);
+    clsm_status st =
+        j->backward
+            ? clsm_softmax_backward_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, t->y, 0,
+                                            t->dy, 0, t->dx, 0, 0, NULL, &ev)
+            : clsm_softmax_buffers(j->ctx, j->op, CLSM_F32, j->shape, 1.0f, t->x, 0, t->y, 0, 0,
+                                   NULL, &ev);
     if (st != CLSM_SUCCESS)
-        return bench_clsm_error(j->ctx, "clsm_softmax_buffers", st);
+        return bench_clsm_error(j->ctx,
+                                j->backward ? "clsm_softmax_backward_buffers"
+                                            : "clsm_softmax_buffers",
+                                st);
     cl_int err = clWaitForEvents(1, &ev);
     clReleaseEvent(ev);
     return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
@@ -94,99 +110,180 @@ static void nan_fill(float *y, size_t n)
         y[i] = NAN;
 }
 
-/* Times one device implementation, then reads y back into hy and checks it. y is NaN-filled
- * first so that an element a kernel skips cannot pass as an earlier run's output. */
-static int measure_device(const bench *b, measure_fn run, void *job, clsm_op op, clsm_shape s,
-                          cl_mem y, const float *hx, float *hy, measured *out)
+/* An output buffer NaN-filled before its timed runs, so that an element a kernel skips
+ * cannot pass as an earlier run's output. */
+static int fill_nan(const bench *b, cl_mem buf, size_t bytes)
 {
-    size_t bytes = s.outer * s.axis * s.inner * sizeof(float);
     const float nan_value = NAN;
     cl_int err =
-        clEnqueueFillBuffer(b->queue, y, &nan_value, sizeof nan_value, 0, bytes, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return bench_cl_error("clEnqueueFillBuffer", err);
-    if (measure_median(run, job, b->run.reps, &out->seconds) != 0)
+        clEnqueueFillBuffer(b->queue, buf, &nan_value, sizeof nan_value, 0, bytes, 0, NULL, NULL);
+    return err == CL_SUCCESS ? 0 : bench_cl_error("clEnqueueFillBuffer", err);
+}
+
+static int read_back(const bench *b, cl_mem buf, size_t bytes, float *host)
+{
+    cl_int err = clEnqueueReadBuffer(b->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    return err == CL_SUCCESS ? 0 : bench_cl_error("clEnqueueReadBuffer", err);
+}
+
+/* Times one device implementation, then reads y back into hy and checks it. */
+static int measure_device(const bench *b, measure_fn run, void *job, clsm_op op, clsm_shape s,
+                          const tensors *t, measured *out)
+{
+    size_t bytes = s.outer * s.axis * s.inner * sizeof(float);
+    if (fill_nan(b, t->y, bytes) != 0 ||
+        measure_median(run, job, b->run.reps, &out->seconds) != 0 ||
+        read_back(b, t->y, bytes, t->hy) != 0)
         return -1;
-    err = clEnqueueReadBuffer(b->queue, y, CL_TRUE, 0, bytes, hy, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return bench_cl_error("clEnqueueReadBuffer", err);
-    out->check = check(op, s, NULL, hx, hy);
+    out->check = check(op, s, NULL, t->hx, t->hy);
     return 0;
 }
 
-/* Times and checks clsoftmax, the naive baseline and the host C peer on one op, back to back
- * on the same input, with x already on the device. */
-static int measure_op(const bench *b, clsm_op op, clsm_shape s, cl_mem x, cl_mem y,
-                      naive_job *naive, const float *hx, float *hy, report_row *row)
+/* Times clsoftmax on one op and checks y; with backward rows, the backward pass too, in turns
+ * with the forward (so that a burst of other work on a shared machine slows both alike and
+ * their ratio holds), on the y the forward writes: the forward's warm-up runs come first. */
+static int measure_clsm(const bench *b, clsm_op op, clsm_shape s, const tensors *t,
+                        report_row *row, report_row *bwd)
 {
-    clsm_job cj = {b->ctx, op, s, x, y};
-    peer_job pj = {op, s, hx, hy};
+    size_t bytes = s.outer * s.axis * s.inner * sizeof(float);
+    clsm_job jobs[2] = {{b->ctx, op, s, 0, t}, {b->ctx, op, s, 1, t}};
+    void *args[2] = {&jobs[0], &jobs[1]};
+    double seconds[2];
+    int count = b->backward ? 2 : 1;
+    if (fill_nan(b, t->y, bytes) != 0 || (b->backward && fill_nan(b, t->dx, bytes) != 0) ||
+        measure_medians(clsm_once, args, count, b->run.reps, seconds) != 0 ||
+        read_back(b, t->y, bytes, t->hy) != 0)
+        return -1;
+    row->clsm.seconds = seconds[0];
+    row->clsm.check = check(op, s, NULL, t->hx, t->hy);
+    if (!b->backward)
+        return 0;
+    if (read_back(b, t->dx, bytes, t->hdx) != 0)
+        return -1;
+    *bwd = *row;
+    bwd->backward = 1;
+    bwd->clsm.seconds = seconds[1];
+    bwd->clsm.check = check_backward(op, s, 1.0f, t->hy, t->hdy, t->hdx);
+    bwd->forward_seconds = seconds[0];
+    return 0;
+}
+
+/* Times and checks clsoftmax (and its backward pass into *bwd), the naive baseline and the
+ * host C peer on one op, back to back on the same input, with x already on the device. */
+static int measure_op(const bench *b, clsm_op op, clsm_shape s, const tensors *t,
+                      naive_job *naive, report_row *row, report_row *bwd)
+{
+    peer_job pj = {op, s, t->hx, t->hy};
     row->op = op;
     row->variant = clsm_kernel_name(b->ctx, CLSM_F32, s);
-    if (measure_device(b, clsm_once, &cj, op, s, y, hx, hy, &row->clsm) != 0)
+    if (measure_clsm(b, op, s, t, row, bwd) != 0)
         return -1;
     naive->op = op;
-    if (measure_device(b, naive_once, naive, op, s, y, hx, hy, &row->naive) != 0)
+    if (measure_device(b, naive_once, naive, op, s, t, &row->naive) != 0)
         return -1;
-    nan_fill(hy, s.outer * s.axis * s.inner);
+    nan_fill(t->hy, s.outer * s.axis * s.inner);
     if (measure_median(peer_once, &pj, b->run.reps, &row->peer.seconds) != 0)
         return -1;
-    row->peer.check = check(op, s, NULL, hx, hy);
+    row->peer.check = check(op, s, NULL, t->hx, t->hy);
     return 0;
 }
 
-/* Times and checks one shape for both ops; returns 0 pass, 1 check failure, -1 error. */
-static int run_case(bench *b, clsm_shape s)
+/* A device buffer, holding a copy of host's bytes unless host is NULL; NULL after saying why. */
+static cl_mem device_buffer(const bench *b, const float *host, size_t bytes)
 {
-    size_t n = s.outer * s.axis * s.inner, bytes = n * sizeof(float);
-    float *hx = malloc(bytes), *hy = malloc(bytes);
-    cl_mem x = NULL, y = NULL;
-    naive_job naive = {0};
-    report_row row = {.shape = s};
     cl_int err;
-    int rc = -1;
-
-    if (!hx || !hy) {
-        fprintf(stderr, "clsoftmax-bench: out of host memory for %zu elements\n", n);
-        goto done;
-    }
-    fill_input(hx, n);
-    x = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (x)
-        y = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!y) {
+    cl_mem buf = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!buf) {
         bench_cl_error("clCreateBuffer", err);
-        goto done;
+        return NULL;
     }
-    err = clEnqueueWriteBuffer(b->queue, x, CL_TRUE, 0, bytes, hx, 0, NULL, NULL);
+    if (!host)
+        return buf;
+    err = clEnqueueWriteBuffer(b->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
         bench_cl_error("clEnqueueWriteBuffer", err);
-        goto done;
+        clReleaseMemObject(buf);
+        return NULL;
     }
-    if (copy_roofline(&b->copy, b->queue, x, y, n, b->run.reps, &row.copy_seconds,
+    return buf;
+}
+
+static void tensors_release(tensors *t)
+{
+    cl_mem m[] = {t->dx, t->dy, t->y, t->x};
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+        if (m[i])
+            clReleaseMemObject(m[i]);
+    free(t->hdx);
+    free(t->hdy);
+    free(t->hy);
+    free(t->hx);
+}
+
+/* x and dy filled on the host and on the device, y and dx allocated; 0, or -1 after saying
+ * why (with what was made left in *t for tensors_release). */
+static int tensors_create(const bench *b, size_t n, tensors *t)
+{
+    size_t bytes = n * sizeof(float);
+    *t = (tensors){0};
+    t->hx = malloc(bytes);
+    t->hy = malloc(bytes);
+    if (b->backward) {
+        t->hdy = malloc(bytes);
+        t->hdx = malloc(bytes);
+    }
+    if (!t->hx || !t->hy || (b->backward && (!t->hdy || !t->hdx))) {
+        fprintf(stderr, "clsoftmax-bench: out of host memory for %zu elements\n", n);
+        return -1;
+    }
+    fill_input(t->hx, n);
+    t->x = device_buffer(b, t->hx, bytes);
+    t->y = t->x ? device_buffer(b, NULL, bytes) : NULL;
+    if (!t->y)
+        return -1;
+    if (!b->backward)
+        return 0;
+    fill_gradient(t->hdy, n);
+    t->dy = device_buffer(b, t->hdy, bytes);
+    t->dx = t->dy ? device_buffer(b, NULL, bytes) : NULL;
+    return t->dx ? 0 : -1;
+}
+
+/* Times and checks one shape for both ops (forward, then backward with backward rows);
+ * returns 0 pass, 1 check failure, -1 error. */
+static int run_case(bench *b, clsm_shape s)
+{
+    size_t n = s.outer * s.axis * s.inner;
+    tensors t;
+    naive_job naive = {0};
+    report_row row = {.shape = s}, bwd;
+    int rc = -1;
+
+    if (tensors_create(b, n, &t) != 0 ||
+        copy_roofline(&b->copy, b->queue, t.x, t.y, n, b->run.reps, &row.copy_seconds,
                       &row.copy_method) != 0 ||
-        naive_job_create(&b->naive, b->queue, s, x, y, &naive) != 0)
+        naive_job_create(&b->naive, b->queue, s, t.x, t.y, &naive) != 0)
         goto done;
 
     rc = 0;
     for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
-        if (measure_op(b, (clsm_op)op, s, x, y, &naive, hx, hy, &row) != 0) {
+        if (measure_op(b, (clsm_op)op, s, &t, &naive, &row, &bwd) != 0) {
             rc = -1;
             goto done;
         }
         report_row_print(&b->run, &row);
         if (row.clsm.check.bad)
             rc = 1;
+        if (!b->backward)
+            continue;
+        report_row_print(&b->run, &bwd);
+        if (bwd.clsm.check.bad)
+            rc = 1;
     }
 
 done:
     naive_job_release(&naive);
-    if (y)
-        clReleaseMemObject(y);
-    if (x)
-        clReleaseMemObject(x);
-    free(hy);
-    free(hx);
+    tensors_release(&t);
     return rc;
 }
 
@@ -251,7 +348,7 @@ static void usage(FILE *f)
             "usage: clsoftmax-bench [--quick] [--sweep | --attention] [--reps N] [--csv | --json]\n"
             "  --quick   small sizes, for a smoke run\n"
             "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
-            "            instead of the fixed shapes, with a progress line on stderr\n"
+            "            instead of the fixed shapes, forward only, with a progress line on stderr\n"
             "  --attention\n"
             "            only the attention table (causal and f16-masked against plain), which\n"
             "            otherwise follows the fixed shapes in the human table; --csv and --json\n"
@@ -317,6 +414,7 @@ int main(int argc, char **argv)
     b.run.mode = sweep       ? (quick ? "quick-sweep" : "sweep")
                  : attention ? (quick ? "quick-attention" : "attention")
                              : (quick ? "quick" : "shapes");
+    b.backward = !sweep;
     b.progress = sweep || b.run.format != REPORT_TABLE;
     b.tty = isatty(STDERR_FILENO);
     b.run.peer_threads = host_peer_threads();

@@ -82,3 +82,45 @@ check_result check(clsm_op op, clsm_shape s, const clsm_options *opt, const floa
     }
     return r;
 }
+
+check_result check_backward(clsm_op op, clsm_shape s, float scale, const float *y,
+                            const float *dy, const float *dx)
+{
+    check_result r = {0.0, 0};
+    const double sc = fabs((double)scale);
+    for (size_t o = 0; o < s.outer; o++) {
+        for (size_t i = 0; i < s.inner; i++) {
+            size_t base = o * s.axis * s.inner + i;
+            /* sum: the contract's sum (zero factors from y count as 0); mag: the sum of the
+             * magnitudes of its terms, which bounds the error it carries into every dx_j. */
+            double sum = 0.0, mag = 0.0;
+            int has_nan = 0;
+            for (size_t k = 0; k < s.axis; k++) {
+                double yk = y[base + k * s.inner], dyk = dy[base + k * s.inner];
+                has_nan |= isnan(yk) || isnan(dyk);
+                double t = op == CLSM_SOFTMAX ? (yk == 0.0 ? 0.0 : yk * dyk) : dyk;
+                sum += t;
+                mag += fabs(t);
+            }
+            for (size_t k = 0; k < s.axis; k++) {
+                size_t at = base + k * s.inner;
+                double yk = y[at], dyk = dy[at], got = dx[at], ref, bound;
+                if (op == CLSM_SOFTMAX) {
+                    ref = yk == 0.0 || scale == 0.0f ? 0.0 : scale * yk * (dyk - sum);
+                    bound = sc * fabs(yk) * (fabs(dyk) + mag);
+                } else {
+                    double e = exp(yk);
+                    ref = scale == 0.0f ? 0.0 : scale * (dyk - (e == 0.0 ? 0.0 : e * sum));
+                    bound = sc * (fabs(dyk) + e * mag);
+                }
+                double diff = fabs(got - ref);
+                int ok = has_nan ? isnan(got) : diff <= TOL * bound + BACKWARD_FLOOR * (sc + 1);
+                if (!ok)
+                    r.bad++;
+                if (!has_nan && bound > 0.0 && diff / bound > r.max_err)
+                    r.max_err = diff / bound;
+            }
+        }
+    }
+    return r;
+}

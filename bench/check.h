@@ -10,6 +10,8 @@
 #define TOL 1e-5
 #define TINY_REF 1e-30
 #define TINY_ABS 1e-35
+/* The backward bound's absolute floor, for results in f32's subnormal range. */
+#define BACKWARD_FLOOR 0x1p-147
 
 typedef struct check_result {
     double max_err;
@@ -25,5 +27,13 @@ typedef struct check_result {
  * mask.host with mask_stride. */
 check_result check(clsm_op op, clsm_shape s, const clsm_options *opt, const float *x,
                    const float *y);
+
+/* The backward pass (dx from y and dy) against an f64 reference of the contract's rule, with
+ * its F32 bound |dx_j - ref_j| <= TOL*|scale|*B_j + BACKWARD_FLOOR*(|scale| + 1), where B_j is
+ * |y_j|*(|dy_j| + sum_k |dy_k*y_k|) for softmax and |dy_j| + exp(y_j)*sum_k |dy_k| for
+ * log-softmax. max_err is the largest |dx_j - ref_j| / (|scale|*B_j), so that it too
+ * compares against TOL. A slice with a NaN in y or dy must be NaN throughout. */
+check_result check_backward(clsm_op op, clsm_shape s, float scale, const float *y,
+                            const float *dy, const float *dx);
 
 #endif

@@ -29,11 +29,13 @@ typedef struct measured {
 
 typedef struct report_row {
     clsm_op op;
+    int backward; /* the backward pass, dx from y and dy: clsm only, no naive or peer */
     clsm_shape shape;
     const char *variant;     /* clsm_kernel_name() */
     double copy_seconds;     /* the copy roofline's median for the same bytes */
     const char *copy_method; /* which copy was fastest */
     measured clsm, naive, peer;
+    double forward_seconds; /* backward rows: the forward's median of the same op, in turns */
 } report_row;
 
 /* Opens the output: the run's header (table) or the JSON array. */
