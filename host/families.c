@@ -8,6 +8,11 @@ extern const char clsm_src_softmax_vector[];
 extern const char clsm_src_softmax_row[];
 extern const char clsm_src_softmax_columns[];
 extern const char clsm_src_softmax_split[];
+extern const char clsm_src_backward_item[];
+extern const char clsm_src_backward_group[];
+extern const char clsm_src_backward_row[];
+extern const char clsm_src_backward_columns[];
+extern const char clsm_src_backward_split[];
 
 /* Long enough that a chunk's fixed costs vanish, few enough per slice that merging every
  * state of its slice stays cheap for each chunk. */
@@ -114,17 +119,24 @@ const clsm_family *clsm_family_of(clsm_kernel_kind kind)
 {
     static const clsm_family families[CLSM_KERNEL_KINDS] = {
         [CLSM_KERNEL_ITEM] = {"item", {clsm_src_softmax_item, NULL}, {"softmax_item", NULL},
-                              fits_any, item_geometry},
+                              clsm_src_backward_item, {"backward_item", NULL}, fits_any,
+                              item_geometry},
         [CLSM_KERNEL_GROUP] = {"group", {clsm_src_softmax_group, NULL}, {"softmax_group", NULL},
-                               fits_any, group_geometry},
+                               clsm_src_backward_group, {"backward_group", NULL}, fits_any,
+                               group_geometry},
         [CLSM_KERNEL_ROW] = {"row", {clsm_src_softmax_vector, clsm_src_softmax_row},
-                             {"softmax_row", NULL}, fits_rows, row_geometry},
+                             {"softmax_row", NULL}, clsm_src_backward_row,
+                             {"backward_row", NULL}, fits_rows, row_geometry},
         [CLSM_KERNEL_COLUMNS] = {"columns", {clsm_src_softmax_vector, clsm_src_softmax_columns},
-                                 {"softmax_columns", NULL}, fits_strided, columns_geometry},
+                                 {"softmax_columns", NULL}, clsm_src_backward_columns,
+                                 {"backward_columns", NULL}, fits_strided, columns_geometry},
         [CLSM_KERNEL_SPLIT] = {"split", {clsm_src_softmax_vector, clsm_src_softmax_split},
-                               {"softmax_split_states", "softmax_split_output"}, fits_rows,
+                               {"softmax_split_states", "softmax_split_output"},
+                               clsm_src_backward_split,
+                               {"backward_split_sums", "backward_split_output"}, fits_rows,
                                split_geometry},
     };
-    static const clsm_family automatic = {"auto", {NULL, NULL}, {NULL, NULL}, NULL, NULL};
+    static const clsm_family automatic = {"auto", {NULL, NULL}, {NULL, NULL}, NULL,
+                                         {NULL, NULL}, NULL, NULL};
     return kind > CLSM_KERNEL_AUTO && kind < CLSM_KERNEL_KINDS ? &families[kind] : &automatic;
 }

@@ -1,4 +1,4 @@
-/* The blocking host-memory entry point, built on the buffers path through reusable staging buffers. */
+/* The blocking host-memory entry points, forward and backward, built on the buffers path through reusable staging buffers. */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -173,4 +173,64 @@ clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                               clsm_shape shape, float scale, const void *x, void *y)
 {
     return clsm_softmax_host_ex(ctx, op, dtype, shape, scale, NULL, x, y);
+}
+
+/* One round trip of a run of outer slices: y into the staging x, dy into the staging y,
+ * where dx is computed in place and read back from. */
+static clsm_status run_backward_chunk(clsm_context *ctx, clsm_staging *s,
+                                      const clsm_request *whole, clsm_shape chunk,
+                                      const char *y, const char *dy, char *dx)
+{
+    clsm_request r = *whole;
+    r.shape = chunk;
+    r.bytes = chunk.outer * chunk.axis * chunk.inner * clsm_dtype_size(r.dtype);
+    /* Blocking, so that y and dy are no longer needed whatever fails next: dx may be
+     * either of them. */
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, r.bytes, y, 0, NULL, NULL);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, dy, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    cl_event computed;
+    clsm_status status =
+        clsm_launch_backward(ctx, &r, s->x, 0, s->y, 0, s->y, 0, 0, NULL, &computed);
+    if (status != CLSM_SUCCESS)
+        return status;
+    err = clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, dx, 1, &computed, NULL);
+    clReleaseEvent(computed);
+    return clsm_status_from_cl(err);
+}
+
+clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                       clsm_shape shape, float scale, const void *y,
+                                       const void *dy, void *dx)
+{
+    clsm_request r;
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, NULL, &r);
+    if (status != CLSM_SUCCESS || r.bytes == 0)
+        return status;
+    status = clsm_validate_backward_host(&r, y, dy, dx);
+    if (status != CLSM_SUCCESS)
+        return status;
+
+    size_t slice_bytes = r.bytes / shape.outer;
+    if (slice_bytes > ctx->info.max_alloc)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    size_t per_chunk = (size_t)(ctx->info.max_alloc / slice_bytes);
+    if (per_chunk > shape.outer)
+        per_chunk = shape.outer;
+
+    clsm_staging *s = staging_take(ctx);
+    if (!s)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    status = staging_reserve(ctx, s, per_chunk * slice_bytes);
+    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_chunk) {
+        clsm_shape chunk = shape;
+        chunk.outer = shape.outer - first < per_chunk ? shape.outer - first : per_chunk;
+        size_t skip = first * slice_bytes;
+        status = run_backward_chunk(ctx, s, &r, chunk, (const char *)y + skip,
+                                    (const char *)dy + skip, (char *)dx + skip);
+    }
+    staging_return(ctx, s);
+    return status;
 }

@@ -43,6 +43,7 @@ typedef struct clsm_variant {
     size_t group_size; /* compiled-in work-group size; 0 where the code does not depend on it */
     clsm_mask_type mask;
     int causal, window, sinks, stats_out, stats_in, write_y;
+    int backward; /* the gradient kernels, which take none of the options above */
 } clsm_variant;
 
 #define CLSM_OPTIONS_MAX 256
@@ -61,6 +62,11 @@ typedef struct clsm_family {
     /* In launch order. With two, the first reduces chunks of slices into scratch, 3 reals
      * per chunk, and is skipped when the statistics are given. */
     const char *kernels[2];
+    /* The backward pass's counterparts: its source, after those of the forward's vector
+     * helpers and backward_common.cl, and its kernels in launch order; with two, the first
+     * sums chunks of slices into scratch, 3 reals per chunk. */
+    const char *backward_source;
+    const char *backward_kernels[2];
     int (*fits)(clsm_shape shape);
     /* g->local holds the largest work-group size allowed on entry; the group family
      * compiles the one it chooses in. */
@@ -128,13 +134,19 @@ clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
 clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r, cl_mem x,
                                   size_t x_offset, cl_mem y, size_t y_offset);
 clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y);
+/* The backward pass's y, dy and dx: dx may be exactly y or dy, and overlap neither otherwise. */
+clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, const clsm_request *r,
+                                           cl_mem y, size_t y_offset, cl_mem dy,
+                                           size_t dy_offset, cl_mem dx, size_t dx_offset);
+clsm_status clsm_validate_backward_host(const clsm_request *r, const void *y, const void *dy,
+                                        void *dx);
 
 /* families.c */
 const clsm_family *clsm_family_of(clsm_kernel_kind kind);
 
 /* variant.c */
-clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, size_t group_size,
-                             int write_y);
+/* group_size 0; the launch sets it for the group family. */
+clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, int write_y);
 void clsm_variant_options(const clsm_variant *v, char *options);
 
 /* binary_cache.c */
@@ -158,6 +170,12 @@ void clsm_programs_release(clsm_context *ctx);
 clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size_t x_offset,
                         cl_mem y, size_t y_offset, size_t first, cl_uint num_events,
                         const cl_event *events, cl_event *event);
+
+/* launch.c: the backward pass of a validated, non-empty request (its options unused). */
+clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_mem y,
+                                 size_t y_offset, cl_mem dy, size_t dy_offset, cl_mem dx,
+                                 size_t dx_offset, cl_uint num_events, const cl_event *events,
+                                 cl_event *event);
 
 /* kernel_args.c: call with ctx->lock held. */
 typedef struct clsm_kernel_args {
@@ -184,6 +202,20 @@ typedef struct clsm_kernel_args {
     cl_ulong chunk, chunks;
 } clsm_kernel_args;
 cl_int clsm_set_kernel_args(cl_kernel kernel, const clsm_kernel_args *a);
+/* BACKWARD_ARGS in kernels/backward_common.cl. */
+typedef struct clsm_backward_args {
+    cl_mem y;
+    cl_ulong y_off;
+    cl_mem dy;
+    cl_ulong dy_off;
+    cl_mem dx;
+    cl_ulong dx_off, outer, axis, inner;
+    cl_float scale;
+    cl_uint batch, stream;
+    cl_mem scratch;
+    cl_ulong chunk, chunks;
+} clsm_backward_args;
+cl_int clsm_set_backward_args(cl_kernel kernel, const clsm_backward_args *a);
 
 /* host_path.c */
 void clsm_staging_release_all(clsm_context *ctx);

@@ -1,4 +1,4 @@
-/* Kernel choice by shape and device, the launch of a validated request, and the buffers entry points. */
+/* Kernel choice by shape and device, the launch of a validated request, forward or backward, and the buffers entry points. */
 #include "internal.h"
 
 static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
@@ -38,25 +38,72 @@ const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_sha
     return clsm_family_of(choose_kind(ctx, shape))->name;
 }
 
-/* The built program of the request's variant and its geometry: a kernel may allow smaller
- * work-groups than its device, and the group family, which compiles its size in, is then
- * built again for the size the kernel allows. */
-static const clsm_program *program_for(clsm_context *ctx, const clsm_request *r,
-                                       clsm_kernel_kind kind, int write_y, clsm_geometry *g,
-                                       clsm_status *status)
+/* The built program of a variant, with its geometry: a kernel may allow smaller work-groups
+ * than its device, and the group family, which compiles its size in, is then built again
+ * for the size the kernel allows. */
+static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm_variant v,
+                                       clsm_geometry *g, clsm_status *status)
 {
-    const clsm_family *f = clsm_family_of(kind);
+    const clsm_family *f = clsm_family_of(v.kind);
     size_t limit = ctx->info.max_group_size;
     for (;;) {
         g->local = limit;
-        f->geometry(ctx, r->shape, g);
-        clsm_variant v =
-            clsm_variant_of(r, kind, kind == CLSM_KERNEL_GROUP ? g->local : 0, write_y);
+        f->geometry(ctx, shape, g);
+        v.group_size = v.kind == CLSM_KERNEL_GROUP ? g->local : 0;
         const clsm_program *p = clsm_program_get(ctx, &v, status);
         if (!p || p->max_group_size >= g->local)
             return p;
         limit = p->max_group_size;
     }
+}
+
+/* Sets the arguments of one kernel: a clsm_kernel_args or a clsm_backward_args. */
+typedef cl_int (*set_args_fn)(cl_kernel kernel, const void *args);
+
+static cl_int set_forward(cl_kernel kernel, const void *args)
+{
+    return clsm_set_kernel_args(kernel, args);
+}
+
+static cl_int set_backward(cl_kernel kernel, const void *args)
+{
+    return clsm_set_backward_args(kernel, args);
+}
+
+/* Enqueues first (unless NULL), then last; the event between them orders the two on an
+ * out-of-order queue too. */
+static cl_int enqueue_kernels(clsm_context *ctx, cl_kernel first, cl_kernel last,
+                              set_args_fn set_args, const void *args, const clsm_geometry *g,
+                              cl_uint num_events, const cl_event *events, cl_event *event)
+{
+    cl_int err = CL_SUCCESS;
+    cl_event reduced = NULL;
+    pthread_mutex_lock(&ctx->lock);
+    if (first) {
+        err = set_args(first, args);
+        if (err == CL_SUCCESS)
+            err = clEnqueueNDRangeKernel(ctx->queue, first, 1, NULL, &g->global, &g->local,
+                                         num_events, events, &reduced);
+    }
+    if (err == CL_SUCCESS)
+        err = set_args(last, args);
+    if (err == CL_SUCCESS)
+        err = clEnqueueNDRangeKernel(ctx->queue, last, 1, NULL, &g->global, &g->local,
+                                     reduced ? 1 : num_events, reduced ? &reduced : events,
+                                     event);
+    pthread_mutex_unlock(&ctx->lock);
+    if (reduced)
+        clReleaseEvent(reduced);
+    return err;
+}
+
+/* The scratch of a family whose first kernel reduces chunks of slices: 3 reals per chunk.
+ * Released by the caller once enqueued: OpenCL keeps it until the kernels using it are done. */
+static cl_mem chunk_scratch(clsm_context *ctx, const clsm_request *r, const clsm_geometry *g,
+                            cl_int *err)
+{
+    return clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE,
+                          3 * r->shape.outer * g->chunks * clsm_real_size(r->dtype), NULL, err);
 }
 
 clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size_t x_offset,
@@ -69,7 +116,8 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
     size_t element = clsm_dtype_size(r->dtype), real = clsm_real_size(r->dtype);
     clsm_geometry g = {0};
     clsm_status status;
-    const clsm_program *p = program_for(ctx, r, kind, y != NULL, &g, &status);
+    const clsm_program *p =
+        program_for(ctx, r->shape, clsm_variant_of(r, kind, y != NULL), &g, &status);
     if (!p)
         return status;
 
@@ -94,30 +142,53 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
     cl_int err = CL_SUCCESS;
     int reduce_first = f->kernels[1] && !o->stats_in.buffer;
     if (reduce_first) {
-        /* Released once enqueued: OpenCL keeps it until the kernels using it are done. */
-        a.scratch = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE,
-                                   3 * r->shape.outer * g.chunks * real, NULL, &err);
+        a.scratch = chunk_scratch(ctx, r, &g, &err);
         if (err != CL_SUCCESS)
             return clsm_status_from_cl(err);
     }
-    cl_kernel last = p->kernels[f->kernels[1] ? 1 : 0];
-    cl_event reduced = NULL;
-    pthread_mutex_lock(&ctx->lock);
-    if (reduce_first) {
-        err = clsm_set_kernel_args(p->kernels[0], &a);
-        if (err == CL_SUCCESS)
-            err = clEnqueueNDRangeKernel(ctx->queue, p->kernels[0], 1, NULL, &g.global, &g.local,
-                                         num_events, events, &reduced);
+    err = enqueue_kernels(ctx, reduce_first ? p->kernels[0] : NULL,
+                          p->kernels[f->kernels[1] ? 1 : 0], set_forward, &a, &g, num_events,
+                          events, event);
+    if (a.scratch)
+        clReleaseMemObject(a.scratch);
+    return clsm_status_from_cl(err);
+}
+
+clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_mem y,
+                                 size_t y_offset, cl_mem dy, size_t dy_offset, cl_mem dx,
+                                 size_t dx_offset, cl_uint num_events, const cl_event *events,
+                                 cl_event *event)
+{
+    clsm_kernel_kind kind = choose_kind(ctx, r->shape);
+    const clsm_family *f = clsm_family_of(kind);
+    size_t element = clsm_dtype_size(r->dtype);
+    clsm_variant v = clsm_variant_of(r, kind, 1);
+    v.backward = 1;
+    /* The kernels test the scale at run time: a zero scale needs no build of its own. */
+    v.zero_scale = 0;
+    clsm_geometry g = {0};
+    clsm_status status;
+    const clsm_program *p = program_for(ctx, r->shape, v, &g, &status);
+    if (!p)
+        return status;
+
+    clsm_backward_args a = {
+        .y = y, .y_off = y_offset / element, .dy = dy, .dy_off = dy_offset / element,
+        .dx = dx, .dx_off = dx_offset / element,
+        .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
+        .scale = r->scale, .batch = g.batch,
+        .stream = r->bytes >= ctx->info.cache_size,
+        .chunk = g.chunk, .chunks = g.chunks,
+    };
+    cl_int err = CL_SUCCESS;
+    int two = f->backward_kernels[1] != NULL;
+    if (two) {
+        a.scratch = chunk_scratch(ctx, r, &g, &err);
+        if (err != CL_SUCCESS)
+            return clsm_status_from_cl(err);
     }
-    if (err == CL_SUCCESS)
-        err = clsm_set_kernel_args(last, &a);
-    /* The event orders the two on an out-of-order queue too. */
-    if (err == CL_SUCCESS)
-        err = clEnqueueNDRangeKernel(ctx->queue, last, 1, NULL, &g.global, &g.local,
-                                     reduced ? 1 : num_events, reduced ? &reduced : events, event);
-    pthread_mutex_unlock(&ctx->lock);
-    if (reduced)
-        clReleaseEvent(reduced);
+    err = enqueue_kernels(ctx, two ? p->kernels[0] : NULL, p->kernels[two ? 1 : 0],
+                          set_backward, &a, &g, num_events, events, event);
     if (a.scratch)
         clReleaseMemObject(a.scratch);
     return clsm_status_from_cl(err);
@@ -156,4 +227,30 @@ clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype
 {
     return clsm_softmax_buffers_ex(ctx, op, dtype, shape, scale, NULL, x, x_offset, y, y_offset,
                                    num_events_in_wait_list, event_wait_list, event);
+}
+
+clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                          clsm_shape shape, float scale, cl_mem y,
+                                          size_t y_offset, cl_mem dy, size_t dy_offset,
+                                          cl_mem dx, size_t dx_offset,
+                                          cl_uint num_events_in_wait_list,
+                                          const cl_event *event_wait_list, cl_event *event)
+{
+    clsm_request r;
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, NULL, &r);
+    if (status == CLSM_SUCCESS)
+        status = clsm_validate_wait_list(ctx, num_events_in_wait_list, event_wait_list);
+    if (status != CLSM_SUCCESS)
+        return status;
+    if (r.bytes == 0) {
+        if (!event)
+            return CLSM_SUCCESS;
+        return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
+            ctx->queue, num_events_in_wait_list, event_wait_list, event));
+    }
+    status = clsm_validate_backward_buffers(ctx, &r, y, y_offset, dy, dy_offset, dx, dx_offset);
+    if (status != CLSM_SUCCESS)
+        return status;
+    return clsm_launch_backward(ctx, &r, y, y_offset, dy, dy_offset, dx, dx_offset,
+                                num_events_in_wait_list, event_wait_list, event);
 }

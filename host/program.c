@@ -8,6 +8,8 @@
 /* Written by cmake/embed_kernels.cmake from the files in kernels/. */
 extern const char clsm_src_softmax_common[];
 extern const char clsm_src_softmax_entries[];
+extern const char clsm_src_softmax_vector[];
+extern const char clsm_src_backward_common[];
 
 /* The build log of a failed build, or NULL. */
 static char *build_log(const clsm_context *ctx, cl_program program)
@@ -30,12 +32,18 @@ static char *build_log(const clsm_context *ctx, cl_program program)
 
 /* Builds the kernels of a variant, whose build options are out->key, into out; on a failed
  * build *log receives the compiler's log. */
-static clsm_status build(clsm_context *ctx, clsm_kernel_kind kind, clsm_program *out, char **log)
+static clsm_status build(clsm_context *ctx, const clsm_variant *variant, clsm_program *out,
+                         char **log)
 {
-    const clsm_family *f = clsm_family_of(kind);
-    const char *sources[4] = {clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
+    const clsm_family *f = clsm_family_of(variant->kind);
+    const char *forward[4] = {clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
                               f->sources[1]};
-    cl_uint count = f->sources[1] ? 4 : 3;
+    const char *backward[5] = {clsm_src_softmax_common, clsm_src_softmax_entries,
+                               clsm_src_softmax_vector, clsm_src_backward_common,
+                               f->backward_source};
+    const char *const *kernels = variant->backward ? f->backward_kernels : f->kernels;
+    const char **sources = variant->backward ? backward : forward;
+    cl_uint count = variant->backward ? 5 : f->sources[1] ? 4 : 3;
     const char *options = out->key;
 
     cl_program program;
@@ -48,8 +56,8 @@ static clsm_status build(clsm_context *ctx, clsm_kernel_kind kind, clsm_program 
     }
     out->kernels[0] = out->kernels[1] = NULL;
     out->max_group_size = (size_t)-1;
-    for (int k = 0; k < 2 && f->kernels[k]; ++k) {
-        out->kernels[k] = clCreateKernel(program, f->kernels[k], &err);
+    for (int k = 0; k < 2 && kernels[k]; ++k) {
+        out->kernels[k] = clCreateKernel(program, kernels[k], &err);
         if (err != CL_SUCCESS)
             goto fail_kernels;
         size_t allowed;
@@ -122,7 +130,7 @@ const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *vari
     pthread_mutex_unlock(&ctx->lock);
 
     char *log = NULL;
-    *status = build(ctx, variant->kind, p, &log);
+    *status = build(ctx, variant, p, &log);
 
     pthread_mutex_lock(&ctx->lock);
     if (*status == CLSM_SUCCESS) {

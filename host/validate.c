@@ -306,3 +306,52 @@ clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
     }
     return CLSM_SUCCESS;
 }
+
+/* The backward pass's tensors, all of the same size. */
+enum { B_Y, B_DY, B_DX, B_TENSORS };
+
+/* dx may be exactly y or dy (in place), and share no byte with them otherwise; y and dy are
+ * only read, so they may overlap as they like. */
+static int backward_overlap(const uintptr_t *start, const void *const *space, size_t bytes)
+{
+    for (int t = B_Y; t <= B_DY; ++t)
+        if (space[t] == space[B_DX] && start[t] != start[B_DX] &&
+            ranges_overlap(start[t], bytes, start[B_DX], bytes))
+            return 1;
+    return 0;
+}
+
+clsm_status clsm_validate_backward_host(const clsm_request *r, const void *y, const void *dy,
+                                        void *dx)
+{
+    static const char host_memory = 0;
+    if (!y || !dy || !dx)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    const uintptr_t start[B_TENSORS] = {(uintptr_t)y, (uintptr_t)dy, (uintptr_t)dx};
+    const void *const space[B_TENSORS] = {&host_memory, &host_memory, &host_memory};
+    return backward_overlap(start, space, r->bytes) ? CLSM_ERROR_INVALID_ARGUMENT
+                                                    : CLSM_SUCCESS;
+}
+
+clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, const clsm_request *r,
+                                           cl_mem y, size_t y_offset, cl_mem dy,
+                                           size_t dy_offset, cl_mem dx, size_t dx_offset)
+{
+    const cl_mem buffers[B_TENSORS] = {y, dy, dx};
+    const size_t offsets[B_TENSORS] = {y_offset, dy_offset, dx_offset};
+    if (!y || !dy || !dx)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    cl_mem root[B_TENSORS];
+    uintptr_t start[B_TENSORS];
+    for (int t = 0; t < B_TENSORS; ++t) {
+        const tensor_use u = {NULL, buffers[t], offsets[t], r->bytes, clsm_dtype_size(r->dtype),
+                              t == B_DX};
+        clsm_status status = check_buffer(ctx, &u, t == B_DX ? CL_MEM_READ_ONLY : CL_MEM_WRITE_ONLY,
+                                          &root[t], &start[t]);
+        if (status != CLSM_SUCCESS)
+            return status;
+    }
+    const void *const space[B_TENSORS] = {root[B_Y], root[B_DY], root[B_DX]};
+    return backward_overlap(start, space, r->bytes) ? CLSM_ERROR_INVALID_ARGUMENT
+                                                    : CLSM_SUCCESS;
+}

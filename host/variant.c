@@ -3,8 +3,7 @@
 
 #include "internal.h"
 
-clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, size_t group_size,
-                             int write_y)
+clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, int write_y)
 {
     const clsm_options *o = &r->opt;
     clsm_variant v = {
@@ -12,7 +11,6 @@ clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, size_
         .dtype = r->dtype,
         .op = r->op,
         .zero_scale = r->scale == 0.0f,
-        .group_size = group_size,
         .mask = o->mask_type,
         .causal = o->causal != 0,
         .window = o->causal && o->window > 0,
@@ -31,8 +29,8 @@ void clsm_variant_options(const clsm_variant *v, char *options)
     snprintf(options, CLSM_OPTIONS_MAX,
              "-cl-std=CL1.2 -DFAMILY_%s=1 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d "
              "-DWG=%zu -DMASK=%d -DCAUSAL=%d -DWINDOW=%d -DSINKS=%d -DSTATS_OUT=%d "
-             "-DSTATS_IN=%d -DWRITE_Y=%d",
+             "-DSTATS_IN=%d -DWRITE_Y=%d -DBACKWARD=%d",
              clsm_family_of(v->kind)->name, dtype_names[v->dtype], v->op == CLSM_LOG_SOFTMAX,
              v->zero_scale, v->group_size, (int)v->mask, v->causal, v->window, v->sinks,
-             v->stats_out, v->stats_in, v->write_y);
+             v->stats_out, v->stats_in, v->write_y, v->backward);
 }
