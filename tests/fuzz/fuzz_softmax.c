@@ -1,4 +1,4 @@
-/* libFuzzer target over the public API: input bytes choose every argument, and each outcome is checked against the contract. */
+/* libFuzzer target over the public API, forward and backward: input bytes choose every argument, and each outcome is checked against the contract. */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
 
@@ -14,7 +14,9 @@
 
 /*
  * Input layout: a fixed header of HEADER bytes (missing bytes read as 0), then
- * the tensor data, repeated cyclically when shorter than the tensor.
+ * the tensor data, repeated cyclically when shorter than the tensor; a backward
+ * call's dy is the data from element count + 1 on, likewise (so y's bytes, one spare
+ * byte and dy's, when written out in full).
  *   0      bit 0: buffers entry point, else host; bits 1-3: context (CTX_*)
  *   1, 2   op, dtype (values from 0xF0 up: unknown enum values)
  *   3-8    outer, axis, inner, u16 little-endian each (from 0xFFF0 up: HUGE[])
@@ -45,8 +47,15 @@
  *   41     buffers path: bits 0-2 which tensor gets a bad buffer (1 + T_*), bits 3-5 how
  *          (BAD_*)
  *   42-47  value_of_byte of these, in turn: the sinks, and the statistics given
+ *   48     bit 0 the backward entry points (bytes 28-47 unused), whose y and dx take x's
+ *          and y's place in the fields above, and dy its own: bit 1 on the host path, dx
+ *          in place in (HOST_IN_PLACE) or overlapping (HOST_OVERLAP) y, else dy; bits 2-3
+ *          dy on the host path (HDY_*); a NULL dx is byte 14's NULL y
+ *   49     dy buffer: bits 0-1 root (DY_*), bit 2 a sub-buffer, bits 3-4 its origin
+ *   50, 51 dy byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
+ *   52     host dy overlap: dy = y + this signed byte count (0 counts as 1)
  */
-#define HEADER 48
+#define HEADER 53
 /* Elements of a tensor the harness allocates; larger shapes are cut down. */
 #define MAX_ELEMENTS 16384
 #define SENTINEL 0xA5
@@ -56,6 +65,8 @@ static const char *const FAMILIES[] = {NULL, "item", "group", "row", "columns", 
 enum { HOST_SEPARATE, HOST_IN_PLACE, HOST_OVERLAP, HOST_NULL };
 enum { X_ROOT_A, X_ROOT_A2, X_FOREIGN, X_NULL };
 enum { Y_ROOT_B, Y_ROOT_A, Y_FOREIGN, Y_NULL };
+enum { DY_ROOT_B, DY_ROOT_A, DY_FOREIGN, DY_NULL };
+enum { HDY_SEPARATE, HDY_SAME_AS_Y, HDY_OVERLAP_Y, HDY_NULL };
 enum { WAIT_NONE, WAIT_VALID, WAIT_COUNT_WITHOUT_LIST, WAIT_LIST_WITHOUT_COUNT };
 /* Roots of the buffers path: A and B in the shared OpenCL context, F in another one. */
 enum { ROOT_A, ROOT_B, ROOT_F, ROOTS, NO_ROOT = -1 };
@@ -391,6 +402,14 @@ typedef struct request {
     int raw_data, extra_calls;
     /* the tensor data: count elements, NULL unless small */
     unsigned char *x;
+    /* the backward entry points: x's fields above are its y, y's its dx, and these its dy */
+    int backward;
+    int dx_on_y; /* host: dx in place in, or overlapping, y rather than dy */
+    int host_dy; /* HDY_* */
+    long dy_overlap;
+    int dy_root, dy_sub;
+    size_t dy_origin, dy_offset;
+    unsigned char *dy; /* count elements, NULL unless small */
     /* the _ex entry points: opt holds the scalar options, the tensors are set per call */
     int ex, null_options;
     int options;   /* ex with options */
@@ -696,7 +715,20 @@ static void decode(reader r, request *q)
     uint8_t misc = byte_at(r, 27);
     q->raw_data = misc & 1;
     q->extra_calls = (misc >> 1) & 1;
-    decode_options(r, q);
+    uint8_t bw = byte_at(r, 48), dym = byte_at(r, 49);
+    static const int dy_roots[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
+    q->backward = bw & 1;
+    q->dx_on_y = (bw >> 1) & 1;
+    q->host_dy = (bw >> 2) & 3;
+    q->dy_root = dy_roots[dym & 3];
+    q->dy_sub = (dym >> 2) & 1;
+    q->dy_origin = q->dy_sub ? ((dym >> 3) & 3) * g.base_align : 0;
+    q->dy_offset = decode_offset(u16_at(r, 50));
+    q->dy_overlap = (int8_t)byte_at(r, 52);
+    if (q->dy_overlap == 0)
+        q->dy_overlap = 1;
+    if (!q->backward)
+        decode_options(r, q);
 
     if (!q->small)
         return;
@@ -716,6 +748,21 @@ static void decode(reader r, request *q)
     }
     if (q->options)
         fill_tensors(r, q);
+    if (!q->backward)
+        return;
+    /* Past y's elements and one spare, so that a crafted input is y's bytes, one byte and
+     * dy's; a shorter one cycles, mostly onto other bytes than y's. */
+    q->dy = xmalloc(q->bytes);
+    for (size_t i = 0; i < q->count; i++) {
+        size_t e = q->count + 1 + i;
+        if (data == 0)
+            store(q->dtype, q->dy, i, 0.0);
+        else if (q->raw_data)
+            for (size_t k = 0; k < element; k++)
+                q->dy[i * element + k] = r.p[HEADER + (e * element + k) % data];
+        else
+            store(q->dtype, q->dy, i, value_of_byte(r.p[HEADER + e % data]));
+    }
 }
 
 /* ---- Expected statuses ---- */
@@ -816,11 +863,15 @@ static int wait_list_invalid(const request *q)
            (q->wait == WAIT_VALID && (q->ctx_index == CTX_OWN || q->null_event));
 }
 
+static unsigned backward_violations(const request *q);
+
 static unsigned call_violations(const request *q)
 {
     unsigned v = 0;
     v |= tensor_violations(q);
-    if (!q->buffers) {
+    if (q->backward) {
+        v |= backward_violations(q);
+    } else if (!q->buffers) {
         if (q->host_null_x || (q->host_null_y && !y_optional(q)) ||
             (q->host_layout == HOST_OVERLAP && (size_t)labs(q->overlap) < q->bytes))
             v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
@@ -873,30 +924,151 @@ static size_t root_size(const request *q, int root)
         size_t end = q->y_origin + (q->y_offset <= 0xFFFF ? q->y_offset : 0) + bytes;
         need = end > need ? end : need;
     }
+    if (q->backward && q->dy_root == root) {
+        size_t end = q->dy_origin + (q->dy_offset <= 0xFFFF ? q->dy_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
     long size = (long)need + q->size_delta[root];
     /* The largest origin must stay inside the root, so its sub-buffer exists. */
     long least = (long)(3 * g.base_align + 1);
     return (size_t)(size > least ? size : least);
 }
 
-/* Where x's data is before the call, if the harness could place it: block and byte. */
-static int x_placement(const request *q, int *block, size_t *at)
+/* The host path's tensors: the input (x, or a backward call's y), the output (y, or dx) and
+ * a backward call's dy. */
+enum { H_IN, H_OUT, H_DY, H_TENSORS };
+
+/* Where each tensor of the host path lies: its block and byte, and each block's size. A
+ * tensor in place in another, or overlapping it, shares its block; the one reaching
+ * furthest ends exactly at the end of its block, so that ASan sees overreads. */
+typedef struct host_layout {
+    int block[H_TENSORS]; /* -1: none (dy of a forward call) */
+    size_t at[H_TENSORS];
+    size_t size[ROOTS];
+} host_layout;
+
+static void layout_host(const request *q, host_layout *l)
 {
-    if (!q->small)
+    const size_t bytes = q->small ? q->bytes : 0;
+    const size_t misalign[ROOTS] = {q->misalign, q->misalign * 3 & 7, q->misalign * 5 & 7};
+    long rel[H_TENSORS] = {0, 0, 0};
+    memset(l, 0, sizeof *l);
+    l->block[H_IN] = 0;
+    l->block[H_OUT] = 1;
+    l->block[H_DY] = q->backward ? 2 : -1;
+    if (q->backward && (q->host_dy == HDY_SAME_AS_Y || q->host_dy == HDY_OVERLAP_Y)) {
+        l->block[H_DY] = 0;
+        rel[H_DY] = q->host_dy == HDY_OVERLAP_Y ? q->dy_overlap : 0;
+    }
+    if (q->host_layout == HOST_IN_PLACE || q->host_layout == HOST_OVERLAP) {
+        const int partner = q->backward && !q->dx_on_y ? H_DY : H_IN;
+        l->block[H_OUT] = l->block[partner];
+        rel[H_OUT] = rel[partner] + (q->host_layout == HOST_OVERLAP ? q->overlap : 0);
+    }
+    for (int b = 0; b < ROOTS; b++) {
+        long lo = 0, hi = 0;
+        int used = 0;
+        for (int t = 0; t < H_TENSORS; t++) {
+            if (l->block[t] != b)
+                continue;
+            lo = used && lo < rel[t] ? lo : rel[t];
+            hi = used && hi > rel[t] + (long)bytes ? hi : rel[t] + (long)bytes;
+            used = 1;
+        }
+        if (!used)
+            continue;
+        l->size[b] = misalign[b] + (size_t)(hi - lo);
+        for (int t = 0; t < H_TENSORS; t++)
+            if (l->block[t] == b)
+                l->at[t] = misalign[b] + (size_t)(rel[t] - lo);
+    }
+}
+
+/* Where input t (H_IN or H_DY) is before the call, if the harness could place it: block
+ * and byte. */
+static int input_placement(const request *q, int t, int *block, size_t *at)
+{
+    if (!q->small || (t == H_DY && !q->backward))
         return 0;
     if (!q->buffers) {
-        *block = 0;
-        *at = q->misalign +
-              (q->host_layout == HOST_OVERLAP && q->overlap < 0 ? (size_t)labs(q->overlap) : 0);
+        host_layout l;
+        layout_host(q, &l);
+        *block = l.block[t];
+        *at = l.at[t];
         return 1;
     }
-    if (q->x_root == NO_ROOT)
+    const int root = t == H_IN ? q->x_root : q->dy_root;
+    const size_t origin = t == H_IN ? q->x_origin : q->dy_origin;
+    const size_t offset = t == H_IN ? q->x_offset : q->dy_offset;
+    if (root == NO_ROOT)
         return 0;
-    size_t size = root_size(q, q->x_root);
-    *block = q->x_root;
-    *at = q->x_origin + q->x_offset;
-    return q->x_offset <= size && q->x_origin <= size - q->x_offset &&
-           q->bytes <= size - q->x_origin - q->x_offset;
+    size_t size = root_size(q, root);
+    *block = root;
+    *at = origin + offset;
+    return offset <= size && origin <= size - offset && q->bytes <= size - origin - offset;
+}
+
+/* A backward call's tensors: none NULL, y and dy not write-only and dx not read-only, and dx
+ * exactly y or dy or apart from both (y and dy may overlap as they like). */
+static unsigned backward_violations(const request *q)
+{
+    unsigned v = 0;
+    if (!q->buffers) {
+        host_layout l;
+        layout_host(q, &l);
+        if (q->host_null_x || q->host_null_y || q->host_dy == HDY_NULL)
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        for (int t = H_IN; t <= H_DY; t += H_DY - H_IN)
+            if (l.block[t] == l.block[H_OUT] && partially_overlap(l.at[t], l.at[H_OUT], q->bytes))
+                v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        return v;
+    }
+    if (wait_list_invalid(q))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    v |= buffer_violations(q, q->x_root, q->x_sub, q->x_origin, q->x_offset, CL_MEM_WRITE_ONLY);
+    v |= buffer_violations(q, q->dy_root, q->dy_sub, q->dy_origin, q->dy_offset,
+                           CL_MEM_WRITE_ONLY);
+    v |= buffer_violations(q, q->y_root, q->y_sub, q->y_origin, q->y_offset, CL_MEM_READ_ONLY);
+    const int roots[2] = {q->x_root, q->dy_root};
+    const size_t starts[2] = {q->x_origin + q->x_offset, q->dy_origin + q->dy_offset};
+    for (int k = 0; k < 2; k++)
+        if (roots[k] != NO_ROOT && roots[k] == q->y_root &&
+            partially_overlap(starts[k], q->y_origin + q->y_offset, q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    return v;
+}
+
+/* What block holds before the call: sentinels, then the inputs placed in it, dy over y
+ * where they overlap. */
+static unsigned char *initial_block(const request *q, int block, size_t size)
+{
+    unsigned char *m = xmalloc(size);
+    memset(m, SENTINEL, size);
+    const int inputs[2] = {H_IN, H_DY};
+    for (int k = 0; k < 2; k++) {
+        int b;
+        size_t at;
+        if (input_placement(q, inputs[k], &b, &at) && b == block)
+            memcpy(m + at, inputs[k] == H_IN ? q->x : q->dy, q->bytes);
+    }
+    return m;
+}
+
+/* Input t as the call sees it, from its block's initial bytes (another input may share
+ * them); NULL where it is not placed. */
+static unsigned char *effective_input(const request *q, int t)
+{
+    int block;
+    size_t at;
+    if (!input_placement(q, t, &block, &at))
+        return NULL;
+    host_layout l;
+    layout_host(q, &l);
+    unsigned char *m = initial_block(q, block, q->buffers ? root_size(q, block) : l.size[block]);
+    unsigned char *v = xmalloc(q->bytes);
+    memcpy(v, m + at, q->bytes);
+    free(m);
+    return v;
 }
 
 typedef struct outcome {
@@ -920,38 +1092,33 @@ static void outcome_free(outcome *o)
     free(o->stats);
 }
 
-/* The host path: x and y end exactly at the end of their blocks, so ASan sees overreads. */
+/* The host path, in the blocks of layout_host(). */
 static void call_host(const request *q, clsm_context *ctx, outcome *o)
 {
-    size_t bytes = q->small ? q->bytes : 0;
-    unsigned char *block[2] = {NULL, NULL};
-    size_t size[2] = {0, 0};
-    unsigned char *x = NULL, *y = NULL;
-    o->y_block = 0;
-    if (q->host_layout == HOST_IN_PLACE || q->host_layout == HOST_OVERLAP) {
-        size_t gap = q->host_layout == HOST_OVERLAP ? (size_t)labs(q->overlap) : 0;
-        size[0] = q->misalign + gap + bytes;
-        block[0] = xmalloc(size[0]);
-        memset(block[0], SENTINEL, size[0]);
-        x = block[0] + q->misalign + (q->overlap < 0 ? gap : 0);
-        y = x + (q->host_layout == HOST_OVERLAP ? q->overlap : 0);
-        o->y_at = (size_t)(y - block[0]);
-    } else {
-        size[0] = q->misalign + bytes;
-        size[1] = (q->misalign * 3 & 7) + bytes;
-        block[0] = xmalloc(size[0]);
-        block[1] = xmalloc(size[1]);
-        memset(block[0], SENTINEL, size[0]);
-        memset(block[1], SENTINEL, size[1]);
-        x = block[0] + q->misalign;
-        y = block[1] + (q->misalign * 3 & 7);
-        o->y_block = 1;
-        o->y_at = q->misalign * 3 & 7;
+    host_layout l;
+    layout_host(q, &l);
+    unsigned char *at[H_TENSORS] = {NULL, NULL, NULL};
+    /* A block of an empty tensor too, so that the call gets pointers it must not touch. */
+    for (int t = 0; t < H_TENSORS; t++) {
+        const int b = l.block[t];
+        if (b < 0)
+            continue;
+        if (!o->memory[b]) {
+            o->size[b] = l.size[b];
+            o->memory[b] = initial_block(q, b, l.size[b]);
+        }
+        at[t] = o->memory[b] + l.at[t];
     }
-    if (bytes)
-        memcpy(x, q->x, bytes);
+    unsigned char *x = at[H_IN], *y = at[H_OUT];
+    o->y_block = l.block[H_OUT];
+    o->y_at = l.at[H_OUT];
     o->no_y = q->host_null_y;
-    if (!q->ex) {
+    if (q->backward) {
+        o->status = clsm_softmax_backward_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype,
+                                               q->shape, q->scale, q->host_null_x ? NULL : x,
+                                               q->host_dy == HDY_NULL ? NULL : at[H_DY],
+                                               q->host_null_y ? NULL : y);
+    } else if (!q->ex) {
         o->status = clsm_softmax_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
                                       q->scale, q->host_null_x ? NULL : x,
                                       q->host_null_y ? NULL : y);
@@ -971,10 +1138,6 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
                                          q->scale, q->null_options ? NULL : &opt,
                                          q->host_null_x ? NULL : x, q->host_null_y ? NULL : y);
     }
-    for (int i = 0; i < 2; i++) {
-        o->memory[i] = block[i];
-        o->size[i] = size[i];
-    }
 }
 
 static cl_mem make_root(const request *q, int root, cl_context cl, cl_command_queue queue)
@@ -984,12 +1147,7 @@ static cl_mem make_root(const request *q, int root, cl_context cl, cl_command_qu
     cl_mem m = clCreateBuffer(cl, q->root_flags[root], size, NULL, &err);
     if (err != CL_SUCCESS)
         setup_failed("clCreateBuffer", err);
-    unsigned char *init = xmalloc(size);
-    memset(init, SENTINEL, size);
-    int block;
-    size_t at;
-    if (x_placement(q, &block, &at) && block == root)
-        memcpy(init + at, q->x, q->bytes);
+    unsigned char *init = initial_block(q, root, size);
     err = clEnqueueWriteBuffer(queue, m, CL_TRUE, 0, size, init, 0, NULL, NULL);
     if (err != CL_SUCCESS)
         setup_failed("clEnqueueWriteBuffer", err);
@@ -1041,8 +1199,9 @@ static cl_mem tensor_buffer(const request *q, int k, size_t *offset, size_t *siz
 static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
 {
     cl_mem roots[ROOTS] = {NULL, NULL, NULL};
+    const int dy_root = q->backward ? q->dy_root : NO_ROOT;
     for (int i = 0; i < ROOTS; i++) {
-        if (q->x_root == i || q->y_root == i)
+        if (q->x_root == i || q->y_root == i || dy_root == i)
             roots[i] = make_root(q, i, i == ROOT_F ? g.foreign_cl : g.cl,
                                  i == ROOT_F ? g.foreign_queue : g.queue);
     }
@@ -1052,6 +1211,9 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
     cl_mem y = q->y_root == NO_ROOT ? NULL
                                     : view_of(roots[q->y_root], q->y_sub, q->y_origin,
                                               root_size(q, q->y_root));
+    cl_mem dy = dy_root == NO_ROOT ? NULL
+                                   : view_of(roots[dy_root], q->dy_sub, q->dy_origin,
+                                             root_size(q, dy_root));
 
     cl_event wait = NULL, waits[2] = {NULL, NULL};
     cl_uint n_waits = 0;
@@ -1077,7 +1239,11 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
     if (q->options)
         for (int k = 0; k < TENSORS; k++)
             t[k]->buffer = tensor_buffer(q, k, &t[k]->offset, &sizes[k]);
-    if (!q->ex)
+    if (q->backward)
+        o->status = clsm_softmax_backward_buffers(
+            ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale, x, q->x_offset, dy,
+            q->dy_offset, y, q->y_offset, n_waits, wait_list, q->want_event ? &done : NULL);
+    else if (!q->ex)
         o->status = clsm_softmax_buffers(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
                                          q->scale, x, q->x_offset, y, q->y_offset, n_waits,
                                          wait_list, q->want_event ? &done : NULL);
@@ -1135,6 +1301,8 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
         clReleaseMemObject(x);
     if (y && y != roots[q->y_root])
         clReleaseMemObject(y);
+    if (dy && dy != roots[dy_root])
+        clReleaseMemObject(dy);
     for (int i = 0; i < ROOTS; i++)
         if (roots[i])
             clReleaseMemObject(roots[i]);
@@ -1155,18 +1323,10 @@ static void call(const request *q, outcome *o)
 /* What memory held before the call: sentinels, and x where it was placed. */
 static int untouched(const request *q, const outcome *o, int block, size_t from, size_t to)
 {
-    size_t x_at = 0;
-    int x_block = -1;
-    if (!x_placement(q, &x_block, &x_at))
-        x_block = -1;
-    for (size_t i = from; i < to; i++) {
-        unsigned char want = SENTINEL;
-        if (block == x_block && i >= x_at && i - x_at < q->bytes)
-            want = q->x[i - x_at];
-        if (o->memory[block][i] != want)
-            return 0;
-    }
-    return 1;
+    unsigned char *want = initial_block(q, block, o->size[block]);
+    int same = to <= from || memcmp(o->memory[block] + from, want + from, to - from) == 0;
+    free(want);
+    return same;
 }
 
 /* Bytes [from, to) of stats_out kept their sentinel. */
@@ -1344,9 +1504,9 @@ static void slice_reference(const product *t, size_t n, double stats[2])
 static void fail_element(const request *q, size_t i, size_t base, size_t j, double got,
                          double ref, const char *rule)
 {
-    fail("%s %s [%zu,%zu,%zu] scale=%a: element %zu (slice base %zu, j=%zu): "
+    fail("%s%s %s [%zu,%zu,%zu] scale=%a: element %zu (slice base %zu, j=%zu): "
          "got %.17g, want %.17g (%s)",
-         q->op == CLSM_SOFTMAX ? "softmax" : "log-softmax",
+         q->op == CLSM_SOFTMAX ? "softmax" : "log-softmax", q->backward ? " backward" : "",
          (const char *[]){"F32", "F16", "BF16", "F64"}[q->dtype], q->shape.outer, q->shape.axis,
          q->shape.inner, (double)q->scale, i, base, j, got, ref, rule);
 }
@@ -1471,6 +1631,123 @@ static void check_slice_given(const request *q, const unsigned char *y, size_t b
     }
 }
 
+/*
+ * The backward rule for one slice, from y and dy as the call saw them, evaluated in long
+ * double with IEEE special values: softmax S = sum_k (y_k == 0 ? 0 : y_k*dy_k), dx_j =
+ * (y_j == 0 || s == 0) ? 0 : s*y_j*(dy_j - S); log-softmax S = sum_k dy_k, dx_j = s == 0 ?
+ * 0 : s*(dy_j - (p_j == 0 ? 0 : p_j*S)) with p_j = exp(y_j) in the compute type; a NaN in y
+ * or dy makes the slice NaN. Bound: the contract's, rel*|s|*B_j (F16/BF16 plus one unit in
+ * the last place), with a floor for the compute type's subnormals: each of the n products
+ * of S may round there (softmax), and so may exp(y_j) (log-softmax).
+ * Left unchecked, but for the NaN rules: elements where a finite intermediate comes near
+ * the compute type's largest value (its rounding then decides between a finite result, an
+ * infinity and NaN), where exp(y_j) comes near underflowing to 0 or overflowing to inf and
+ * that matters, and where an infinite p_j meets an S whose sign long double cannot settle.
+ */
+static void check_backward_slice(const request *q, const unsigned char *dx,
+                                 const unsigned char *y, const unsigned char *dy, size_t base,
+                                 size_t stride)
+{
+    const size_t n = q->shape.axis;
+    const int op = q->op, dtype = q->dtype, f64 = dtype == CLSM_F64;
+    const int narrow = dtype == CLSM_F16 || dtype == CLSM_BF16;
+    const double rel = f64 ? 1e-13 : 1e-5;
+    const double big = (f64 ? DBL_MAX : FLT_MAX) * 0x1p-8;
+    /* Half the compute type's smallest subnormal, its largest rounding error there. */
+    const long double eta = f64 ? 0x1p-1075L : 0x1p-150L;
+    const double normal_min = f64 ? DBL_MIN : FLT_MIN;
+    const long double s = q->scale, as = fabsl(s), grow = as > 1 ? as : 1;
+    long double S = 0, mag = 0;
+    int has_nan = 0;
+    for (size_t k = 0; k < n; k++) {
+        double yk = load(dtype, y, base + k * stride), dyk = load(dtype, dy, base + k * stride);
+        has_nan |= isnan(yk) || isnan(dyk);
+        long double t = op == CLSM_LOG_SOFTMAX ? (long double)dyk
+                        : yk == 0              ? 0.0L
+                                               : (long double)yk * dyk;
+        S += t;
+        if (isfinite(t))
+            mag += fabsl(t);
+    }
+    const int sign_settled = !isfinite(S) || mag == 0 || fabsl(S) > mag * 0x1p-30L;
+    for (size_t j = 0; j < n; j++) {
+        const size_t i = base + j * stride;
+        const double got = load(dtype, dx, i);
+        const double yj = load(dtype, y, i), dyj = load(dtype, dy, i);
+        if (isnan(got) && !canonical_nan(dtype, dx, i))
+            fail_element(q, i, base, j, got, NAN, "every NaN written is the canonical one");
+        if (has_nan) {
+            if (!isnan(got))
+                fail_element(q, i, base, j, got, NAN, "NaN in the slice's y or dy");
+            continue;
+        }
+        if (q->scale == 0 || (op == CLSM_SOFTMAX && yj == 0)) {
+            if (got != 0)
+                fail_element(q, i, base, j, got, 0, "a zero factor");
+            continue;
+        }
+        const long double dyf = isfinite(dyj) ? fabs(dyj) : 0;
+        long double ref, b, envelope, floor = 4 * eta * (as + 1);
+        if (op == CLSM_SOFTMAX) {
+            ref = s * yj * (dyj - S);
+            b = fabsl((long double)yj) * (fabs(dyj) + mag);
+            envelope = dyf + mag;
+            if (isfinite(yj) && fabs(yj) > 1)
+                envelope *= fabs(yj);
+            floor += 2 * eta * as * fabs(yj) * (long double)(n + 1);
+        } else {
+            const long double pe = expl(yj), max = f64 ? DBL_MAX : FLT_MAX;
+            if (pe > max * (1 - 0x1p-20L) && pe < max * (1 + 0x1p-20L))
+                continue;
+            const long double p = f64 ? (long double)(double)pe : (long double)(float)pe;
+            if (pe > 0 && pe < normal_min) {
+                if (!isfinite(S) && pe < (f64 ? 0x1p-1071 : 0x1p-146))
+                    continue;
+                floor += 8 * eta * as * mag;
+            }
+            if (isinf(p) && !sign_settled)
+                continue;
+            ref = s * (dyj - (p == 0 ? 0.0L : p * S));
+            b = fabs(dyj) + p * mag;
+            envelope = dyf + (isfinite(p) ? p * mag : 0);
+        }
+        if (mag > envelope)
+            envelope = mag;
+        if (envelope * grow >= big)
+            continue;
+        if (isnan(ref)) {
+            if (!isnan(got))
+                fail_element(q, i, base, j, got, NAN, "IEEE arithmetic on infinite dy or y");
+            continue;
+        }
+        if (isinf(ref)) {
+            if (got != (double)ref)
+                fail_element(q, i, base, j, got, (double)ref, "an infinite result");
+            continue;
+        }
+        long double bound = rel * as * b + floor;
+        if (narrow) {
+            const int mbits = dtype == CLSM_F16 ? 10 : 7, emin = dtype == CLSM_F16 ? -14 : -126;
+            const double storage_max = dtype == CLSM_F16 ? 65504.0 : (double)bf16_to_float(0x7F7Fu);
+            bound += ulp(fabs((double)ref), mbits, emin);
+            /* Past the storage's largest value, rounding may give the infinity. */
+            if (isinf(got) && (got > 0) == (ref > 0) && fabsl(ref) + bound >= storage_max)
+                continue;
+        }
+        if (!(fabsl(got - ref) <= bound))
+            fail_element(q, i, base, j, got, (double)ref, "the backward bound");
+    }
+}
+
+static void check_backward_result(const request *q, const unsigned char *dx,
+                                  const unsigned char *y, const unsigned char *dy)
+{
+    for (size_t o = 0; o < q->shape.outer; o++)
+        for (size_t i = 0; i < q->shape.inner; i++)
+            check_backward_slice(q, dx, y, dy, o * q->shape.axis * q->shape.inner + i,
+                                 q->shape.inner);
+}
+
 static void check_result(const request *q, const unsigned char *y)
 {
     product *t = xmalloc((q->shape.axis + 1) * sizeof *t);
@@ -1527,11 +1804,14 @@ static void check_same(const outcome *a, const outcome *b, const char *what)
 static void free_request(request *q)
 {
     free(q->x);
+    free(q->dy);
     for (int k = 0; k < TENSORS; k++)
         free(q->tensor[k]);
 }
 
-static void check_equals_plain_call(const request *q, const outcome *o)
+/* y and dy of a backward call are as it saw them, where they overlapped each other. */
+static void check_equals_plain_call(const request *q, const outcome *o, unsigned char *y,
+                                    unsigned char *dy)
 {
     request plain = *q;
     plain.buffers = 0;
@@ -1539,6 +1819,11 @@ static void check_equals_plain_call(const request *q, const outcome *o)
     plain.host_null_x = 0;
     plain.host_null_y = o->no_y;
     plain.misalign = 0;
+    if (q->backward) {
+        plain.x = y;
+        plain.dy = dy;
+        plain.host_dy = HDY_SEPARATE;
+    }
     outcome p;
     call(&plain, &p);
     if (p.status != CLSM_SUCCESS)
@@ -1657,6 +1942,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
     outcome first, again;
+    unsigned char *y = q.backward ? effective_input(&q, H_IN) : NULL;
+    unsigned char *dy = q.backward ? effective_input(&q, H_DY) : NULL;
     call(&q, &first);
     unsigned want = expected_statuses(&q);
     if (!(want & BIT(first.status)))
@@ -1669,7 +1956,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_nothing_written(&q, &first);
         } else {
             check_only_y_written(&q, &first);
-            check_result(&q, first.memory[first.y_block] + first.y_at);
+            if (q.backward)
+                check_backward_result(&q, first.memory[first.y_block] + first.y_at, y, dy);
+            else
+                check_result(&q, first.memory[first.y_block] + first.y_at);
         }
         if (first.stats) {
             check_stats_untouched(&first, 0, first.stats_at);
@@ -1681,10 +1971,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     call(&q, &again);
     check_same(&first, &again, "a second identical call");
     if (first.status == CLSM_SUCCESS && !q.empty &&
-        (q.buffers || q.host_layout != HOST_SEPARATE || q.misalign))
-        check_equals_plain_call(&q, &first);
+        (q.buffers || q.host_layout != HOST_SEPARATE || q.misalign ||
+         (q.backward && q.host_dy != HDY_SEPARATE)))
+        check_equals_plain_call(&q, &first, y, dy);
     outcome_free(&again);
     outcome_free(&first);
+    free(dy);
+    free(y);
     free_request(&q);
     return 0;
 }
