@@ -311,3 +311,101 @@ void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, co
 {
     ref_softmax_ex(op, dtype, shape, scale, NULL, x, y, NULL);
 }
+
+/* The spacing of dtype's values at |v|: its unit in the last place there. */
+static double dtype_ulp(clsm_dtype dtype, double v)
+{
+    int mbits, emin;
+    switch (dtype) {
+    case CLSM_F16:
+        mbits = 10, emin = -14;
+        break;
+    case CLSM_BF16:
+        mbits = 7, emin = -126;
+        break;
+    case CLSM_F64:
+        mbits = 52, emin = -1022;
+        break;
+    default:
+        mbits = 23, emin = -126;
+        break;
+    }
+    int e = emin + 1;
+    if (v != 0)
+        frexp(v, &e);
+    return ldexp(1.0, (e - 1 < emin ? emin : e - 1) - mbits);
+}
+
+/* exp(y) as the compute type holds it: 0 where it underflows there, which masks the entry. */
+static long double compute_type_exp(clsm_dtype dtype, double y)
+{
+    long double p = expl(y);
+    bool zero = dtype == CLSM_F64 ? (double)p == 0 : (float)p == 0;
+    return zero ? 0.0L : p;
+}
+
+void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+                          const void *y, const void *dy, double *dx, double *bound)
+{
+    const bool f64 = dtype == CLSM_F64, narrow = dtype == CLSM_F16 || dtype == CLSM_BF16;
+    const double rel = f64 ? 1e-13 : 1e-5;
+    const double tiny = ts_dtype_denorm_min(f64 ? CLSM_F64 : CLSM_F32);
+    const long double s = scale;
+    for (size_t o = 0; o < shape.outer; o++) {
+        for (size_t i = 0; i < shape.inner; i++) {
+            const size_t base = o * shape.axis * shape.inner + i;
+            /* S as the rule forms it, and the sum of the magnitudes of its terms, which
+             * sizes the bound. long double keeps both far more accurate than F64's
+             * bound, even over 2^24 terms. */
+            long double sum = 0, magnitude = 0;
+            bool nan = false;
+            for (size_t k = 0; k < shape.axis; k++) {
+                const size_t at = base + k * shape.inner;
+                const double yk = ts_load(dtype, y, at), dyk = ts_load(dtype, dy, at);
+                nan |= isnan(yk) || isnan(dyk);
+                if (op == CLSM_LOG_SOFTMAX) {
+                    sum += dyk;
+                    magnitude += fabs(dyk);
+                } else if (yk != 0) {
+                    long double t = (long double)yk * dyk;
+                    sum += t;
+                    magnitude += fabsl(t);
+                }
+            }
+            for (size_t j = 0; j < shape.axis; j++) {
+                const size_t at = base + j * shape.inner;
+                const double yj = ts_load(dtype, y, at), dyj = ts_load(dtype, dy, at);
+                /* d: the result; b: the contract's B_j; reach: how far the other factors
+                 * may carry the error of a subnormal intermediate. */
+                long double d = 0, b = 0, reach = 0;
+                if (nan) {
+                    d = NAN;
+                } else if (op == CLSM_SOFTMAX) {
+                    if (yj != 0 && s != 0) {
+                        d = s * yj * (dyj - sum);
+                        b = fabs(yj) * (fabs(dyj) + magnitude);
+                        reach = fabs(dyj) + magnitude;
+                    }
+                } else if (s != 0) {
+                    const long double p = compute_type_exp(dtype, yj);
+                    d = s * (dyj - (p == 0 ? 0.0L : p * sum));
+                    b = fabs(dyj) + (p == 0 ? 0.0L : p * magnitude);
+                    reach = fabs(dyj) + (p == 0 ? 0.0L : magnitude);
+                }
+                dx[at] = (double)d;
+                /*
+                 * The floor: a subnormal intermediate (s*y_j, p_j*S, ...) is off by up to
+                 * half the smallest subnormal, which |s| and |dy_j - S| may then enlarge,
+                 * beyond any relative bound of a subnormal result.
+                 */
+                double tol = 0;
+                if (b != 0) {
+                    tol = (double)(rel * fabsl(s) * b + 4 * tiny * (fabsl(s) + 1) * (1 + reach));
+                    if (narrow)
+                        tol += dtype_ulp(dtype, dx[at]);
+                }
+                bound[at] = tol;
+            }
+        }
+    }
+}
