@@ -337,11 +337,54 @@ static double dtype_ulp(clsm_dtype dtype, double v)
 }
 
 /* exp(y) as the compute type holds it: 0 where it underflows there, which masks the entry. */
-static long double compute_type_exp(clsm_dtype dtype, double y)
+static double compute_type_exp(clsm_dtype dtype, double y)
 {
-    long double p = expl(y);
-    bool zero = dtype == CLSM_F64 ? (double)p == 0 : (float)p == 0;
-    return zero ? 0.0L : p;
+    double p = exp(y);
+    return dtype != CLSM_F64 && (float)p == 0 ? 0 : p;
+}
+
+/* The sums of a slice: S as the rule forms it, and the sum of the magnitudes of its terms,
+ * which sizes the bound. */
+typedef struct backward_sums {
+    bool nan;
+    double sum, magnitude;
+} backward_sums;
+
+/*
+ * Finite terms add up in long double, far more accurately than F64's bound asks even over
+ * 2^24 terms; infinite ones are only counted, and NaN only noted: x87 arithmetic on
+ * infinities and NaN runs hundreds of times slower, which long slices would feel.
+ */
+static backward_sums slice_sums(clsm_op op, clsm_dtype dtype, const void *y, const void *dy,
+                                size_t base, size_t stride, size_t n)
+{
+    backward_sums r = {false, 0, 0};
+    long double sum = 0, magnitude = 0;
+    bool pos_inf = false, neg_inf = false;
+    for (size_t k = 0; k < n; k++) {
+        const size_t at = base + k * stride;
+        const double yk = ts_load(dtype, y, at), dyk = ts_load(dtype, dy, at);
+        r.nan |= isnan(yk) || isnan(dyk);
+        if (r.nan || (op == CLSM_SOFTMAX && yk == 0))
+            continue;
+        const double factor = op == CLSM_SOFTMAX ? yk : 1;
+        if (isinf(factor) || isinf(dyk)) {
+            const double t = factor * dyk;
+            r.nan |= isnan(t);
+            pos_inf |= t > 0;
+            neg_inf |= t < 0;
+            continue;
+        }
+        const long double t = (long double)factor * dyk;
+        sum += t;
+        magnitude += fabsl(t);
+    }
+    if (r.nan || (pos_inf && neg_inf))
+        r.sum = NAN;
+    else
+        r.sum = pos_inf ? INFINITY : neg_inf ? -INFINITY : (double)sum;
+    r.magnitude = pos_inf || neg_inf ? INFINITY : (double)magnitude;
+    return r;
 }
 
 void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
@@ -349,60 +392,48 @@ void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float 
 {
     const bool f64 = dtype == CLSM_F64, narrow = dtype == CLSM_F16 || dtype == CLSM_BF16;
     const double rel = f64 ? 1e-13 : 1e-5;
-    const double tiny = ts_dtype_denorm_min(f64 ? CLSM_F64 : CLSM_F32);
-    const long double s = scale;
+    const long double tiny = ts_dtype_denorm_min(f64 ? CLSM_F64 : CLSM_F32);
+    const double s = scale;
     for (size_t o = 0; o < shape.outer; o++) {
         for (size_t i = 0; i < shape.inner; i++) {
             const size_t base = o * shape.axis * shape.inner + i;
-            /* S as the rule forms it, and the sum of the magnitudes of its terms, which
-             * sizes the bound. long double keeps both far more accurate than F64's
-             * bound, even over 2^24 terms. */
-            long double sum = 0, magnitude = 0;
-            bool nan = false;
-            for (size_t k = 0; k < shape.axis; k++) {
-                const size_t at = base + k * shape.inner;
-                const double yk = ts_load(dtype, y, at), dyk = ts_load(dtype, dy, at);
-                nan |= isnan(yk) || isnan(dyk);
-                if (op == CLSM_LOG_SOFTMAX) {
-                    sum += dyk;
-                    magnitude += fabs(dyk);
-                } else if (yk != 0) {
-                    long double t = (long double)yk * dyk;
-                    sum += t;
-                    magnitude += fabsl(t);
-                }
-            }
+            const backward_sums sums = slice_sums(op, dtype, y, dy, base, shape.inner, shape.axis);
+            const double S = sums.sum, M = sums.magnitude;
             for (size_t j = 0; j < shape.axis; j++) {
                 const size_t at = base + j * shape.inner;
                 const double yj = ts_load(dtype, y, at), dyj = ts_load(dtype, dy, at);
                 /* d: the result; b: the contract's B_j; reach: how far the other factors
-                 * may carry the error of a subnormal intermediate. */
-                long double d = 0, b = 0, reach = 0;
-                if (nan) {
+                 * may carry the error of a subnormal intermediate. In double, whose few
+                 * roundings stay far below F64's bound. */
+                double d = 0, b = 0, reach = 0;
+                if (sums.nan) {
                     d = NAN;
                 } else if (op == CLSM_SOFTMAX) {
                     if (yj != 0 && s != 0) {
-                        d = s * yj * (dyj - sum);
-                        b = fabs(yj) * (fabs(dyj) + magnitude);
-                        reach = fabs(dyj) + magnitude;
+                        d = s * yj * (dyj - S);
+                        b = fabs(yj) * (fabs(dyj) + M);
+                        reach = fabs(dyj) + M;
                     }
                 } else if (s != 0) {
-                    const long double p = compute_type_exp(dtype, yj);
-                    d = s * (dyj - (p == 0 ? 0.0L : p * sum));
-                    b = fabs(dyj) + (p == 0 ? 0.0L : p * magnitude);
-                    reach = fabs(dyj) + (p == 0 ? 0.0L : magnitude);
+                    const double p = compute_type_exp(dtype, yj);
+                    d = s * (dyj - (p == 0 ? 0 : p * S));
+                    b = fabs(dyj) + (p == 0 ? 0 : p * M);
+                    reach = fabs(dyj) + (p == 0 ? 0 : M);
                 }
-                dx[at] = (double)d;
+                dx[at] = d;
                 /*
                  * The floor: a subnormal intermediate (s*y_j, p_j*S, ...) is off by up to
                  * half the smallest subnormal, which |s| and |dy_j - S| may then enlarge,
-                 * beyond any relative bound of a subnormal result.
+                 * beyond any relative bound of a subnormal result. In long double, where
+                 * F64's subnormals are normal numbers (arithmetic on subnormals is slow).
+                 * Infinite and NaN results are asked exactly.
                  */
                 double tol = 0;
-                if (b != 0) {
-                    tol = (double)(rel * fabsl(s) * b + 4 * tiny * (fabsl(s) + 1) * (1 + reach));
+                if (b != 0 && isfinite(d)) {
+                    tol = (double)(rel * fabs(s) * (long double)b +
+                                   4 * tiny * (fabs(s) + 1) * (1 + (long double)reach));
                     if (narrow)
-                        tol += dtype_ulp(dtype, dx[at]);
+                        tol += dtype_ulp(dtype, d);
                 }
                 bound[at] = tol;
             }
