@@ -261,6 +261,63 @@ Test(backward, arbitrary_y_within_the_bound)
     }
 }
 
+/*
+ * An F32 tensor of at least the device's cache size: the row and split families then
+ * write dx past the cache where it is aligned for that, as the host path's own buffers
+ * are. Slice 1 has masked entries with infinite dy, and slice 2 a NaN, so that the
+ * streamed stores meet the special values too. The host path on the families that stream
+ * only: the tensor is large.
+ */
+Test(backward, tensors_beyond_the_cache)
+{
+    cl_device_id device;
+    cl_ulong cache = 0;
+    cr_assert_eq(clGetCommandQueueInfo(clsm_context_queue(ts_ctx[0]), CL_QUEUE_DEVICE,
+                                       sizeof device, &device, NULL),
+                 CL_SUCCESS);
+    cr_assert_eq(clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache,
+                                 NULL),
+                 CL_SUCCESS);
+    /* Four slices, each a whole number of vectors long, so that every slice is aligned. */
+    const size_t axis = ((size_t)cache / 4 / 4 / 16 + 1) * 16;
+    const clsm_shape s = {4, axis, 1};
+    const size_t n = ts_count(s);
+    for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+        void *x = ts_random(CLSM_F32, n, -8, 8, 1500 + (uint64_t)op);
+        for (size_t j = 0; j < axis; j += 1000)
+            ts_store(CLSM_F32, x, slice_at(s, 1, j), -INFINITY);
+        void *y = forward((clsm_op)op, CLSM_F32, s, 0.5f, x);
+        void *dy = ts_random(CLSM_F32, n, -1, 1, 1510 + (uint64_t)op);
+        for (size_t j = 0; j < axis; j += 1000)
+            ts_store(CLSM_F32, dy, slice_at(s, 1, j), j % 2000 ? INFINITY : -INFINITY);
+        ts_store(CLSM_F32, y, slice_at(s, 2, axis / 2), NAN);
+        /* Log-softmax's S takes the masked dy as well: one sign, so that it is infinite. */
+        if (op == CLSM_LOG_SOFTMAX)
+            for (size_t j = 0; j < axis; j += 1000)
+                ts_store(CLSM_F32, dy, slice_at(s, 1, j), INFINITY);
+        reference ref = reference_of((clsm_op)op, CLSM_F32, s, 0.5f, y, dy);
+        void *dx = ts_alloc(CLSM_F32, n);
+        for (size_t c = 0; c < ts_num_configs(); c++) {
+            const char *family = clsm_kernel_name(ts_ctx[c], CLSM_F32, s);
+            if (strcmp(family, "row") != 0 && strcmp(family, "split") != 0)
+                continue;
+            char what[160];
+            ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, CLSM_F32, s, 0.5f);
+            ts_fill_sentinel(dx, n * 4);
+            clsm_status st =
+                clsm_softmax_backward_host(ts_ctx[c], (clsm_op)op, CLSM_F32, s, 0.5f, y, dy, dx);
+            cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+            ts_report r = ts_check_backward(CLSM_F32, s, dx, ref.dx, ref.bound);
+            cr_assert(r.ok, "%s: %s", what, r.msg);
+        }
+        free(dx);
+        free_reference(ref);
+        free(dy);
+        free(y);
+        free(x);
+    }
+}
+
 /* ---- masked entries, NaN and special values ---- */
 
 /* Slices (o*inner + i) of the special-value tests: short ones, strided ones, and a long one
