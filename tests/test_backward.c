@@ -32,15 +32,10 @@ static void *checked_malloc(size_t bytes)
     return p;
 }
 
-static size_t slice_base(clsm_shape s, size_t slice)
-{
-    return slice / s.inner * s.axis * s.inner + slice % s.inner;
-}
-
 /* Element j of slice number slice (o*inner + i). */
 static size_t slice_at(clsm_shape s, size_t slice, size_t j)
 {
-    return slice_base(s, slice) + j * s.inner;
+    return (slice / s.inner * s.axis + j) * s.inner + slice % s.inner;
 }
 
 /*
@@ -984,7 +979,7 @@ Test(backward_bad, host_overlapping_y_and_dy_and_adjacent_dx_are_accepted)
 
 /* --- the buffers path --- */
 
-#define BUFFER_BYTES (48 * 8) /* small in F64 */
+#define BUFFER_BYTES (48 * 8) /* the shape small in F64 */
 
 static cl_mem sentinel_buffer(cl_context c, cl_mem_flags flags, size_t bytes)
 {
