@@ -311,3 +311,132 @@ void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, co
 {
     ref_softmax_ex(op, dtype, shape, scale, NULL, x, y, NULL);
 }
+
+/* The spacing of dtype's values at |v|: its unit in the last place there. */
+static double dtype_ulp(clsm_dtype dtype, double v)
+{
+    int mbits, emin;
+    switch (dtype) {
+    case CLSM_F16:
+        mbits = 10, emin = -14;
+        break;
+    case CLSM_BF16:
+        mbits = 7, emin = -126;
+        break;
+    case CLSM_F64:
+        mbits = 52, emin = -1022;
+        break;
+    default:
+        mbits = 23, emin = -126;
+        break;
+    }
+    int e = emin + 1;
+    if (v != 0)
+        frexp(v, &e);
+    return ldexp(1.0, (e - 1 < emin ? emin : e - 1) - mbits);
+}
+
+/* exp(y) as the compute type holds it: 0 where it underflows there, which masks the entry. */
+static double compute_type_exp(clsm_dtype dtype, double y)
+{
+    double p = exp(y);
+    return dtype != CLSM_F64 && (float)p == 0 ? 0 : p;
+}
+
+/* The sums of a slice: S as the rule forms it, and the sum of the magnitudes of its terms,
+ * which sizes the bound. */
+typedef struct backward_sums {
+    bool nan;
+    double sum, magnitude;
+} backward_sums;
+
+/*
+ * Finite terms add up in long double, far more accurately than F64's bound asks even over
+ * 2^24 terms; infinite ones are only counted, and NaN only noted: x87 arithmetic on
+ * infinities and NaN runs hundreds of times slower, which long slices would feel.
+ */
+static backward_sums slice_sums(clsm_op op, clsm_dtype dtype, const void *y, const void *dy,
+                                size_t base, size_t stride, size_t n)
+{
+    backward_sums r = {false, 0, 0};
+    long double sum = 0, magnitude = 0;
+    bool pos_inf = false, neg_inf = false;
+    for (size_t k = 0; k < n; k++) {
+        const size_t at = base + k * stride;
+        const double yk = ts_load(dtype, y, at), dyk = ts_load(dtype, dy, at);
+        r.nan |= isnan(yk) || isnan(dyk);
+        if (r.nan || (op == CLSM_SOFTMAX && yk == 0))
+            continue;
+        const double factor = op == CLSM_SOFTMAX ? yk : 1;
+        if (isinf(factor) || isinf(dyk)) {
+            const double t = factor * dyk;
+            r.nan |= isnan(t);
+            pos_inf |= t > 0;
+            neg_inf |= t < 0;
+            continue;
+        }
+        const long double t = (long double)factor * dyk;
+        sum += t;
+        magnitude += fabsl(t);
+    }
+    if (r.nan || (pos_inf && neg_inf))
+        r.sum = NAN;
+    else
+        r.sum = pos_inf ? INFINITY : neg_inf ? -INFINITY : (double)sum;
+    r.magnitude = pos_inf || neg_inf ? INFINITY : (double)magnitude;
+    return r;
+}
+
+void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+                          const void *y, const void *dy, double *dx, double *bound)
+{
+    const bool f64 = dtype == CLSM_F64, narrow = dtype == CLSM_F16 || dtype == CLSM_BF16;
+    const double rel = f64 ? 1e-13 : 1e-5;
+    const long double tiny = ts_dtype_denorm_min(f64 ? CLSM_F64 : CLSM_F32);
+    const double s = scale;
+    for (size_t o = 0; o < shape.outer; o++) {
+        for (size_t i = 0; i < shape.inner; i++) {
+            const size_t base = o * shape.axis * shape.inner + i;
+            const backward_sums sums = slice_sums(op, dtype, y, dy, base, shape.inner, shape.axis);
+            const double S = sums.sum, M = sums.magnitude;
+            for (size_t j = 0; j < shape.axis; j++) {
+                const size_t at = base + j * shape.inner;
+                const double yj = ts_load(dtype, y, at), dyj = ts_load(dtype, dy, at);
+                /* d: the result; b: the contract's B_j; reach: how far the other factors
+                 * may carry the error of a subnormal intermediate. In double, whose few
+                 * roundings stay far below F64's bound. */
+                double d = 0, b = 0, reach = 0;
+                if (sums.nan) {
+                    d = NAN;
+                } else if (op == CLSM_SOFTMAX) {
+                    if (yj != 0 && s != 0) {
+                        d = s * yj * (dyj - S);
+                        b = fabs(yj) * (fabs(dyj) + M);
+                        reach = fabs(dyj) + M;
+                    }
+                } else if (s != 0) {
+                    const double p = compute_type_exp(dtype, yj);
+                    d = s * (dyj - (p == 0 ? 0 : p * S));
+                    b = fabs(dyj) + (p == 0 ? 0 : p * M);
+                    reach = fabs(dyj) + (p == 0 ? 0 : M);
+                }
+                dx[at] = d;
+                /*
+                 * The floor: a subnormal intermediate (s*y_j, p_j*S, ...) is off by up to
+                 * half the smallest subnormal, which |s| and |dy_j - S| may then enlarge,
+                 * beyond any relative bound of a subnormal result. In long double, where
+                 * F64's subnormals are normal numbers (arithmetic on subnormals is slow).
+                 * Infinite and NaN results are asked exactly.
+                 */
+                double tol = 0;
+                if (b != 0 && isfinite(d)) {
+                    tol = (double)(rel * fabs(s) * (long double)b +
+                                   4 * tiny * (fabs(s) + 1) * (1 + (long double)reach));
+                    if (narrow)
+                        tol += dtype_ulp(dtype, d);
+                }
+                bound[at] = tol;
+            }
+        }
+    }
+}

@@ -23,4 +23,21 @@ void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, co
 void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
                     const clsm_options *options, const void *x, double *y, double *stats);
 
+/*
+ * The gradient of softmax or log-softmax with respect to x, from the forward
+ * output y and the upstream gradient dy (outer*axis*inner elements of dtype),
+ * into dx as doubles, with the contract's rules: a NaN slice of y or dy gives
+ * NaN everywhere in that slice; products with a zero factor from y (softmax
+ * y_k = 0, log-softmax exp(y_k) = 0 in the compute type) count as 0; softmax
+ * dx_j = 0 where y_j = 0; scale 0 gives 0. bound receives each element's
+ * tolerance: the contract's (1e-5*|scale|*B_j for F32, 1e-13 for F64, plus
+ * one unit in the last place of the dtype for F16/BF16), with a floor of a
+ * few of the compute type's smallest subnormals, scaled by the factors they
+ * may meet, for results in the subnormal range. A bound of 0 asks for the
+ * reference exactly (zeros forced by a rule or by zero data); infinities and
+ * NaN are always asked exactly.
+ */
+void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+                          const void *y, const void *dy, double *dx, double *bound);
+
 #endif

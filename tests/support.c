@@ -390,6 +390,42 @@ ts_report ts_check(clsm_op op, clsm_dtype dtype, clsm_shape shape, const void *g
     return r;
 }
 
+static bool backward_element_ok(clsm_dtype dtype, const void *got, size_t i, double ref,
+                                double bound)
+{
+    double g = ts_load(dtype, got, i);
+    if (isnan(ref) || isnan(g))
+        return isnan(ref) && raw_bits(dtype, got, i) == ts_canonical_nan(dtype);
+    if (isinf(ref) || bound == 0)
+        return g == ref;
+    return fabs(g - ref) <= bound;
+}
+
+ts_report ts_check_backward(clsm_dtype dtype, clsm_shape shape, const void *got,
+                            const double *expected, const double *bound)
+{
+    ts_report r = {true, ""};
+    size_t n = ts_count(shape);
+    for (size_t i = 0; i < n; i++) {
+        if (backward_element_ok(dtype, got, i, expected[i], bound[i]))
+            continue;
+        size_t bad = 0;
+        for (size_t j = i; j < n; j++)
+            bad += !backward_element_ok(dtype, got, j, expected[j], bound[j]);
+        char g[64];
+        format_value(g, sizeof g, dtype, got, i);
+        size_t plane = shape.axis * shape.inner;
+        r.ok = false;
+        snprintf(r.msg, sizeof r.msg,
+                 "element %zu [outer %zu, axis %zu, inner %zu]: got %s, expected %.17g within "
+                 "%.3g (%zu of %zu elements wrong)",
+                 i, i / plane, i % plane / shape.inner, i % shape.inner, g, expected[i], bound[i],
+                 bad, n);
+        return r;
+    }
+    return r;
+}
+
 ts_report ts_check_identical(clsm_dtype dtype, size_t n, const void *got, const void *want)
 {
     ts_report r = {true, ""};

@@ -86,6 +86,13 @@ typedef struct ts_report {
  */
 ts_report ts_check(clsm_op op, clsm_dtype dtype, clsm_shape shape, const void *got,
                    const double *expected);
+/*
+ * Checks a backward result against ref_softmax_backward's values and bounds:
+ * NaN as the canonical NaN, infinities exactly, every other element within
+ * its bound (exactly where the bound is 0).
+ */
+ts_report ts_check_backward(clsm_dtype dtype, clsm_shape shape, const void *got,
+                            const double *expected, const double *bound);
 /* Checks that a and b hold the same bytes. */
 ts_report ts_check_identical(clsm_dtype dtype, size_t n, const void *got, const void *want);
 /* Checks that every byte is TS_SENTINEL_BYTE. */
