@@ -403,21 +403,23 @@ void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float 
                 const size_t at = base + j * shape.inner;
                 const double yj = ts_load(dtype, y, at), dyj = ts_load(dtype, dy, at);
                 /* d: the result; b: the contract's B_j; reach: how far the other factors
-                 * may carry the error of a subnormal intermediate. In double, whose few
-                 * roundings stay far below F64's bound. */
-                double d = 0, b = 0, reach = 0;
+                 * may carry the error of a subnormal intermediate. d in double, whose few
+                 * roundings stay far below F64's bound; b in long double, as in double it
+                 * can underflow to 0 beside a subnormal y_j, which would ask d exactly. */
+                double d = 0, reach = 0;
+                long double b = 0;
                 if (sums.nan) {
                     d = NAN;
                 } else if (op == CLSM_SOFTMAX) {
                     if (yj != 0 && s != 0) {
                         d = s * yj * (dyj - S);
-                        b = fabs(yj) * (fabs(dyj) + M);
+                        b = fabsl(yj) * ((long double)fabs(dyj) + M);
                         reach = fabs(dyj) + M;
                     }
                 } else if (s != 0) {
                     const double p = compute_type_exp(dtype, yj);
                     d = s * (dyj - (p == 0 ? 0 : p * S));
-                    b = fabs(dyj) + (p == 0 ? 0 : p * M);
+                    b = fabs(dyj) + (p == 0 ? 0 : (long double)p * M);
                     reach = fabs(dyj) + (p == 0 ? 0 : M);
                 }
                 dx[at] = d;
@@ -430,7 +432,7 @@ void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float 
                  */
                 double tol = 0;
                 if (b != 0 && isfinite(d)) {
-                    tol = (double)(rel * fabs(s) * (long double)b +
+                    tol = (double)(rel * fabs(s) * b +
                                    4 * tiny * (fabs(s) + 1) * (1 + (long double)reach));
                     if (narrow)
                         tol += dtype_ulp(dtype, d);
