@@ -185,6 +185,9 @@ static const test_case cases[] = {
     {"bwd-in-place-y", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_IN_PLACE_Y, GROUP, BWD},
     {"bwd-in-place-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE_Y, GROUP | ITEM,
      BWD_RACES},
+    /* Longer than the group kernel keeps in local memory (2048 elements, 1024 for F64), so
+     * that it reads the slice again for the update, here over the dy it writes. */
+    {"bwd-uncached", {1, 2500, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0, BWD},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
