@@ -608,7 +608,8 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
             }
             void *x = ts_random(dtype, ts_count(s), -4, 4, 10100 + k);
             /* Slice 0: sum 0; slice 1: max +inf with +inf entries; slice 2: NaN max;
-             * slice 3: NaN in x. */
+             * slice 3: NaN in x; slice 4: sum +inf beside an entry whose exp against the
+             * given max overflows f32 (inf / inf, were it not for the rule). */
             ts_store(stat_dtype(dtype), given, 1, 0);
             ts_store(stat_dtype(dtype), given, 2, INFINITY);
             ts_store(stat_dtype(dtype), given, 3, 2);
@@ -618,6 +619,8 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
             ts_store(stat_dtype(dtype), given, 4, NAN);
             size_t base3 = 3 / s.inner * s.axis * s.inner + 3 % s.inner;
             ts_store(dtype, x, base3 + s.axis / 2 * s.inner, NAN);
+            ts_store(stat_dtype(dtype), given, 9, INFINITY);
+            ts_store(dtype, x, 4 / s.inner * s.axis * s.inner + 4 % s.inner, 200);
             q.opt.stats_in.host = given;
             check_request(&q, p, x, "stats_in");
             free(x);
