@@ -98,6 +98,21 @@ static void options_release(clsm_request *r)
             clReleaseMemObject(tensors[i]->buffer);
 }
 
+/* Tensors larger than one device allocation go through in runs of whole outer slices, of
+ * *slice_bytes each, *per_run at a time; the check up front matters because some drivers
+ * accept oversized buffers and fail only when they are used. */
+static clsm_status plan_runs(const clsm_context *ctx, const clsm_request *r,
+                             size_t *slice_bytes, size_t *per_run)
+{
+    *slice_bytes = r->bytes / r->shape.outer;
+    if (*slice_bytes > ctx->info.max_alloc)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    *per_run = (size_t)(ctx->info.max_alloc / *slice_bytes);
+    if (*per_run > r->shape.outer)
+        *per_run = r->shape.outer;
+    return CLSM_SUCCESS;
+}
+
 /* One round trip of outer slices first to first + chunk.outer of x through the staging
  * buffers into y; the statistics stay on the device until the end. */
 static clsm_status run_chunk(clsm_context *ctx, clsm_staging *s, const clsm_request *whole,
@@ -136,15 +151,10 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
     if (status != CLSM_SUCCESS)
         return status;
 
-    /* Tensors larger than one device allocation go through in runs of whole outer
-     * slices; the check up front matters because some drivers accept oversized
-     * buffers and fail only when they are used. */
-    size_t slice_bytes = r.bytes / shape.outer;
-    if (slice_bytes > ctx->info.max_alloc)
-        return CLSM_ERROR_OUT_OF_MEMORY;
-    size_t per_chunk = (size_t)(ctx->info.max_alloc / slice_bytes);
-    if (per_chunk > shape.outer)
-        per_chunk = shape.outer;
+    size_t slice_bytes, per_chunk;
+    status = plan_runs(ctx, &r, &slice_bytes, &per_chunk);
+    if (status != CLSM_SUCCESS)
+        return status;
 
     void *stats_out = r.opt.stats_out.host;
     status = options_to_device(ctx, &r);
@@ -213,12 +223,10 @@ clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype
     if (status != CLSM_SUCCESS)
         return status;
 
-    size_t slice_bytes = r.bytes / shape.outer;
-    if (slice_bytes > ctx->info.max_alloc)
-        return CLSM_ERROR_OUT_OF_MEMORY;
-    size_t per_chunk = (size_t)(ctx->info.max_alloc / slice_bytes);
-    if (per_chunk > shape.outer)
-        per_chunk = shape.outer;
+    size_t slice_bytes, per_chunk;
+    status = plan_runs(ctx, &r, &slice_bytes, &per_chunk);
+    if (status != CLSM_SUCCESS)
+        return status;
 
     clsm_staging *s = staging_take(ctx);
     if (!s)

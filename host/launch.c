@@ -194,6 +194,28 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
     return clsm_status_from_cl(err);
 }
 
+/* The checks every buffers entry point starts with; *done where the call ends here, with
+ * the status returned: on a failed check, and for an empty tensor, which has nothing to
+ * compute but whose caller may still be waiting on the event. */
+static clsm_status start_buffers_call(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                      clsm_shape shape, float scale, const clsm_options *options,
+                                      cl_uint num_events, const cl_event *events,
+                                      cl_event *event, clsm_request *r, int *done)
+{
+    *done = 1;
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, options, r);
+    if (status == CLSM_SUCCESS)
+        status = clsm_validate_wait_list(ctx, num_events, events);
+    if (status != CLSM_SUCCESS)
+        return status;
+    if (r->bytes == 0)
+        return event ? clsm_status_from_cl(
+                           clEnqueueMarkerWithWaitList(ctx->queue, num_events, events, event))
+                     : CLSM_SUCCESS;
+    *done = 0;
+    return CLSM_SUCCESS;
+}
+
 clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                     clsm_shape shape, float scale, const clsm_options *options,
                                     cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
@@ -201,18 +223,12 @@ clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dt
                                     const cl_event *event_wait_list, cl_event *event)
 {
     clsm_request r;
-    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, options, &r);
-    if (status == CLSM_SUCCESS)
-        status = clsm_validate_wait_list(ctx, num_events_in_wait_list, event_wait_list);
-    if (status != CLSM_SUCCESS)
+    int done;
+    clsm_status status = start_buffers_call(ctx, op, dtype, shape, scale, options,
+                                            num_events_in_wait_list, event_wait_list, event, &r,
+                                            &done);
+    if (done)
         return status;
-    if (r.bytes == 0) {
-        /* Nothing to compute, but the caller may still be waiting on the event. */
-        if (!event)
-            return CLSM_SUCCESS;
-        return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
-            ctx->queue, num_events_in_wait_list, event_wait_list, event));
-    }
     status = clsm_validate_buffers(ctx, &r, x, x_offset, y, y_offset);
     if (status != CLSM_SUCCESS)
         return status;
@@ -237,17 +253,12 @@ clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op, clsm_dt
                                           const cl_event *event_wait_list, cl_event *event)
 {
     clsm_request r;
-    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, NULL, &r);
-    if (status == CLSM_SUCCESS)
-        status = clsm_validate_wait_list(ctx, num_events_in_wait_list, event_wait_list);
-    if (status != CLSM_SUCCESS)
+    int done;
+    clsm_status status = start_buffers_call(ctx, op, dtype, shape, scale, NULL,
+                                            num_events_in_wait_list, event_wait_list, event, &r,
+                                            &done);
+    if (done)
         return status;
-    if (r.bytes == 0) {
-        if (!event)
-            return CLSM_SUCCESS;
-        return clsm_status_from_cl(clEnqueueMarkerWithWaitList(
-            ctx->queue, num_events_in_wait_list, event_wait_list, event));
-    }
     status = clsm_validate_backward_buffers(ctx, &r, y, y_offset, dy, dy_offset, dx, dx_offset);
     if (status != CLSM_SUCCESS)
         return status;
