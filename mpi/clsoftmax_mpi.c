@@ -1,0 +1,367 @@
+/* Softmax, log-softmax and cross-entropy of rows whose columns are sharded across MPI ranks, built on the core's statistics. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clsoftmax_mpi.h"
+
+/* The (max, sum) pairs of one MPI element each, merged as one slice. Not commutative for
+ * MPI, so that every run with the same ranks merges in the same order: bitwise repeatable. */
+static void merge_f32(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    clsm_stats_merge(CLSM_F32, (size_t)*len, in, inout);
+}
+
+static void merge_f64(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+    (void)type;
+    clsm_stats_merge(CLSM_F64, (size_t)*len, in, inout);
+}
+
+/* The worst status of any rank, on every rank; an MPI failure counts as CLSM_ERROR_OPENCL. */
+static clsm_status agree(MPI_Comm comm, clsm_status mine)
+{
+    int local = (int)mine, worst;
+    if (MPI_Allreduce(&local, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+        return CLSM_ERROR_OPENCL;
+    return (clsm_status)worst;
+}
+
+/* Whether every rank passed the same values: a rank that differs is a bad argument on all. */
+static int same_everywhere(MPI_Comm comm, const double *values, int count)
+{
+    double low[8], high[8];
+    if (count > 8 || MPI_Allreduce(values, low, count, MPI_DOUBLE, MPI_MIN, comm) != MPI_SUCCESS ||
+        MPI_Allreduce(values, high, count, MPI_DOUBLE, MPI_MAX, comm) != MPI_SUCCESS)
+        return 0;
+    for (int i = 0; i < count; ++i)
+        if (!(low[i] == high[i]) && !(isnan(low[i]) && isnan(high[i])))
+            return 0;
+    return 1;
+}
+
+static size_t real_size(clsm_dtype dtype)
+{
+    return dtype == CLSM_F64 ? 8 : 4;
+}
+
+/* The all-reduce of outer (max, sum) pairs in place, in rank order. */
+static clsm_status reduce_statistics(MPI_Comm comm, clsm_dtype dtype, size_t outer, void *stats)
+{
+    if (outer > (size_t)INT32_MAX)
+        return CLSM_ERROR_INVALID_SHAPE;
+    MPI_Datatype pair;
+    MPI_Op op;
+    int ok = MPI_Type_contiguous(2, dtype == CLSM_F64 ? MPI_DOUBLE : MPI_FLOAT, &pair) ==
+             MPI_SUCCESS;
+    if (!ok)
+        return CLSM_ERROR_OPENCL;
+    ok = MPI_Type_commit(&pair) == MPI_SUCCESS &&
+         MPI_Op_create(dtype == CLSM_F64 ? merge_f64 : merge_f32, 0, &op) == MPI_SUCCESS;
+    if (ok) {
+        ok = MPI_Allreduce(MPI_IN_PLACE, stats, (int)outer, pair, op, comm) == MPI_SUCCESS;
+        MPI_Op_free(&op);
+    }
+    MPI_Type_free(&pair);
+    return ok ? CLSM_SUCCESS : CLSM_ERROR_OPENCL;
+}
+
+/* The sink of each row's head joined once into the global pairs. */
+static void join_sinks(clsm_dtype dtype, const clsm_options *o, size_t outer, const void *sinks,
+                       void *stats)
+{
+    size_t heads = o->heads ? o->heads : 1, rows = o->rows ? o->rows : outer;
+    for (size_t r = 0; r < outer; ++r) {
+        size_t h = r / rows % heads;
+        if (dtype == CLSM_F64) {
+            double pair[2] = {((const double *)sinks)[h], 1};
+            clsm_stats_merge(dtype, 1, pair, (double *)stats + 2 * r);
+        } else {
+            float pair[2] = {((const float *)sinks)[h], 1};
+            clsm_stats_merge(dtype, 1, pair, (float *)stats + 2 * r);
+        }
+    }
+}
+
+/* Empty statistics for a rank without columns: a slice that adds nothing. */
+static void fill_empty(clsm_dtype dtype, size_t outer, void *stats)
+{
+    for (size_t r = 0; r < outer; ++r) {
+        if (dtype == CLSM_F64) {
+            ((double *)stats)[2 * r] = -INFINITY;
+            ((double *)stats)[2 * r + 1] = 0;
+        } else {
+            ((float *)stats)[2 * r] = -INFINITY;
+            ((float *)stats)[2 * r + 1] = 0;
+        }
+    }
+}
+
+/* What every rank must agree on, and this rank's own checks of the sharded call. */
+static clsm_status check_call(MPI_Comm comm, clsm_op op, clsm_dtype dtype, clsm_shape shape,
+                              size_t first_column, float scale, const clsm_options *o,
+                              int has_sinks)
+{
+    const double shared[] = {(double)op, (double)dtype, (double)shape.outer, (double)scale,
+                             (double)has_sinks, o ? (double)o->causal : 0,
+                             o ? (double)o->causal_offset : 0, o ? (double)o->window : 0};
+    clsm_status mine = CLSM_SUCCESS;
+    if (shape.inner != 1 || first_column > (size_t)PTRDIFF_MAX ||
+        (o && (o->stats_in.host || o->stats_in.buffer || o->stats_out.host ||
+               o->stats_out.buffer)))
+        mine = CLSM_ERROR_INVALID_ARGUMENT;
+    if (!same_everywhere(comm, shared, 8))
+        mine = CLSM_ERROR_INVALID_ARGUMENT;
+    return mine;
+}
+
+/* The options of this rank's own call: causal bounds moved to its columns, no sinks. */
+static clsm_options local_options(const clsm_options *o, size_t first_column)
+{
+    clsm_options local = {0};
+    if (o)
+        local = *o;
+    local.causal_offset -= (ptrdiff_t)first_column;
+    local.sinks.host = NULL;
+    local.sinks.buffer = NULL;
+    return local;
+}
+
+clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
+                                  clsm_dtype dtype, clsm_shape shape, size_t first_column,
+                                  float scale, const clsm_options *options, const void *x,
+                                  void *y)
+{
+    const void *sinks = options ? options->sinks.host : NULL;
+    clsm_status status = check_call(comm, op, dtype, shape, first_column, scale, options,
+                                    sinks != NULL);
+    if (status == CLSM_SUCCESS && shape.outer && shape.axis && (!x || !y))
+        status = CLSM_ERROR_INVALID_ARGUMENT;
+    void *stats = NULL;
+    if (status == CLSM_SUCCESS && shape.outer) {
+        stats = malloc(2 * shape.outer * real_size(dtype));
+        if (!stats)
+            status = CLSM_ERROR_OUT_OF_MEMORY;
+    }
+    clsm_options local = local_options(options, first_column);
+    if (status == CLSM_SUCCESS && stats) {
+        fill_empty(dtype, shape.outer, stats);
+        if (shape.axis) {
+            local.stats_out.host = stats;
+            status = clsm_softmax_host_ex(ctx, op, dtype, shape, scale, &local, x, NULL);
+            local.stats_out.host = NULL;
+        } else if (!ctx) {
+            status = CLSM_ERROR_INVALID_ARGUMENT;
+        }
+    }
+    status = agree(comm, status);
+    if (status == CLSM_SUCCESS && stats)
+        status = agree(comm, reduce_statistics(comm, dtype, shape.outer, stats));
+    if (status == CLSM_SUCCESS && stats) {
+        if (sinks)
+            join_sinks(dtype, &local, shape.outer, sinks, stats);
+        if (shape.axis) {
+            local.stats_in.host = stats;
+            status = clsm_softmax_host_ex(ctx, op, dtype, shape, scale, &local, x, y);
+        }
+        status = agree(comm, status);
+    }
+    free(stats);
+    return status;
+}
+
+/* The statistics' device buffer, and the host copy of the sinks, of a buffers call. */
+static clsm_status device_parts(clsm_context *ctx, clsm_dtype dtype, const clsm_options *o,
+                                size_t outer, cl_mem *stats, void **sinks)
+{
+    cl_command_queue queue = clsm_context_queue(ctx);
+    cl_context cl;
+    cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof cl, &cl, NULL);
+    if (err != CL_SUCCESS)
+        return CLSM_ERROR_OPENCL;
+    *stats = clCreateBuffer(cl, CL_MEM_READ_WRITE, 2 * outer * real_size(dtype), NULL, &err);
+    if (err != CL_SUCCESS)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    if (!o || !o->sinks.buffer)
+        return CLSM_SUCCESS;
+    size_t bytes = (o->heads ? o->heads : 1) * real_size(dtype);
+    *sinks = malloc(bytes);
+    if (!*sinks)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    err = clEnqueueReadBuffer(queue, o->sinks.buffer, CL_TRUE, o->sinks.offset, bytes, *sinks,
+                              0, NULL, NULL);
+    return err == CL_SUCCESS ? CLSM_SUCCESS : CLSM_ERROR_INVALID_ARGUMENT;
+}
+
+clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op op,
+                                     clsm_dtype dtype, clsm_shape shape, size_t first_column,
+                                     float scale, const clsm_options *options, cl_mem x,
+                                     size_t x_offset, cl_mem y, size_t y_offset)
+{
+    int has_sinks = options && options->sinks.buffer;
+    clsm_status status = check_call(comm, op, dtype, shape, first_column, scale, options,
+                                    has_sinks);
+    if (status == CLSM_SUCCESS && !ctx)
+        status = CLSM_ERROR_INVALID_ARGUMENT;
+    if (status == CLSM_SUCCESS && shape.outer && shape.axis && (!x || !y))
+        status = CLSM_ERROR_INVALID_ARGUMENT;
+    cl_mem stats_buffer = NULL;
+    void *sinks = NULL, *stats = NULL;
+    if (status == CLSM_SUCCESS && shape.outer) {
+        stats = malloc(2 * shape.outer * real_size(dtype));
+        status = stats ? device_parts(ctx, dtype, options, shape.outer, &stats_buffer, &sinks)
+                       : CLSM_ERROR_OUT_OF_MEMORY;
+    }
+    cl_command_queue queue = ctx ? clsm_context_queue(ctx) : NULL;
+    size_t stats_bytes = 2 * shape.outer * real_size(dtype);
+    clsm_options local = local_options(options, first_column);
+    if (status == CLSM_SUCCESS && stats) {
+        fill_empty(dtype, shape.outer, stats);
+        if (shape.axis) {
+            local.stats_out.buffer = stats_buffer;
+            cl_event done = NULL;
+            status = clsm_softmax_buffers_ex(ctx, op, dtype, shape, scale, &local, x, x_offset,
+                                             NULL, 0, 0, NULL, &done);
+            local.stats_out.buffer = NULL;
+            if (status == CLSM_SUCCESS &&
+                clEnqueueReadBuffer(queue, stats_buffer, CL_TRUE, 0, stats_bytes, stats, 1,
+                                    &done, NULL) != CL_SUCCESS)
+                status = CLSM_ERROR_OPENCL;
+            if (done)
+                clReleaseEvent(done);
+        }
+    }
+    status = agree(comm, status);
+    if (status == CLSM_SUCCESS && stats)
+        status = agree(comm, reduce_statistics(comm, dtype, shape.outer, stats));
+    if (status == CLSM_SUCCESS && stats) {
+        if (sinks)
+            join_sinks(dtype, &local, shape.outer, sinks, stats);
+        if (shape.axis) {
+            cl_event done = NULL;
+            if (clEnqueueWriteBuffer(queue, stats_buffer, CL_TRUE, 0, stats_bytes, stats, 0, NULL,
+                                     NULL) != CL_SUCCESS)
+                status = CLSM_ERROR_OPENCL;
+            local.stats_in.buffer = stats_buffer;
+            if (status == CLSM_SUCCESS)
+                status = clsm_softmax_buffers_ex(ctx, op, dtype, shape, scale, &local, x,
+                                                 x_offset, y, y_offset, 0, NULL, &done);
+            if (done) {
+                if (clWaitForEvents(1, &done) != CL_SUCCESS)
+                    status = CLSM_ERROR_OPENCL;
+                clReleaseEvent(done);
+            }
+        }
+        status = agree(comm, status);
+    }
+    if (stats_buffer)
+        clReleaseMemObject(stats_buffer);
+    free(sinks);
+    free(stats);
+    return status;
+}
+
+/* scale*x[i] of a dtype's element, as the compute type forms it. */
+static double scaled_entry(clsm_dtype dtype, const void *x, size_t i, float scale)
+{
+    switch (dtype) {
+    case CLSM_F64:
+        return (double)scale * ((const double *)x)[i];
+    case CLSM_F32:
+        return (double)(scale * ((const float *)x)[i]);
+    case CLSM_BF16: {
+        uint32_t bits = (uint32_t)((const uint16_t *)x)[i] << 16;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        return (double)(scale * v);
+    }
+    default: {
+        uint16_t h = ((const uint16_t *)x)[i];
+        int e = (h >> 10) & 31;
+        double m = h & 1023, v;
+        if (e == 31)
+            v = m ? NAN : INFINITY;
+        else if (e == 0)
+            v = ldexp(m, -24);
+        else
+            v = ldexp(m + 1024, e - 25);
+        return (double)(scale * (float)((h & 0x8000) ? -v : v));
+    }
+    }
+}
+
+clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_dtype dtype,
+                                        clsm_shape shape, size_t first_column, float scale,
+                                        const void *logits, const int64_t *targets,
+                                        int64_t ignore_index, void *loss, double *mean)
+{
+    const clsm_options none = {0};
+    clsm_status status = check_call(comm, CLSM_LOG_SOFTMAX, dtype, shape, first_column, scale,
+                                    &none, 0);
+    if (status == CLSM_SUCCESS && shape.outer && (!targets || (shape.axis && !logits)))
+        status = CLSM_ERROR_INVALID_ARGUMENT;
+    double columns = (double)shape.axis, total = 0;
+    if (MPI_Allreduce(&columns, &total, 1, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
+        status = CLSM_ERROR_OPENCL;
+    for (size_t r = 0; status == CLSM_SUCCESS && r < shape.outer; ++r)
+        if (targets[r] != ignore_index && (targets[r] < 0 || (double)targets[r] >= total))
+            status = CLSM_ERROR_INVALID_ARGUMENT;
+    void *stats = NULL;
+    double *picked = NULL;
+    if (status == CLSM_SUCCESS && shape.outer) {
+        stats = malloc(2 * shape.outer * real_size(dtype));
+        picked = calloc(shape.outer, sizeof *picked);
+        if (!stats || !picked)
+            status = CLSM_ERROR_OUT_OF_MEMORY;
+    }
+    if (status == CLSM_SUCCESS && stats) {
+        fill_empty(dtype, shape.outer, stats);
+        if (shape.axis) {
+            clsm_options opt = {0};
+            opt.stats_out.host = stats;
+            status = clsm_softmax_host_ex(ctx, CLSM_LOG_SOFTMAX, dtype, shape, scale, &opt,
+                                          logits, NULL);
+        }
+        /* The one rank that holds a row's target column gives its logit; the others 0. */
+        for (size_t r = 0; r < shape.outer; ++r) {
+            int64_t t = targets[r];
+            if (t != ignore_index && (uint64_t)t >= first_column &&
+                (uint64_t)t - first_column < shape.axis)
+                picked[r] = scaled_entry(dtype, logits, r * shape.axis + (size_t)(t - (int64_t)first_column), scale);
+        }
+    }
+    status = agree(comm, status);
+    if (status == CLSM_SUCCESS && stats) {
+        status = agree(comm, reduce_statistics(comm, dtype, shape.outer, stats));
+        if (status == CLSM_SUCCESS &&
+            MPI_Allreduce(MPI_IN_PLACE, picked, (int)shape.outer, MPI_DOUBLE, MPI_SUM, comm) !=
+                MPI_SUCCESS)
+            status = CLSM_ERROR_OPENCL;
+        status = agree(comm, status);
+    }
+    if (status == CLSM_SUCCESS) {
+        double sum = 0;
+        size_t counted = 0;
+        for (size_t r = 0; r < shape.outer; ++r) {
+            double max = dtype == CLSM_F64 ? ((double *)stats)[2 * r] : ((float *)stats)[2 * r];
+            double s = dtype == CLSM_F64 ? ((double *)stats)[2 * r + 1]
+                                         : ((float *)stats)[2 * r + 1];
+            double l = targets[r] == ignore_index ? 0 : max + log(s) - picked[r];
+            if (targets[r] != ignore_index) {
+                sum += l;
+                ++counted;
+            }
+            if (loss && dtype == CLSM_F64)
+                ((double *)loss)[r] = l;
+            else if (loss)
+                ((float *)loss)[r] = (float)l;
+        }
+        if (mean)
+            *mean = counted ? sum / (double)counted : NAN;
+    }
+    free(stats);
+    free(picked);
+    return status;
+}
