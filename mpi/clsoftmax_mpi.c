@@ -292,6 +292,20 @@ static double scaled_entry(clsm_dtype dtype, const void *x, size_t i, float scal
     }
 }
 
+/* -log_softmax of the target from the row's global statistics, with log-softmax's special
+ * values: k entries at +inf share the mass (log k for one of them, +inf for the rest), a
+ * fully masked row gives +inf, NaN stays NaN. */
+static double row_loss(double max, double sum, double target_u)
+{
+    if (isnan(max) || isnan(sum) || isnan(target_u))
+        return NAN;
+    if (max == INFINITY)
+        return target_u == INFINITY ? log(sum) : INFINITY;
+    if (sum == 0 || max == -INFINITY || target_u == -INFINITY)
+        return INFINITY;
+    return (max - target_u) + log(sum);
+}
+
 clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_dtype dtype,
                                         clsm_shape shape, size_t first_column, float scale,
                                         const void *logits, const int64_t *targets,
@@ -348,7 +362,7 @@ clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_d
             double max = dtype == CLSM_F64 ? ((double *)stats)[2 * r] : ((float *)stats)[2 * r];
             double s = dtype == CLSM_F64 ? ((double *)stats)[2 * r + 1]
                                          : ((float *)stats)[2 * r + 1];
-            double l = targets[r] == ignore_index ? 0 : max + log(s) - picked[r];
+            double l = targets[r] == ignore_index ? 0 : row_loss(max, s, picked[r]);
             if (targets[r] != ignore_index) {
                 sum += l;
                 ++counted;
