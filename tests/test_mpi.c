@@ -7,7 +7,6 @@
  */
 #define _POSIX_C_SOURCE 200112L
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -66,16 +65,31 @@ static void mkdirs(char *path)
     mkdir(path, 0777);
 }
 
-/* POCL_CACHE_DIR and CLSM_CACHE_DIR, when set, become <base>/rank<k>: PoCL 3.1 races when
- * several processes compile into one cold cache. */
+/*
+ * POCL_CACHE_DIR and CLSM_CACHE_DIR, when set, become <base>/rank<k>: PoCL 3.1 races when
+ * several processes compile into one cold cache. A rank's new cache starts as a copy of
+ * rank 0's, when an earlier run (mpi_1) left one: the same kernels, compiled once instead of
+ * once per rank. Called before any rank creates its context, so rank 0's is not being written.
+ */
 static void private_cache(const char *name)
 {
     const char *base = getenv(name);
     if (!base || !*base)
         return;
-    char path[4096];
+    char path[4096], first[4096];
+    struct stat st;
     snprintf(path, sizeof path, "%s/rank%d", base, rank);
+    snprintf(first, sizeof first, "%s/rank0", base);
+    int fresh = stat(path, &st) != 0;
     mkdirs(path);
+    if (rank > 0 && fresh && stat(first, &st) == 0 && !strchr(base, '\'') &&
+        strlen(path) + strlen(first) < 3000) {
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", first, path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "rank %d: could not copy %s (compiling into an empty cache)\n", rank,
+                    first);
+    }
     setenv(name, path, 1);
 }
 
@@ -873,6 +887,7 @@ int main(int argc, char **argv)
     }
     private_cache("POCL_CACHE_DIR");
     private_cache("CLSM_CACHE_DIR");
+    MPI_Barrier(MPI_COMM_WORLD);
     clsm_status st = clsm_context_create(&ctx);
     int ok = st == CLSM_SUCCESS, all_ok;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
