@@ -723,6 +723,21 @@ static void check_bad_arguments(void)
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
     }
 
+    /* No rows at all: nothing to do, on every rank; the mean of no rows is NaN. */
+    snprintf(current, sizeof current, "no rows (outer 0) on every rank");
+    {
+        clsm_shape none = {0, s.counts[rank], 1};
+        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_LOG_SOFTMAX, CLSM_F32, none,
+                                   s.first[rank], 1.0f, NULL, xs, ys);
+        expect_everywhere(st, CLSM_SUCCESS);
+        double mean = 0;
+        int64_t t[1] = {0};
+        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, CLSM_F32, none, s.first[rank],
+                                         1.0f, xs, t, -100, NULL, &mean);
+        expect_everywhere(st, CLSM_SUCCESS);
+        CHECK(isnan(mean), "mean of no rows %g, expected NaN", mean);
+    }
+
     /* After all that, a good call still works on every rank. */
     snprintf(current, sizeof current, "a good call after the bad ones");
     st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
