@@ -20,7 +20,8 @@
 #include "reference.h"
 #include "support.h"
 
-static int rank, ranks;
+static int rank, ranks; /* in comm */
+static MPI_Comm comm;   /* the communicator of the calls: MPI_COMM_WORLD, or reversed */
 static clsm_context *ctx;
 static unsigned long checks, failures;
 static char current[256]; /* the case being checked, for messages */
@@ -32,7 +33,8 @@ static void fail(const char *fmt, ...)
     char msg[768];
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "rank %d/%d: FAIL %s: %s\n", rank, ranks, current, msg);
+    fprintf(stderr, "rank %d/%d: FAIL %s%s: %s\n", rank, ranks, current,
+            comm == MPI_COMM_WORLD ? "" : " (reversed communicator)", msg);
     failures++;
 }
 
@@ -184,7 +186,7 @@ static void *gather_rows(const split *s, size_t outer, size_t esize, const void 
     }
     unsigned char *packed = xcalloc(at, 1), *full = xcalloc(outer * s->n, esize);
     MPI_Allgatherv(shard, counts[rank], MPI_BYTE, packed, counts, displs, MPI_BYTE,
-                   MPI_COMM_WORLD);
+                   comm);
     for (int r = 0; r < ranks; r++)
         for (size_t o = 0; o < outer; o++)
             memcpy(full + (o * s->n + s->first[r]) * esize,
@@ -297,7 +299,7 @@ static clsm_status run_sharded(const request *q, const split *s, const void *x_s
     ts_fill_sentinel(y, bytes);
     clsm_status st;
     if (!q->buffers) {
-        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, q->op, q->dtype, shape, s->first[rank],
+        st = clsm_mpi_softmax_host(ctx, comm, q->op, q->dtype, shape, s->first[rank],
                                    q->scale, opt, x_shard, y);
     } else {
         /* Offsets of a few elements, and option tensors in buffers. */
@@ -321,7 +323,7 @@ static clsm_status run_sharded(const request *q, const split *s, const void *x_s
                 bo.sinks.buffer = sb;
             }
         }
-        st = clsm_mpi_softmax_buffers(ctx, MPI_COMM_WORLD, q->op, q->dtype, shape,
+        st = clsm_mpi_softmax_buffers(ctx, comm, q->op, q->dtype, shape,
                                       s->first[rank], q->scale, opt ? &bo : NULL, xb, pad, yb,
                                       pad);
         /* Blocking: y is written once the call returns. */
@@ -417,7 +419,7 @@ static void check_sharded(const request *q)
     CHECK(memcmp(x_mine, x_copy, q->outer * c * esize) == 0, "the input shard was modified");
     void *y_full = gather_rows(&s, q->outer, esize, y);
     int all_ok = 1, mine_ok = st == CLSM_SUCCESS;
-    MPI_Allreduce(&mine_ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&mine_ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     if (all_ok) {
         double *ref = xcalloc(full_n, sizeof *ref);
         clsm_shape whole = {q->outer, q->n, 1};
@@ -490,7 +492,7 @@ static void check_cross_entropy(clsm_dtype dtype, size_t outer, size_t n, int sp
     void *loss = xcalloc(outer, lsize);
     double mean = 12345;
     clsm_shape shape = {outer, c, 1};
-    clsm_status st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, dtype, shape, s.first[rank],
+    clsm_status st = clsm_mpi_cross_entropy_host(ctx, comm, dtype, shape, s.first[rank],
                                                  scale, x_mine, targets, ignore, loss, &mean);
     if (st == CLSM_ERROR_UNSUPPORTED && dtype == CLSM_F64)
         goto out;
@@ -527,7 +529,7 @@ static void check_cross_entropy(clsm_dtype dtype, size_t outer, size_t n, int sp
     unsigned char *root = xcalloc(outer * lsize + sizeof mean, 1);
     memcpy(root, loss, outer * lsize);
     memcpy(root + outer * lsize, &mean, sizeof mean);
-    MPI_Bcast(root, (int)(outer * lsize + sizeof mean), MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Bcast(root, (int)(outer * lsize + sizeof mean), MPI_BYTE, 0, comm);
     CHECK(memcmp(root, loss, outer * lsize) == 0, "loss differs from rank 0's");
     CHECK(memcmp(root + outer * lsize, &mean, sizeof mean) == 0, "mean differs from rank 0's");
     free(root);
@@ -545,8 +547,8 @@ out:
 static void expect_everywhere(clsm_status st, clsm_status want)
 {
     int mine = (int)st, low, high;
-    MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(&mine, &high, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, comm);
+    MPI_Allreduce(&mine, &high, 1, MPI_INT, MPI_MAX, comm);
     CHECK(st == want, "status %s, expected %s", clsm_status_string(st), clsm_status_string(want));
     CHECK(low == high, "statuses differ across ranks (%d..%d)", low, high);
 }
@@ -565,37 +567,37 @@ static void check_bad_arguments(void)
     clsm_status st;
 
     snprintf(current, sizeof current, "NULL x on rank %d (host)", victim);
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
                                1.0f, NULL, rank == victim ? NULL : xs, ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "NULL y on rank %d (host)", last);
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_LOG_SOFTMAX, CLSM_F32, sh,
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_LOG_SOFTMAX, CLSM_F32, sh,
                                s.first[rank], 1.0f, NULL, xs, rank == last ? NULL : ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "unknown op on the last rank %d", last);
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, rank == last ? (clsm_op)7 : CLSM_SOFTMAX,
+    st = clsm_mpi_softmax_host(ctx, comm, rank == last ? (clsm_op)7 : CLSM_SOFTMAX,
                                CLSM_F32, sh, s.first[rank], 1.0f, NULL, xs, ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "unknown op on every rank");
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, (clsm_op)7, CLSM_F32, sh, s.first[rank],
+    st = clsm_mpi_softmax_host(ctx, comm, (clsm_op)7, CLSM_F32, sh, s.first[rank],
                                1.0f, NULL, xs, ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "infinite scale on rank 0");
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
                                rank == 0 ? INFINITY : 1.0f, NULL, xs, ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "NaN scale on every rank");
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
                                NAN, NULL, xs, ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "NULL context on rank %d (host)", last);
-    st = clsm_mpi_softmax_host(rank == last ? NULL : ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32,
+    st = clsm_mpi_softmax_host(rank == last ? NULL : ctx, comm, CLSM_SOFTMAX, CLSM_F32,
                                sh, s.first[rank], 1.0f, NULL, xs, ys);
     expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
@@ -604,7 +606,7 @@ static void check_bad_arguments(void)
         float stats[2 * 6];
         clsm_options o = {0};
         o.stats_out.host = stats;
-        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh,
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
                                    s.first[rank], 1.0f, rank == 0 ? &o : NULL, xs, ys);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
     }
@@ -613,14 +615,14 @@ static void check_bad_arguments(void)
     {
         clsm_options o = {0};
         o.window = 3;
-        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh,
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
                                    s.first[rank], 1.0f, rank == 0 ? &o : NULL, xs, ys);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
     }
 
     /* A rank with an empty shard may pass NULL x and y: a valid call. */
     snprintf(current, sizeof current, "NULL x and y on the empty shard of rank %d", empty);
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, she, e.first[rank],
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, she, e.first[rank],
                                1.0f, NULL, e.counts[rank] ? xe : NULL,
                                e.counts[rank] ? ys : NULL);
     expect_everywhere(st, CLSM_SUCCESS);
@@ -628,17 +630,17 @@ static void check_bad_arguments(void)
     if (empty >= 0) {
         /* The bad argument is on the rank that has no columns: the core never sees it there. */
         snprintf(current, sizeof current, "NULL context on the empty shard of rank %d", empty);
-        st = clsm_mpi_softmax_host(rank == empty ? NULL : ctx, MPI_COMM_WORLD, CLSM_SOFTMAX,
+        st = clsm_mpi_softmax_host(rank == empty ? NULL : ctx, comm, CLSM_SOFTMAX,
                                    CLSM_F32, she, e.first[rank], 1.0f, NULL, xe, ys);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
         snprintf(current, sizeof current, "infinite scale on the empty shard of rank %d", empty);
-        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, she,
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, she,
                                    e.first[rank], rank == empty ? INFINITY : 1.0f, NULL, xe, ys);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
         snprintf(current, sizeof current, "NaN scale on the empty shard of rank %d", empty);
-        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, she,
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, she,
                                    e.first[rank], rank == empty ? NAN : 1.0f, NULL, xe, ys);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
@@ -652,7 +654,7 @@ static void check_bad_arguments(void)
             unsigned char *km = xcalloc(outer * n, 1);
             memset(km, 1, outer * n);
             o.mask.host = km;
-            st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, she,
+            st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, she,
                                        e.first[rank], 1.0f, &o, xe, ys);
             expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
             free(km);
@@ -662,7 +664,7 @@ static void check_bad_arguments(void)
                                           "(cross-entropy)", empty);
         {
             int64_t t[6] = {0, 1, 2, 3, 4, 5};
-            st = clsm_mpi_cross_entropy_host(rank == empty ? NULL : ctx, MPI_COMM_WORLD,
+            st = clsm_mpi_cross_entropy_host(rank == empty ? NULL : ctx, comm,
                                              CLSM_F32, she, e.first[rank], 1.0f, xe, t, -100,
                                              NULL, NULL);
             expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
@@ -674,18 +676,18 @@ static void check_bad_arguments(void)
     {
         size_t bytes = outer * s.counts[rank] * 4;
         cl_mem xb = buffer_of(bytes, xs), yb = buffer_of(bytes + 16, NULL);
-        st = clsm_mpi_softmax_buffers(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh,
+        st = clsm_mpi_softmax_buffers(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
                                       s.first[rank], 1.0f, NULL, rank == victim ? NULL : xb, 0,
                                       yb, 0);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         snprintf(current, sizeof current, "misaligned y offset on the last rank %d (buffers)",
                  last);
-        st = clsm_mpi_softmax_buffers(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh,
+        st = clsm_mpi_softmax_buffers(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
                                       s.first[rank], 1.0f, NULL, xb, 0, yb,
                                       rank == last ? 2 : 0);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         snprintf(current, sizeof current, "NULL context on rank 0 (buffers)");
-        st = clsm_mpi_softmax_buffers(rank == 0 ? NULL : ctx, MPI_COMM_WORLD, CLSM_SOFTMAX,
+        st = clsm_mpi_softmax_buffers(rank == 0 ? NULL : ctx, comm, CLSM_SOFTMAX,
                                       CLSM_F32, sh, s.first[rank], 1.0f, NULL, xb, 0, yb, 0);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         clReleaseMemObject(xb);
@@ -698,27 +700,27 @@ static void check_bad_arguments(void)
         float loss[6];
         double mean;
         snprintf(current, sizeof current, "NULL logits on rank %d (cross-entropy)", victim);
-        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, CLSM_F32, sh, s.first[rank], 1.0f,
+        st = clsm_mpi_cross_entropy_host(ctx, comm, CLSM_F32, sh, s.first[rank], 1.0f,
                                          rank == victim ? NULL : xs, t, -100, loss, &mean);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         snprintf(current, sizeof current, "target past the row (cross-entropy)");
         t[2] = 37;
-        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, CLSM_F32, sh, s.first[rank], 1.0f,
+        st = clsm_mpi_cross_entropy_host(ctx, comm, CLSM_F32, sh, s.first[rank], 1.0f,
                                          xs, t, -100, loss, &mean);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         snprintf(current, sizeof current, "negative target (cross-entropy)");
         t[2] = -1;
-        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, CLSM_F32, sh, s.first[rank], 1.0f,
+        st = clsm_mpi_cross_entropy_host(ctx, comm, CLSM_F32, sh, s.first[rank], 1.0f,
                                          xs, t, -100, loss, &mean);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         snprintf(current, sizeof current, "NULL targets on the last rank %d (cross-entropy)",
                  last);
         t[2] = 36;
-        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, CLSM_F32, sh, s.first[rank], 1.0f,
+        st = clsm_mpi_cross_entropy_host(ctx, comm, CLSM_F32, sh, s.first[rank], 1.0f,
                                          xs, rank == last ? NULL : t, -100, loss, &mean);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
         snprintf(current, sizeof current, "unknown dtype on rank 0 (cross-entropy)");
-        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, rank == 0 ? (clsm_dtype)9 : CLSM_F32,
+        st = clsm_mpi_cross_entropy_host(ctx, comm, rank == 0 ? (clsm_dtype)9 : CLSM_F32,
                                          sh, s.first[rank], 1.0f, xs, t, -100, loss, &mean);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
     }
@@ -727,12 +729,12 @@ static void check_bad_arguments(void)
     snprintf(current, sizeof current, "no rows (outer 0) on every rank");
     {
         clsm_shape none = {0, s.counts[rank], 1};
-        st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_LOG_SOFTMAX, CLSM_F32, none,
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_LOG_SOFTMAX, CLSM_F32, none,
                                    s.first[rank], 1.0f, NULL, xs, ys);
         expect_everywhere(st, CLSM_SUCCESS);
         double mean = 0;
         int64_t t[1] = {0};
-        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, CLSM_F32, none, s.first[rank],
+        st = clsm_mpi_cross_entropy_host(ctx, comm, CLSM_F32, none, s.first[rank],
                                          1.0f, xs, t, -100, NULL, &mean);
         expect_everywhere(st, CLSM_SUCCESS);
         CHECK(isnan(mean), "mean of no rows %g, expected NaN", mean);
@@ -740,7 +742,7 @@ static void check_bad_arguments(void)
 
     /* After all that, a good call still works on every rank. */
     snprintf(current, sizeof current, "a good call after the bad ones");
-    st = clsm_mpi_softmax_host(ctx, MPI_COMM_WORLD, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
                                1.0f, NULL, xs, ys);
     expect_everywhere(st, CLSM_SUCCESS);
     free(x);
@@ -774,9 +776,9 @@ static void check_repeatable(clsm_dtype dtype, clsm_op op, int buffers)
         t[o] = (int64_t)((o * 331) % q.n);
     double l1[9], l2[9], m1, m2;
     clsm_shape sh = {q.outer, s.counts[rank], 1};
-    a = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, dtype, sh, s.first[rank], q.scale, xs,
+    a = clsm_mpi_cross_entropy_host(ctx, comm, dtype, sh, s.first[rank], q.scale, xs,
                                     t, -100, l1, &m1);
-    b = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_WORLD, dtype, sh, s.first[rank], q.scale, xs,
+    b = clsm_mpi_cross_entropy_host(ctx, comm, dtype, sh, s.first[rank], q.scale, xs,
                                     t, -100, l2, &m2);
     CHECK(a == CLSM_SUCCESS && b == CLSM_SUCCESS, "cross-entropy statuses %s, %s",
           clsm_status_string(a), clsm_status_string(b));
@@ -881,6 +883,27 @@ static void run_all(void)
 
     check_bad_arguments();
 
+    /* A communicator whose rank order is the reverse of the world's: shards follow comm's order. */
+    {
+        int world_rank;
+        MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+        MPI_Comm reversed;
+        MPI_Comm_split(MPI_COMM_WORLD, 0, ranks - 1 - world_rank, &reversed);
+        comm = reversed;
+        MPI_Comm_rank(comm, &rank);
+        request q = {.op = CLSM_LOG_SOFTMAX, .dtype = CLSM_F32, .outer = 12, .n = 301,
+                     .split_kind = UNEVEN, .scale = 0.25f, .lo = -10, .hi = 10, .causal = 1,
+                     .sinks = 1, .seed = seed++};
+        check_sharded(&q);
+        q.buffers = 1;
+        q.seed = seed++;
+        check_sharded(&q);
+        check_cross_entropy(CLSM_F32, 11, 257, EMPTY_FIRST, 1.0f, 0, 0, seed++);
+        comm = MPI_COMM_WORLD;
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_free(&reversed);
+    }
+
     for (int buffers = 0; buffers < 2; buffers++) {
         check_repeatable(CLSM_F32, CLSM_SOFTMAX, buffers);
         check_repeatable(CLSM_BF16, CLSM_LOG_SOFTMAX, buffers);
@@ -892,8 +915,9 @@ static void run_all(void)
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    comm = MPI_COMM_WORLD;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &ranks);
     if (ranks > 64) {
         if (rank == 0)
             fprintf(stderr, "test_mpi: at most 64 ranks\n");
