@@ -99,15 +99,35 @@ static void fill_empty(clsm_dtype dtype, size_t outer, void *stats)
     }
 }
 
+/* batch*heads*rows == outer without overflow, or all three 0. */
+static int rows_match(const clsm_options *o, size_t outer)
+{
+    if (!o->batch && !o->heads && !o->rows)
+        return 1;
+    if (!o->batch || !o->heads || !o->rows || o->heads > SIZE_MAX / o->rows ||
+        o->batch > SIZE_MAX / (o->heads * o->rows))
+        return 0;
+    return o->batch * o->heads * o->rows == outer;
+}
+
 /* What every rank must agree on, and this rank's own checks of the sharded call. */
-static clsm_status check_call(MPI_Comm comm, clsm_op op, clsm_dtype dtype, clsm_shape shape,
-                              size_t first_column, float scale, const clsm_options *o,
-                              int has_sinks)
+static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op,
+                              clsm_dtype dtype, clsm_shape shape, size_t first_column,
+                              float scale, const clsm_options *o, int has_sinks)
 {
     const double shared[] = {(double)op, (double)dtype, (double)shape.outer, (double)scale,
                              (double)has_sinks, o ? (double)o->causal : 0,
                              o ? (double)o->causal_offset : 0, o ? (double)o->window : 0};
     clsm_status mine = CLSM_SUCCESS;
+    /* Checked here on every rank: a rank with an empty shard never calls the core. */
+    if (!ctx || (op != CLSM_SOFTMAX && op != CLSM_LOG_SOFTMAX) ||
+        (dtype != CLSM_F32 && dtype != CLSM_F16 && dtype != CLSM_BF16 && dtype != CLSM_F64) ||
+        !isfinite(scale))
+        mine = CLSM_ERROR_INVALID_ARGUMENT;
+    if (o && (o->mask_type < CLSM_MASK_NONE || o->mask_type > CLSM_MASK_KEEP_U8 ||
+              (o->window && !o->causal) ||
+              !rows_match(o, shape.outer)))
+        mine = CLSM_ERROR_INVALID_ARGUMENT;
     if (shape.inner != 1 || first_column > (size_t)PTRDIFF_MAX ||
         (o && (o->stats_in.host || o->stats_in.buffer || o->stats_out.host ||
                o->stats_out.buffer)))
@@ -135,7 +155,7 @@ clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                   void *y)
 {
     const void *sinks = options ? options->sinks.host : NULL;
-    clsm_status status = check_call(comm, op, dtype, shape, first_column, scale, options,
+    clsm_status status = check_call(ctx, comm, op, dtype, shape, first_column, scale, options,
                                     sinks != NULL);
     if (status == CLSM_SUCCESS && shape.outer && shape.axis && (!x || !y))
         status = CLSM_ERROR_INVALID_ARGUMENT;
@@ -152,8 +172,6 @@ clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
             local.stats_out.host = stats;
             status = clsm_softmax_host_ex(ctx, op, dtype, shape, scale, &local, x, NULL);
             local.stats_out.host = NULL;
-        } else if (!ctx) {
-            status = CLSM_ERROR_INVALID_ARGUMENT;
         }
     }
     status = agree(comm, status);
@@ -201,10 +219,8 @@ clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op o
                                      size_t x_offset, cl_mem y, size_t y_offset)
 {
     int has_sinks = options && options->sinks.buffer;
-    clsm_status status = check_call(comm, op, dtype, shape, first_column, scale, options,
+    clsm_status status = check_call(ctx, comm, op, dtype, shape, first_column, scale, options,
                                     has_sinks);
-    if (status == CLSM_SUCCESS && !ctx)
-        status = CLSM_ERROR_INVALID_ARGUMENT;
     if (status == CLSM_SUCCESS && shape.outer && shape.axis && (!x || !y))
         status = CLSM_ERROR_INVALID_ARGUMENT;
     cl_mem stats_buffer = NULL;
@@ -312,8 +328,8 @@ clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_d
                                         int64_t ignore_index, void *loss, double *mean)
 {
     const clsm_options none = {0};
-    clsm_status status = check_call(comm, CLSM_LOG_SOFTMAX, dtype, shape, first_column, scale,
-                                    &none, 0);
+    clsm_status status = check_call(ctx, comm, CLSM_LOG_SOFTMAX, dtype, shape, first_column,
+                                    scale, &none, 0);
     if (status == CLSM_SUCCESS && shape.outer && (!targets || (shape.axis && !logits)))
         status = CLSM_ERROR_INVALID_ARGUMENT;
     double columns = (double)shape.axis, total = 0;
