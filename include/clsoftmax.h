@@ -255,7 +255,7 @@ typedef struct clsm_options {
      * y's buffer NULL (buffers), which computes only the statistics. With
      * stats_in set, y is computed from the given statistics in one pass
      * instead of the slice's own (the second half of a sharded softmax):
-     * y_j = exp(u_j - max)/sum (log-softmax u_j - max - log(sum)); a zero or +inf sum
+     * y_j = exp(u_j - max)/sum (log-softmax u_j - max - log(sum)); a zero or infinite sum
      * gives 0 (-inf), a +inf max gives the +inf entries 1/sum (-log(sum))
      * and the rest 0 (-inf), a NaN statistic a NaN slice; as no reduction
      * sees the slice, a NaN entry of x is NaN at that entry only. */

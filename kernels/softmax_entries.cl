@@ -207,9 +207,9 @@ slice_norm finish_slice(state st, const options *o, ulong s, int write_stats)
 
 /* The norm of slice s from the given statistics, with the contract's special values: a
  * NaN gives a NaN slice, a zero sum (or a -inf max) a fully masked one, and a +inf max
- * shares the mass among the +inf entries (output()). A +inf sum leaves every entry 0 (-inf)
- * too, its limit, which an entry far above the given max would otherwise turn into
- * inf / inf. */
+ * shares the mass among the +inf entries (output()). An infinite sum leaves every entry 0
+ * (-inf) too, the limit of a +inf one, which an entry far above the given max would otherwise
+ * turn into inf / inf. */
 slice_norm norm_from_stats(const options *o, ulong s)
 {
     real max = o->stats_in[2 * s], sum = o->stats_in[2 * s + 1];
@@ -217,7 +217,7 @@ slice_norm norm_from_stats(const options *o, ulong s)
     n.lo = 0;
     if (isnan(max) || isnan(sum)) {
         n.hi = n.total = n.log_total = CANONICAL_NAN;
-    } else if (sum == 0 || sum == INFINITY || max == -INFINITY) {
+    } else if (sum == 0 || isinf(sum) || max == -INFINITY) {
         n.hi = -INFINITY;
         n.total = 0;
         n.log_total = -INFINITY;

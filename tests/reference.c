@@ -233,7 +233,7 @@ static void put_from_statistics(clsm_op op, const slice *s, double max, double t
             put(s, j, NAN);
             continue;
         }
-        if (total == 0 || total == INFINITY) {
+        if (total == 0 || isinf(total)) {
             put(s, j, op == CLSM_SOFTMAX ? 0.0L : -INFINITY);
             continue;
         }

@@ -1605,7 +1605,7 @@ static void check_slice_given(const request *q, const unsigned char *y, size_t b
         /* No reduction sees the slice: a NaN entry is NaN on its own, whatever the statistics. */
         if (isnan(gm) || isnan(gs) || isnan(u)) {
             ref = NAN;
-        } else if (gs == 0 || gs == INFINITY || gm == -INFINITY) {
+        } else if (gs == 0 || isinf(gs) || gm == -INFINITY) {
             exact = 1;
             ref = op == CLSM_SOFTMAX ? 0.0 : -INFINITY;
         } else if (gm == INFINITY) {
