@@ -38,6 +38,14 @@ const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_sha
     return clsm_family_of(choose_kind(ctx, shape))->name;
 }
 
+/* Whether outputs go past the cache, where the kernel can: once an input and the output
+ * together would fill half of it, as the cache is shared and a line written through it is
+ * first read. */
+static int streams(const clsm_context *ctx, const clsm_request *r)
+{
+    return 4 * r->bytes >= ctx->info.cache_size;
+}
+
 /* The built program of a variant, with its geometry: a kernel may allow smaller work-groups
  * than its device, and the group family, which compiles its size in, is then built again
  * for the size the kernel allows. */
@@ -125,8 +133,7 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
         .x = x, .x_off = x_offset / element, .y = y, .y_off = y_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
         .scale = r->scale, .batch = g.batch,
-        /* Outputs larger than the cache go past it, where the kernel can. */
-        .stream = r->bytes >= ctx->info.cache_size,
+        .stream = streams(ctx, r),
         .first = first,
         .mask = o->mask_type != CLSM_MASK_NONE ? o->mask.buffer : NULL,
         .mask_off = o->mask.offset / clsm_mask_element_size(o->mask_type),
@@ -177,7 +184,7 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
         .dx = dx, .dx_off = dx_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
         .scale = r->scale, .batch = g.batch,
-        .stream = r->bytes >= ctx->info.cache_size,
+        .stream = streams(ctx, r),
         .chunk = g.chunk, .chunks = g.chunks,
     };
     cl_int err = CL_SUCCESS;

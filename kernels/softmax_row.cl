@@ -5,8 +5,9 @@
  * Needs softmax_common.cl, softmax_entries.cl and softmax_vector.cl before it. Any 1-D
  * NDRange works: a work-item takes batch (at least 1, at most VEC) neighbouring slices at
  * a time and finishes them together, which pays for short slices; long ones go one at a
- * time so that a slice is still in cache for its last pass. stream, for outputs larger
- * than the cache, writes them past it. x and y may be the same memory (in place): a slice
+ * time so that a slice is still in cache for its last pass; a batch of VEC slices of one
+ * to TILE_VECS vectors each is held in private memory instead (tile_slices). stream: the
+ * host wants outputs written past the cache. x and y may be the same memory (in place): a slice
  * is read whole before any of it is written, and after that each element is read before
  * it is written.
  */
@@ -14,6 +15,92 @@
 /* Below this length gathering a slice per lane beats walking each slice with vectors
  * (PoCL 3.1, AVX-512: 1.7x at 4 elements, 1.2x at 6, 0.93x at 8). */
 #define ROW_LANES_BELOW 8
+
+/* Slices from VEC to TILE_VECS * VEC long go VEC at a time through tile_slices. */
+#define TILE_VECS 4
+
+#if VEC == 16
+#define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#else
+#define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
+/* VEC neighbouring slices of VEC <= axis <= TILE_VECS * VEC entries, held in private
+ * memory from their one read to their one write, with none of the per-slice loops,
+ * tails and bookkeeping of the general path, which cost a short slice more than its
+ * exps. A slice's last vector ends where the slice ends, so nothing outside it is read or
+ * written: its first lanes repeat entries of the vector before, are left out of the sum,
+ * and are written again with the same values. Returns 0, having written nothing, when a
+ * slice's shift is not finite: those need the scalar path's rules. A NaN among finite
+ * values makes its slice's sum, so its total, and so all its outputs NaN. Only without
+ * ROW_OPTIONS and SLICE_STATS, where every slice has the same context c. */
+INLINE int tile_slices(global const store_t *x, global store_t *y, ulong axis,
+                       const slice_ctx *c, uint stream)
+{
+    real a = c->a;
+    uint vecs = (uint)((axis + VEC - 1) / VEC);
+    ulong last = axis - VEC;
+    realv fresh = (realv)(vecs * VEC - axis); /* lanes of the last vector below it repeat */
+    realv v[VEC][TILE_VECS], maxes[VEC];
+    for (uint k = 0; k < VEC; ++k) {
+        realv m = (realv)(-INFINITY);
+        for (uint i = 0; i < vecs; ++i) {
+            ulong j = i + 1 < vecs ? i * VEC : last;
+            v[k][i] = entry_uv(VLOAD(x + k * axis + j), c, j);
+            m = max_v(v[k][i], m);
+        }
+        maxes[k] = m;
+    }
+    realv umax = lanes_max(maxes);
+    realv hi = a * umax;
+    if (!all(isfinite(hi)))
+        return 0;
+    real his[VEC], los[VEC];
+    VSTORE_REAL(his, hi);
+    VSTORE_REAL(los, fma((realv)a, umax, -hi));
+    realv sums[VEC], comps[VEC];
+    for (uint k = 0; k < VEC; ++k) {
+        realv sum = 0, comp = 0;
+        for (uint i = 0; i < vecs; ++i) {
+            realv w = exp(fma((realv)a, v[k][i], (realv)-his[k]) - los[k]);
+#if !LOG_SOFTMAX
+            v[k][i] = w;
+#endif
+            sum_step(i + 1 < vecs ? w : select((realv)0, w, isgreaterequal(LANE_INDEX, fresh)),
+                     &sum, &comp);
+        }
+        sums[k] = sum;
+        comps[k] = comp;
+    }
+    realv total, total_comp;
+    lanes_sum(sums, comps, &total, &total_comp);
+    real norms[VEC];
+#if LOG_SOFTMAX
+    /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+    VSTORE_REAL(norms, log1p((total - 1) + total_comp));
+#else
+    /* A product rounds once more than a quotient, well inside the bound. */
+    VSTORE_REAL(norms, 1 / (total + total_comp));
+#endif
+    /* Past the cache only where every store is a whole aligned vector: a line written
+     * partly past the cache and partly through it is flushed, at many times the cost. */
+    int aligned = stream && axis % VEC == 0 && (ulong)y % sizeof(realv) == 0;
+    for (uint k = 0; k < VEC; ++k) {
+        for (uint i = 0; i < vecs; ++i) {
+#if LOG_SOFTMAX
+            realv out = shifted_v(v[k][i], a, (realv)his[k], (realv)los[k]) - norms[k];
+#else
+            realv out = v[k][i] * norms[k];
+#endif
+            global store_t *p = y + k * axis + (i + 1 < vecs ? i * VEC : last);
+            if (aligned)
+                VSTORE_STREAM(p, canonical_v(out));
+            else
+                VSTORE_CANONICAL(p, out);
+        }
+    }
+    return 1;
+}
 
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
 __attribute__((vec_type_hint(realv)))
@@ -35,6 +122,9 @@ kernel void softmax_row(KERNEL_ARGS)
         slice_ctx any = slice_ctx_of(&o, first_slice);
         if (count == VEC && axis < ROW_LANES_BELOW &&
             lanes_slices(xs + first_slice * axis, ys + first_slice * axis, axis, 1, axis, &any))
+            continue;
+        if (count == VEC && axis >= VEC && axis <= TILE_VECS * VEC &&
+            tile_slices(xs + first_slice * axis, ys + first_slice * axis, axis, &any, stream))
             continue;
 #endif
         /* The kept entries of each slice (all of them without causal). */

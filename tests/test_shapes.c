@@ -57,6 +57,19 @@ Test(shapes, many_short_slices)
         check_shape(shapes[k], scales[k % N_SCALES], 300 + k);
 }
 
+/* Enough rows that the row kernel finishes them a vector's worth at a time (531 leaves a
+ * remainder), at every slice length its in-register path takes and either side of it. */
+Test(shapes, short_rows_finished_together_in_every_dtype)
+{
+    static const size_t axes[] = {8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65};
+    static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+        for (size_t k = 0; k < sizeof axes / sizeof axes[0]; k++) {
+            clsm_shape s = {531, axes[k], 1};
+            ts_check_random(dtypes[d], s, scales[(k + d) % N_SCALES], -10, 10, 900 + 20 * d + k);
+        }
+}
+
 Test(shapes, every_scale_on_row_and_strided_shapes)
 {
     const clsm_shape shapes[] = {{3, 1000, 1}, {2, 129, 17}};

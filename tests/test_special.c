@@ -493,6 +493,53 @@ Test(special, special_values_in_long_slices)
     }
 }
 
+/* Slices short enough that the row kernel holds a vector's worth of them in registers
+ * (layout {4099, 1, 2053, 0} puts the special one among such neighbours), at lengths
+ * that fill its vectors exactly and leave a partial last one. */
+Test(special, special_values_in_short_slices_finished_together)
+{
+    const size_t lengths[] = {16, 33, 64};
+    for (size_t k = 0; k < N_OF(lengths); k++) {
+        const size_t L = lengths[k];
+        double row[64], soft[64], log_soft[64];
+        ts_rng r = ts_rng_seed(70 + L);
+        for (size_t j = 0; j < L; j++)
+            row[j] = ts_rng_uniform(&r, -3, 3);
+        row[L - 1] = NAN;
+        fill(soft, L, NAN);
+        check_slice_all_dtypes(row, L, 1.0f, soft, soft);
+
+        /* Masked entries among finite ones, first and last included. */
+        row[L - 1] = -INFINITY;
+        row[0] = -INFINITY;
+        check_slice_all_dtypes(row, L, 1.0f, NULL, NULL);
+        check_slice_all_dtypes(row, L, -0.5f, NULL, NULL);
+
+        fill(soft, L, 0);
+        fill(log_soft, L, -INFINITY);
+        row[L / 2] = INFINITY;
+        row[L - 2] = INFINITY;
+        soft[L / 2] = soft[L - 2] = 0.5;
+        log_soft[L / 2] = log_soft[L - 2] = -log(2.0);
+        check_slice_all_dtypes(row, L, 1.0f, soft, log_soft);
+
+        for (size_t d = 0; d < N_DTYPES; d++) {
+            const double mx = ts_dtype_max(dtypes[d]), tiny = ts_dtype_denorm_min(dtypes[d]);
+            double extreme[64], small[64];
+            for (size_t j = 0; j < L; j++) {
+                extreme[j] = ts_rng_uniform(&r, -3, 3);
+                small[j] = tiny * (double)(1 + ts_rng_below(&r, 100));
+            }
+            extreme[1] = mx;
+            extreme[L - 1] = -mx;
+            check_slice(dtypes[d], extreme, L, 1.0f, NULL, NULL);
+            check_slice(dtypes[d], extreme, L, -0.5f, NULL, NULL);
+            check_slice(dtypes[d], small, L, 1.0f, NULL, NULL);
+            check_slice(dtypes[d], small, L, 0.0f, NULL, NULL);
+        }
+    }
+}
+
 /* NaN-free but extreme data: flavour 0 has no infinities, 1 only -inf, 2 both signs. */
 static double extreme_value(ts_rng *r, clsm_dtype dtype, int flavour)
 {
