@@ -58,19 +58,20 @@ INLINE int tile_slices(global const store_t *x, global store_t *y, ulong axis,
     real his[VEC], los[VEC];
     VSTORE_REAL(his, hi);
     VSTORE_REAL(los, fma((realv)a, umax, -hi));
+    /* A lane adds at most TILE_VECS <= SUM_BLOCK weights, plainly, as range_sum's blocks:
+     * lanes_sum then joins the lanes with their errors. */
     realv sums[VEC], comps[VEC];
     for (uint k = 0; k < VEC; ++k) {
-        realv sum = 0, comp = 0;
+        realv sum = 0;
         for (uint i = 0; i < vecs; ++i) {
             realv w = exp(fma((realv)a, v[k][i], (realv)-his[k]) - los[k]);
 #if !LOG_SOFTMAX
             v[k][i] = w;
 #endif
-            sum_step(i + 1 < vecs ? w : select((realv)0, w, isgreaterequal(LANE_INDEX, fresh)),
-                     &sum, &comp);
+            sum += i + 1 < vecs ? w : select((realv)0, w, isgreaterequal(LANE_INDEX, fresh));
         }
         sums[k] = sum;
-        comps[k] = comp;
+        comps[k] = 0;
     }
     realv total, total_comp;
     lanes_sum(sums, comps, &total, &total_comp);

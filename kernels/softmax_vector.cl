@@ -163,6 +163,13 @@ INLINE realv range_max(global const store_t *x, ulong n, const slice_ctx *c, ulo
     return umax;
 }
 
+/* Weights a lane adds plainly before the block's sum joins the compensated one: a
+ * compensated step is a chain of four dependent additions, which every vector would wait
+ * on, and a plain one is a single addition. The weights are positive, so a block's sum of
+ * at most SUM_BLOCK terms is within (SUM_BLOCK - 1) u of exact (u = 2^-24 in f32): 4.2e-7,
+ * for any slice length, as the blocks are compensated. */
+#define SUM_BLOCK 8
+
 /* Per-lane compensated sums of the weights of n contiguous elements against the finite
  * shift hi + lo. With weights_out the weights are also written there, so that softmax
  * can scale them instead of computing every exp twice. */
@@ -173,11 +180,15 @@ INLINE void range_sum(global const store_t *x, ulong n, const slice_ctx *c, ulon
      * compiler being unable to rule out that weights_out aliases them. */
     ulong full = n - n % VEC;
     realv sum = 0, comp = 0;
-    for (ulong i = 0; i < full; i += VEC) {
-        realv w = weights(entry_uv(VLOAD(x + i), c, j0 + i), c->a, hi, lo);
-        if (weights_out)
-            VSTORE(weights_out + i, w);
-        sum_step(w, &sum, &comp);
+    for (ulong i = 0; i < full;) {
+        realv block = 0;
+        for (ulong end = min(full, i + SUM_BLOCK * VEC); i < end; i += VEC) {
+            realv w = weights(entry_uv(VLOAD(x + i), c, j0 + i), c->a, hi, lo);
+            if (weights_out)
+                VSTORE(weights_out + i, w);
+            block += w;
+        }
+        sum_step(block, &sum, &comp);
     }
     if (full < n) {
         realv w = weights(load_tail(x + full, n - full, c, j0 + full, -INFINITY), c->a, hi, lo);
