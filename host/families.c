@@ -72,8 +72,10 @@ static void group_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
 {
     size_t wanted = is_gpu(ctx) ? 256 : 64;
     g->local = floor_pow2(wanted < g->local ? wanted : g->local);
-    size_t groups = shape.outer * shape.inner;
-    g->global = (groups < 65536 ? groups : 65536) * g->local;
+    /* Capped where every compute unit has many groups already: work-groups loop over the
+     * slices beyond. */
+    size_t groups = shape.outer * shape.inner, most = 256 * (size_t)ctx->info.compute_units;
+    g->global = (groups < most ? groups : most) * g->local;
 }
 
 /* Slices a row work-item finishes together: a vector's worth of short ones, once every
