@@ -378,8 +378,8 @@ INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_s
  * period's VEC * period lanes are then rows * inner of them, rows of inner columns (rows =
  * VEC / gcd(inner, VEC), a power of two), so that summing its rows, each one (unaligned)
  * vector load from a private copy, folds the lanes into columns: lane i of the result is
- * column i's, the lanes past inner unused. The output
- * pass spreads a vector of columns back over the period, by storing it at every row. */
+ * column i's, the lanes past inner unused. The output pass spreads a vector of columns
+ * back over the period, by storing it at every row. */
 
 /* The period: the odd part of inner, VEC being a power of two above it; at most VEC - 1. */
 INLINE uint slab_period(uint inner)
