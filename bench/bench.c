@@ -20,13 +20,15 @@
 enum { DEFAULT_REPS = 20 };
 
 /* Row-wise shapes (inner = 1) span square, short-row, long-row and many-tiny-row
- * regimes; the last one reduces over a strided axis. */
+ * regimes; the last two reduce over a strided axis, one with a vector's worth of
+ * neighbouring slices and one with fewer (a channel softmax over a few positions). */
 static const clsm_shape full_shapes[] = {
     {4096, 4096, 1}, {65536, 256, 1}, {32, 262144, 1}, {262144, 32, 1}, {64, 1024, 64},
+    {16384, 256, 4},
 };
 
 static const clsm_shape quick_shapes[] = {
-    {256, 256, 1}, {2048, 64, 1}, {4, 16384, 1}, {8192, 8, 1}, {8, 128, 16},
+    {256, 256, 1}, {2048, 64, 1}, {4, 16384, 1}, {8192, 8, 1}, {8, 128, 16}, {256, 64, 3},
 };
 
 /* The sweep keeps the tensor size fixed and moves the slice length from 2 to the whole

@@ -14,9 +14,9 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
         /* Too few long slices to give every core a few: split them. */
         if (shape.inner == 1 && shape.outer < 4 * units && shape.axis >= 16384)
             return CLSM_KERNEL_SPLIT;
-        if (shape.inner == 1)
-            return CLSM_KERNEL_ROW;
-        return shape.inner >= CLSM_F32_LANES ? CLSM_KERNEL_COLUMNS : CLSM_KERNEL_ITEM;
+        /* Strided: a vector's worth of neighbouring slices, one per lane, or with fewer
+         * of them than a vector, the whole [axis, inner] slab as one contiguous range. */
+        return shape.inner == 1 ? CLSM_KERNEL_ROW : CLSM_KERNEL_COLUMNS;
     }
     /* Fewer long slices than compute units would leave most of them idle. */
     if (shape.inner == 1 && shape.outer < units && shape.axis >= 65536)

@@ -1,13 +1,15 @@
 /* VEC neighbouring strided slices (inner > 1) per work-item, one slice per vector lane:
  * the CPU kernel for strided layouts, where a row of VEC columns is one contiguous load
- * and no lane ever has to meet another.
+ * and no lane ever has to meet another. With fewer columns than a vector (inner < VEC), a
+ * work-item takes a whole [axis, inner] slab instead, walked as the contiguous range it is
+ * (slab_columns), every lane busy.
  *
  * Needs softmax_common.cl, softmax_entries.cl and softmax_vector.cl before it. Any 1-D
- * NDRange works: work-items loop over the outer * ceil(inner / VEC) blocks. A block whose
- * shift is not finite in some lane, which is cut short by the end of inner, or whose
- * slices meet statistics, goes slice by slice through the scalar path. x and y may be the
- * same memory (in place): a block is read whole before any of it is written, and after
- * that each element is read before it is written.
+ * NDRange works: work-items loop over the outer * ceil(inner / VEC) blocks (one per outer
+ * index where inner < VEC). A block whose shift is not finite in some lane or column, which
+ * is cut short by the end of inner, or whose slices meet statistics, goes slice by slice
+ * through the scalar path. x and y may be the same memory (in place): a block is read whole
+ * before any of it is written, and after that each element is read before it is written.
  */
 
 /* The scalar path for lanes [0, lanes) of the block at base, slice s first. */
@@ -37,6 +39,10 @@ kernel void softmax_columns(KERNEL_ARGS)
         slice_ctx any = slice_ctx_of(&o, s);
         if (lanes == VEC && lanes_slices(xs + base, ys + base, 1, inner, axis, &any))
             continue;
+#if !ROW_OPTIONS
+        if (inner < VEC && slab_columns(xs + base, ys + base, axis, (uint)inner, &any, stream))
+            continue;
+#endif
 #endif
         columns_scalar(xs, ys, base, lanes, axis, inner, &o, s);
     }

@@ -382,6 +382,205 @@ INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_s
     return 1;
 }
 
+/* The columns of one [axis, inner] slab with 1 < inner < VEC, walked as the contiguous
+ * range it is, so that every load and store is a whole vector: lane k of the slab's vector t
+ * holds column (t * VEC + k) % inner, a pattern that repeats every period = inner /
+ * gcd(inner, VEC) vectors. Each reduction keeps one vector per step of the period. The
+ * period's VEC * period lanes are then rows * inner of them, rows of inner columns (rows =
+ * VEC / gcd(inner, VEC), a power of two), so that summing its rows, each one (unaligned)
+ * vector load from a private copy, folds the lanes into columns: lane i of the result is
+ * column i's, the lanes past inner unused. The output pass spreads a vector of columns
+ * back over the period, by storing it at every row. */
+
+/* The period: the odd part of inner, VEC being a power of two above it; at most VEC - 1. */
+INLINE uint slab_period(uint inner)
+{
+    return inner / (inner & (~inner + 1));
+}
+
+/* A period's lanes, and a vector past them that the last row's load reads. */
+#define SLAB_LANES (VEC * VEC)
+
+/* Lane by lane, for the `period` vectors of a period, the value in `columns` of each lane's
+ * column. */
+INLINE void slab_spread(realv columns, uint inner, uint period, realv *out)
+{
+    real lanes[SLAB_LANES];
+    /* Row r + 1 overwrites what row r leaves past its inner lanes. */
+    for (uint r = 0; r < VEC * period / inner; ++r)
+        VSTORE_REAL(lanes + r * inner, columns);
+    for (uint t = 0; t < period; ++t)
+        out[t] = VLOAD_REAL(lanes + t * VEC);
+}
+
+/* Column i's max of the per-lane maxima m in lane i. The rows, a power of two of them,
+ * fold pairwise, so that the chain of dependent steps is short. */
+INLINE realv slab_fold_max(const realv *m, uint inner, uint period)
+{
+    real lanes[SLAB_LANES];
+    for (uint t = 0; t < period; ++t)
+        VSTORE_REAL(lanes + t * VEC, m[t]);
+    VSTORE_REAL(lanes + period * VEC, (realv)(-INFINITY));
+    uint rows = VEC * period / inner;
+    realv row[VEC];
+    for (uint r = 0; r < rows; ++r)
+        row[r] = VLOAD_REAL(lanes + r * inner);
+    for (uint step = 1; step < rows; step *= 2)
+        for (uint r = 0; r < rows; r += 2 * step)
+            row[r] = max_v(row[r + step], row[r]);
+    return row[0];
+}
+
+/* Column i's compensated total of the per-lane sum + comp in lane i of *sum + *comp, the
+ * rows folded pairwise in a fixed order. */
+INLINE void slab_fold_sums(const realv *sums, const realv *comps, uint inner, uint period,
+                           realv *sum, realv *comp)
+{
+    real s[SLAB_LANES], c[SLAB_LANES];
+    for (uint t = 0; t < period; ++t) {
+        VSTORE_REAL(s + t * VEC, sums[t]);
+        VSTORE_REAL(c + t * VEC, comps[t]);
+    }
+    VSTORE_REAL(s + period * VEC, (realv)0);
+    VSTORE_REAL(c + period * VEC, (realv)0);
+    uint rows = VEC * period / inner;
+    realv row_sum[VEC], row_comp[VEC];
+    for (uint r = 0; r < rows; ++r) {
+        row_sum[r] = VLOAD_REAL(s + r * inner);
+        row_comp[r] = VLOAD_REAL(c + r * inner);
+    }
+    for (uint step = 1; step < rows; step *= 2)
+        for (uint r = 0; r < rows; r += 2 * step)
+            FOLD_SUMS(realv, row_sum[r], row_sum[r + step], row_comp[r], row_comp[r + step],
+                      row_sum[r], row_comp[r]);
+    *sum = row_sum[0];
+    *comp = row_comp[0];
+}
+
+/* u of vector v of the slab: whole below full, else the rest entries of the tail, the
+ * lanes past them set to pad. */
+INLINE realv slab_u(global const store_t *x, ulong v, ulong full, uint rest, const slice_ctx *c,
+                    real pad)
+{
+    if (v < full)
+        return entry_uv(VLOAD(x + v * VEC), c, 0);
+    return load_tail(x + full * VEC, rest, c, 0, pad);
+}
+
+/* Stores vector v of the slab, as slab_u loads it; with stream, past the cache (y must
+ * then be aligned to a vector). */
+INLINE void slab_store(global store_t *y, ulong v, ulong full, uint rest, realv w, uint stream)
+{
+    if (v >= full)
+        store_tail(y + full * VEC, rest, w);
+    else if (stream)
+        VSTORE_STREAM(y + v * VEC, w);
+    else
+        VSTORE(y + v * VEC, w);
+}
+
+/* The slab at x (inner columns of axis entries, entry j of column i at x[j * inner + i]),
+ * every column a slice with context c; period is slab_period(inner), passed apart so that
+ * a call with a constant one keeps the accumulators in registers. Returns 0, having
+ * written nothing, when a column's shift is not finite: those slices need the scalar
+ * path's rules. A NaN among finite values makes its column's sum, so its total, and so
+ * every output of the column NaN (written as the canonical NaN). Only without ROW_OPTIONS
+ * and SLICE_STATS, as lanes_slices. */
+INLINE int slab_columns_of(global const store_t *x, global store_t *y, ulong axis, uint inner,
+                           uint period, const slice_ctx *c, uint stream)
+{
+    real a = c->a;
+    ulong n = axis * inner, full = n / VEC;
+    uint rest = (uint)(n % VEC);
+    ulong vectors = full + (rest != 0);
+
+    /* Per-lane max of u, one vector per step of the period; NaN is ignored, as in
+     * range_max. */
+    realv acc[VEC - 1];
+    for (uint t = 0; t < period; ++t)
+        acc[t] = (realv)(-INFINITY);
+    for (ulong i = 0; i < vectors; i += period)
+        for (uint t = 0; t < period && i + t < vectors; ++t)
+            acc[t] = max_v(slab_u(x, i + t, full, rest, c, -INFINITY), acc[t]);
+    realv umax = slab_fold_max(acc, inner, period);
+    realv hi = a * umax;
+    real his[VEC];
+    VSTORE_REAL(his, hi);
+    for (uint k = 0; k < inner; ++k)
+        if (!isfinite(his[k]))
+            return 0;
+    realv lo = fma((realv)a, umax, -hi);
+
+    realv hv[VEC - 1], lv[VEC - 1], sums[VEC - 1], comps[VEC - 1];
+    slab_spread(hi, inner, period, hv);
+    slab_spread(lo, inner, period, lv);
+    for (uint t = 0; t < period; ++t)
+        sums[t] = comps[t] = 0;
+    for (ulong i = 0; i < vectors; i += period)
+        for (uint t = 0; t < period && i + t < vectors; ++t) {
+            realv w = exp(fma((realv)a, slab_u(x, i + t, full, rest, c, -INFINITY), -hv[t]) -
+                          lv[t]);
+#if KEEP_WEIGHTS
+            slab_store(y, i + t, full, rest, w, 0);
+#endif
+            sum_step(w, &sums[t], &comps[t]);
+        }
+    realv sum, comp;
+    slab_fold_sums(sums, comps, inner, period, &sum, &comp);
+
+#if LOG_SOFTMAX
+    /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+    realv ltv[VEC - 1];
+    slab_spread(log1p((sum - 1) + comp), inner, period, ltv);
+    for (ulong i = 0; i < vectors; i += period)
+        for (uint t = 0; t < period && i + t < vectors; ++t) {
+            realv d = shifted_v(slab_u(x, i + t, full, rest, c, 0), a, hv[t], lv[t]);
+            slab_store(y, i + t, full, rest, canonical_v(d - ltv[t]), stream);
+        }
+#else
+    /* A product rounds once more than a quotient, well inside the bound, and costs a
+     * fraction of a vector division. */
+    realv iv[VEC - 1];
+    slab_spread(1 / (sum + comp), inner, period, iv);
+    for (ulong i = 0; i < vectors; i += period)
+        for (uint t = 0; t < period && i + t < vectors; ++t) {
+            ulong v = i + t;
+#if KEEP_WEIGHTS
+            realv w;
+            if (v < full) {
+                w = VLOAD(y + v * VEC);
+            } else {
+                real lanes[VEC];
+                for (uint k = 0; k < VEC; ++k)
+                    lanes[k] = k < rest ? LOAD(y + full * VEC, k) : 0;
+                w = VLOAD_REAL(lanes);
+            }
+#else
+            realv w = exp(shifted_v(slab_u(x, v, full, rest, c, 0), a, hv[t], lv[t]));
+#endif
+            slab_store(y, v, full, rest, canonical_v(w * iv[t]), stream);
+        }
+#endif
+    return 1;
+}
+
+/* slab_columns_of, with the period of inner 2, 4 and 8 (1) as a constant. A constant
+ * period 3 too (inner 3, 6, 12) showed no gain above the noise of a shared machine, for
+ * a third more code to compile. */
+INLINE int slab_columns(global const store_t *x, global store_t *y, ulong axis, uint inner,
+                        const slice_ctx *c, uint stream)
+{
+#if KEEP_WEIGHTS
+    /* Weights kept in y are read back: only outputs written once go past the cache. */
+    stream = 0;
+#endif
+    stream = stream && (ulong)y % sizeof(realv) == 0;
+    uint period = slab_period(inner);
+    if (period == 1)
+        return slab_columns_of(x, y, axis, inner, 1, c, stream);
+    return slab_columns_of(x, y, axis, inner, period, c, stream);
+}
+
 #if STATS_IN
 #define OUTPUTS_NAN_FIXED(v) canonical_v(v)
 #else

@@ -118,6 +118,14 @@ static const test_case cases[] = {
     {"inner16", {2, 9, 16}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
     {"inner35", {2, 5, 35}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP, V1},
     {"inner4x300", {1, 300, 4}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
+    /* The columns kernel's slabs (inner < 16): a tail after whole vectors everywhere; slab 1
+     * of special-slab meets a NaN, -inf, the largest values and subnormals with finite
+     * shifts, its neighbours infinities; in-place-slab has a period of 3 vectors, and
+     * offsets-slab fewer vectors (11) than its period (15). The item kernel has the same
+     * layouts in inner3 and the *-inner cases. */
+    {"special-slab", {3, 9, 5}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP | ITEM, V1},
+    {"in-place-slab", {3, 7, 6}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM, V1},
+    {"offsets-slab", {2, 11, 15}, -0.5f, FILL_RANDOM, PATH_OFFSETS, GROUP | ITEM, V1},
     {"split9000", {2, 9000, 1}, 1.0f, FILL_RANDOM, PATH_HOST, 0, V1},
     {"special", {10, 20, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, 0, V1},
     {"special-rows", {272, 5, 1}, 1.0f, FILL_SPECIAL, PATH_HOST, GROUP, V1},

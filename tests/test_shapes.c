@@ -48,6 +48,20 @@ Test(shapes, strided_slices_with_inner_above_one)
     }
 }
 
+/* Fewer neighbouring slices than a vector: the CPU walks each [axis, inner] slab as one
+ * contiguous range, whose column pattern repeats every odd-part-of-inner vectors. The
+ * lengths give slabs shorter than a vector, with fewer vectors than that period, and with
+ * a partial vector after whole periods. */
+Test(shapes, strided_slabs_with_inner_below_a_vector)
+{
+    static const size_t inners[] = {2, 3, 5, 6, 7, 8, 12, 15};
+    static const size_t axes[] = {1, 5, 37, 300};
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof inners / sizeof inners[0]; i++)
+        for (size_t a = 0; a < sizeof axes / sizeof axes[0]; a++, k++)
+            check_shape((clsm_shape){3, axes[a], inners[i]}, scales[k % N_SCALES], 900 + k);
+}
+
 Test(shapes, many_short_slices)
 {
     const clsm_shape shapes[] = {
