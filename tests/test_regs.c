@@ -42,8 +42,12 @@ Test(regs, contiguous_slices_at_each_capacity_and_past_it)
 {
     static const size_t axes[] = {1, 3, 5, 1023, 1024, 1025, 16383, 16384, 16385, 40000};
     for (size_t i = 0; i < sizeof axes / sizeof axes[0]; i++)
-        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
-            check_random((clsm_op)op, CLSM_F32, (clsm_shape){3, axes[i], 1}, 1.0f, i);
+        check_random(CLSM_SOFTMAX, CLSM_F32, (clsm_shape){3, axes[i], 1}, 1.0f, i);
+    /* Log-softmax on one slice of each kind only: a variant compiles for every work-group
+     * size it meets on PoCL. */
+    static const size_t log_axes[] = {5, 1025, 16385};
+    for (size_t i = 0; i < 3; i++)
+        check_random(CLSM_LOG_SOFTMAX, CLSM_F32, (clsm_shape){3, log_axes[i], 1}, 1.0f, 20 + i);
 }
 
 Test(regs, strided_slices_at_each_capacity_and_past_it)
@@ -51,8 +55,8 @@ Test(regs, strided_slices_at_each_capacity_and_past_it)
     static const clsm_shape shapes[] = {{3, 128, 5}, {3, 129, 5}, {2, 2048, 3},
                                         {2, 2049, 3}, {1, 7, 40}, {2, 5000, 9}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
-            check_random((clsm_op)op, CLSM_F32, shapes[i], -0.5f, 100 + i);
+        check_random(CLSM_SOFTMAX, CLSM_F32, shapes[i], -0.5f, 100 + i);
+    check_random(CLSM_LOG_SOFTMAX, CLSM_F32, shapes[3], -0.5f, 110);
 }
 
 /* Each dtype moves its own vectors: 8 entries of 16-bit types (4 with 4 a work-item), 2 of
@@ -67,10 +71,9 @@ Test(regs, every_dtype_on_both_counts_and_chunks)
                          200 + 10 * d + i);
 }
 
-Test(regs, zero_scale_is_uniform)
+Test(regs, zero_scale_is_uniform_across_chunks)
 {
     check_random(CLSM_SOFTMAX, CLSM_F32, (clsm_shape){2, 16385, 1}, 0.0f, 300);
-    check_random(CLSM_LOG_SOFTMAX, CLSM_F32, (clsm_shape){2, 333, 1}, 0.0f, 301);
 }
 
 /* Slice k of [5, 16385] (4 chunks of 4112) follows pattern k: NaN in the last chunk, +inf in
