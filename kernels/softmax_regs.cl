@@ -22,7 +22,9 @@
  * by the work-item that read it, after reading it.
  */
 
-/* Local memory for a value per work-item; 4 entries each for slices up to 1024 long. */
+/* The largest work-group of a variant, which sizes its local memory: host/families.c gives
+ * 4 entries a work-item to contiguous slices up to 1024 long, in work-groups of up to 256,
+ * and 16 to longer ones, in up to 1024. */
 #define MAX_GROUP (ITEMS < 16 ? 256 : 1024)
 
 /* The vectors entries move in: 16 bytes (8 for 16-bit types holding 4 entries). raw_t is
