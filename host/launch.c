@@ -56,6 +56,10 @@ static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm
 {
     const clsm_family *f = clsm_family_of(v.kind);
     size_t limit = ctx->info.max_group_size;
+    /* regs sizes its local memory for 1024 work-items, 512 of f64 (softmax_regs.cl), so that
+     * its two kernels' together stay within the 32 KiB every device has. */
+    if (v.kind == CLSM_KERNEL_REGS && v.dtype == CLSM_F64 && limit > 512)
+        limit = 512;
     for (;;) {
         g->local = limit;
         f->geometry(ctx, shape, g);

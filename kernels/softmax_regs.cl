@@ -24,8 +24,10 @@
 
 /* The largest work-group of a variant, which sizes its local memory: host/families.c gives
  * 4 entries a work-item to contiguous slices up to 1024 long, in work-groups of up to 256,
- * and 16 to longer ones, in up to 1024. */
-#define MAX_GROUP (ITEMS < 16 ? 256 : 1024)
+ * and 16 to longer ones, in up to 1024 (512 of f64: host/launch.c). The two kernels' arrays
+ * together then take 24 KiB, within the 32 KiB of local memory every device has (oclgrind
+ * counts both kernels' against each). */
+#define MAX_GROUP (ITEMS < 16 ? 256 : DTYPE_F64 ? 512 : 1024)
 
 /* The vectors entries move in: 16 bytes (8 for 16-bit types holding 4 entries). raw_t is
  * the storage bits of one entry; decode and encode turn them into reals and back. Loads and
