@@ -12,7 +12,7 @@
  * The capacities are those of work-groups of 1024 (PoCL's CPU device allows 4096; the family
  * takes at most 1024): 4 entries a work-item up to 1024 entries a contiguous slice (256
  * work-items), 16 up to 16384; strided slices, 8 to a work-group, up to 128 and 2048.
- * Longer slices are cut into chunks.
+ * Longer slices are cut into chunks. F64 takes work-groups of at most 512, holding half.
  */
 static clsm_context *ctx;
 
