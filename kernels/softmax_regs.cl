@@ -27,7 +27,13 @@
  * and 16 to longer ones, in up to 1024 (512 of f64: host/launch.c). The two kernels' arrays
  * together then take 24 KiB, within the 32 KiB of local memory every device has (oclgrind
  * counts both kernels' against each). */
-#define MAX_GROUP (ITEMS < 16 ? 256 : DTYPE_F64 ? 512 : 1024)
+#if ITEMS < 16
+#define MAX_GROUP 256
+#elif DTYPE_F64
+#define MAX_GROUP 512
+#else
+#define MAX_GROUP 1024
+#endif
 
 /* The vectors entries move in: 16 bytes (8 for 16-bit types holding 4 entries). raw_t is
  * the storage bits of one entry; decode and encode turn them into reals and back. Loads and
