@@ -8,6 +8,7 @@ extern const char clsm_src_softmax_vector[];
 extern const char clsm_src_softmax_row[];
 extern const char clsm_src_softmax_columns[];
 extern const char clsm_src_softmax_split[];
+extern const char clsm_src_softmax_regs[];
 extern const char clsm_src_backward_item[];
 extern const char clsm_src_backward_group[];
 extern const char clsm_src_backward_row[];
@@ -63,6 +64,13 @@ static void spread(const clsm_context *ctx, size_t work_items, clsm_geometry *g)
     g->global = (groups < 65536 ? groups : 65536) * g->local;
 }
 
+/* Work-groups launched at most by the families whose groups share work: every compute unit
+ * has many already, and the groups loop over the work beyond. */
+static size_t group_cap(const clsm_context *ctx)
+{
+    return 256 * (size_t)ctx->info.compute_units;
+}
+
 static void item_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
     spread(ctx, shape.outer * shape.inner, g);
@@ -72,9 +80,7 @@ static void group_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
 {
     size_t wanted = is_gpu(ctx) ? 256 : 64;
     g->local = floor_pow2(wanted < g->local ? wanted : g->local);
-    /* Capped where every compute unit has many groups already: work-groups loop over the
-     * slices beyond. */
-    size_t groups = shape.outer * shape.inner, most = 256 * (size_t)ctx->info.compute_units;
+    size_t groups = shape.outer * shape.inner, most = group_cap(ctx);
     g->global = (groups < most ? groups : most) * g->local;
 }
 
@@ -117,6 +123,68 @@ static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
     g->global = (n + g->local - 1) / g->local * g->local;
 }
 
+/* regs: a work-item holds 4 entries while a slice fits 256 work-items so, else 16, which a
+ * GPU keeps in registers beside the rest at 1024 work-items (NVIDIA's limit: 64 registers
+ * each). The kernels size local memory by the work-group sizes here. */
+#define REGS_FEW 4u
+#define REGS_FEW_GROUP 256u
+#define REGS_MANY 16u
+#define REGS_MAX_GROUP 1024u
+/* Strided slices: 8 neighbours per work-group make 32 bytes of f32 per row, a whole sector
+ * of a GPU's cache. */
+#define REGS_STRIDED_COLS 8u
+/* Short slices share a work-group, so that none is mostly idle. */
+#define REGS_MIN_GROUP 64u
+/* A long slice's chunks are read twice; they are cut shorter than a work-group holds only
+ * to give every compute unit two work-groups, and never below this. */
+#define REGS_MIN_CHUNK 4096u
+/* The kernels' vectors divide it, so that every chunk starts on a vector boundary. */
+#define REGS_CHUNK_ALIGN 16u
+
+static size_t div_up(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+static size_t ceil_pow2(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+static void regs_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
+{
+    size_t most = floor_pow2(g->local < REGS_MAX_GROUP ? g->local : REGS_MAX_GROUP);
+    size_t cols = shape.inner > 1 && most >= REGS_STRIDED_COLS ? REGS_STRIDED_COLS : 1;
+    size_t few_group = REGS_FEW_GROUP < most ? REGS_FEW_GROUP : most;
+    g->items = div_up(shape.axis, REGS_FEW) <= few_group / cols ? REGS_FEW : REGS_MANY;
+    size_t group = g->items == REGS_FEW ? few_group : most;
+    size_t capacity = group / cols * g->items;
+    size_t slices = shape.outer * shape.inner, length = shape.axis, chunks = 1;
+    if (length > capacity) {
+        chunks = div_up(length, capacity);
+        size_t fill = div_up(2 * (size_t)ctx->info.compute_units, slices);
+        size_t most_chunks = div_up(length, REGS_MIN_CHUNK);
+        if (fill > most_chunks)
+            fill = most_chunks;
+        if (fill > chunks)
+            chunks = fill;
+        length = div_up(div_up(length, chunks), REGS_CHUNK_ALIGN) * REGS_CHUNK_ALIGN;
+        chunks = div_up(shape.axis, length);
+    }
+    size_t parts = ceil_pow2(div_up(length, g->items));
+    size_t local = parts * cols, least = REGS_MIN_GROUP < group ? REGS_MIN_GROUP : group;
+    g->local = local > least ? local : least;
+    g->batch = (cl_uint)(g->local / parts);
+    g->chunk = length;
+    g->chunks = chunks;
+    g->alone = chunks == 1;
+    size_t tasks = div_up(slices, g->batch) * chunks, most_groups = group_cap(ctx);
+    g->global = (tasks < most_groups ? tasks : most_groups) * g->local;
+}
+
 const clsm_family *clsm_family_of(clsm_kernel_kind kind)
 {
     static const clsm_family families[CLSM_KERNEL_KINDS] = {
@@ -137,6 +205,10 @@ const clsm_family *clsm_family_of(clsm_kernel_kind kind)
                                clsm_src_backward_split,
                                {"backward_split_sums", "backward_split_output"}, fits_rows,
                                split_geometry},
+        /* No backward kernels: the launch gives its backward pass to another family. */
+        [CLSM_KERNEL_REGS] = {"regs", {clsm_src_softmax_regs, NULL},
+                              {"softmax_regs_states", "softmax_regs"}, NULL, {NULL, NULL},
+                              fits_any, regs_geometry},
     };
     static const clsm_family automatic = {"auto", {NULL, NULL}, {NULL, NULL}, NULL,
                                          {NULL, NULL}, NULL, NULL};

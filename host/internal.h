@@ -15,6 +15,7 @@ typedef enum clsm_kernel_kind {
     CLSM_KERNEL_ROW,
     CLSM_KERNEL_COLUMNS,
     CLSM_KERNEL_SPLIT,
+    CLSM_KERNEL_REGS,
     CLSM_KERNEL_KINDS
 } clsm_kernel_kind;
 
@@ -41,6 +42,7 @@ typedef struct clsm_variant {
     clsm_op op;
     int zero_scale;
     size_t group_size; /* compiled-in work-group size; 0 where the code does not depend on it */
+    unsigned items; /* regs: entries a work-item holds; 0 for the other families */
     clsm_mask_type mask;
     int causal, window, sinks, stats_out, stats_in, write_y;
     int backward; /* the gradient kernels, which take none of the options above */
@@ -51,8 +53,10 @@ typedef struct clsm_variant {
 /* A launch's geometry and the values of the kernel arguments that depend on it. */
 typedef struct clsm_geometry {
     size_t global, local;
-    cl_uint batch;        /* row: slices a work-item finishes together */
-    cl_ulong chunk, chunks; /* split: chunk length, chunks per slice */
+    cl_uint batch;        /* row: slices a work-item finishes together; regs: a work-group */
+    cl_ulong chunk, chunks; /* split, regs: chunk length, chunks per slice */
+    unsigned items;       /* regs: entries a work-item holds, compiled in */
+    int alone;            /* regs: slices are one chunk each, and the last kernel runs alone */
 } clsm_geometry;
 
 /* A kernel family: its code, the layouts it handles and how it is launched. */

@@ -5,7 +5,6 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
 {
     if (ctx->forced_kind != CLSM_KERNEL_AUTO && clsm_family_of(ctx->forced_kind)->fits(shape))
         return ctx->forced_kind;
-    size_t slices = shape.outer * shape.inner;
     /* A CPU runs a work-group on one thread, a barrier splitting it into loops: slices
      * go to work-items whole, walked with vectors along the slice where it is contiguous
      * and across neighbouring slices where there are a vector's worth of them. */
@@ -18,14 +17,25 @@ static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
          * of them than a vector, the whole [axis, inner] slab as one contiguous range. */
         return shape.inner == 1 ? CLSM_KERNEL_ROW : CLSM_KERNEL_COLUMNS;
     }
+    /* Slices in registers, read once where they fit a work-group, in chunks where not. */
+    return CLSM_KERNEL_REGS;
+}
+
+/* The family of a backward pass: the forward's, but on a GPU, whose regs family has no
+ * backward kernels, the one the GPU families chose before it. */
+static clsm_kernel_kind choose_backward_kind(const clsm_context *ctx, clsm_shape shape)
+{
+    clsm_kernel_kind kind = choose_kind(ctx, shape);
+    if (kind != CLSM_KERNEL_REGS)
+        return kind;
     /* Fewer long slices than compute units would leave most of them idle. */
-    if (shape.inner == 1 && shape.outer < units && shape.axis >= 65536)
+    if (shape.inner == 1 && shape.outer < ctx->info.compute_units && shape.axis >= 65536)
         return CLSM_KERNEL_SPLIT;
     /* A work-group and its barriers cost more than a short slice is worth. */
     if (shape.axis <= 64)
         return CLSM_KERNEL_ITEM;
     /* Strided slices read coalesced across work-items, once there are enough of them. */
-    if (shape.inner > 1 && slices >= 1024)
+    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
         return CLSM_KERNEL_ITEM;
     return CLSM_KERNEL_GROUP;
 }
@@ -54,10 +64,15 @@ static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm
 {
     const clsm_family *f = clsm_family_of(v.kind);
     size_t limit = ctx->info.max_group_size;
+    /* regs sizes its local memory for 1024 work-items, 512 of f64 (softmax_regs.cl), so that
+     * its two kernels' together stay within the 32 KiB every device has. */
+    if (v.kind == CLSM_KERNEL_REGS && v.dtype == CLSM_F64 && limit > 512)
+        limit = 512;
     for (;;) {
         g->local = limit;
         f->geometry(ctx, shape, g);
         v.group_size = v.kind == CLSM_KERNEL_GROUP ? g->local : 0;
+        v.items = g->items;
         const clsm_program *p = clsm_program_get(ctx, &v, status);
         if (!p || p->max_group_size >= g->local)
             return p;
@@ -111,7 +126,9 @@ static cl_mem chunk_scratch(clsm_context *ctx, const clsm_request *r, const clsm
                             cl_int *err)
 {
     return clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE,
-                          3 * r->shape.outer * g->chunks * clsm_real_size(r->dtype), NULL, err);
+                          3 * r->shape.outer * r->shape.inner * g->chunks *
+                              clsm_real_size(r->dtype),
+                          NULL, err);
 }
 
 clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size_t x_offset,
@@ -147,7 +164,7 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
         .chunk = g.chunk, .chunks = g.chunks,
     };
     cl_int err = CL_SUCCESS;
-    int reduce_first = f->kernels[1] && !o->stats_in.buffer;
+    int reduce_first = f->kernels[1] && !o->stats_in.buffer && !g.alone;
     if (reduce_first) {
         a.scratch = chunk_scratch(ctx, r, &g, &err);
         if (err != CL_SUCCESS)
@@ -166,7 +183,7 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
                                  size_t dx_offset, cl_uint num_events, const cl_event *events,
                                  cl_event *event)
 {
-    clsm_kernel_kind kind = choose_kind(ctx, r->shape);
+    clsm_kernel_kind kind = choose_backward_kind(ctx, r->shape);
     const clsm_family *f = clsm_family_of(kind);
     size_t element = clsm_dtype_size(r->dtype);
     clsm_variant v = clsm_variant_of(r, kind, 1);

@@ -28,9 +28,9 @@ void clsm_variant_options(const clsm_variant *v, char *options)
     static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
     snprintf(options, CLSM_OPTIONS_MAX,
              "-cl-std=CL1.2 -DFAMILY_%s=1 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d "
-             "-DWG=%zu -DMASK=%d -DCAUSAL=%d -DWINDOW=%d -DSINKS=%d -DSTATS_OUT=%d "
+             "-DWG=%zu -DITEMS=%u -DMASK=%d -DCAUSAL=%d -DWINDOW=%d -DSINKS=%d -DSTATS_OUT=%d "
              "-DSTATS_IN=%d -DWRITE_Y=%d -DBACKWARD=%d",
              clsm_family_of(v->kind)->name, dtype_names[v->dtype], v->op == CLSM_LOG_SOFTMAX,
-             v->zero_scale, v->group_size, (int)v->mask, v->causal, v->window, v->sinks,
+             v->zero_scale, v->group_size, v->items, (int)v->mask, v->causal, v->window, v->sinks,
              v->stats_out, v->stats_in, v->write_y, v->backward);
 }

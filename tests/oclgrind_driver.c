@@ -37,7 +37,7 @@ typedef enum path_kind {
 } path_kind;
 
 /* Bit f stands for families[f]. */
-enum { ITEM = 1, GROUP = 2, ROW = 4, COLUMNS = 8, SPLIT = 16, ALL = 31 };
+enum { ITEM = 1, GROUP = 2, ROW = 4, COLUMNS = 8, SPLIT = 16, REGS = 32, ALL = 63 };
 
 /* The ops a case runs: an option case runs one, as each op is a variant to compile. */
 typedef enum op_set { BOTH_OPS, SOFTMAX_ONLY, LOG_SOFTMAX_ONLY } op_set;
@@ -140,6 +140,11 @@ static const test_case cases[] = {
     {"in-place", {3, 17, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0, V1},
     {"in-place-inner", {2, 9, 35}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP, V1},
     {"in-place-split", {1, 9000, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM, V1},
+    /* More tasks than the 256 work-groups per compute unit (oclgrind has one) that the regs
+     * kernel launches at most, so that a work-group takes a second task after the barriers
+     * of a first. Run by name only, on work-groups of 2 (oclgrind --max-wgsize 2), where
+     * each of its 300 tasks is a pair of slices. */
+    {"regs-loop", {600, 5, 1}, 1.0f, FILL_RANDOM, PATH_HOST, ALL, V1},
     /* The options. Each layout of each mask meets a path of its own, and the long rows
      * give the split family two chunks, the first fully masked by the window. Special
      * values meet keep-masks and statistics only: beside an additive mask, values near
@@ -197,7 +202,7 @@ static const test_case cases[] = {
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
-static const char *const families[] = {"item", "group", "row", "columns", "split"};
+static const char *const families[] = {"item", "group", "row", "columns", "split", "regs"};
 #define N_FAMILIES (sizeof families / sizeof families[0])
 
 static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
@@ -496,10 +501,34 @@ static bool case_runs_op(const test_case *c, int op)
     return c->ops == BOTH_OPS || (c->ops == SOFTMAX_ONLY) == (op == CLSM_SOFTMAX);
 }
 
-/* Whether families[f] runs case c in its runs over every case. */
+/* Whether families[f] runs case c in its runs over every case. The regs family has no
+ * backward kernels: its backward calls run those another family's runs check. */
 static bool family_runs(size_t f, const test_case *c)
 {
-    return !(c->skip & (1u << f)) && family_takes(f, c->shape);
+    return !(c->skip & (1u << f)) && family_takes(f, c->shape) &&
+           !(c->backward && strcmp(families[f], "regs") == 0);
+}
+
+/*
+ * The regs family's --uninitialized runs, a process per call: a case per path of its kernels
+ * (short slices sharing a work-group, 4 and 16 entries a work-item, strided, unaligned, in
+ * place, special values, the option sets), in F32 and F16; the other dtypes differ only in
+ * their conversions, which the runs of races check.
+ */
+static const char *const regs_uninitialized[] = {
+    "axis17",  "axis700", "split9000",     "inner3",       "inner4x300", "special",
+    "offsets", "in-place", "add-broadcast", "keep-strided", "stats-only", "stats-in-inner"};
+
+static bool uninitialized_run(const char *family, const test_case *c, clsm_dtype dtype)
+{
+    if (strcmp(family, "regs") != 0)
+        return true;
+    if (dtype != CLSM_F32 && dtype != CLSM_F16)
+        return false;
+    for (size_t k = 0; k < sizeof regs_uninitialized / sizeof regs_uninitialized[0]; k++)
+        if (strcmp(regs_uninitialized[k], c->name) == 0)
+            return true;
+    return false;
 }
 
 static bool uninitialized_fault(const char *family, clsm_dtype dtype)
@@ -904,7 +933,8 @@ static void list_uninitialized(void)
             for (size_t i = 0; i < N_CASES; i++)
                 for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
                     if (family_runs(f, &cases[i]) && case_runs_op(&cases[i], op) &&
-                        !cases[i].races_only && !uninitialized_fault(families[f], dtypes[d]))
+                        !cases[i].races_only && !uninitialized_fault(families[f], dtypes[d]) &&
+                        uninitialized_run(families[f], &cases[i], dtypes[d]))
                         printf("%s %s %s %s\n", families[f], ts_dtype_name(dtypes[d]),
                                cases[i].name, ts_op_name((clsm_op)op));
 }
@@ -956,7 +986,7 @@ int main(int argc, char **argv)
     if (argc == 3 || argc == 5)
         return run(argv[1], argv[2], argc == 5 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL);
     fprintf(stderr, "usage: oclgrind_driver FAMILY DTYPE [CASE OP] | --uninitialized-list\n"
-                    "families: item group row columns split; dtypes: F32 F16 BF16 F64;\n"
+                    "families: item group row columns split regs; dtypes: F32 F16 BF16 F64;\n"
                     "ops: softmax log-softmax\n");
     return 2;
 }

@@ -12,7 +12,7 @@ enum { PROBE_OK = 0, PROBE_CONTEXT = 10, PROBE_CALL = 11 };
 
 int main(void)
 {
-    static const char *const families[] = {"item", "group", "row", "columns", "split"};
+    static const char *const families[] = {"item", "group", "row", "columns", "split", "regs"};
     static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
     /* Strided for the columns family, contiguous rows for the others. */
     static const clsm_shape rows = {3, 40, 1}, columns = {2, 40, 17};
