@@ -13,7 +13,7 @@
 
 #include "reference.h"
 
-const char *const ts_variants[] = {"item", "group", "row", "columns", "split", "regs", NULL};
+const char *const ts_variants[] = {"item", "group", "row", "columns", "split", NULL};
 
 clsm_context *ts_ctx[TS_MAX_CONFIGS];
 
