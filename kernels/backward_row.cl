@@ -3,8 +3,8 @@
  * cache: a work-item finishes up to batch short slices together, and a long slice alone.
  *
  * Needs backward_common.cl and what it needs before it. Any 1-D NDRange works: a
- * work-item takes batch (at least 1, at most VEC) neighbouring slices at a time. stream
- * writes outputs larger than the cache past it. dx may be y or dy (in place): the slices
+ * work-item takes batch (at least 1, at most VEC) neighbouring slices at a time. stream:
+ * the host wants outputs written past the cache. dx may be y or dy (in place): the slices
  * are read whole before any of them is written, and then each element is read before it
  * is written.
  */
