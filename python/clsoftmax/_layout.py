@@ -53,17 +53,18 @@ class Layout:
             axes = tuple(sorted(ndim - 1 - a for a in axes))
         else:
             self.order = tuple(range(ndim))
+        self.identity = self.order == tuple(range(ndim))
         self.triple = triple([x.shape[a] for a in self.order], axes)
         # x's kept axes, in the order the library walks the slices.
         self.kept = tuple(a for i, a in enumerate(self.order) if i not in axes)
 
     def to_work(self, a, dtype):
         """a, of x's shape, as the C-contiguous array of dtype the library reads."""
-        return np.ascontiguousarray(a.transpose(self.order), dtype=dtype)
+        return np.ascontiguousarray(a if self.identity else a.transpose(self.order), dtype=dtype)
 
     def from_work(self, y):
-        """The library's output in x's layout: a view of y, no copy."""
-        return y.transpose(np.argsort(self.order))
+        """The library's output in x's layout: y or a view of it, no copy."""
+        return y if self.identity else y.transpose(np.argsort(self.order))
 
     def reduced_result(self, r, x_shape, axes, keepdims):
         """A per-slice result r, in the library's slice order, in x's axis order."""
