@@ -1,5 +1,4 @@
 """The v1.1 keyword options (mask, causal, window, sinks), checked against x's shape and made into a clsm_options."""
-import ctypes
 import math
 import operator
 
