@@ -1,5 +1,7 @@
-"""Threads: eight Python threads sharing the default context, and a Context closed while others use it."""
+"""Threads: the GIL released during calls, eight Python threads sharing the default context, and a Context closed while others use it."""
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -65,3 +67,35 @@ def test_closing_a_context_in_use_is_safe():
     assert errors == []
     with pytest.raises(ValueError, match="closed"):
         ctx.softmax(x)
+
+
+def test_the_gil_is_released_during_a_call(rng):
+    """A thread that only loops goes on while the main thread is inside the library: its
+    longest pause stays far below a call's length, which holding the GIL would make it."""
+    x = rng.standard_normal((2048, 4096)).astype(np.float32)
+    cs.softmax(x, axis=-1)
+    stop = threading.Event()
+    pauses = []
+
+    def tick():
+        worst, last = 0.0, time.perf_counter()
+        while not stop.is_set():
+            now = time.perf_counter()
+            worst, last = max(worst, now - last), now
+        pauses.append(worst)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    ticker = threading.Thread(target=tick)
+    try:
+        ticker.start()
+        calls = []
+        for _ in range(5):
+            start = time.perf_counter()
+            cs.softmax(x, axis=-1)
+            calls.append(time.perf_counter() - start)
+    finally:
+        stop.set()
+        ticker.join()
+        sys.setswitchinterval(interval)
+    assert pauses[0] < 0.5 * min(calls), (pauses, calls)
