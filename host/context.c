@@ -92,9 +92,10 @@ fail:
  * or fail their first allocations. */
 static pthread_mutex_t creation_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static clsm_status create_owned(cl_context *cl, cl_device_id *device, cl_command_queue *queue)
+static clsm_status create_owned(const char *wanted, cl_context *cl, cl_device_id *device,
+                                cl_command_queue *queue)
 {
-    clsm_status status = clsm_device_select(device);
+    clsm_status status = clsm_device_select(wanted, device);
     if (status != CLSM_SUCCESS)
         return status;
     cl_platform_id platform;
@@ -115,19 +116,24 @@ static clsm_status create_owned(cl_context *cl, cl_device_id *device, cl_command
 
 clsm_status clsm_context_create(clsm_context **out)
 {
+    return clsm_context_create_on_device(out, NULL);
+}
+
+clsm_status clsm_context_create_on_device(clsm_context **out, const char *device)
+{
     if (!out)
         return CLSM_ERROR_INVALID_ARGUMENT;
     *out = NULL;
 
     cl_context cl = NULL;
-    cl_device_id device = NULL;
+    cl_device_id chosen = NULL;
     cl_command_queue queue = NULL;
     pthread_mutex_lock(&creation_lock);
-    clsm_status status = create_owned(&cl, &device, &queue);
+    clsm_status status = create_owned(device, &cl, &chosen, &queue);
     pthread_mutex_unlock(&creation_lock);
     if (status != CLSM_SUCCESS)
         return status;
-    return context_new(cl, device, queue, out);
+    return context_new(cl, chosen, queue, out);
 }
 
 clsm_status clsm_context_create_with_queue(clsm_context **out, cl_command_queue queue)

@@ -1,4 +1,4 @@
-/* Default device choice: CLSM_DEVICE ("P:D" or a name substring), else the first GPU, else any device. */
+/* Device choice: a device string ("P:D" or a name substring), else CLSM_DEVICE, else the first GPU, else any device. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +92,7 @@ static clsm_status find_by_index(cl_platform_id *platforms, cl_uint num_platform
     return status;
 }
 
-clsm_status clsm_device_select(cl_device_id *out)
+clsm_status clsm_device_select(const char *wanted, cl_device_id *out)
 {
     cl_uint num_platforms = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &num_platforms);
@@ -105,7 +105,8 @@ clsm_status clsm_device_select(cl_device_id *out)
     if (clGetPlatformIDs(num_platforms, platforms, NULL) != CL_SUCCESS)
         goto done;
 
-    const char *wanted = getenv("CLSM_DEVICE");
+    if (!wanted || !*wanted)
+        wanted = getenv("CLSM_DEVICE");
     unsigned long p, d;
     if (wanted && *wanted) {
         if (parse_indices(wanted, &p, &d))

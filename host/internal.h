@@ -122,7 +122,8 @@ struct clsm_context {
 clsm_status clsm_status_from_cl(cl_int err);
 
 /* device_select.c */
-clsm_status clsm_device_select(cl_device_id *out);
+/* wanted as clsm_context_create_on_device()'s device: NULL or "" falls back to CLSM_DEVICE. */
+clsm_status clsm_device_select(const char *wanted, cl_device_id *out);
 
 /* validate.c */
 size_t clsm_dtype_size(clsm_dtype dtype);

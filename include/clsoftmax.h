@@ -91,6 +91,22 @@ CLSM_API const char *clsm_status_string(clsm_status status);
 CLSM_API clsm_status clsm_context_create(clsm_context **out);
 
 /**
+ * clsm_context_create() on a device the caller names, for programs that
+ * choose a device without setting the environment (language bindings,
+ * programs driving several devices).
+ *
+ * @param out receives the new context, or NULL on failure. Not NULL.
+ * @param device read as CLSM_DEVICE is, and used instead of it: "P:D" picks
+ *          device D of platform P, anything else the first device whose name
+ *          contains it, ignoring case. NULL or "" is exactly
+ *          clsm_context_create(), CLSM_DEVICE included. Borrowed for the
+ *          call only.
+ * @return as clsm_context_create(); CLSM_ERROR_DEVICE_NOT_FOUND when
+ *         @p device names no device.
+ */
+CLSM_API clsm_status clsm_context_create_on_device(clsm_context **out, const char *device);
+
+/**
  * Create a context that borrows the caller's queue. The queue, and its
  * OpenCL context, are retained here and released by clsm_context_release(),
  * so the caller may release its own references at any time. All work is

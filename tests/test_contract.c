@@ -1,4 +1,7 @@
-/* Worked examples with known answers, the version, status strings and the NULL-safe getters. */
+/* Worked examples with known answers, the version, status strings, the NULL-safe getters and device choice by name. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,4 +205,97 @@ Test(api, null_context_is_safe_for_release_and_getters)
     const char *log = clsm_context_build_log(NULL);
     cr_assert_not_null(log);
     cr_assert_str_empty(log);
+}
+
+/* --- clsm_context_create_on_device() --- */
+
+static cl_device_id device_of(const clsm_context *c)
+{
+    cl_device_id d = NULL;
+    cl_int err =
+        clGetCommandQueueInfo(clsm_context_queue(c), CL_QUEUE_DEVICE, sizeof d, &d, NULL);
+    cr_assert_eq(err, CL_SUCCESS, "clGetCommandQueueInfo: %d", err);
+    return d;
+}
+
+/* The name of the device the default rule picks, through clsm_context_create(). */
+static char *default_device_name(cl_device_id *device)
+{
+    unsetenv("CLSM_DEVICE");
+    clsm_context *c = NULL;
+    clsm_status st = clsm_context_create(&c);
+    cr_assert_eq(st, CLSM_SUCCESS, "clsm_context_create: %s", clsm_status_string(st));
+    *device = device_of(c);
+    clsm_context_release(c);
+    size_t len = 0;
+    cr_assert_eq(clGetDeviceInfo(*device, CL_DEVICE_NAME, 0, NULL, &len), CL_SUCCESS);
+    char *name = calloc(len + 1, 1);
+    cr_assert_not_null(name);
+    cr_assert_eq(clGetDeviceInfo(*device, CL_DEVICE_NAME, len, name, NULL), CL_SUCCESS);
+    return name;
+}
+
+/* The string wins over CLSM_DEVICE, which here names nothing: a middle part of the name, in
+ * swapped case, finds the device. */
+Test(contract, device_named_by_a_substring_is_created_on)
+{
+    cl_device_id want;
+    char *name = default_device_name(&want);
+    size_t len = strlen(name);
+    cr_assert_geq(len, 3, "device name \"%s\" is too short to cut", name);
+    char *part = name + len / 3;
+    part[len / 3 + 1] = '\0';
+    for (char *p = part; *p; p++)
+        *p = (char)(islower((unsigned char)*p) ? toupper((unsigned char)*p)
+                                               : tolower((unsigned char)*p));
+    setenv("CLSM_DEVICE", "no-such-device-anywhere", 1);
+    clsm_context *c = NULL;
+    clsm_status st = clsm_context_create_on_device(&c, part);
+    cr_assert_eq(st, CLSM_SUCCESS, "\"%s\": %s", part, clsm_status_string(st));
+    cr_assert_eq(device_of(c), want, "\"%s\" picked another device", part);
+    clsm_context_release(c);
+    free(name);
+}
+
+Test(contract, device_naming_nothing_is_not_found_and_clears_out)
+{
+    unsetenv("CLSM_DEVICE");
+    const char *nothing[] = {"no-such-device-anywhere", "9:9", "0:999"};
+    for (size_t i = 0; i < N_OF(nothing); i++) {
+        clsm_context *c = (clsm_context *)&c; /* any non-NULL value, to see that failure clears it */
+        clsm_status st = clsm_context_create_on_device(&c, nothing[i]);
+        cr_assert_eq(st, CLSM_ERROR_DEVICE_NOT_FOUND, "\"%s\": got %s", nothing[i],
+                     clsm_status_string(st));
+        cr_assert_null(c, "\"%s\": *out not cleared on failure", nothing[i]);
+    }
+}
+
+Test(contract, device_with_null_out_is_an_invalid_argument)
+{
+    cr_assert_eq(clsm_context_create_on_device(NULL, "0:0"), CLSM_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(clsm_context_create_on_device(NULL, NULL), CLSM_ERROR_INVALID_ARGUMENT);
+}
+
+/* NULL and "" are clsm_context_create(): the default device, and CLSM_DEVICE when set. */
+Test(contract, device_null_or_empty_follows_the_default_rule)
+{
+    cl_device_id want;
+    free(default_device_name(&want));
+    const char *defaults[] = {NULL, ""};
+    for (size_t i = 0; i < N_OF(defaults); i++) {
+        const char *shown = defaults[i] ? "\"\"" : "NULL";
+        unsetenv("CLSM_DEVICE");
+        clsm_context *c = NULL;
+        clsm_status st = clsm_context_create_on_device(&c, defaults[i]);
+        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", shown, clsm_status_string(st));
+        cr_assert_eq(device_of(c), want, "%s picked another device than the default", shown);
+        clsm_context_release(c);
+
+        setenv("CLSM_DEVICE", "no-such-device-anywhere", 1);
+        c = (clsm_context *)&c;
+        st = clsm_context_create_on_device(&c, defaults[i]);
+        cr_assert_eq(st, CLSM_ERROR_DEVICE_NOT_FOUND, "%s with CLSM_DEVICE naming nothing: %s",
+                     shown, clsm_status_string(st));
+        cr_assert_null(c, "%s: *out not cleared on failure", shown);
+    }
 }

@@ -1,0 +1,97 @@
+"""clsoftmax: softmax and log-softmax on OpenCL devices, a drop-in for scipy.special's, through the bundled C library."""
+from . import _lib
+from ._context import Context, default_context as _default_context
+
+__all__ = ["Context", "softmax", "log_softmax", "logsumexp", "softmax_backward"]
+__version__ = _lib.lib.clsm_version().decode()
+
+
+def softmax(x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0, window=0,
+            sinks=None, return_stats=False):
+    """Softmax of x along axis: exp(u - max(u)) / sum(exp(u - max(u))) with u = scale*x.
+
+    A drop-in for scipy.special.softmax. x is any array-like; axis is None (the whole
+    array), an int or a tuple of ints, negative ones counting from the end. The result is
+    a new array of x's shape (a NumPy scalar for a 0-d x); x is never modified.
+
+    dtypes: float16, float32, float64 and ml_dtypes.bfloat16 keep theirs (float16 and
+    bfloat16 are computed in float32); integers and booleans are computed in float64 and
+    give float64, and so does longdouble, which has no device type. Complex dtypes raise
+    TypeError.
+
+    Special values follow the library's contract: NaN anywhere in a slice makes that slice
+    NaN; a slice whose entries are all -inf (fully masked) gives 0 (log_softmax: -inf)
+    where SciPy gives NaN; k entries at +inf get 1/k each and the others 0 (log_softmax:
+    -log k and -inf) where SciPy gives NaN.
+
+    Options, for the softmax over the last axis only (else ValueError), with x of shape
+    (..., H, R, N) seen as batch prod(...), H heads and R rows of N entries:
+
+    scale: finite, applied in float32 (float64 for float64 x) before everything else;
+        it is passed as a float32.
+    mask: broadcastable to x's shape. bool keeps the entries where True (False masks
+        them to -inf); float32, float16 and bfloat16 masks are added to scale*x, other
+        real dtypes are converted to float32 and added.
+    causal, causal_offset: entry j of row r is masked where j > r + causal_offset
+        (for a KV cache of N entries and R new rows, causal_offset = N - R).
+    window: with causal, also masks the entries j <= r + causal_offset - window.
+    sinks: one logit per head, shape (H,), that joins each slice's max and sum.
+    return_stats: also return stats of shape x.shape[:-1] + (2,), each slice's
+        (max, sum of exp(u - max)), float32 (float64 for float64 x).
+
+    pyopencl arrays run on their own queue with no copy to the host and give a new
+    pyopencl array, with the call's event attached; they must be C-contiguous, reduced
+    over adjacent axes, of one of the four float dtypes. mask and sinks are then NumPy
+    arrays, copied to the device, and stats is a pyopencl array.
+
+    Errors: ValueError for bad axes, shapes and arguments (AxisError, a ValueError, for an
+    axis out of range), TypeError for unsupported dtypes, RuntimeError from the device.
+    """
+    return _default_context().softmax(x, axis, scale=scale, mask=mask, causal=causal,
+                                     causal_offset=causal_offset, window=window, sinks=sinks,
+                                     return_stats=return_stats)
+
+
+def log_softmax(x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0, window=0,
+                sinks=None, return_stats=False):
+    """Log-softmax of x along axis: u - max(u) - log(sum(exp(u - max(u)))) with u = scale*x.
+
+    A drop-in for scipy.special.log_softmax; arguments, dtypes, special values (an all
+    -inf slice gives -inf, k entries at +inf give -log k and the rest -inf, where SciPy
+    gives NaN), options and errors as for softmax().
+    """
+    return _default_context().log_softmax(x, axis, scale=scale, mask=mask, causal=causal,
+                                         causal_offset=causal_offset, window=window,
+                                         sinks=sinks, return_stats=return_stats)
+
+
+def logsumexp(x, axis=None, *, scale=1.0, keepdims=False, mask=None, causal=False,
+              causal_offset=0, window=0, sinks=None):
+    """log(sum(exp(scale*x))) along axis, from the library's per-slice statistics alone
+    (no softmax is written): max + log(sum).
+
+    axis as for softmax(); the reduced axes are removed, or kept with length 1 with
+    keepdims. The result has x's result dtype (see softmax()); a 0-d result is a NumPy
+    scalar. An all -inf slice gives -inf, a NaN slice NaN, +inf entries +inf; an empty
+    reduction gives -inf, as SciPy's. mask, causal, causal_offset, window and sinks as
+    for softmax(). Host arrays only.
+    """
+    return _default_context().logsumexp(x, axis, scale=scale, keepdims=keepdims, mask=mask,
+                                       causal=causal, causal_offset=causal_offset,
+                                       window=window, sinks=sinks)
+
+
+def softmax_backward(y, dy, axis=None, *, scale=1.0, log=False):
+    """The gradient dx with respect to x, from the forward output y and the upstream
+    gradient dy (of one shape):
+
+    softmax (log=False):    dx = scale * y * (dy - sum(dy * y, axis))
+    log_softmax (log=True): dx = scale * (dy - exp(y) * sum(dy, axis))
+
+    axis and scale as in the forward call. A zero factor from y (y = 0 for softmax,
+    exp(y) = 0 for log_softmax) counts as 0 even against an infinite dy, so masked
+    entries never make a slice NaN; NaN in y or dy makes that slice NaN. y and dy are
+    computed in their common result dtype (see softmax()); as pyopencl arrays, both on
+    one queue and of one dtype.
+    """
+    return _default_context().softmax_backward(y, dy, axis, scale=scale, log=log)

@@ -1,0 +1,24 @@
+"""Checks shared by the host and device paths: the scale, and the rule that options need the last axis."""
+import math
+import numbers
+
+import numpy as np
+
+_FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def check_scale(scale):
+    """scale as the library takes it, a finite float32; ValueError for anything else."""
+    if not isinstance(scale, numbers.Real):
+        raise TypeError(f"clsoftmax: scale must be a real number, got {type(scale).__name__}")
+    value = float(scale)
+    # Past FLT_MAX it would round to an infinity in the library's float argument.
+    if not math.isfinite(value) or abs(value) > _FLT_MAX:
+        raise ValueError(f"clsoftmax: scale must be finite as a float32, got {value}")
+    return value
+
+
+def require_last_axis(axes, ndim, what):
+    if axes != (ndim - 1,):
+        raise ValueError(f"clsoftmax: {what} needs the softmax over the last axis only "
+                         f"(axis=-1), got axes {axes} of {ndim}")

@@ -1,0 +1,150 @@
+"""The pyopencl path: arrays that stay on the device, enqueued on their own queue through the library's _buffers entry points."""
+import ctypes
+import sys
+import threading
+
+from . import _lib
+from ._args import check_scale, require_last_axis
+from ._dtypes import exact_storage
+from ._handle import Handle
+from ._host import call
+from ._layout import adjacent, check_empty, check_scalar_axis, reduced_axes, triple
+from ._options import Attention, requested
+
+
+def is_device_array(a):
+    # Without pyopencl.array imported there can be no such array; never import it here.
+    module = sys.modules.get("pyopencl.array")
+    return module is not None and isinstance(a, module.Array)
+
+
+# A library context per queue, keyed by the queue's cl_command_queue. pyopencl queues take no
+# weak references, so each stays for the life of the process; as it retains its queue, the
+# pointer cannot be reused for another queue meanwhile.
+_handles = {}
+_handles_lock = threading.Lock()
+
+
+def _handle(queue):
+    key = queue.int_ptr
+    with _handles_lock:
+        handle = _handles.get(key)
+        if handle is None:
+            ptr = ctypes.c_void_p()
+            _lib.check(_lib.lib.clsm_context_create_with_queue(ctypes.byref(ptr), key))
+            handle = _handles[key] = Handle(ptr.value)
+    return handle
+
+
+def _check_layout(a, axes, name):
+    if a.queue is None:
+        raise ValueError(f"clsoftmax: the pyopencl array {name} has no queue to run on")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"clsoftmax: the pyopencl array {name} must be C-contiguous "
+                         "(copy it first)")
+    if not adjacent(axes):
+        raise ValueError(f"clsoftmax: on a pyopencl array the reduced axes must be adjacent, "
+                         f"got {axes} (transpose and copy it first)")
+
+
+def _wait_list(arrays):
+    events = [e.int_ptr for a in arrays for e in a.events]
+    return len(events), (ctypes.c_void_p * len(events))(*events) if events else None
+
+
+def _upload(context, a):
+    """A device copy of the host array a, as a clsm_tensor, and the buffer to keep it alive."""
+    if a is None:
+        return None, None
+    import pyopencl as cl
+
+    flags = cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
+    buffer = cl.Buffer(context, flags, hostbuf=a)
+    return _lib.Tensor(buffer=buffer.int_ptr), buffer
+
+
+def _finish(event, *arrays):
+    import pyopencl as cl
+
+    done = cl.Event.from_int_ptr(event.value, retain=False)
+    for a in arrays:
+        a.add_event(done)
+
+
+def softmax(op, x, axis, scale, options, return_stats):
+    import pyopencl.array as cla
+
+    st = exact_storage(x.dtype)
+    scale = check_scale(scale)
+    shape = x.shape
+    if x.ndim == 0:
+        check_scalar_axis(axis)
+        x, axis = x.reshape(1), None
+    axes = reduced_axes(axis, x.ndim)
+    _check_layout(x, axes, "x")
+    att = None
+    if requested(**options):
+        require_last_axis(axes, x.ndim, "mask, causal or sinks")
+        att = Attention(x.shape, st, **options)
+    if return_stats:
+        require_last_axis(axes, x.ndim, "return_stats")
+    y = cla.empty_like(x)
+    stats = None
+    if return_stats:
+        stats = cla.empty(x.queue, x.shape[:-1] + (2,), st.real, allocator=x.allocator)
+    if x.size == 0:
+        check_empty(x.shape, axis)
+    else:
+        opt = None
+        if att is not None:
+            # The buffers live until the call has enqueued; OpenCL then keeps them until the
+            # kernel that reads them is done.
+            mask, mask_buffer = _upload(x.context, att.mask)
+            sinks, sinks_buffer = _upload(x.context, att.sinks)
+            opt = att.struct(mask, sinks)
+        if return_stats:
+            opt = opt if opt is not None else _lib.Options()
+            opt.stats_out = _lib.Tensor(buffer=stats.base_data.int_ptr, offset=stats.offset)
+        count, waits = _wait_list([x])
+        event = ctypes.c_void_p()
+        call(_handle(x.queue), _lib.lib.clsm_softmax_buffers_ex, op, st.code,
+             _lib.Shape(*triple(x.shape, axes)), scale, opt, x.base_data.int_ptr, x.offset,
+             y.base_data.int_ptr, y.offset, count, waits, ctypes.byref(event))
+        _finish(event, *([y, stats] if return_stats else [y]))
+    if y.shape != shape:
+        y = y.reshape(shape)
+    return (y, stats) if return_stats else y
+
+
+def backward(y, dy, axis, scale, log):
+    import pyopencl.array as cla
+
+    if not (is_device_array(y) and is_device_array(dy)):
+        raise TypeError("clsoftmax: y and dy must both be pyopencl arrays, or neither")
+    if y.shape != dy.shape:
+        raise ValueError(f"clsoftmax: y and dy differ in shape: {y.shape} and {dy.shape}")
+    if y.dtype != dy.dtype:
+        raise TypeError(f"clsoftmax: y and dy differ in dtype: {y.dtype} and {dy.dtype} "
+                        "(device arrays are not converted)")
+    st = exact_storage(y.dtype)
+    scale = check_scale(scale)
+    shape = y.shape
+    if y.ndim == 0:
+        check_scalar_axis(axis)
+        y, dy, axis = y.reshape(1), dy.reshape(1), None
+    axes = reduced_axes(axis, y.ndim)
+    _check_layout(y, axes, "y")
+    _check_layout(dy, axes, "dy")
+    dx = cla.empty_like(y)
+    if y.size == 0:
+        check_empty(y.shape, axis)
+    else:
+        count, waits = _wait_list([y, dy])
+        event = ctypes.c_void_p()
+        op = _lib.LOG_SOFTMAX if log else _lib.SOFTMAX
+        call(_handle(y.queue), _lib.lib.clsm_softmax_backward_buffers, op, st.code,
+             _lib.Shape(*triple(y.shape, axes)), scale, y.base_data.int_ptr, y.offset,
+             dy.base_data.int_ptr, dy.offset, dx.base_data.int_ptr, dx.offset, count, waits,
+             ctypes.byref(event))
+        _finish(event, dx)
+    return dx.reshape(shape) if dx.shape != shape else dx

@@ -1,0 +1,112 @@
+"""The host path: NumPy inputs, any layout, through the library's _host entry points into new NumPy arrays."""
+import numpy as np
+
+from . import _lib
+from ._args import check_scale, require_last_axis
+from ._dtypes import storage
+from ._layout import Layout, check_empty, check_scalar_axis, reduced_axes
+from ._options import Attention, requested
+
+
+def call(handle, function, *args):
+    """One library call on handle's context, with its status raised as an exception."""
+    ptr = handle.enter()
+    try:
+        _lib.check(function(ptr, *args), ptr)
+    finally:
+        handle.exit()
+
+
+def _attention(x, axes, st, options, what):
+    """The options as a clsm_options, or None without any; they need the last axis."""
+    if not requested(**options):
+        return None
+    require_last_axis(axes, x.ndim, what)
+    return Attention(x.shape, st, **options)
+
+
+def softmax(handle, op, x, axis, scale, options, return_stats):
+    x = np.asarray(x)
+    st = storage(x.dtype)
+    scale = check_scale(scale)
+    scalar = x.ndim == 0
+    if scalar:
+        check_scalar_axis(axis)
+        x, axis = x.reshape(1), None
+    axes = reduced_axes(axis, x.ndim)
+    att = _attention(x, axes, st, options, "mask, causal or sinks")
+    if return_stats:
+        require_last_axis(axes, x.ndim, "return_stats")
+    stats = np.empty(x.shape[:-1] + (2,), st.real) if return_stats else None
+    if x.size == 0:
+        check_empty(x.shape, axis)
+        y = np.empty(x.shape, st.dtype)
+    else:
+        layout = Layout(x, axes, allow_fortran=att is None and not return_stats)
+        work = layout.to_work(x, st.dtype)
+        y = np.empty(work.shape, st.dtype)
+        opt = att.host_struct() if att is not None else None
+        if return_stats:
+            opt = opt if opt is not None else _lib.Options()
+            opt.stats_out = _lib.Tensor(host=stats.ctypes.data)
+        call(handle, _lib.lib.clsm_softmax_host_ex, op, st.code, _lib.Shape(*layout.triple),
+             scale, opt, work.ctypes.data, y.ctypes.data)
+        y = layout.from_work(y)
+    if scalar:
+        y = y[0]
+    return (y, stats) if return_stats else y
+
+
+def logsumexp(handle, x, axis, scale, keepdims, options):
+    x = np.asarray(x)
+    st = storage(x.dtype)
+    scale = check_scale(scale)
+    scalar = x.ndim == 0
+    if scalar:
+        check_scalar_axis(axis)
+        x, axis = x.reshape(1), None
+    axes = reduced_axes(axis, x.ndim)
+    att = _attention(x, axes, st, options, "mask, causal or sinks")
+    if x.size == 0:
+        # As SciPy's: the log of an empty sum is -inf.
+        shape = [1 if a in axes else n for a, n in enumerate(x.shape) if keepdims or a not in axes]
+        result = np.full(shape, -np.inf, st.dtype)
+    else:
+        layout = Layout(x, axes, allow_fortran=att is None)
+        work = layout.to_work(x, st.dtype)
+        outer, _, inner = layout.triple
+        stats = np.empty((outer * inner, 2), st.real)
+        opt = att.host_struct() if att is not None else _lib.Options()
+        opt.stats_out = _lib.Tensor(host=stats.ctypes.data)
+        call(handle, _lib.lib.clsm_softmax_host_ex, _lib.SOFTMAX, st.code,
+             _lib.Shape(*layout.triple), scale, opt, work.ctypes.data, None)
+        with np.errstate(divide="ignore"):
+            lse = stats[:, 0] + np.log(stats[:, 1])
+        result = layout.reduced_result(lse.astype(st.dtype), x.shape, axes, keepdims)
+    if scalar:
+        return result.reshape(())[()]
+    return result[()] if result.ndim == 0 else result
+
+
+def backward(handle, y, dy, axis, scale, log):
+    y, dy = np.asarray(y), np.asarray(dy)
+    if y.shape != dy.shape:
+        raise ValueError(f"clsoftmax: y and dy differ in shape: {y.shape} and {dy.shape}")
+    st = storage(np.result_type(y.dtype, dy.dtype))
+    scale = check_scale(scale)
+    scalar = y.ndim == 0
+    if scalar:
+        check_scalar_axis(axis)
+        y, dy, axis = y.reshape(1), dy.reshape(1), None
+    axes = reduced_axes(axis, y.ndim)
+    if y.size == 0:
+        check_empty(y.shape, axis)
+        return np.empty(y.shape, st.dtype)
+    layout = Layout(y, axes)
+    y_work, dy_work = layout.to_work(y, st.dtype), layout.to_work(dy, st.dtype)
+    dx = np.empty(y_work.shape, st.dtype)
+    op = _lib.LOG_SOFTMAX if log else _lib.SOFTMAX
+    call(handle, _lib.lib.clsm_softmax_backward_host, op, st.code, _lib.Shape(*layout.triple),
+         scale, y_work.ctypes.data, dy_work.ctypes.data, dx.ctypes.data)
+    dx = layout.from_work(dx)
+    return dx[0] if scalar else dx
