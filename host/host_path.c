@@ -124,15 +124,24 @@ static clsm_status run_chunk(clsm_context *ctx, clsm_staging *s, const clsm_requ
     size_t stats_skip = first * chunk.inner * 2 * clsm_real_size(r.dtype);
     r.opt.stats_in.offset += stats_skip;
     r.opt.stats_out.offset += stats_skip;
-    /* Blocking, so that x is no longer needed whatever fails next. */
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, r.bytes, x, 0, NULL, NULL);
+    /* Not blocking: on a CPU device each wait for the queue is a thread handoff, which is
+     * most of a small call's time, so the call waits once, for the read. The kernel waits
+     * for the write by its event (the queue may be out of order). */
+    cl_event written;
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_FALSE, 0, r.bytes, x, 0, NULL,
+                                      &written);
     if (err != CL_SUCCESS)
         return clsm_status_from_cl(err);
     cl_event computed;
     clsm_status status =
-        clsm_launch(ctx, &r, s->x, 0, y ? s->y : NULL, 0, first, 0, NULL, &computed);
-    if (status != CLSM_SUCCESS)
+        clsm_launch(ctx, &r, s->x, 0, y ? s->y : NULL, 0, first, 1, &written, &computed);
+    if (status != CLSM_SUCCESS) {
+        /* x must be no longer needed when the call returns. */
+        clWaitForEvents(1, &written);
+        clReleaseEvent(written);
         return status;
+    }
+    clReleaseEvent(written);
     err = y ? clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, y, 1, &computed, NULL)
             : clWaitForEvents(1, &computed);
     clReleaseEvent(computed);
@@ -194,16 +203,27 @@ static clsm_status run_backward_chunk(clsm_context *ctx, clsm_staging *s,
     clsm_request r = *whole;
     r.shape = chunk;
     r.bytes = chunk.outer * chunk.axis * chunk.inner * clsm_dtype_size(r.dtype);
-    /* Blocking, so that y and dy are no longer needed whatever fails next: dx may be
-     * either of them. */
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_TRUE, 0, r.bytes, y, 0, NULL, NULL);
-    if (err == CL_SUCCESS)
-        err = clEnqueueWriteBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, dy, 0, NULL, NULL);
-    if (err != CL_SUCCESS)
-        return clsm_status_from_cl(err);
+    /* Not blocking, as in run_chunk; but y and dy must be no longer needed when the call
+     * returns, whatever fails: dx may be either of them. */
+    cl_event written[2];
+    cl_uint n_written = 0;
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_FALSE, 0, r.bytes, y, 0, NULL,
+                                      &written[n_written]);
+    n_written += err == CL_SUCCESS;
+    if (err == CL_SUCCESS) {
+        err = clEnqueueWriteBuffer(ctx->queue, s->y, CL_FALSE, 0, r.bytes, dy, 0, NULL,
+                                   &written[n_written]);
+        n_written += err == CL_SUCCESS;
+    }
+    clsm_status status = clsm_status_from_cl(err);
     cl_event computed;
-    clsm_status status =
-        clsm_launch_backward(ctx, &r, s->x, 0, s->y, 0, s->y, 0, 0, NULL, &computed);
+    if (status == CLSM_SUCCESS)
+        status = clsm_launch_backward(ctx, &r, s->x, 0, s->y, 0, s->y, 0, n_written, written,
+                                      &computed);
+    if (status != CLSM_SUCCESS && n_written)
+        clWaitForEvents(n_written, written);
+    for (cl_uint i = 0; i < n_written; i++)
+        clReleaseEvent(written[i]);
     if (status != CLSM_SUCCESS)
         return status;
     err = clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, dx, 1, &computed, NULL);

@@ -70,19 +70,21 @@ def test_closing_a_context_in_use_is_safe():
 
 
 def test_the_gil_is_released_during_a_call(rng):
-    """A thread that only loops goes on while the main thread is inside the library: its
-    longest pause stays far below a call's length, which holding the GIL would make it."""
+    """A thread that only loops goes on while the main thread is inside the library. Were
+    the GIL held, its longest pause within each call would be about the call's length; on
+    a loaded machine the scheduler pauses it too, so of five calls only the best counts."""
     x = rng.standard_normal((2048, 4096)).astype(np.float32)
     cs.softmax(x, axis=-1)
     stop = threading.Event()
-    pauses = []
+    gaps = []  # (start, end) of each pause of the looping thread over a millisecond
 
     def tick():
-        worst, last = 0.0, time.perf_counter()
+        last = time.perf_counter()
         while not stop.is_set():
             now = time.perf_counter()
-            worst, last = max(worst, now - last), now
-        pauses.append(worst)
+            if now - last > 1e-3:
+                gaps.append((last, now))
+            last = now
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
@@ -93,9 +95,16 @@ def test_the_gil_is_released_during_a_call(rng):
         for _ in range(5):
             start = time.perf_counter()
             cs.softmax(x, axis=-1)
-            calls.append(time.perf_counter() - start)
+            calls.append((start, time.perf_counter()))
     finally:
         stop.set()
         ticker.join()
         sys.setswitchinterval(interval)
-    assert pauses[0] < 0.5 * min(calls), (pauses, calls)
+
+    def paused_share(call):
+        start, end = call
+        longest = max((min(end, b) - max(start, a) for a, b in gaps), default=0.0)
+        return max(longest, 0.0) / (end - start)
+
+    shares = [paused_share(c) for c in calls]
+    assert min(shares) < 0.5, shares
