@@ -25,7 +25,10 @@ def _attention(x, axes, st, options, what):
     return Attention(x.shape, st, **options)
 
 
-def softmax(handle, op, x, axis, scale, options, return_stats):
+def _forward_arguments(x, axis, scale, options):
+    """A forward call's arguments, checked: x as an array of at least one dimension (a 0-d x
+    is one element, reduced whole), the axis as then read, x's storage, the scale, whether
+    x was 0-d, the reduced axes and the options."""
     x = np.asarray(x)
     st = storage(x.dtype)
     scale = check_scale(scale)
@@ -35,6 +38,11 @@ def softmax(handle, op, x, axis, scale, options, return_stats):
         x, axis = x.reshape(1), None
     axes = reduced_axes(axis, x.ndim)
     att = _attention(x, axes, st, options, "mask, causal or sinks")
+    return x, axis, st, scale, scalar, axes, att
+
+
+def softmax(handle, op, x, axis, scale, options, return_stats):
+    x, axis, st, scale, scalar, axes, att = _forward_arguments(x, axis, scale, options)
     if return_stats:
         require_last_axis(axes, x.ndim, "return_stats")
     stats = np.empty(x.shape[:-1] + (2,), st.real) if return_stats else None
@@ -58,15 +66,7 @@ def softmax(handle, op, x, axis, scale, options, return_stats):
 
 
 def logsumexp(handle, x, axis, scale, keepdims, options):
-    x = np.asarray(x)
-    st = storage(x.dtype)
-    scale = check_scale(scale)
-    scalar = x.ndim == 0
-    if scalar:
-        check_scalar_axis(axis)
-        x, axis = x.reshape(1), None
-    axes = reduced_axes(axis, x.ndim)
-    att = _attention(x, axes, st, options, "mask, causal or sinks")
+    x, _, st, scale, scalar, axes, att = _forward_arguments(x, axis, scale, options)
     if x.size == 0:
         # As SciPy's: the log of an empty sum is -inf.
         shape = [1 if a in axes else n for a, n in enumerate(x.shape) if keepdims or a not in axes]
