@@ -206,23 +206,19 @@ static clsm_status run_backward_chunk(clsm_context *ctx, clsm_staging *s,
     /* Not blocking, as in run_chunk; but y and dy must be no longer needed when the call
      * returns, whatever fails: dx may be either of them. */
     cl_event written[2];
-    cl_uint n_written = 0;
     cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_FALSE, 0, r.bytes, y, 0, NULL,
-                                      &written[n_written]);
-    n_written += err == CL_SUCCESS;
-    if (err == CL_SUCCESS) {
-        err = clEnqueueWriteBuffer(ctx->queue, s->y, CL_FALSE, 0, r.bytes, dy, 0, NULL,
-                                   &written[n_written]);
-        n_written += err == CL_SUCCESS;
-    }
+                                      &written[0]);
+    if (err != CL_SUCCESS)
+        return clsm_status_from_cl(err);
+    err = clEnqueueWriteBuffer(ctx->queue, s->y, CL_FALSE, 0, r.bytes, dy, 0, NULL, &written[1]);
+    cl_uint n = err == CL_SUCCESS ? 2 : 1;
     clsm_status status = clsm_status_from_cl(err);
     cl_event computed;
     if (status == CLSM_SUCCESS)
-        status = clsm_launch_backward(ctx, &r, s->x, 0, s->y, 0, s->y, 0, n_written, written,
-                                      &computed);
-    if (status != CLSM_SUCCESS && n_written)
-        clWaitForEvents(n_written, written);
-    for (cl_uint i = 0; i < n_written; i++)
+        status = clsm_launch_backward(ctx, &r, s->x, 0, s->y, 0, s->y, 0, n, written, &computed);
+    if (status != CLSM_SUCCESS)
+        clWaitForEvents(n, written);
+    for (cl_uint i = 0; i < n; i++)
         clReleaseEvent(written[i]);
     if (status != CLSM_SUCCESS)
         return status;
