@@ -166,7 +166,7 @@ void clsm_context_release(clsm_context *ctx)
         return;
     clsm_staging_release_all(ctx);
     clsm_programs_release(ctx);
-    free(ctx->build_log);
+    clsm_build_logs_release(ctx);
     pthread_cond_destroy(&ctx->program_ready);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx->cache_dir);
@@ -182,5 +182,6 @@ cl_command_queue clsm_context_queue(const clsm_context *ctx)
 
 const char *clsm_context_build_log(const clsm_context *ctx)
 {
-    return ctx && ctx->build_log ? ctx->build_log : "";
+    /* The lock is the context's own, not part of what the caller sees as const. */
+    return ctx ? clsm_build_log_latest((clsm_context *)ctx) : "";
 }

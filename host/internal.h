@@ -93,6 +93,11 @@ typedef struct clsm_staging {
     struct clsm_staging *next;
 } clsm_staging;
 
+typedef struct clsm_build_log {
+    struct clsm_build_log *next;
+    char text[];
+} clsm_build_log;
+
 typedef struct clsm_device_info {
     cl_device_type type;
     int has_fp64;
@@ -115,7 +120,9 @@ struct clsm_context {
     pthread_cond_t program_ready; /* signalled when a program is built or its build fails */
     clsm_program *programs;
     clsm_staging *idle_staging;
-    char *build_log;
+    /* Every distinct log of a failed build, newest first; kept until the context is
+     * released, as clsm_context_build_log() hands them out to any thread at any time. */
+    clsm_build_log *build_logs;
 };
 
 /* status.c */
@@ -169,6 +176,9 @@ cl_int clsm_program_build(clsm_context *ctx, cl_uint count, const char **sources
 const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *variant,
                                      clsm_status *status);
 void clsm_programs_release(clsm_context *ctx);
+/* The newest failed build's log, or "": valid until the context is released. */
+const char *clsm_build_log_latest(clsm_context *ctx);
+void clsm_build_logs_release(clsm_context *ctx);
 
 /* launch.c: enqueue a validated, non-empty request; offsets in bytes; first is the index
  * of x's first outer slice in the caller's tensor (the host path runs in parts). */

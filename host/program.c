@@ -12,28 +12,61 @@ extern const char clsm_src_softmax_vector[];
 extern const char clsm_src_backward_common[];
 
 /* The build log of a failed build, or NULL. */
-static char *build_log(const clsm_context *ctx, cl_program program)
+static clsm_build_log *build_log(const clsm_context *ctx, cl_program program)
 {
     size_t size = 0;
     if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) !=
             CL_SUCCESS ||
         size == 0)
         return NULL;
-    char *log = malloc(size);
-    if (log && clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size, log,
-                                     NULL) != CL_SUCCESS) {
+    clsm_build_log *log = malloc(sizeof *log + size);
+    if (log && clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size,
+                                     log->text, NULL) != CL_SUCCESS) {
         free(log);
         return NULL;
     }
     if (log)
-        log[size - 1] = '\0';
+        log->text[size - 1] = '\0';
     return log;
+}
+
+/* Makes log the newest, call with ctx->lock held. A log equal to one kept already is freed
+ * and that one moves to the front: a build that fails again and again keeps one copy. */
+static void keep_build_log(clsm_context *ctx, clsm_build_log *log)
+{
+    clsm_build_log **link = &ctx->build_logs;
+    while (*link && strcmp((*link)->text, log->text) != 0)
+        link = &(*link)->next;
+    if (*link) {
+        free(log);
+        log = *link;
+        *link = log->next;
+    }
+    log->next = ctx->build_logs;
+    ctx->build_logs = log;
+}
+
+const char *clsm_build_log_latest(clsm_context *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    const char *text = ctx->build_logs ? ctx->build_logs->text : "";
+    pthread_mutex_unlock(&ctx->lock);
+    return text;
+}
+
+void clsm_build_logs_release(clsm_context *ctx)
+{
+    while (ctx->build_logs) {
+        clsm_build_log *next = ctx->build_logs->next;
+        free(ctx->build_logs);
+        ctx->build_logs = next;
+    }
 }
 
 /* Builds the kernels of a variant, whose build options are out->key, into out; on a failed
  * build *log receives the compiler's log. */
 static clsm_status build(clsm_context *ctx, const clsm_variant *variant, clsm_program *out,
-                         char **log)
+                         clsm_build_log **log)
 {
     const clsm_family *f = clsm_family_of(variant->kind);
     const char *forward[4] = {clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
@@ -129,7 +162,7 @@ const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *vari
     ctx->programs = p;
     pthread_mutex_unlock(&ctx->lock);
 
-    char *log = NULL;
+    clsm_build_log *log = NULL;
     *status = build(ctx, variant, p, &log);
 
     pthread_mutex_lock(&ctx->lock);
@@ -139,10 +172,8 @@ const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *vari
         unlink_program(ctx, p);
         free(p);
         p = NULL;
-        if (log) {
-            free(ctx->build_log);
-            ctx->build_log = log;
-        }
+        if (log)
+            keep_build_log(ctx, log);
     }
     pthread_cond_broadcast(&ctx->program_ready);
     pthread_mutex_unlock(&ctx->lock);

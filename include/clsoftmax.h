@@ -135,8 +135,9 @@ CLSM_API cl_command_queue clsm_context_queue(const clsm_context *ctx);
 
 /**
  * The log of the last failed kernel build on this context, or "" if none.
- * The pointer stays valid until the next call on @p ctx or its release.
- * NULL is answered with "".
+ * Any thread may call it at any time. The string stays valid, unchanged, until
+ * @p ctx is released, also when other threads' builds fail meanwhile (a later
+ * call then returns their log). NULL is answered with "".
  */
 CLSM_API const char *clsm_context_build_log(const clsm_context *ctx);
 
