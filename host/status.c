@@ -21,6 +21,7 @@ const char *clsm_status_string(clsm_status status)
     case CLSM_ERROR_BUILD_FAILED: return "CLSM_ERROR_BUILD_FAILED: kernel compilation failed";
     case CLSM_ERROR_OUT_OF_MEMORY: return "CLSM_ERROR_OUT_OF_MEMORY: host or device allocation failed";
     case CLSM_ERROR_OPENCL: return "CLSM_ERROR_OPENCL: OpenCL error";
+    case CLSM_ERROR_MPI: return "CLSM_ERROR_MPI: an MPI call failed";
     }
     return "unknown clsm_status";
 }

@@ -50,7 +50,8 @@ typedef enum clsm_status {
     CLSM_ERROR_DEVICE_NOT_FOUND,  /**< no OpenCL platform/device, or CLSM_DEVICE names none */
     CLSM_ERROR_BUILD_FAILED,      /**< kernel compilation failed; see clsm_context_build_log() */
     CLSM_ERROR_OUT_OF_MEMORY,     /**< host or device allocation failed */
-    CLSM_ERROR_OPENCL             /**< any other OpenCL error */
+    CLSM_ERROR_OPENCL,            /**< any other OpenCL error */
+    CLSM_ERROR_MPI                /**< an MPI call failed (libclsoftmax_mpi only) */
 } clsm_status;
 
 typedef enum clsm_op { CLSM_SOFTMAX, CLSM_LOG_SOFTMAX } clsm_op;

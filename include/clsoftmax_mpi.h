@@ -31,10 +31,16 @@ extern "C" {
  * results are bitwise repeatable for a fixed rank count), and each rank
  * writes its output shard from the global statistics.
  *
- * @return the same status on every rank: if any rank's arguments are
- *         invalid, or a step fails on any rank, every rank returns the
- *         largest status among the ranks (a clsm_status), and none hangs.
- *         CLSM_ERROR_OPENCL also stands for an MPI failure.
+ * @return the same status on every rank, and none hangs: if any rank's
+ *         arguments are invalid, or a step fails on any rank, every rank
+ *         returns the ranks' status that comes first in this order:
+ *         CLSM_ERROR_MPI (an MPI call failed: the ranks may not have learnt
+ *         the other statuses), then the caller's mistakes
+ *         (CLSM_ERROR_INVALID_ARGUMENT, _INVALID_SHAPE, _UNSUPPORTED), then
+ *         what the devices ran into (_DEVICE_NOT_FOUND, _BUILD_FAILED,
+ *         _OUT_OF_MEMORY, _OPENCL), then CLSM_SUCCESS. An MPI call that fails
+ *         on one rank only (MPI_ERRORS_RETURN) is CLSM_ERROR_MPI there; MPI
+ *         does not promise that the others learn of it.
  */
 CLSM_API clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                            clsm_dtype dtype, clsm_shape shape,

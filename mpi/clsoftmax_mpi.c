@@ -20,26 +20,52 @@ static void merge_f64(void *in, void *inout, int *len, MPI_Datatype *type)
     clsm_stats_merge(CLSM_F64, (size_t)*len, in, inout);
 }
 
-/* The worst status of any rank, on every rank; an MPI failure counts as CLSM_ERROR_OPENCL. */
+/* The statuses in the order in which ranks agree on one (clsoftmax_mpi.h): an MPI failure
+ * first, as the others may not have been exchanged; then the caller's mistakes, which it can
+ * mend; then what the devices ran into; success last. */
+static const clsm_status precedence[] = {
+    CLSM_ERROR_MPI,          CLSM_ERROR_INVALID_ARGUMENT, CLSM_ERROR_INVALID_SHAPE,
+    CLSM_ERROR_UNSUPPORTED,  CLSM_ERROR_DEVICE_NOT_FOUND, CLSM_ERROR_BUILD_FAILED,
+    CLSM_ERROR_OUT_OF_MEMORY, CLSM_ERROR_OPENCL,          CLSM_SUCCESS,
+};
+
+static int precedence_of(clsm_status status)
+{
+    int n = (int)(sizeof precedence / sizeof precedence[0]);
+    for (int i = 0; i < n; ++i)
+        if (precedence[i] == status)
+            return i;
+    /* A status this build does not know came from a device. */
+    return precedence_of(CLSM_ERROR_OPENCL);
+}
+
+static clsm_status first_of(clsm_status a, clsm_status b)
+{
+    return precedence_of(a) <= precedence_of(b) ? a : b;
+}
+
+/* The status that comes first among the ranks' statuses, on every rank. */
 static clsm_status agree(MPI_Comm comm, clsm_status mine)
 {
-    int local = (int)mine, worst;
-    if (MPI_Allreduce(&local, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
-        return CLSM_ERROR_OPENCL;
-    return (clsm_status)worst;
+    int local = precedence_of(mine), first;
+    if (MPI_Allreduce(&local, &first, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return CLSM_ERROR_MPI;
+    return precedence[first];
 }
 
 /* Whether every rank passed the same values: a rank that differs is a bad argument on all. */
-static int same_everywhere(MPI_Comm comm, const double *values, int count)
+static clsm_status same_everywhere(MPI_Comm comm, const double *values, int count)
 {
     double low[8], high[8];
-    if (count > 8 || MPI_Allreduce(values, low, count, MPI_DOUBLE, MPI_MIN, comm) != MPI_SUCCESS ||
+    if (count > 8)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    if (MPI_Allreduce(values, low, count, MPI_DOUBLE, MPI_MIN, comm) != MPI_SUCCESS ||
         MPI_Allreduce(values, high, count, MPI_DOUBLE, MPI_MAX, comm) != MPI_SUCCESS)
-        return 0;
+        return CLSM_ERROR_MPI;
     for (int i = 0; i < count; ++i)
         if (!(low[i] == high[i]) && !(isnan(low[i]) && isnan(high[i])))
-            return 0;
-    return 1;
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    return CLSM_SUCCESS;
 }
 
 static size_t real_size(clsm_dtype dtype)
@@ -57,7 +83,7 @@ static clsm_status reduce_statistics(MPI_Comm comm, clsm_dtype dtype, size_t out
     int ok = MPI_Type_contiguous(2, dtype == CLSM_F64 ? MPI_DOUBLE : MPI_FLOAT, &pair) ==
              MPI_SUCCESS;
     if (!ok)
-        return CLSM_ERROR_OPENCL;
+        return CLSM_ERROR_MPI;
     ok = MPI_Type_commit(&pair) == MPI_SUCCESS &&
          MPI_Op_create(dtype == CLSM_F64 ? merge_f64 : merge_f32, 0, &op) == MPI_SUCCESS;
     if (ok) {
@@ -65,7 +91,7 @@ static clsm_status reduce_statistics(MPI_Comm comm, clsm_dtype dtype, size_t out
         MPI_Op_free(&op);
     }
     MPI_Type_free(&pair);
-    return ok ? CLSM_SUCCESS : CLSM_ERROR_OPENCL;
+    return ok ? CLSM_SUCCESS : CLSM_ERROR_MPI;
 }
 
 /* The sink of each row's head joined once into the global pairs. */
@@ -132,9 +158,7 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
         (o && (o->stats_in.host || o->stats_in.buffer || o->stats_out.host ||
                o->stats_out.buffer)))
         mine = CLSM_ERROR_INVALID_ARGUMENT;
-    if (!same_everywhere(comm, shared, 8))
-        mine = CLSM_ERROR_INVALID_ARGUMENT;
-    return mine;
+    return first_of(mine, same_everywhere(comm, shared, 8));
 }
 
 /* The options of this rank's own call: causal bounds moved to its columns, no sinks. */
@@ -334,7 +358,7 @@ clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_d
         status = CLSM_ERROR_INVALID_ARGUMENT;
     double columns = (double)shape.axis, total = 0;
     if (MPI_Allreduce(&columns, &total, 1, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
-        status = CLSM_ERROR_OPENCL;
+        status = CLSM_ERROR_MPI;
     for (size_t r = 0; status == CLSM_SUCCESS && r < shape.outer; ++r)
         if (targets[r] != ignore_index && (targets[r] < 0 || (double)targets[r] >= total))
             status = CLSM_ERROR_INVALID_ARGUMENT;
@@ -368,7 +392,7 @@ clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_d
         if (status == CLSM_SUCCESS &&
             MPI_Allreduce(MPI_IN_PLACE, picked, (int)shape.outer, MPI_DOUBLE, MPI_SUM, comm) !=
                 MPI_SUCCESS)
-            status = CLSM_ERROR_OPENCL;
+            status = CLSM_ERROR_MPI;
         status = agree(comm, status);
     }
     if (status == CLSM_SUCCESS) {

@@ -175,7 +175,7 @@ Test(api, status_strings_are_distinct_and_never_null)
     const clsm_status known[] = {
         CLSM_SUCCESS,          CLSM_ERROR_INVALID_ARGUMENT, CLSM_ERROR_INVALID_SHAPE,
         CLSM_ERROR_UNSUPPORTED, CLSM_ERROR_DEVICE_NOT_FOUND, CLSM_ERROR_BUILD_FAILED,
-        CLSM_ERROR_OUT_OF_MEMORY, CLSM_ERROR_OPENCL,
+        CLSM_ERROR_OUT_OF_MEMORY, CLSM_ERROR_OPENCL,        CLSM_ERROR_MPI,
     };
     const size_t n = sizeof known / sizeof known[0];
     const char *unknown[] = {clsm_status_string((clsm_status)n),

@@ -690,9 +690,39 @@ static void check_bad_arguments(void)
         st = clsm_mpi_softmax_buffers(rank == 0 ? NULL : ctx, comm, CLSM_SOFTMAX,
                                       CLSM_F32, sh, s.first[rank], 1.0f, NULL, xb, 0, yb, 0);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
+        if (ranks > 1) {
+            /* Ranks with different errors agree on the one that comes first
+             * (clsoftmax_mpi.h): the caller's bad argument before a buffer too small. */
+            snprintf(current, sizeof current,
+                     "NULL x on rank 0, an x buffer too small on the last rank %d (buffers)",
+                     last);
+            cl_mem small = buffer_of(4, xs);
+            st = clsm_mpi_softmax_buffers(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
+                                          s.first[rank], 1.0f, NULL,
+                                          rank == 0 ? NULL : rank == last ? small : xb, 0, yb,
+                                          0);
+            expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
+            clReleaseMemObject(small);
+        }
         clReleaseMemObject(xb);
         clReleaseMemObject(yb);
     }
+
+    /* An MPI call that fails is CLSM_ERROR_MPI: errors on MPI_COMM_NULL are raised on
+     * MPI_COMM_WORLD, which returns them for this call instead of aborting. */
+    snprintf(current, sizeof current, "MPI_COMM_NULL as the communicator");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    st = clsm_mpi_softmax_host(ctx, MPI_COMM_NULL, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank],
+                               1.0f, NULL, xs, ys);
+    CHECK(st == CLSM_ERROR_MPI, "got %s, want CLSM_ERROR_MPI", clsm_status_string(st));
+    {
+        int64_t t[6] = {0, 1, 2, 3, 4, 5};
+        st = clsm_mpi_cross_entropy_host(ctx, MPI_COMM_NULL, CLSM_F32, sh, s.first[rank], 1.0f,
+                                         xs, t, -100, NULL, NULL);
+        CHECK(st == CLSM_ERROR_MPI, "cross-entropy: got %s, want CLSM_ERROR_MPI",
+              clsm_status_string(st));
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
 
     /* Cross-entropy: NULL logits on one rank; a target past the row (the same on all ranks). */
     {
