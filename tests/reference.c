@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "support.h"
+#include "values.h"
 
 /*
  * Sums and exponentials run in long double with compensated summation, so

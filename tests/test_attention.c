@@ -271,7 +271,7 @@ static void check_request(const request *q, dtype_op p, const void *x, const cha
     double *ref_stats = checked_malloc(2 * n_slices(q->shape) * sizeof *ref_stats);
     for (int op = p.first_op; op <= p.last_op; op++) {
         ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref_y, ref_stats);
-        for (size_t c = 0; c < ts_num_configs(); c++)
+        for (size_t c = 0; c < TS_CONFIGS; c++)
             for (int ep = HOST; ep <= BUFFERS; ep++)
                 check_one(ts_ctx[c], ts_config_name(c), (entry_point)ep, (clsm_op)op, dtype, q, x,
                           ref_y, ref_stats, label);
@@ -704,7 +704,7 @@ Test(attention, sharded_softmax_matches_the_whole_row)
 
         for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
             ref_softmax((clsm_op)op, dtype, whole, 1.0f, x, ref_y);
-            for (size_t c = 0; c < ts_num_configs(); c++) {
+            for (size_t c = 0; c < TS_CONFIGS; c++) {
                 for (int ep = HOST; ep <= BUFFERS; ep++) {
                     char what[256], head[160];
                     ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype, whole,
@@ -868,7 +868,7 @@ static void check_bitwise(bool second_in_place, const char *label)
             void *y1 = ts_alloc(dtype, n), *y2 = ts_alloc(dtype, n);
             void *s1 = checked_malloc(sb), *s2 = checked_malloc(sb);
             for (int op = p.first_op; op <= p.last_op; op++) {
-                for (size_t c = 0; c < ts_num_configs(); c++) {
+                for (size_t c = 0; c < TS_CONFIGS; c++) {
                     for (int ep = HOST; ep <= BUFFERS; ep++) {
                         char what[256], head[160];
                         ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,
@@ -949,7 +949,7 @@ Test(attention, zero_and_null_options_are_the_v1_call)
             void *v1 = ts_alloc(dtype, n), *ex = ts_alloc(dtype, n);
             for (int op = p.first_op; op <= p.last_op; op++) {
                 for (size_t sc = 0; sc < N_OF(scales); sc++) {
-                    for (size_t c = 0; c < ts_num_configs(); c++) {
+                    for (size_t c = 0; c < TS_CONFIGS; c++) {
                         for (int ep = HOST; ep <= BUFFERS; ep++) {
                             char what[256], head[160];
                             ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,

@@ -168,7 +168,7 @@ static void check_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, float s
     const size_t n = ts_count(s);
     reference ref = reference_of(op, dtype, s, scale, y, dy);
     void *dx = ts_alloc(dtype, n);
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         for (int ep = HOST; ep <= BUFFERS; ep++) {
             char what[256];
             describe(what, sizeof what, ts_config_name(c), (entry_point)ep, op, dtype, s, scale);
@@ -292,7 +292,7 @@ Test(backward, tensors_beyond_the_cache)
                 ts_store(CLSM_F32, dy, slice_at(s, 1, j), INFINITY);
         reference ref = reference_of((clsm_op)op, CLSM_F32, s, 0.5f, y, dy);
         void *dx = ts_alloc(CLSM_F32, n);
-        for (size_t c = 0; c < ts_num_configs(); c++) {
+        for (size_t c = 0; c < TS_CONFIGS; c++) {
             const char *family = clsm_kernel_name(ts_ctx[c], CLSM_F32, s);
             if (strcmp(family, "row") != 0 && strcmp(family, "split") != 0)
                 continue;
@@ -640,7 +640,7 @@ static void check_gradient(clsm_dtype dtype, double step, double tol, uint64_t s
                     numeric[e] = (l_up - l_down) / (up - down);
                 }
                 void *dx = ts_alloc(dtype, n);
-                for (size_t c = 0; c < ts_num_configs(); c++) {
+                for (size_t c = 0; c < TS_CONFIGS; c++) {
                     char what[160];
                     ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, dtype, s,
                                 scale);
@@ -745,7 +745,7 @@ static void check_in_place(entry_point ep)
                 void *want = ts_alloc(dt, n), *got = ts_alloc(dt, n);
                 reference ref = reference_of((clsm_op)op, dt, s, scale, y, dy);
                 reference ref_yy = reference_of((clsm_op)op, dt, s, scale, y, y);
-                for (size_t c = 0; c < ts_num_configs(); c++) {
+                for (size_t c = 0; c < TS_CONFIGS; c++) {
                     for (int a = ON_DY; a <= ON_BOTH; a++) {
                         char what[256], where[96];
                         snprintf(where, sizeof where, "%s %s %s", ts_config_name(c),
@@ -1370,12 +1370,12 @@ Test(backward, repeats_bitwise)
                 void *y = forward((clsm_op)op, types[t], s, 1.0f, x);
                 void *dy = ts_random(types[t], n, -1, 1, 1350 + 10 * t + k);
                 void *first = ts_alloc(types[t], n), *again = ts_alloc(types[t], n);
-                for (size_t c = 0; c < ts_num_configs(); c++) {
+                for (size_t c = 0; c < TS_CONFIGS; c++) {
                     char what[160];
                     ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, types[t], s,
                                 1.0f);
                     clsm_context *fresh = NULL;
-                    clsm_status st = ts_context_create_variant(&fresh, ts_config_variant(c));
+                    clsm_status st = ts_context_create_family(&fresh, ts_config_family(c));
                     cr_assert_eq(st, CLSM_SUCCESS, "%s: fresh context: %s", what,
                                  clsm_status_string(st));
                     clsm_context *const contexts[] = {ts_ctx[c], ts_ctx[c], fresh};
@@ -1508,7 +1508,7 @@ static void *worker(void *arg)
 Test(backward_threads, four_threads_mix_forward_and_backward_on_one_context)
 {
     clsm_context *ctx = NULL;
-    clsm_status st = ts_context_create_variant(&ctx, NULL);
+    clsm_status st = ts_context_create_family(&ctx, NULL);
     cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
     pthread_t tid[N_THREADS];
     job jobs[N_THREADS];

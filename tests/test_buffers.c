@@ -114,8 +114,8 @@ Test(buffers, nonzero_offsets_leave_neighbouring_elements_untouched)
     ts_cl cl;
     ts_cl_open(&cl, 0);
     const clsm_shape shapes[] = {{3, 257, 2}, {1, 4099, 1}};
-    for (size_t c = 0; c < ts_num_configs(); c++) {
-        clsm_context *ctx = create_on_queue(ts_config_variant(c), cl.queue);
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
+        clsm_context *ctx = create_on_queue(ts_config_family(c), cl.queue);
         for (size_t d = 0; d < N_DTYPES; d++)
             for (size_t k = 0; k < 2; k++)
                 for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
@@ -154,9 +154,9 @@ Test(buffers, nothing_is_written_before_the_wait_list_completes)
     float *x = ts_random(CLSM_F32, n, -4, 4, 77), *y = ts_alloc(CLSM_F32, n);
     double *ref = reference(CLSM_SOFTMAX, CLSM_F32, s, 1.0f, x);
 
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         const char *name = ts_config_name(c);
-        clsm_context *ctx = create_on_queue(ts_config_variant(c), cl.queue);
+        clsm_context *ctx = create_on_queue(ts_config_family(c), cl.queue);
         ts_fill_sentinel(y, n * 4);
         cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, n * 4, x);
         cl_mem yb = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, n * 4, y);
@@ -215,9 +215,9 @@ Test(buffers, returned_event_completes_only_when_y_is_written)
     float *x = ts_random(CLSM_F32, n, -4, 4, 78), *y = ts_alloc(CLSM_F32, n);
     double *ref = reference(CLSM_LOG_SOFTMAX, CLSM_F32, s, 1.0f, x);
 
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         const char *name = ts_config_name(c);
-        clsm_context *ctx = create_on_queue(ts_config_variant(c), cl.queue);
+        clsm_context *ctx = create_on_queue(ts_config_family(c), cl.queue);
         ts_fill_sentinel(y, n * 4);
         cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, n * 4, x);
         cl_mem yb = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, n * 4, y);
@@ -356,9 +356,9 @@ Test(buffers, out_of_order_queue_follows_the_events)
     float *x = ts_random(CLSM_F32, n, -4, 4, 81), *y1 = ts_alloc(CLSM_F32, n),
           *y2 = ts_alloc(CLSM_F32, n);
 
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         const char *name = ts_config_name(c);
-        clsm_context *ctx = create_on_queue(ts_config_variant(c), q);
+        clsm_context *ctx = create_on_queue(ts_config_family(c), q);
         cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, n * 4, NULL);
         cl_mem b1 = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, n * 4, NULL);
         cl_mem b2 = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, n * 4, NULL);
@@ -417,8 +417,8 @@ Test(buffers, in_place_is_bitwise_equal_to_out_of_place)
     ts_cl_open(&cl, 0);
     const clsm_shape s = {3, 1025, 2};
     const size_t n = ts_count(s), pad = 3;
-    for (size_t c = 0; c < ts_num_configs(); c++) {
-        clsm_context *ctx = create_on_queue(ts_config_variant(c), cl.queue);
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
+        clsm_context *ctx = create_on_queue(ts_config_family(c), cl.queue);
         for (size_t d = 0; d < N_DTYPES; d++) {
             for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
                 const size_t es = ts_dtype_size(dtypes[d]);
@@ -463,9 +463,9 @@ Test(buffers, host_in_place_is_bitwise_equal_to_out_of_place)
 {
     const clsm_shape s = {5, 513, 3};
     const size_t n = ts_count(s);
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         clsm_context *ctx = NULL;
-        clsm_status st = ts_context_create_variant(&ctx, ts_config_variant(c));
+        clsm_status st = ts_context_create_family(&ctx, ts_config_family(c));
         cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", ts_config_name(c), clsm_status_string(st));
         for (size_t d = 0; d < N_DTYPES; d++) {
             for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
@@ -507,9 +507,9 @@ Test(buffers, in_place_nan_slices_are_bitwise_equal_to_out_of_place)
 {
     const clsm_shape shapes[] = {{1, 16, 1}, {4099, 5, 1}, {2, 37, 17}};
     const float scales[] = {0.0f, 1.0f};
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         clsm_context *ctx = NULL;
-        clsm_status st = ts_context_create_variant(&ctx, ts_config_variant(c));
+        clsm_status st = ts_context_create_family(&ctx, ts_config_family(c));
         cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", ts_config_name(c), clsm_status_string(st));
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
             const clsm_shape s = shapes[k];
@@ -587,7 +587,7 @@ Test(buffers, same_buffer_disjoint_ranges_are_not_overlap)
 Test(buffers, default_context_queue_serves_buffers)
 {
     clsm_context *ctx = NULL;
-    clsm_status st = ts_context_create_variant(&ctx, NULL);
+    clsm_status st = ts_context_create_family(&ctx, NULL);
     cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
     check_at_offsets(ctx, "auto", CLSM_LOG_SOFTMAX, CLSM_F32, (clsm_shape){4, 129, 3}, 2, 1);
     clsm_context_release(ctx);

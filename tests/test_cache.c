@@ -123,13 +123,14 @@ static void run_all(void)
     float x[3 * 100 * 16];
     ts_rng r = ts_rng_seed(91);
     ts_fill_uniform(&r, CLSM_F32, x, 3 * 100 * 16, -10, 10);
-    for (size_t i = 0; ts_variants[i]; i++) {
-        /* A shape each variant takes itself, so that every variant is a program of its own. */
-        const clsm_shape shape = {3, 100, strcmp(ts_variants[i], "columns") == 0 ? 16 : 1};
+    for (size_t i = 0; i < TS_FAMILIES; i++) {
+        /* A shape each family takes itself, so that every family is a program of its own. */
+        const char *family = ts_families[i];
+        const clsm_shape shape = {3, 100, strcmp(family, "columns") == 0 ? 16 : 1};
         clsm_context *ctx;
-        clsm_status st = ts_context_create_variant(&ctx, ts_variants[i]);
-        cr_assert_eq(st, CLSM_SUCCESS, "%s context: %s", ts_variants[i], clsm_status_string(st));
-        ts_run_and_check(ctx, ts_variants[i], CLSM_SOFTMAX, CLSM_F32, shape, 1.0f, x, NULL);
+        clsm_status st = ts_context_create_family(&ctx, family);
+        cr_assert_eq(st, CLSM_SUCCESS, "%s context: %s", family, clsm_status_string(st));
+        ts_run_and_check(ctx, family, CLSM_SOFTMAX, CLSM_F32, shape, 1.0f, x, NULL);
         clsm_context_release(ctx);
     }
 }
@@ -481,7 +482,7 @@ static void run_group_context(void)
     ts_rng r = ts_rng_seed(93);
     ts_fill_uniform(&r, CLSM_F32, x, 300, -10, 10);
     clsm_context *ctx;
-    clsm_status st = ts_context_create_variant(&ctx, "group");
+    clsm_status st = ts_context_create_family(&ctx, "group");
     cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
     ts_run_and_check(ctx, "group", CLSM_SOFTMAX, CLSM_F32, job_shape, 1.0f, x, NULL);
     clsm_context_release(ctx);
@@ -496,7 +497,7 @@ Test(cache, concurrent_writers_leave_whole_entries)
     ts_rng r = ts_rng_seed(94);
     /* Created here: only the builds, at the first call, need to race. */
     for (int i = 0; i < N_THREADS; i++) {
-        clsm_status st = ts_context_create_variant(&jobs[i].ctx, "group");
+        clsm_status st = ts_context_create_family(&jobs[i].ctx, "group");
         cr_assert_eq(st, CLSM_SUCCESS, "context %d: %s", i, clsm_status_string(st));
         ts_fill_uniform(&r, CLSM_F32, jobs[i].x, 300, -10, 10);
     }

@@ -26,7 +26,7 @@ static void check_example(const clsm_dtype *dtypes, size_t n_dtypes, clsm_op op,
         void *xd = ts_alloc(dtypes[d], n);
         for (size_t i = 0; i < n; i++)
             ts_store(dtypes[d], xd, i, x[i]);
-        for (size_t c = 0; c < ts_num_configs(); c++)
+        for (size_t c = 0; c < TS_CONFIGS; c++)
             ts_run_and_check(ts_ctx[c], ts_config_name(c), op, dtypes[d], shape, scale, xd, want);
         free(xd);
     }
@@ -132,7 +132,7 @@ Test(contract, build_log_is_empty_after_successful_builds)
     const float x[] = {1, 2, 3};
     float y[3];
     clsm_shape s = {1, 3, 1};
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         clsm_status st = clsm_softmax_host(ts_ctx[c], CLSM_SOFTMAX, CLSM_F32, s, 1.0f, x, y);
         cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", ts_config_name(c), clsm_status_string(st));
         const char *log = clsm_context_build_log(ts_ctx[c]);
@@ -143,7 +143,7 @@ Test(contract, build_log_is_empty_after_successful_builds)
 
 Test(contract, context_queue_belongs_to_a_live_opencl_context)
 {
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         cl_command_queue q = clsm_context_queue(ts_ctx[c]);
         cr_assert_not_null(q, "%s: no queue", ts_config_name(c));
         cl_context cl = NULL;

@@ -23,7 +23,7 @@ static void check_repeatable(clsm_dtype dtype, clsm_shape s, uint64_t seed)
     ts_rng r = ts_rng_seed(seed);
     void *x = ts_alloc(dtype, n), *first = ts_alloc(dtype, n), *again = ts_alloc(dtype, n);
     ts_fill_uniform(&r, dtype, x, n, -8, 8);
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
             char what[160];
             ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, dtype, s, 1.0f);
@@ -34,7 +34,7 @@ static void check_repeatable(clsm_dtype dtype, clsm_shape s, uint64_t seed)
                 cr_assert(rep_check.ok, "%s, run %d: %s", what, rep + 2, rep_check.msg);
             }
             clsm_context *fresh = NULL;
-            clsm_status st = ts_context_create_variant(&fresh, ts_config_variant(c));
+            clsm_status st = ts_context_create_family(&fresh, ts_config_family(c));
             cr_assert_eq(st, CLSM_SUCCESS, "%s: fresh context: %s", what, clsm_status_string(st));
             run(fresh, what, (clsm_op)op, dtype, s, x, again);
             clsm_context_release(fresh);

@@ -91,7 +91,7 @@ static void check_dominant(clsm_dtype dtype, clsm_shape shape, float scale, uint
             cr_assert_geq(near_zero, shape.outer * shape.inner / 8,
                           "only %zu log-softmax results in (-1e-4, 0)", near_zero);
         }
-        for (size_t c = 0; c < ts_num_configs(); c++)
+        for (size_t c = 0; c < TS_CONFIGS; c++)
             ts_run_and_check(ts_ctx[c], ts_config_name(c), (clsm_op)op, dtype, shape, scale, x,
                              ref);
     }

@@ -151,7 +151,7 @@ static void expect_host(clsm_context *ctx, clsm_dtype dtype, clsm_status want, c
 static clsm_context *create(void)
 {
     clsm_context *ctx;
-    clsm_status st = ts_context_create_variant(&ctx, NULL);
+    clsm_status st = ts_context_create_family(&ctx, NULL);
     cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
     return ctx;
 }
@@ -186,7 +186,7 @@ Test(faults, no_platform_is_device_not_found)
 {
     fault.no_platform = 1;
     clsm_context *ctx = (clsm_context *)&fault;
-    clsm_status st = ts_context_create_variant(&ctx, NULL);
+    clsm_status st = ts_context_create_family(&ctx, NULL);
     cr_assert_eq(st, CLSM_ERROR_DEVICE_NOT_FOUND, "%s", clsm_status_string(st));
     cr_assert_null(ctx);
 }
@@ -273,7 +273,7 @@ Test(faults, kernels_allowing_small_work_groups_still_run)
     ts_rng r = ts_rng_seed(82);
     for (size_t v = 0; v < 3; v++) {
         clsm_context *ctx;
-        clsm_status st = ts_context_create_variant(&ctx, variants[v]);
+        clsm_status st = ts_context_create_family(&ctx, variants[v]);
         cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
             const size_t n = ts_count(shapes[k]);

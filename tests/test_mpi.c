@@ -18,7 +18,7 @@
 #include <clsoftmax_mpi.h>
 
 #include "reference.h"
-#include "support.h"
+#include "checks.h"
 
 static int rank, ranks; /* in comm */
 static MPI_Comm comm;   /* the communicator of the calls: MPI_COMM_WORLD, or reversed */
@@ -53,6 +53,15 @@ static void *xcalloc(size_t n, size_t size)
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     return p;
+}
+
+/* n seeded values uniform in [lo, hi]. */
+static void *random_values(clsm_dtype dtype, size_t n, double lo, double hi, uint64_t seed)
+{
+    ts_rng r = ts_rng_seed(seed);
+    void *x = xcalloc(n, ts_dtype_size(dtype));
+    ts_fill_uniform(&r, dtype, x, n, lo, hi);
+    return x;
 }
 
 static void mkdirs(char *path)
@@ -347,7 +356,7 @@ static void check_sharded(const request *q)
     split s = make_split(q->n, q->split_kind);
     size_t esize = ts_dtype_size(q->dtype), c = s.counts[rank];
     size_t full_n = q->outer * q->n;
-    void *x = ts_random(q->dtype, full_n, q->lo, q->hi, q->seed);
+    void *x = random_values(q->dtype, full_n, q->lo, q->hi, q->seed);
     if (q->specials)
         plant_specials(q->dtype, &s, x);
 
@@ -465,7 +474,7 @@ static void check_cross_entropy(clsm_dtype dtype, size_t outer, size_t n, int sp
              (unsigned long long)seed);
     split s = make_split(n, split_kind);
     size_t esize = ts_dtype_size(dtype), c = s.counts[rank];
-    void *x = ts_random(dtype, outer * n, -8, 8, seed);
+    void *x = random_values(dtype, outer * n, -8, 8, seed);
     if (specials)
         plant_specials(dtype, &s, x);
     const int64_t ignore = -100;
@@ -557,7 +566,7 @@ static void check_bad_arguments(void)
 {
     const size_t outer = 6, n = 37;
     split s = make_split(n, UNEVEN), e = make_split(n, EMPTY_MIDDLE);
-    float *x = ts_random(CLSM_F32, outer * n, -3, 3, 99);
+    float *x = random_values(CLSM_F32, outer * n, -3, 3, 99);
     float *xs = take_shard(&s, outer, 4, x), *ys = xcalloc(outer * n, 4);
     float *xe = take_shard(&e, outer, 4, x);
     clsm_shape sh = {outer, s.counts[rank], 1}, she = {outer, e.counts[rank], 1};
@@ -791,7 +800,7 @@ static void check_repeatable(clsm_dtype dtype, clsm_op op, int buffers)
     strncat(current, " (repeatability)", sizeof current - strlen(current) - 1);
     split s = make_split(q.n, q.split_kind);
     size_t esize = ts_dtype_size(dtype);
-    void *x = ts_random(dtype, q.outer * q.n, q.lo, q.hi, q.seed);
+    void *x = random_values(dtype, q.outer * q.n, q.lo, q.hi, q.seed);
     void *xs = take_shard(&s, q.outer, esize, x);
     void *y1, *y2;
     clsm_status a = run_sharded(&q, &s, xs, NULL, &y1);

@@ -18,7 +18,7 @@ static clsm_context *ctx;
 
 static void open_regs(void)
 {
-    clsm_status st = ts_context_create_variant(&ctx, "regs");
+    clsm_status st = ts_context_create_family(&ctx, "regs");
     cr_assert_eq(st, CLSM_SUCCESS, "creating the regs context: %s", clsm_status_string(st));
 }
 

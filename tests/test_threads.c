@@ -108,7 +108,7 @@ static void *worker(void *arg)
 
 Test(threads, four_threads_share_one_context)
 {
-    for (size_t c = 0; c < ts_num_configs(); c++) {
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
         pthread_t tid[N_THREADS];
         job jobs[N_THREADS];
         for (size_t t = 0; t < N_THREADS; t++) {
@@ -225,7 +225,7 @@ static void *stress_worker(void *arg)
 Test(threads_stress, sixteen_threads_match_serial_results_bitwise)
 {
     clsm_context *ctx;
-    cr_assert_eq(ts_context_create_variant(&ctx, NULL), CLSM_SUCCESS);
+    cr_assert_eq(ts_context_create_family(&ctx, NULL), CLSM_SUCCESS);
     ts_rng r = ts_rng_seed(77);
     /* Shapes for each CPU family: rows, short rows in batches, strided columns, a few
      * strided ones, and a long row that is split. */

@@ -1,0 +1,112 @@
+/* The public entry points as one table, and a runner that gives a call's host data to any of them, so that each concern (bad input, determinism, threads, in place, events) is written once and runs on every entry point. No Criterion: threads may call it. */
+#ifndef CLSM_TEST_ENTRIES_H
+#define CLSM_TEST_ENTRIES_H
+
+#include "checks.h"
+
+/*
+ * Every argument an entry point takes; each reads the ones it has. The forward's x is in[0]
+ * and its y is out; the backward's y and dy are in[0] and in[1], and its dx is out.
+ */
+typedef struct ts_args {
+    clsm_context *ctx;
+    clsm_op op;
+    clsm_dtype dtype;
+    clsm_shape shape;
+    float scale;
+    const clsm_options *options;
+    const void *in[2]; /* the host entries' */
+    void *out;
+    cl_mem in_buffer[2]; /* the buffers entries' */
+    size_t in_offset[2];
+    cl_mem out_buffer;
+    size_t out_offset;
+    cl_uint num_events;
+    const cl_event *events;
+    cl_event *event;
+} ts_args;
+
+typedef struct ts_entry {
+    const char *name;
+    unsigned inputs; /* 1: x; 2: y and dy */
+    bool buffers;    /* device memory: asynchronous, with a wait list and an event */
+    bool options;    /* takes clsm_options */
+    clsm_status (*call)(const ts_args *a);
+} ts_entry;
+
+/* host, buffers, host_ex, buffers_ex, backward_host, backward_buffers. A new public entry
+ * point gets a row here, and every concern suite runs it. */
+#define TS_ENTRIES 6
+extern const ts_entry ts_entries[TS_ENTRIES];
+
+/* A call's data in host memory, for any entry point. */
+typedef struct ts_data {
+    clsm_op op;
+    clsm_dtype dtype;
+    clsm_shape shape;
+    float scale;
+    /* The _ex entries' options (NULL for the others): tensors in their host members;
+     * stats_out.host receives the statistics. */
+    const clsm_options *options;
+    const void *in[2];
+} ts_data;
+
+/* The memory the output shares: none; in[0]'s (x, or the backward's y); in[1]'s (dy); or
+ * in[0]'s with in[1] the same tensor too (the backward's y, dy and dx one array). */
+typedef enum ts_alias { TS_APART, TS_ON_IN0, TS_ON_IN1, TS_ON_BOTH } ts_alias;
+
+/*
+ * d's tensors as entry e takes them, in a and in the buffers s holds. Host entries get d's
+ * arrays, or out holding a copy of the input the output aliases. Buffers entries get every
+ * tensor, the option tensors included, in a buffer of its own at an offset and before a pad
+ * that no other tensor of the call shares, so that a kernel argument read in the wrong place
+ * shows; the output starts as sentinels. out: ts_count(d->shape) elements, or NULL for a
+ * statistics-only _ex call.
+ */
+typedef struct ts_staged {
+    const ts_entry *entry;
+    const ts_data *data;
+    ts_alias alias;
+    void *out;
+    clsm_options options; /* the buffers' copy of d's */
+    cl_mem buffer[7];
+    size_t offset[7], bytes[7], total[7]; /* of each tensor's data, and of its buffer */
+    unsigned char *before[7];             /* each tensor as staged, pads included */
+    cl_command_queue queue;
+} ts_staged;
+ts_report ts_stage(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_alias alias,
+                   void *out, ts_staged *s, ts_args *a);
+/*
+ * After the call: reads the output (and statistics) back into out (and stats_out.host),
+ * releases the buffers, and fails where the call wrote past its output's bytes, changed an
+ * input, or wrote anything while returning an error.
+ */
+ts_report ts_unstage(ts_staged *s, clsm_status status);
+
+/* ts_stage, the call, the wait for its event (which a successful buffers call must give),
+ * and ts_unstage; *status receives the call's status. */
+ts_report ts_run(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_alias alias,
+                 void *out, clsm_status *status);
+
+/* out, and the statistics d's options asked for, against the f64 reference of d. */
+ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out);
+
+/*
+ * Options that switch on every fused path a shape allows, for the _ex entries in the
+ * concern suites: with inner == 1 an additive f32 mask over [batch 1, heads, rows], causal
+ * with a window and a sink per head; statistics out on any shape. Host arrays, freed by
+ * ts_options_free.
+ */
+typedef struct ts_options {
+    clsm_options o;
+    void *mask, *sinks, *stats;
+} ts_options;
+void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t seed);
+void ts_options_free(ts_options *t);
+
+/* The element size of the statistics and sinks of a dtype's calls: f64 for F64, else f32. */
+clsm_dtype ts_stats_dtype(clsm_dtype dtype);
+/* The mask elements an option set reads: its largest index plus one. */
+size_t ts_mask_elements(const clsm_options *o, clsm_shape shape);
+
+#endif
