@@ -56,6 +56,8 @@ const ts_entry ts_entries[TS_ENTRIES] = {
     {"backward_buffers", 2, true, false, call_backward_buffers},
 };
 
+const size_t ts_entry_indices[TS_ENTRIES] = {0, 1, 2, 3, 4, 5};
+
 /* The tensors of a call, and where each sits on the buffers path: its offset and the pad
  * after it, in its own elements, no two alike, so that a kernel reading one tensor's offset
  * for another's reads the wrong elements. */
@@ -79,7 +81,7 @@ clsm_dtype ts_stats_dtype(clsm_dtype dtype)
     return dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
 }
 
-static size_t mask_element_size(clsm_mask_type type)
+size_t ts_mask_element_size(clsm_mask_type type)
 {
     return type == CLSM_MASK_ADD_F32 ? 4 : type == CLSM_MASK_KEEP_U8 ? 1 : 2;
 }
@@ -103,7 +105,7 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
     memset(bytes, 0, SLOTS * sizeof *bytes);
     elem[IN0] = elem[IN1] = elem[OUT] = es;
     elem[SINKS] = elem[STATS_IN] = elem[STATS_OUT] = rs;
-    elem[MASK] = o ? mask_element_size(o->mask_type) : 1;
+    elem[MASK] = o ? ts_mask_element_size(o->mask_type) : 1;
     bytes[IN0] = n * es;
     bytes[IN1] = e->inputs == 2 ? n * es : 0;
     bytes[OUT] = out ? n * es : 0;

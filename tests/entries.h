@@ -38,6 +38,9 @@ typedef struct ts_entry {
  * point gets a row here, and every concern suite runs it. */
 #define TS_ENTRIES 6
 extern const ts_entry ts_entries[TS_ENTRIES];
+#define TS_FOR_EACH_ENTRY(e) for (const ts_entry *e = ts_entries; e < ts_entries + TS_ENTRIES; e++)
+/* 0 .. TS_ENTRIES - 1, for Criterion's parameterized tests. */
+extern const size_t ts_entry_indices[TS_ENTRIES];
 
 /* A call's data in host memory, for any entry point. */
 typedef struct ts_data {
@@ -106,6 +109,8 @@ void ts_options_free(ts_options *t);
 
 /* The element size of the statistics and sinks of a dtype's calls: f64 for F64, else f32. */
 clsm_dtype ts_stats_dtype(clsm_dtype dtype);
+/* The bytes of one element of a mask type. */
+size_t ts_mask_element_size(clsm_mask_type type);
 /* The mask elements an option set reads: its largest index plus one. */
 size_t ts_mask_elements(const clsm_options *o, clsm_shape shape);
 

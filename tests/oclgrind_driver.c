@@ -36,7 +36,7 @@ typedef enum path_kind {
     PATH_IN_PLACE_Y /* the backward buffers entry point, dx == y at one offset */
 } path_kind;
 
-/* Bit f stands for families[f]. */
+/* Bit f stands for ts_families[f]. */
 enum { ITEM = 1, GROUP = 2, ROW = 4, COLUMNS = 8, SPLIT = 16, REGS = 32, ALL = 63 };
 
 /* The ops a case runs: an option case runs one, as each op is a variant to compile. */
@@ -201,12 +201,6 @@ static const test_case cases[] = {
     {"bwd-uncached", {1, 2500, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0, BWD},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
-
-static const char *const families[] = {"item", "group", "row", "columns", "split", "regs"};
-#define N_FAMILIES (sizeof families / sizeof families[0])
-
-static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
-#define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
 
 #define DTYPE_BIT(d) (1u << (d))
 #define NARROW_AND_F32 (DTYPE_BIT(CLSM_F32) | DTYPE_BIT(CLSM_F16) | DTYPE_BIT(CLSM_BF16))
@@ -487,12 +481,12 @@ static void free_options(option_data *d)
     free(d->o.stats_out.host);
 }
 
-/* Whether families[f], forced, takes this layout at all (README, "Kernel variants"). */
+/* Whether ts_families[f], forced, takes this layout at all (README, "Kernel variants"). */
 static bool family_takes(size_t f, clsm_shape s)
 {
-    if (strcmp(families[f], "row") == 0 || strcmp(families[f], "split") == 0)
+    if (strcmp(ts_families[f], "row") == 0 || strcmp(ts_families[f], "split") == 0)
         return s.inner == 1;
-    if (strcmp(families[f], "columns") == 0)
+    if (strcmp(ts_families[f], "columns") == 0)
         return s.inner > 1;
     return true;
 }
@@ -503,12 +497,12 @@ static bool case_runs_op(const test_case *c, int op)
     return c->ops == BOTH_OPS || (c->ops == SOFTMAX_ONLY) == (op == CLSM_SOFTMAX);
 }
 
-/* Whether families[f] runs case c in its runs over every case. The regs family has no
+/* Whether ts_families[f] runs case c in its runs over every case. The regs family has no
  * backward kernels: its backward calls run those another family's runs check. */
 static bool family_runs(size_t f, const test_case *c)
 {
     return !(c->skip & (1u << f)) && family_takes(f, c->shape) &&
-           !(c->backward && strcmp(families[f], "regs") == 0);
+           !(c->backward && strcmp(ts_families[f], "regs") == 0);
 }
 
 /*
@@ -891,7 +885,7 @@ static bool run_call(clsm_context *ctx, const call *k)
 static size_t family_index(const char *name)
 {
     size_t f = 0;
-    while (f < N_FAMILIES && strcmp(families[f], name) != 0)
+    while (f < TS_FAMILIES && strcmp(ts_families[f], name) != 0)
         f++;
     return f;
 }
@@ -899,7 +893,7 @@ static size_t family_index(const char *name)
 static size_t dtype_index(const char *name)
 {
     size_t d = 0;
-    while (d < N_DTYPES && strcmp(ts_dtype_name(dtypes[d]), name) != 0)
+    while (d < TS_DTYPES && strcmp(ts_dtype_name(ts_dtypes[d]), name) != 0)
         d++;
     return d;
 }
@@ -925,19 +919,20 @@ static void list_uninitialized(void)
 {
     for (size_t k = 0; k < N_UNINITIALIZED_FAULTS; k++) {
         printf("# %s", uninitialized_faults[k].family);
-        for (size_t d = 0; d < N_DTYPES; d++)
-            if (uninitialized_faults[k].dtypes & DTYPE_BIT(dtypes[d]))
-                printf(" %s", ts_dtype_name(dtypes[d]));
+        for (size_t d = 0; d < TS_DTYPES; d++)
+            if (uninitialized_faults[k].dtypes & DTYPE_BIT(ts_dtypes[d]))
+                printf(" %s", ts_dtype_name(ts_dtypes[d]));
         printf(": %s\n", uninitialized_faults[k].why);
     }
-    for (size_t f = 0; f < N_FAMILIES; f++)
-        for (size_t d = 0; d < N_DTYPES; d++)
+    for (size_t f = 0; f < TS_FAMILIES; f++)
+        for (size_t d = 0; d < TS_DTYPES; d++)
             for (size_t i = 0; i < N_CASES; i++)
                 for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
                     if (family_runs(f, &cases[i]) && case_runs_op(&cases[i], op) &&
-                        !cases[i].races_only && !uninitialized_fault(families[f], dtypes[d]) &&
-                        uninitialized_run(families[f], &cases[i], dtypes[d]))
-                        printf("%s %s %s %s\n", families[f], ts_dtype_name(dtypes[d]),
+                        !cases[i].races_only &&
+                        !uninitialized_fault(ts_families[f], ts_dtypes[d]) &&
+                        uninitialized_run(ts_families[f], &cases[i], ts_dtypes[d]))
+                        printf("%s %s %s %s\n", ts_families[f], ts_dtype_name(ts_dtypes[d]),
                                cases[i].name, ts_op_name((clsm_op)op));
 }
 
@@ -947,7 +942,7 @@ static int run(const char *family, const char *dtype, const char *case_name, con
     size_t f = family_index(family), d = dtype_index(dtype);
     size_t one_case = case_name ? case_index(case_name) : 0;
     int one_op = op ? op_index(op) : 0;
-    if (f == N_FAMILIES || d == N_DTYPES || one_case == N_CASES || one_op > CLSM_LOG_SOFTMAX ||
+    if (f == TS_FAMILIES || d == TS_DTYPES || one_case == N_CASES || one_op > CLSM_LOG_SOFTMAX ||
         (case_name && !family_takes(f, cases[one_case].shape))) {
         fprintf(stderr, "oclgrind_driver: no such run: %s %s %s %s\n", family, dtype,
                 case_name ? case_name : "", op ? op : "");
@@ -969,7 +964,7 @@ static int run(const char *family, const char *dtype, const char *case_name, con
         for (int o = CLSM_SOFTMAX; o <= CLSM_LOG_SOFTMAX; o++) {
             if (op ? o != one_op : !case_runs_op(&cases[i], o))
                 continue;
-            call k = {families[f], &cases[i], dtypes[d], (clsm_op)o};
+            call k = {ts_families[f], &cases[i], ts_dtypes[d], (clsm_op)o};
             calls++;
             failed += !run_call(ctx, &k);
         }
@@ -985,9 +980,20 @@ int main(int argc, char **argv)
         list_uninitialized();
         return 0;
     }
+    if (argc == 2 && strcmp(argv[1], "--families") == 0) {
+        for (size_t f = 0; f < TS_FAMILIES; f++)
+            printf("%s\n", ts_families[f]);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--dtypes") == 0) {
+        for (size_t d = 0; d < TS_DTYPES; d++)
+            printf("%s\n", ts_dtype_name(ts_dtypes[d]));
+        return 0;
+    }
     if (argc == 3 || argc == 5)
         return run(argv[1], argv[2], argc == 5 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL);
-    fprintf(stderr, "usage: oclgrind_driver FAMILY DTYPE [CASE OP] | --uninitialized-list\n"
+    fprintf(stderr, "usage: oclgrind_driver FAMILY DTYPE [CASE OP] | --uninitialized-list | "
+                    "--families | --dtypes\n"
                     "families: item group row columns split regs; dtypes: F32 F16 BF16 F64;\n"
                     "ops: softmax log-softmax\n");
     return 2;

@@ -116,6 +116,17 @@ void ts_check_random(clsm_dtype dtype, clsm_shape shape, float scale, double lo,
     free(x);
 }
 
+void ts_run_checked(const ts_entry *e, clsm_context *ctx, const ts_data *d, void *out,
+                    const char *what)
+{
+    clsm_status st;
+    ts_report r = ts_run(e, ctx, d, TS_APART, out, &st);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s %s: %s", e->name, what, clsm_status_string(st));
+    cr_assert(r.ok, "%s %s: %s", e->name, what, r.msg);
+    r = ts_check_result(e, d, out);
+    cr_assert(r.ok, "%s %s: %s", e->name, what, r.msg);
+}
+
 void ts_cl_open(ts_cl *cl, cl_command_queue_properties properties)
 {
     cl_int err = clGetPlatformIDs(1, &cl->platform, NULL);

@@ -3,6 +3,7 @@
 #define CLSM_TEST_SUPPORT_H
 
 #include "checks.h"
+#include "entries.h"
 #include "values.h"
 
 /* A configuration is one family of ts_families forced through CLSM_KERNEL or, as the last
@@ -41,6 +42,11 @@ void ts_run_and_check(clsm_context *ctx, const char *config, clsm_op op, clsm_dt
  */
 void ts_check_random(clsm_dtype dtype, clsm_shape shape, float scale, double lo, double hi,
                      uint64_t seed);
+
+/* ts_run of d on entry e, out of place into out, asserting success, a clean run (no write
+ * outside the output, inputs unchanged) and the reference's result; what names the call. */
+void ts_run_checked(const ts_entry *e, clsm_context *ctx, const ts_data *d, void *out,
+                    const char *what);
 
 /* The first OpenCL device (platform 0, device 0), with its own context and queue. */
 typedef struct ts_cl {

@@ -1,4 +1,4 @@
-/* The v1.1 fused options (masks, causal windows, sinks, statistics in and out, sharding) on every kernel family, dtype, op and entry point, and the bad input they bring. */
+/* The v1.1 fused options (masks, causal windows, sinks, statistics in and out, sharding) on every kernel family, dtype and op, through both _ex entry points, and the bad input they bring; what every entry point shares (in place, determinism, threads, events) is in the suites by concern. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -9,13 +9,11 @@
 
 #include <criterion/criterion.h>
 
+#include "entries.h"
 #include "reference.h"
 #include "support.h"
 
 TestSuite(attention, .init = ts_open_all, .fini = ts_close_all);
-
-static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
-#define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
 
 /* The dtypes and ops an option set is checked on: F32 with both ops, and one of F16, BF16
  * and F64 with one op, chosen by the set's number c so that the sets between them meet
@@ -33,12 +31,12 @@ static dtype_op case_plan(size_t c, size_t i)
     if (i == 0)
         return (dtype_op){CLSM_F32, CLSM_SOFTMAX, CLSM_LOG_SOFTMAX};
     int op = (int)(c / 3 % 2);
-    return (dtype_op){dtypes[1 + c % 3], op, op};
+    return (dtype_op){ts_dtypes[1 + c % 3], op, op};
 }
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-typedef enum entry_point { HOST, BUFFERS } entry_point;
-static const char *const entry_point_names[] = {"host", "buffers"};
+/* The _ex rows of the entry-point table. */
+static const ts_entry *const ex_entries[] = {&ts_entries[2], &ts_entries[3]};
 
 /* outer seen as [batch, heads, rows]. */
 typedef struct dims {
@@ -50,32 +48,15 @@ static clsm_shape shape_of(dims d)
     return (clsm_shape){d.batch * d.heads * d.rows, d.axis, 1};
 }
 
-static size_t mask_element_size(clsm_mask_type type)
-{
-    return type == CLSM_MASK_ADD_F32 ? 4 : type == CLSM_MASK_KEEP_U8 ? 1 : 2;
-}
-
 /* Sinks and statistics are f32, f64 for F64 calls. */
 static size_t stat_size(clsm_dtype dtype)
 {
-    return dtype == CLSM_F64 ? 8 : 4;
-}
-
-static clsm_dtype stat_dtype(clsm_dtype dtype)
-{
-    return dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+    return ts_dtype_size(ts_stats_dtype(dtype));
 }
 
 static size_t n_slices(clsm_shape s)
 {
     return s.outer * s.inner;
-}
-
-static void *checked_malloc(size_t bytes)
-{
-    void *p = malloc(bytes + 1);
-    cr_assert_not_null(p, "out of host memory for %zu bytes", bytes);
-    return p;
 }
 
 /*
@@ -100,146 +81,44 @@ static request request_for(dims d, float scale)
     return q;
 }
 
-static size_t sinks_count(const request *q)
-{
-    return q->opt.heads > 0 ? q->opt.heads : 1;
-}
-
-/* The options' bytes for each tensor. */
-static size_t mask_bytes(const request *q)
-{
-    return q->mask_elems * mask_element_size(q->opt.mask_type);
-}
-
 static size_t stats_bytes(const request *q, clsm_dtype dtype)
 {
     return 2 * n_slices(q->shape) * stat_size(dtype);
 }
 
-/* Offsets of every tensor on the buffers path, in elements, so that none starts at byte 0. */
-#define PAD 3
-
-static cl_mem padded_buffer(cl_context c, cl_mem_flags flags, const void *host, size_t bytes,
-                            size_t pad_bytes)
-{
-    unsigned char *all = checked_malloc(pad_bytes + bytes);
-    ts_fill_sentinel(all, pad_bytes + bytes);
-    if (host != NULL)
-        memcpy(all + pad_bytes, host, bytes);
-    cl_mem b = ts_cl_buffer(c, flags, pad_bytes + bytes, all);
-    free(all);
-    return b;
-}
-
-static cl_context context_of(clsm_context *ctx)
-{
-    cl_context c;
-    cl_int err = clGetCommandQueueInfo(clsm_context_queue(ctx), CL_QUEUE_CONTEXT, sizeof c, &c,
-                                       NULL);
-    cr_assert_eq(err, CL_SUCCESS, "CL_QUEUE_CONTEXT: %d", err);
-    return c;
-}
-
-/* Reads back what follows the pad and checks that the pad kept its sentinel. */
-static void read_past_pad(clsm_context *ctx, cl_mem b, size_t pad_bytes, size_t bytes, void *out,
-                          const char *what)
-{
-    unsigned char *all = checked_malloc(pad_bytes + bytes);
-    ts_cl_read(clsm_context_queue(ctx), b, 0, pad_bytes + bytes, all);
-    ts_report r = ts_check_sentinel(all, pad_bytes);
-    cr_assert(r.ok, "%s: written before its offset: %s", what, r.msg);
-    memcpy(out, all + pad_bytes, bytes);
-    free(all);
-}
-
 /*
- * One call of either entry point with q's options; y (unless NULL) and stats
- * (when q asks for them) receive the results. On the buffers path every tensor
- * sits at a nonzero offset and is copied back. in_place makes y the x memory.
+ * One call of an _ex entry point with q's options: y (unless q leaves it out) and stats
+ * (when q asks for them) receive the results; on the buffers path every tensor sits at an
+ * offset and before a pad of its own (ts_run), which must hold.
  */
-static clsm_status fused_call(clsm_context *ctx, entry_point ep, clsm_op op, clsm_dtype dtype,
+static clsm_status fused_call(clsm_context *ctx, const ts_entry *e, clsm_op op, clsm_dtype dtype,
                               const request *q, const void *x, void *y, void *stats,
-                              bool in_place, const char *what)
+                              const char *what)
 {
-    const size_t n = ts_count(q->shape), es = ts_dtype_size(dtype), ss = stat_size(dtype);
     clsm_options o = q->opt;
-    if (ep == HOST) {
-        o.stats_out.host = q->stats_out ? stats : NULL;
-        if (in_place) {
-            memcpy(y, x, n * es);
-            return clsm_softmax_host_ex(ctx, op, dtype, q->shape, q->scale, &o, y, y);
-        }
-        return clsm_softmax_host_ex(ctx, op, dtype, q->shape, q->scale, &o, x,
-                                    q->no_y ? NULL : y);
-    }
-
-    cl_context c = context_of(ctx);
-    const clsm_options *h = &q->opt;
-    o.mask.host = o.sinks.host = o.stats_in.host = o.stats_out.host = NULL;
-    if (h->mask.host != NULL) {
-        o.mask.offset = PAD * mask_element_size(h->mask_type);
-        o.mask.buffer = padded_buffer(c, CL_MEM_READ_ONLY, h->mask.host, mask_bytes(q),
-                                      o.mask.offset);
-    }
-    if (h->sinks.host != NULL) {
-        o.sinks.offset = PAD * ss;
-        o.sinks.buffer = padded_buffer(c, CL_MEM_READ_ONLY, h->sinks.host,
-                                       sinks_count(q) * ss, o.sinks.offset);
-    }
-    if (h->stats_in.host != NULL) {
-        o.stats_in.offset = PAD * ss;
-        o.stats_in.buffer = padded_buffer(c, CL_MEM_READ_ONLY, h->stats_in.host,
-                                          stats_bytes(q, dtype), o.stats_in.offset);
-    }
-    if (q->stats_out) {
-        o.stats_out.offset = PAD * ss;
-        o.stats_out.buffer = padded_buffer(c, CL_MEM_READ_WRITE, NULL, stats_bytes(q, dtype),
-                                           o.stats_out.offset);
-    }
-    cl_mem xb = padded_buffer(c, in_place ? CL_MEM_READ_WRITE : CL_MEM_READ_ONLY, x, n * es,
-                              PAD * es);
-    cl_mem yb = in_place ? xb
-                : q->no_y ? NULL
-                          : padded_buffer(c, CL_MEM_READ_WRITE, NULL, n * es, PAD * es);
-    cl_event done = NULL;
-    clsm_status st = clsm_softmax_buffers_ex(ctx, op, dtype, q->shape, q->scale, &o, xb, PAD * es,
-                                             yb, PAD * es, 0, NULL, &done);
-    if (st == CLSM_SUCCESS) {
-        cr_assert_not_null(done, "%s: no event", what);
-        cr_assert_eq(clWaitForEvents(1, &done), CL_SUCCESS, "%s: waiting for the event", what);
-        clReleaseEvent(done);
-        if (yb != NULL)
-            read_past_pad(ctx, yb, PAD * es, n * es, y, what);
-        if (q->stats_out)
-            read_past_pad(ctx, o.stats_out.buffer, PAD * ss, stats_bytes(q, dtype), stats, what);
-    }
-    clFinish(clsm_context_queue(ctx));
-    cl_mem tensors[] = {o.mask.buffer, o.sinks.buffer, o.stats_in.buffer, o.stats_out.buffer,
-                        in_place ? NULL : yb, xb};
-    for (size_t k = 0; k < N_OF(tensors); k++)
-        if (tensors[k] != NULL)
-            clReleaseMemObject(tensors[k]);
+    o.stats_out.host = q->stats_out ? stats : NULL;
+    const ts_data d = {op, dtype, q->shape, q->scale, &o, {x, NULL}};
+    clsm_status st;
+    ts_report r = ts_run(e, ctx, &d, TS_APART, q->no_y ? NULL : y, &st);
+    cr_assert(r.ok, "%s: %s", what, r.msg);
     return st;
 }
 
 /* Checks one entry point's result against the reference (y and stats as the request asks). */
-static void check_one(clsm_context *ctx, const char *config, entry_point ep, clsm_op op,
+static void check_one(clsm_context *ctx, const char *config, const ts_entry *e, clsm_op op,
                       clsm_dtype dtype, const request *q, const void *x, const double *ref_y,
                       const double *ref_stats, const char *label)
 {
     const size_t n = ts_count(q->shape), es = ts_dtype_size(dtype);
     char what[256], head[160];
     ts_describe(head, sizeof head, config, op, dtype, q->shape, q->scale);
-    snprintf(what, sizeof what, "%s %s, %s", head, entry_point_names[ep], label);
-    void *y = ts_alloc(dtype, n), *x_before = ts_alloc(dtype, n);
-    void *stats = checked_malloc(stats_bytes(q, dtype));
+    snprintf(what, sizeof what, "%s %s, %s", head, e->name, label);
+    void *y = ts_alloc(dtype, n);
+    void *stats = ts_malloc(stats_bytes(q, dtype));
     ts_fill_sentinel(y, n * es);
-    ts_fill_sentinel(stats, stats_bytes(q, dtype));
-    memcpy(x_before, x, n * es);
 
-    clsm_status st = fused_call(ctx, ep, op, dtype, q, x, y, stats, false, what);
+    clsm_status st = fused_call(ctx, e, op, dtype, q, x, y, stats, what);
     cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
-    cr_assert(memcmp(x, x_before, n * es) == 0, "%s: the input was modified", what);
     ts_report r;
     if (q->no_y) {
         r = ts_check_sentinel(y, n * es);
@@ -258,7 +137,6 @@ static void check_one(clsm_context *ctx, const char *config, entry_point ep, cls
         cr_assert(r.ok, "%s: stats_out: %s", what, r.msg);
     }
     free(stats);
-    free(x_before);
     free(y);
 }
 
@@ -267,13 +145,13 @@ static void check_request(const request *q, dtype_op p, const void *x, const cha
 {
     const clsm_dtype dtype = p.dtype;
     const size_t n = ts_count(q->shape);
-    double *ref_y = checked_malloc(n * sizeof *ref_y);
-    double *ref_stats = checked_malloc(2 * n_slices(q->shape) * sizeof *ref_stats);
+    double *ref_y = ts_malloc(n * sizeof *ref_y);
+    double *ref_stats = ts_malloc(2 * n_slices(q->shape) * sizeof *ref_stats);
     for (int op = p.first_op; op <= p.last_op; op++) {
         ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref_y, ref_stats);
         for (size_t c = 0; c < TS_CONFIGS; c++)
-            for (int ep = HOST; ep <= BUFFERS; ep++)
-                check_one(ts_ctx[c], ts_config_name(c), (entry_point)ep, (clsm_op)op, dtype, q, x,
+            for (size_t k = 0; k < N_OF(ex_entries); k++)
+                check_one(ts_ctx[c], ts_config_name(c), ex_entries[k], (clsm_op)op, dtype, q, x,
                           ref_y, ref_stats, label);
     }
     free(ref_stats);
@@ -314,7 +192,7 @@ static size_t set_layout(request *q, dims d, layout l)
 static void *random_mask(clsm_mask_type type, size_t n, uint64_t seed)
 {
     ts_rng r = ts_rng_seed(seed);
-    void *m = checked_malloc(n * mask_element_size(type));
+    void *m = ts_malloc(n * ts_mask_element_size(type));
     for (size_t i = 0; i < n; i++) {
         if (type == CLSM_MASK_KEEP_U8) {
             ((unsigned char *)m)[i] = ts_rng_below(&r, 3) == 0 ? 0 : (unsigned char)(1 + ts_rng_below(&r, 255));
@@ -430,9 +308,9 @@ Test(attention, causal_masks_entries_after_the_diagonal_and_before_the_window)
 static void *make_sinks(clsm_dtype dtype, size_t heads)
 {
     static const double values[] = {0.5, -1.5, 2.75, 6.0, -30.0};
-    void *s = checked_malloc(heads * stat_size(dtype));
+    void *s = ts_malloc(heads * stat_size(dtype));
     for (size_t h = 0; h < heads; h++)
-        ts_store(stat_dtype(dtype), s, h, values[h % N_OF(values)]);
+        ts_store(ts_stats_dtype(dtype), s, h, values[h % N_OF(values)]);
     return s;
 }
 
@@ -489,10 +367,10 @@ Test(attention, mask_causal_sinks_and_statistics_combine)
 static void check_reference_is_all_masked(const request *q, const char *label)
 {
     const size_t n = ts_count(q->shape);
-    for (size_t i = 0; i < N_DTYPES; i++) {
-        const clsm_dtype dtype = dtypes[i];
+    for (size_t i = 0; i < TS_DTYPES; i++) {
+        const clsm_dtype dtype = ts_dtypes[i];
         void *x = ts_random(dtype, n, -4, 4, 8000 + i);
-        double *ref = checked_malloc(n * sizeof *ref);
+        double *ref = ts_malloc(n * sizeof *ref);
         for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
             ref_softmax_ex((clsm_op)op, dtype, q->shape, q->scale, &q->opt, x, ref, NULL);
             for (size_t e = 0; e < n; e++)
@@ -511,7 +389,7 @@ Test(attention, masked_rows_give_zeros_not_nan)
     request add = request_for(d, 1.0f);
     add.opt.mask_type = CLSM_MASK_ADD_F32;
     add.mask_elems = set_layout(&add, d, FULL);
-    float *minus_inf = checked_malloc(n * sizeof *minus_inf);
+    float *minus_inf = ts_malloc(n * sizeof *minus_inf);
     for (size_t e = 0; e < n; e++)
         minus_inf[e] = -INFINITY;
     add.opt.mask.host = minus_inf;
@@ -600,26 +478,26 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
             const dtype_op p = case_plan(13, i);
             const clsm_dtype dtype = p.dtype;
             request q = {s, 1.0f, {0}, 0, false, false};
-            void *given = checked_malloc(2 * n_slices(s) * stat_size(dtype));
+            void *given = ts_malloc(2 * n_slices(s) * stat_size(dtype));
             ts_rng r = ts_rng_seed(10000 + k);
             for (size_t e = 0; e < n_slices(s); e++) {
-                ts_store(stat_dtype(dtype), given, 2 * e, ts_rng_uniform(&r, -2, 6));
-                ts_store(stat_dtype(dtype), given, 2 * e + 1, ts_rng_uniform(&r, 0.5, 40));
+                ts_store(ts_stats_dtype(dtype), given, 2 * e, ts_rng_uniform(&r, -2, 6));
+                ts_store(ts_stats_dtype(dtype), given, 2 * e + 1, ts_rng_uniform(&r, 0.5, 40));
             }
             void *x = ts_random(dtype, ts_count(s), -4, 4, 10100 + k);
             /* Slice 0: sum 0; slice 1: max +inf with +inf entries; slice 2: NaN max;
              * slice 3: NaN in x; slice 4: sum +inf beside an entry whose exp against the
              * given max overflows f32 (inf / inf, were it not for the rule). */
-            ts_store(stat_dtype(dtype), given, 1, 0);
-            ts_store(stat_dtype(dtype), given, 2, INFINITY);
-            ts_store(stat_dtype(dtype), given, 3, 2);
+            ts_store(ts_stats_dtype(dtype), given, 1, 0);
+            ts_store(ts_stats_dtype(dtype), given, 2, INFINITY);
+            ts_store(ts_stats_dtype(dtype), given, 3, 2);
             size_t base1 = 1 / s.inner * s.axis * s.inner + 1 % s.inner;
             ts_store(dtype, x, base1, INFINITY);
             ts_store(dtype, x, base1 + (s.axis - 1) * s.inner, INFINITY);
-            ts_store(stat_dtype(dtype), given, 4, NAN);
+            ts_store(ts_stats_dtype(dtype), given, 4, NAN);
             size_t base3 = 3 / s.inner * s.axis * s.inner + 3 % s.inner;
             ts_store(dtype, x, base3 + s.axis / 2 * s.inner, NAN);
-            ts_store(stat_dtype(dtype), given, 9, INFINITY);
+            ts_store(ts_stats_dtype(dtype), given, 9, INFINITY);
             ts_store(dtype, x, 4 / s.inner * s.axis * s.inner + 4 % s.inner, 200);
             q.opt.stats_in.host = given;
             check_request(&q, p, x, "stats_in");
@@ -636,7 +514,7 @@ static void merge_in_grouping(clsm_dtype dtype, size_t count, void *const piece[
                               void *out)
 {
     const size_t bytes = 2 * count * stat_size(dtype);
-    void *inner = checked_malloc(bytes);
+    void *inner = ts_malloc(bytes);
     switch (grouping) {
     case 0: /* (a + b) + c */
         memcpy(out, piece[1], bytes);
@@ -664,8 +542,8 @@ static const char *const grouping_names[] = {"(a+b)+c", "a+(b+c)", "(a+c)+b"};
 static void any_nan_to_canonical(clsm_dtype dtype, void *stats, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (isnan(ts_load(stat_dtype(dtype), stats, i)))
-            ts_store(stat_dtype(dtype), stats, i, NAN);
+        if (isnan(ts_load(ts_stats_dtype(dtype), stats, i)))
+            ts_store(ts_stats_dtype(dtype), stats, i, NAN);
 }
 
 Test(attention, sharded_softmax_matches_the_whole_row)
@@ -673,8 +551,8 @@ Test(attention, sharded_softmax_matches_the_whole_row)
     enum { ROWS = 5, AXIS = 23 };
     const size_t lengths[3] = {3, 12, 8}, starts[3] = {0, 3, 15};
     const clsm_shape whole = {ROWS, AXIS, 1};
-    for (size_t i = 0; i < N_DTYPES; i++) {
-        const clsm_dtype dtype = dtypes[i];
+    for (size_t i = 0; i < TS_DTYPES; i++) {
+        const clsm_dtype dtype = ts_dtypes[i];
         const size_t es = ts_dtype_size(dtype), ss = stat_size(dtype);
         void *x = ts_random(dtype, ROWS * AXIS, -4, 4, 11000 + i);
         /* Row 1: piece a all -inf; row 2: all -inf; row 3: +inf in pieces a and c; row 4: NaN in b. */
@@ -691,30 +569,30 @@ Test(attention, sharded_softmax_matches_the_whole_row)
         for (size_t k = 0; k < 3; k++) {
             piece_x[k] = ts_alloc(dtype, ROWS * lengths[k]);
             piece_y[k] = ts_alloc(dtype, ROWS * lengths[k]);
-            piece_stats[k] = checked_malloc(2 * ROWS * ss);
+            piece_stats[k] = ts_malloc(2 * ROWS * ss);
             for (size_t r = 0; r < ROWS; r++)
                 memcpy((char *)piece_x[k] + r * lengths[k] * es,
                        (char *)x + (r * AXIS + starts[k]) * es, lengths[k] * es);
         }
-        double *whole_stats = checked_malloc(2 * ROWS * sizeof(double));
-        double *piece_ref = checked_malloc(2 * ROWS * sizeof(double));
-        double *ref_y = checked_malloc(ROWS * AXIS * sizeof(double));
-        void *merged = checked_malloc(2 * ROWS * ss), *y = ts_alloc(dtype, ROWS * AXIS);
+        double *whole_stats = ts_malloc(2 * ROWS * sizeof(double));
+        double *piece_ref = ts_malloc(2 * ROWS * sizeof(double));
+        double *ref_y = ts_malloc(ROWS * AXIS * sizeof(double));
+        void *merged = ts_malloc(2 * ROWS * ss), *y = ts_alloc(dtype, ROWS * AXIS);
         ref_softmax_ex(CLSM_SOFTMAX, dtype, whole, 1.0f, NULL, x, NULL, whole_stats);
 
         for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
             ref_softmax((clsm_op)op, dtype, whole, 1.0f, x, ref_y);
             for (size_t c = 0; c < TS_CONFIGS; c++) {
-                for (int ep = HOST; ep <= BUFFERS; ep++) {
+                for (size_t ei = 0; ei < N_OF(ex_entries); ei++) {
+                    const ts_entry *e = ex_entries[ei];
                     char what[256], head[160];
                     ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype, whole,
                                 1.0f);
-                    snprintf(what, sizeof what, "%s %s, sharded", head, entry_point_names[ep]);
+                    snprintf(what, sizeof what, "%s %s, sharded", head, e->name);
                     for (size_t k = 0; k < 3; k++) {
                         request q = {{ROWS, lengths[k], 1}, 1.0f, {0}, 0, true, true};
-                        clsm_status st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype,
-                                                    &q, piece_x[k], NULL, piece_stats[k], false,
-                                                    what);
+                        clsm_status st = fused_call(ts_ctx[c], e, (clsm_op)op, dtype, &q,
+                                                    piece_x[k], NULL, piece_stats[k], what);
                         cr_assert_eq(st, CLSM_SUCCESS, "%s: stats of piece %zu: %s", what, k,
                                      clsm_status_string(st));
                         ref_softmax_ex((clsm_op)op, dtype, q.shape, 1.0f, NULL, piece_x[k], NULL,
@@ -732,9 +610,8 @@ Test(attention, sharded_softmax_matches_the_whole_row)
                             request q = {{ROWS, lengths[k], 1}, 1.0f, {0}, 0, false, false};
                             q.opt.stats_in.host = merged;
                             ts_fill_sentinel(piece_y[k], ROWS * lengths[k] * es);
-                            clsm_status st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op,
-                                                        dtype, &q, piece_x[k], piece_y[k], NULL,
-                                                        false, what);
+                            clsm_status st = fused_call(ts_ctx[c], e, (clsm_op)op, dtype, &q,
+                                                        piece_x[k], piece_y[k], NULL, what);
                             cr_assert_eq(st, CLSM_SUCCESS, "%s: stats_in on piece %zu: %s", what,
                                          k, clsm_status_string(st));
                             for (size_t row = 0; row < ROWS; row++)
@@ -789,13 +666,13 @@ Test(attention, stats_merge_handles_infinite_and_nan_sides)
         {nan, nan, -inf, 0, nan, nan},
     };
     const size_t count = N_OF(cases);
-    for (size_t i = 0; i < N_DTYPES; i++) {
-        const clsm_dtype dtype = dtypes[i], sd = stat_dtype(dtype);
+    for (size_t i = 0; i < TS_DTYPES; i++) {
+        const clsm_dtype dtype = ts_dtypes[i], sd = ts_stats_dtype(dtype);
         const size_t ss = stat_size(dtype);
         const double rel = dtype == CLSM_F64 ? 1e-13 : 1e-6;
         /* One pair more than count, which must stay as it is. */
-        void *in = checked_malloc(2 * (count + 1) * ss), *inout = checked_malloc(2 * (count + 1) * ss);
-        void *in_before = checked_malloc(2 * (count + 1) * ss);
+        void *in = ts_malloc(2 * (count + 1) * ss), *inout = ts_malloc(2 * (count + 1) * ss);
+        void *in_before = ts_malloc(2 * (count + 1) * ss);
         for (size_t k = 0; k <= count; k++) {
             const merge_case *m = &cases[k < count ? k : 0];
             ts_store(sd, in, 2 * k, m->a_max);
@@ -829,117 +706,17 @@ Test(attention, stats_merge_handles_infinite_and_nan_sides)
     }
 }
 
-/* ---- in place, determinism, and the v1 call ---- */
+/* ---- the v1 call ---- */
 
-/* A mask, causal with a window, sinks and statistics out: every option that changes the kernel. */
-static request combined_request(dims d, clsm_dtype dtype, uint64_t seed)
-{
-    request q = request_for(d, 0.5f);
-    q.opt.mask_type = CLSM_MASK_ADD_F32;
-    q.mask_elems = set_layout(&q, d, FULL);
-    q.opt.mask.host = random_mask(CLSM_MASK_ADD_F32, q.mask_elems, seed);
-    q.opt.causal = 1;
-    q.opt.causal_offset = (ptrdiff_t)(d.axis - d.rows);
-    q.opt.window = d.axis / 2 + 1;
-    q.opt.sinks.host = make_sinks(dtype, d.heads);
-    q.stats_out = true;
-    return q;
-}
-
-static void free_request(request *q)
-{
-    free(q->opt.sinks.host);
-    free(q->opt.mask.host);
-}
-
-static const dims bitwise_dims[] = {{2, 3, 3, 17}, {1, 2, 1, 4099}};
-
-/* Runs q twice, a and b in place or not as asked, and checks that y and stats agree bitwise. */
-static void check_bitwise(bool second_in_place, const char *label)
-{
-    for (size_t k = 0; k < N_OF(bitwise_dims); k++) {
-        for (size_t i = 0; i < N_PLAN; i++) {
-            /* The plan of mask_causal_sinks_and_statistics_combine, whose kernels these are. */
-            const dtype_op p = case_plan(7, i);
-            const clsm_dtype dtype = p.dtype;
-            request q = combined_request(bitwise_dims[k], dtype, 12000 + k);
-            const size_t n = ts_count(q.shape), sb = stats_bytes(&q, dtype);
-            void *x = ts_random(dtype, n, -4, 4, 12100 + k);
-            void *y1 = ts_alloc(dtype, n), *y2 = ts_alloc(dtype, n);
-            void *s1 = checked_malloc(sb), *s2 = checked_malloc(sb);
-            for (int op = p.first_op; op <= p.last_op; op++) {
-                for (size_t c = 0; c < TS_CONFIGS; c++) {
-                    for (int ep = HOST; ep <= BUFFERS; ep++) {
-                        char what[256], head[160];
-                        ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,
-                                    q.shape, q.scale);
-                        snprintf(what, sizeof what, "%s %s, %s", head, entry_point_names[ep],
-                                 label);
-                        clsm_status st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op,
-                                                    dtype, &q, x, y1, s1, false, what);
-                        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
-                        st = fused_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, &q, x, y2,
-                                        s2, second_in_place, what);
-                        cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
-                        ts_report r = ts_check_identical(dtype, n, y2, y1);
-                        cr_assert(r.ok, "%s: y: %s", what, r.msg);
-                        r = ts_check_identical(stat_dtype(dtype), 2 * n_slices(q.shape), s2, s1);
-                        cr_assert(r.ok, "%s: stats: %s", what, r.msg);
-                    }
-                }
-            }
-            free(s2);
-            free(s1);
-            free(y2);
-            free(y1);
-            free(x);
-            free_request(&q);
-        }
-    }
-}
-
-Test(attention, in_place_with_options_is_bitwise_equal_to_out_of_place)
-{
-    check_bitwise(true, "in place against out of place");
-}
-
-Test(attention, fused_results_repeat_bitwise)
-{
-    check_bitwise(false, "second call against the first");
-}
-
-/* v1's result, through clsm_softmax_host or clsm_softmax_buffers. */
-static void v1_call(clsm_context *ctx, entry_point ep, clsm_op op, clsm_dtype dtype,
-                    clsm_shape s, float scale, const clsm_options *options, bool ex,
-                    const void *x, void *y, const char *what)
-{
-    const size_t n = ts_count(s), es = ts_dtype_size(dtype);
-    ts_fill_sentinel(y, n * es);
-    clsm_status st;
-    if (ep == HOST) {
-        st = ex ? clsm_softmax_host_ex(ctx, op, dtype, s, scale, options, x, y)
-                : clsm_softmax_host(ctx, op, dtype, s, scale, x, y);
-    } else {
-        cl_context c = context_of(ctx);
-        cl_mem xb = ts_cl_buffer(c, CL_MEM_READ_ONLY, n * es, x);
-        cl_mem yb = ts_cl_buffer(c, CL_MEM_READ_WRITE, n * es, NULL);
-        st = ex ? clsm_softmax_buffers_ex(ctx, op, dtype, s, scale, options, xb, 0, yb, 0, 0,
-                                          NULL, NULL)
-                : clsm_softmax_buffers(ctx, op, dtype, s, scale, xb, 0, yb, 0, 0, NULL, NULL);
-        if (st == CLSM_SUCCESS)
-            ts_cl_read(clsm_context_queue(ctx), yb, 0, n * es, y);
-        clFinish(clsm_context_queue(ctx));
-        clReleaseMemObject(yb);
-        clReleaseMemObject(xb);
-    }
-    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
-}
-
+/* NULL options and zeroed ones are the plain call: host_ex and buffers_ex against host and
+ * buffers, bitwise. */
 Test(attention, zero_and_null_options_are_the_v1_call)
 {
     const clsm_shape shapes[] = {{5, 17, 3}, {3, 1, 1}, {2, 4099, 1}};
     const float scales[] = {0.5f, 0.0f};
     const clsm_options zero = {0};
+    /* Each _ex row of the table follows its plain row. */
+    const ts_entry *const plain[] = {&ts_entries[0], &ts_entries[1]};
     for (size_t k = 0; k < N_OF(shapes); k++) {
         for (size_t i = 0; i < N_PLAN; i++) {
             const dtype_op p = case_plan(14, i);
@@ -950,24 +727,27 @@ Test(attention, zero_and_null_options_are_the_v1_call)
             for (int op = p.first_op; op <= p.last_op; op++) {
                 for (size_t sc = 0; sc < N_OF(scales); sc++) {
                     for (size_t c = 0; c < TS_CONFIGS; c++) {
-                        for (int ep = HOST; ep <= BUFFERS; ep++) {
+                        for (size_t ei = 0; ei < N_OF(ex_entries); ei++) {
                             char what[256], head[160];
                             ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,
                                         shapes[k], scales[sc]);
-                            snprintf(what, sizeof what, "%s %s", head, entry_point_names[ep]);
-                            v1_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, shapes[k],
-                                    scales[sc], NULL, false, x, v1, what);
-                            char with_null[300], with_zero[300];
-                            snprintf(with_null, sizeof with_null, "%s, NULL options", what);
-                            snprintf(with_zero, sizeof with_zero, "%s, zero options", what);
-                            v1_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, shapes[k],
-                                    scales[sc], NULL, true, x, ex, with_null);
-                            ts_report r = ts_check_identical(dtype, n, ex, v1);
-                            cr_assert(r.ok, "%s: %s", with_null, r.msg);
-                            v1_call(ts_ctx[c], (entry_point)ep, (clsm_op)op, dtype, shapes[k],
-                                    scales[sc], &zero, true, x, ex, with_zero);
-                            r = ts_check_identical(dtype, n, ex, v1);
-                            cr_assert(r.ok, "%s: %s", with_zero, r.msg);
+                            snprintf(what, sizeof what, "%s %s", head, ex_entries[ei]->name);
+                            ts_data d = {(clsm_op)op, dtype, shapes[k], scales[sc], NULL, {x}};
+                            clsm_status st;
+                            ts_report r = ts_run(plain[ei], ts_ctx[c], &d, TS_APART, v1, &st);
+                            cr_assert(r.ok && st == CLSM_SUCCESS, "%s, the plain call: %s %s",
+                                      what, clsm_status_string(st), r.msg);
+                            const clsm_options *const options[] = {NULL, &zero};
+                            for (size_t o = 0; o < 2; o++) {
+                                d.options = options[o];
+                                r = ts_run(ex_entries[ei], ts_ctx[c], &d, TS_APART, ex, &st);
+                                cr_assert(r.ok && st == CLSM_SUCCESS, "%s, %s options: %s %s",
+                                          what, o ? "zero" : "NULL", clsm_status_string(st),
+                                          r.msg);
+                                r = ts_check_identical(dtype, n, ex, v1);
+                                cr_assert(r.ok, "%s, %s options: %s", what, o ? "zero" : "NULL",
+                                          r.msg);
+                            }
                         }
                     }
                 }
@@ -1015,24 +795,28 @@ static clsm_options valid_options(void)
     return o;
 }
 
-static void expect_host_ex(clsm_status want, clsm_shape s, const clsm_options *o, const char *what)
+/* Both _ex entry points with options o (host tensors; ts_run stages them on the buffers
+ * path) on x: the status must be want, with nothing written on failure (ts_run). The host
+ * path only where o's tensors cannot be staged (host_only). */
+static void expect_options(clsm_status want, clsm_shape s, const clsm_options *o,
+                           bool host_only, const char *what)
 {
     for (size_t i = 0; i < BAD_N; i++)
         bad_x[i] = (float)i / 7;
-    ts_fill_sentinel(bad_y, sizeof bad_y);
-    clsm_status st = clsm_softmax_host_ex(bad_ctx, CLSM_SOFTMAX, CLSM_F32, s, 1.0f, o, bad_x, bad_y);
-    cr_assert_eq(st, want, "%s: got %s, want %s", what, clsm_status_string(st),
-                 clsm_status_string(want));
-    if (want == CLSM_SUCCESS)
-        return;
-    ts_report r = ts_check_sentinel(bad_y, sizeof bad_y);
-    cr_assert(r.ok, "%s: y changed: %s", what, r.msg);
+    const ts_data d = {CLSM_SOFTMAX, CLSM_F32, s, 1.0f, o, {bad_x}};
+    for (size_t k = 0; k < (host_only ? 1 : N_OF(ex_entries)); k++) {
+        clsm_status st;
+        ts_report r = ts_run(ex_entries[k], bad_ctx, &d, TS_APART, bad_y, &st);
+        cr_assert_eq(st, want, "%s, %s: got %s, want %s", ex_entries[k]->name, what,
+                     clsm_status_string(st), clsm_status_string(want));
+        cr_assert(r.ok, "%s, %s: %s", ex_entries[k]->name, what, r.msg);
+    }
 }
 
 Test(attention_bad_input, valid_options_are_accepted)
 {
     clsm_options o = valid_options();
-    expect_host_ex(CLSM_SUCCESS, bad_shape, &o, "the options the other cases break");
+    expect_options(CLSM_SUCCESS, bad_shape, &o, false, "the options the other cases break");
 }
 
 Test(attention_bad_input, mask_causal_or_sinks_need_inner_of_one)
@@ -1042,17 +826,17 @@ Test(attention_bad_input, mask_causal_or_sinks_need_inner_of_one)
     o.mask_type = CLSM_MASK_ADD_F32;
     o.mask.host = bad_mask;
     o.mask_stride[3] = 1;
-    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, "mask with inner 2");
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "mask with inner 2");
     o = (clsm_options){0};
     o.causal = 1;
-    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, "causal with inner 2");
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "causal with inner 2");
     o = (clsm_options){0};
     o.sinks.host = bad_sinks;
-    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, "sinks with inner 2");
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "sinks with inner 2");
     /* Statistics alone work along any axis. */
     o = (clsm_options){0};
     o.stats_out.host = bad_stats;
-    expect_host_ex(CLSM_SUCCESS, (clsm_shape){3, 4, 2}, &o, "stats_out with inner 2");
+    expect_options(CLSM_SUCCESS, (clsm_shape){3, 4, 2}, &o, false, "stats_out with inner 2");
 }
 
 Test(attention_bad_input, batch_heads_rows_must_multiply_to_outer)
@@ -1063,7 +847,7 @@ Test(attention_bad_input, batch_heads_rows_must_multiply_to_outer)
         o.batch = wrong[k][0], o.heads = wrong[k][1], o.rows = wrong[k][2];
         char what[64];
         snprintf(what, sizeof what, "[%zu, %zu, %zu] for outer 6", o.batch, o.heads, o.rows);
-        expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, what);
+        expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, false, what);
     }
 }
 
@@ -1072,14 +856,14 @@ Test(attention_bad_input, window_without_causal)
     clsm_options o = valid_options();
     o.causal = 0;
     o.window = 2;
-    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, "window 2, causal off");
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, false, "window 2, causal off");
 }
 
 Test(attention_bad_input, sinks_with_stats_in)
 {
     clsm_options o = valid_options();
     o.stats_in.host = bad_stats;
-    expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, "sinks and stats_in");
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, false, "sinks and stats_in");
 }
 
 Test(attention_bad_input, unknown_mask_type_or_missing_mask)
@@ -1090,7 +874,7 @@ Test(attention_bad_input, unknown_mask_type_or_missing_mask)
         o.mask_type = (clsm_mask_type)unknown[k];
         char what[64];
         snprintf(what, sizeof what, "mask type %d", unknown[k]);
-        expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, what);
+        expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, false, what);
     }
     for (int type = CLSM_MASK_ADD_F32; type <= CLSM_MASK_KEEP_U8; type++) {
         clsm_options o = valid_options();
@@ -1100,7 +884,7 @@ Test(attention_bad_input, unknown_mask_type_or_missing_mask)
         o.mask.buffer = (cl_mem)(uintptr_t)1;
         char what[64];
         snprintf(what, sizeof what, "mask type %d with a NULL host mask", type);
-        expect_host_ex(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, what);
+        expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, true, what);
     }
 }
 
@@ -1120,26 +904,27 @@ Test(attention_bad_input, mask_strides_whose_largest_index_overflows)
             o.batch = 2, o.heads = 1; /* [2, 1, 3]: batch 1 reaches SIZE_MAX */
         char what[64];
         snprintf(what, sizeof what, "strides case %zu", k);
-        expect_host_ex(CLSM_ERROR_INVALID_SHAPE, bad_shape, &o, what);
+        /* A mask that reaches this far cannot be staged in a buffer. */
+        expect_options(CLSM_ERROR_INVALID_SHAPE, bad_shape, &o, true, what);
     }
 }
 
 /* The buffers path: each option buffer one element short, or pushed past its end by the offset. */
 static cl_mem bad_buffer(size_t bytes)
 {
-    unsigned char *init = checked_malloc(bytes);
-    ts_fill_sentinel(init, bytes);
-    cl_mem b = ts_cl_buffer(context_of(bad_ctx), CL_MEM_READ_WRITE, bytes, init);
-    free(init);
-    return b;
+    return ts_cl_sentinel_buffer(ts_cl_context_of(bad_ctx), CL_MEM_READ_WRITE, bytes);
 }
 
+/* buffers_ex with options o, whose tensors are buffers already: the status must be want,
+ * with no event and y untouched on failure. */
 static void expect_buffers_ex(clsm_status want, const clsm_options *o, const char *what)
 {
     cl_mem xb = bad_buffer(BAD_N * 4), yb = bad_buffer(BAD_N * 4);
     cl_event ev = NULL;
-    clsm_status st = clsm_softmax_buffers_ex(bad_ctx, CLSM_SOFTMAX, CLSM_F32, bad_shape, 1.0f, o,
-                                             xb, 0, yb, 0, 0, NULL, &ev);
+    const ts_args a = {.ctx = bad_ctx, .op = CLSM_SOFTMAX, .dtype = CLSM_F32, .shape = bad_shape,
+                       .scale = 1, .options = o, .in_buffer = {xb}, .out_buffer = yb,
+                       .event = &ev};
+    clsm_status st = ex_entries[1]->call(&a);
     cr_assert_eq(st, want, "%s: got %s, want %s", what, clsm_status_string(st),
                  clsm_status_string(want));
     if (ev != NULL) {

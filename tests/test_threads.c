@@ -1,4 +1,4 @@
-/* Several threads share one context, mixing shapes, dtypes, ops and both paths, each checking its own results; contexts come and go concurrently. */
+/* Several threads share one context, taking turns over every entry point (the table in entries.h) with mixed shapes, dtypes and ops, each checking its own results; contexts come and go concurrently. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include <criterion/criterion.h>
 
-#include "reference.h"
+#include "entries.h"
 #include "support.h"
 
 TestSuite(threads, .init = ts_open_all, .fini = ts_close_all);
@@ -15,6 +15,56 @@ TestSuite(threads, .init = ts_open_all, .fini = ts_close_all);
 #define N_THREADS 4
 #define ITERATIONS 24
 #define STRESS_THREADS 16
+
+static const float scales[] = {1.0f, 0.5f, -1.0f};
+
+/* A call's data on the heap: its inputs and, for the _ex entries, every option its shape
+ * allows. */
+typedef struct call {
+    const ts_entry *entry;
+    ts_data data;
+    ts_options options;
+    void *in[2];
+} call;
+
+/* The _ex entries take F32 and BF16 only: their fused programs are compiled per family,
+ * dtype and op, and the storage types only change loads and stores (test_dtypes). */
+static void make_call(call *c, ts_rng *r, size_t index)
+{
+    memset(c, 0, sizeof *c);
+    c->entry = &ts_entries[index % TS_ENTRIES];
+    clsm_dtype dtype = ts_dtypes[ts_rng_below(r, TS_DTYPES)];
+    if (c->entry->options && dtype != CLSM_F32)
+        dtype = CLSM_BF16;
+    const clsm_op op = (clsm_op)ts_rng_below(r, 2);
+    const clsm_shape s = {1 + ts_rng_below(r, 6), 1 + ts_rng_below(r, 3000),
+                          1 + ts_rng_below(r, 4)};
+    const size_t n = ts_count(s);
+    const double range = dtype == CLSM_F16 || dtype == CLSM_BF16 ? 4 : 10;
+    c->in[0] = malloc(n * ts_dtype_size(dtype) + 1);
+    c->in[1] = malloc(n * ts_dtype_size(dtype) + 1);
+    if (c->in[0] && c->in[1]) {
+        ts_fill_uniform(r, dtype, c->in[0], n, -range, range);
+        ts_fill_uniform(r, dtype, c->in[1], n, -1, 1);
+    }
+    if (c->entry->options)
+        ts_options_make(&c->options, dtype, s, ts_rng_next(r));
+    c->data = (ts_data){op, dtype, s, scales[ts_rng_below(r, 3)],
+                        c->entry->options ? &c->options.o : NULL, {c->in[0], c->in[1]}};
+}
+
+static void free_call(call *c)
+{
+    ts_options_free(&c->options);
+    free(c->in[1]);
+    free(c->in[0]);
+}
+
+static void describe(char *buf, size_t size, const call *c)
+{
+    ts_describe(buf, size, c->entry->name, c->data.op, c->data.dtype, c->data.shape,
+                c->data.scale);
+}
 
 typedef struct job {
     clsm_context *ctx;
@@ -24,84 +74,32 @@ typedef struct job {
     char msg[768];
 } job;
 
-static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
-static const float scales[] = {1.0f, 0.5f, -1.0f};
-
-/* Runs the buffers path through the context's own queue; returns a failure message or NULL. */
-static const char *run_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape s,
-                               float scale, const void *x, void *y)
-{
-    const size_t bytes = ts_count(s) * ts_dtype_size(dtype);
-    cl_command_queue q = clsm_context_queue(ctx);
-    cl_context clc;
-    if (clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof clc, &clc, NULL) != CL_SUCCESS)
-        return "clGetCommandQueueInfo failed";
-    cl_int ex, ey;
-    cl_mem xb = clCreateBuffer(clc, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, (void *)x, &ex);
-    cl_mem yb = clCreateBuffer(clc, CL_MEM_WRITE_ONLY, bytes, NULL, &ey);
-    const char *fail = NULL;
-    cl_event done = NULL;
-    if (ex != CL_SUCCESS || ey != CL_SUCCESS)
-        fail = "clCreateBuffer failed";
-    else if (clsm_softmax_buffers(ctx, op, dtype, s, scale, xb, 0, yb, 0, 0, NULL, &done) !=
-             CLSM_SUCCESS)
-        fail = "clsm_softmax_buffers failed";
-    else if (clWaitForEvents(1, &done) != CL_SUCCESS)
-        fail = "waiting for the returned event failed";
-    else if (clEnqueueReadBuffer(q, yb, CL_TRUE, 0, bytes, y, 0, NULL, NULL) != CL_SUCCESS)
-        fail = "reading y failed";
-    if (done != NULL)
-        clReleaseEvent(done);
-    if (yb != NULL)
-        clReleaseMemObject(yb);
-    if (xb != NULL)
-        clReleaseMemObject(xb);
-    return fail;
-}
-
+/* Each iteration the next entry point, on a call checked against the reference. */
 static void *worker(void *arg)
 {
     job *j = arg;
     ts_rng r = ts_rng_seed(j->seed);
     j->ok = 1;
     for (int it = 0; it < ITERATIONS && j->ok; it++) {
-        const clsm_dtype dtype = dtypes[ts_rng_below(&r, 4)];
-        const clsm_op op = (clsm_op)ts_rng_below(&r, 2);
-        const clsm_shape s = {1 + ts_rng_below(&r, 6), 1 + ts_rng_below(&r, 3000),
-                              1 + ts_rng_below(&r, 4)};
-        const float scale = scales[ts_rng_below(&r, 3)];
-        const int use_buffers = it % 2;
-        const size_t n = ts_count(s);
-        const double range = dtype == CLSM_F16 || dtype == CLSM_BF16 ? 4 : 10;
-
-        char what[160];
-        ts_describe(what, sizeof what, use_buffers ? "buffers" : "host", op, dtype, s, scale);
-        void *x = malloc(n * ts_dtype_size(dtype)), *y = malloc(n * ts_dtype_size(dtype));
-        double *ref = malloc(n * sizeof *ref);
-        const char *fail = NULL;
-        if (x == NULL || y == NULL || ref == NULL) {
-            fail = "out of host memory";
-        } else {
-            ts_fill_uniform(&r, dtype, x, n, -range, range);
-            if (use_buffers)
-                fail = run_buffers(j->ctx, op, dtype, s, scale, x, y);
-            else if (clsm_softmax_host(j->ctx, op, dtype, s, scale, x, y) != CLSM_SUCCESS)
-                fail = "clsm_softmax_host failed";
-        }
-        if (fail != NULL) {
+        call c;
+        make_call(&c, &r, (size_t)it + j->seed);
+        char what[200];
+        describe(what, sizeof what, &c);
+        void *out = malloc(ts_count(c.data.shape) * ts_dtype_size(c.data.dtype) + 1);
+        ts_report rep = {false, "out of host memory"};
+        clsm_status st = CLSM_SUCCESS;
+        if (out && c.in[0] && c.in[1] && (!c.entry->options || c.options.stats))
+            rep = ts_run(c.entry, j->ctx, &c.data, TS_APART, out, &st);
+        if (rep.ok && st != CLSM_SUCCESS)
+            snprintf(rep.msg, sizeof rep.msg, "%s", clsm_status_string(st));
+        else if (rep.ok)
+            rep = ts_check_result(c.entry, &c.data, out);
+        if (!rep.ok || st != CLSM_SUCCESS) {
             j->ok = 0;
-            snprintf(j->msg, sizeof j->msg, "iteration %d, %s: %s", it, what, fail);
-        } else {
-            ref_softmax(op, dtype, s, scale, x, ref);
-            ts_report rep = ts_check(op, dtype, s, y, ref);
-            if (!rep.ok) {
-                j->ok = 0;
-                snprintf(j->msg, sizeof j->msg, "iteration %d, %s: %s", it, what, rep.msg);
-            }
+            snprintf(j->msg, sizeof j->msg, "iteration %d, %s: %s", it, what, rep.msg);
         }
-        free(ref);
-        free(y);
-        free(x);
+        free(out);
+        free_call(&c);
     }
     return NULL;
 }
@@ -167,19 +165,18 @@ Test(threads_fresh, four_threads_create_contexts_at_once)
 }
 
 /*
- * Stress: many threads, many calls, one context. A fixed set of jobs is first run
- * serially; every threaded run of a job must then give the same bytes, so a race that
- * mixes up arguments, buffers or kernels between calls cannot hide behind tolerances.
+ * Stress: many threads, many calls, one context. A fixed set of jobs over every entry point
+ * is first run serially; every threaded run of a job must then give the same bytes, so a
+ * race that mixes up arguments, buffers or kernels between calls cannot hide behind
+ * tolerances.
  */
 #define STRESS_CALLS 500
 #define STRESS_JOBS 48
 
 typedef struct stress_job {
-    clsm_op op;
-    clsm_dtype dtype;
-    clsm_shape shape;
-    float scale;
-    void *x, *want;
+    call call;
+    void *want, *want_stats;
+    size_t bytes, stats_bytes;
 } stress_job;
 
 static stress_job stress_jobs[STRESS_JOBS];
@@ -188,35 +185,51 @@ typedef struct stress_thread {
     clsm_context *ctx;
     uint64_t seed;
     int ok;
-    char msg[256];
+    char msg[768];
 } stress_thread;
+
+
+/* A job's run into out and, for the _ex entries, its statistics into stats: threads share
+ * the job, so each run gets options of its own that point there. */
+static ts_report stress_run(clsm_context *ctx, const stress_job *j, void *out, void *stats)
+{
+    clsm_options o = j->call.options.o;
+    o.stats_out.host = stats;
+    ts_data d = j->call.data;
+    if (d.options)
+        d.options = &o;
+    clsm_status st;
+    ts_report r = ts_run(j->call.entry, ctx, &d, TS_APART, out, &st);
+    if (r.ok && st != CLSM_SUCCESS) {
+        r.ok = false;
+        snprintf(r.msg, sizeof r.msg, "%s", clsm_status_string(st));
+    }
+    return r;
+}
 
 static void *stress_worker(void *arg)
 {
     stress_thread *t = arg;
     ts_rng r = ts_rng_seed(t->seed);
     t->ok = 1;
-    for (int call = 0; call < STRESS_CALLS && t->ok; call++) {
-        const stress_job *j = &stress_jobs[ts_rng_below(&r, STRESS_JOBS)];
-        const size_t bytes = ts_count(j->shape) * ts_dtype_size(j->dtype);
-        void *y = malloc(bytes);
-        const char *fail = NULL;
-        if (y == NULL)
-            fail = "out of host memory";
-        else if (call % 2)
-            fail = run_buffers(t->ctx, j->op, j->dtype, j->shape, j->scale, j->x, y);
-        else if (clsm_softmax_host(t->ctx, j->op, j->dtype, j->shape, j->scale, j->x, y) !=
-                 CLSM_SUCCESS)
-            fail = "clsm_softmax_host failed";
-        if (fail == NULL && memcmp(y, j->want, bytes) != 0)
-            fail = "the result differs from the serial run";
-        if (fail != NULL) {
-            char what[160];
-            ts_describe(what, sizeof what, call % 2 ? "buffers" : "host", j->op, j->dtype,
-                        j->shape, j->scale);
-            snprintf(t->msg, sizeof t->msg, "call %d, %s: %s", call, what, fail);
+    for (int n = 0; n < STRESS_CALLS && t->ok; n++) {
+        size_t k = ts_rng_below(&r, STRESS_JOBS);
+        const stress_job *j = &stress_jobs[k];
+        void *y = malloc(j->bytes + 1), *stats = malloc(j->stats_bytes + 1);
+        ts_report rep = {false, "out of host memory"};
+        if (y && stats)
+            rep = stress_run(t->ctx, j, y, stats);
+        if (rep.ok && memcmp(y, j->want, j->bytes) != 0)
+            rep = (ts_report){false, "the result differs from the serial run"};
+        if (rep.ok && memcmp(stats, j->want_stats, j->stats_bytes) != 0)
+            rep = (ts_report){false, "the statistics differ from the serial run"};
+        if (!rep.ok) {
+            char what[200];
+            describe(what, sizeof what, &j->call);
+            snprintf(t->msg, sizeof t->msg, "call %d, job %zu, %s: %s", n, k, what, rep.msg);
             t->ok = 0;
         }
+        free(stats);
         free(y);
     }
     return NULL;
@@ -227,25 +240,22 @@ Test(threads_stress, sixteen_threads_match_serial_results_bitwise)
     clsm_context *ctx;
     cr_assert_eq(ts_context_create_family(&ctx, NULL), CLSM_SUCCESS);
     ts_rng r = ts_rng_seed(77);
-    /* Shapes for each CPU family: rows, short rows in batches, strided columns, a few
-     * strided ones, and a long row that is split. */
-    const clsm_shape shapes[] = {{3, 100, 1}, {600, 7, 1}, {2, 50, 20}, {4, 30, 3},
-                                 {1, 20000, 1}, {1, 1, 5}};
     for (size_t k = 0; k < STRESS_JOBS; k++) {
         stress_job *j = &stress_jobs[k];
-        j->op = (clsm_op)(k % 2);
-        j->dtype = dtypes[k / 2 % 4];
-        j->shape = shapes[k / 8 % (sizeof shapes / sizeof shapes[0])];
-        j->scale = scales[k % 3];
-        const size_t n = ts_count(j->shape);
-        j->x = ts_alloc(j->dtype, n);
-        j->want = ts_alloc(j->dtype, n);
-        ts_fill_uniform(&r, j->dtype, j->x, n, -6, 6);
+        make_call(&j->call, &r, k);
         /* A NaN here and there, so that NaN outputs must come out the same too. */
+        const size_t n = ts_count(j->call.data.shape);
         if (k % 5 == 0)
-            ts_store(j->dtype, j->x, n / 2, NAN);
-        clsm_status st = clsm_softmax_host(ctx, j->op, j->dtype, j->shape, j->scale, j->x, j->want);
-        cr_assert_eq(st, CLSM_SUCCESS, "serial job %zu: %s", k, clsm_status_string(st));
+            ts_store(j->call.data.dtype, j->call.in[0], n / 2, NAN);
+        j->bytes = n * ts_dtype_size(j->call.data.dtype);
+        j->stats_bytes = j->call.entry->options
+                             ? 2 * j->call.data.shape.outer * j->call.data.shape.inner *
+                                   ts_dtype_size(ts_stats_dtype(j->call.data.dtype))
+                             : 0;
+        j->want = ts_malloc(j->bytes);
+        j->want_stats = ts_malloc(j->stats_bytes);
+        ts_report rep = stress_run(ctx, j, j->want, j->want_stats);
+        cr_assert(rep.ok, "serial job %zu (%s): %s", k, j->call.entry->name, rep.msg);
     }
     pthread_t tid[STRESS_THREADS];
     stress_thread threads[STRESS_THREADS];
@@ -258,8 +268,9 @@ Test(threads_stress, sixteen_threads_match_serial_results_bitwise)
     for (size_t t = 0; t < STRESS_THREADS; t++)
         cr_assert(threads[t].ok, "thread %zu: %s", t, threads[t].msg);
     for (size_t k = 0; k < STRESS_JOBS; k++) {
-        free(stress_jobs[k].x);
+        free_call(&stress_jobs[k].call);
         free(stress_jobs[k].want);
+        free(stress_jobs[k].want_stats);
     }
     clsm_context_release(ctx);
 }
