@@ -322,9 +322,12 @@ static ts_report unstage_buffers(ts_staged *s, clsm_status status)
         } else {
             /* Written: the pads on either side must hold, the bytes between go out. */
             const size_t end = s->offset[slot] + s->bytes[slot];
-            r = compare(now, s->before[slot], s->offset[slot], "before its offset");
+            char before[48], past[48];
+            snprintf(before, sizeof before, "%s before its offset", slot_names[slot]);
+            snprintf(past, sizeof past, "%s past its end", slot_names[slot]);
+            r = compare(now, s->before[slot], s->offset[slot], before);
             if (r.ok)
-                r = compare(now + end, s->before[slot] + end, total - end, "past its end");
+                r = compare(now + end, s->before[slot] + end, total - end, past);
             void *to = slot == STATS_OUT ? s->data->options->stats_out.host : s->out;
             memcpy(to, now + s->offset[slot], s->bytes[slot]);
         }
