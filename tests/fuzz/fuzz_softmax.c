@@ -806,6 +806,10 @@ static unsigned tensor_violations(const request *q)
         if ((q->set[k] || (k == T_MASK && q->opt.mask_type != CLSM_MASK_NONE)) &&
             q->need_overflows[k])
             v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    /* A buffer of the harness holds a token in place of a tensor too large to hold. */
+    for (int k = 0; k < TENSORS; k++)
+        if (q->buffers && q->set[k] && token_tensor(q, k))
+            v |= BIT(CLSM_ERROR_INVALID_SHAPE);
     if (!q->buffers || q->bad_tensor < 0 || q->bad_tensor >= TENSORS || !q->set[q->bad_tensor])
         return v;
     switch (q->bad_kind) {
