@@ -13,9 +13,10 @@
  * the tensor data, repeated cyclically when shorter than the tensor; a backward
  * call's dy is the data from element count + 1 on, likewise (so y's bytes, one spare
  * byte and dy's, when written out in full).
- *   0      bit 0: buffers entry point, else host; bits 1-3: context: 0 automatic, 1 to 5
- *          the family FAMILIES[value - 1] forced, 6 the library's own context (CTX_OWN),
- *          7 NULL (CTX_NULL)
+ *   0      bit 0: buffers entry point, else host; bits 1-4: context, modulo CTX_COUNT:
+ *          0 automatic, 1 to TS_FAMILIES the family ts_families[value - 1] forced (item,
+ *          group, row, columns, split, regs), then the library's own context (CTX_OWN),
+ *          then NULL (CTX_NULL)
  *   1, 2   op, dtype: ts_ops[], ts_dtypes[] modulo their count (from 0xF0 up: unknown
  *          enum values, BAD_ENUMS[])
  *   3-8    outer, axis, inner, u16 little-endian each (from 0xFFF0 up: HUGE[])
@@ -391,7 +392,7 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
     q->dev = *dev;
     uint8_t b0 = byte_at(r, 0);
     q->buffers = b0 & 1;
-    q->ctx_index = (b0 >> 1) & 7;
+    q->ctx_index = ((b0 >> 1) & 15) % CTX_COUNT;
     uint8_t op = byte_at(r, 1), dtype = byte_at(r, 2);
     q->op = op < 0xF0 ? (int)ts_ops[op % TS_OPS] : BAD_ENUMS[op & 15];
     q->dtype = dtype < 0xF0 ? (int)ts_dtypes[dtype % TS_DTYPES] : BAD_ENUMS[dtype & 15];

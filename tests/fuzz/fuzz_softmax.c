@@ -8,8 +8,6 @@
 
 #include "request.h"
 
-const char *const FAMILIES[FAMILIES_FORCED] = {"item", "group", "row", "columns", "split"};
-
 /* The process-wide state: contexts are costly, so they live as long as the fuzzer. */
 static struct {
     cl_context cl, foreign_cl;
@@ -66,7 +64,7 @@ static const char *context_name(int index)
     return index == CTX_AUTO  ? "auto"
            : index == CTX_OWN ? "own"
            : index == CTX_NULL ? "NULL"
-                               : FAMILIES[index - CTX_FAMILY];
+                               : ts_families[index - CTX_FAMILY];
 }
 
 /* "split buffers_ex softmax F32 [3,257,1] scale=0.5", to name a failing call. */
@@ -478,8 +476,8 @@ static void check_kernel_name(const request *q)
             fail("clsm_kernel_name answered a NULL context");
         return;
     }
-    for (int i = 0; i < FAMILIES_FORCED; i++)
-        if (name && strcmp(name, FAMILIES[i]) == 0)
+    for (int i = 0; i < TS_FAMILIES; i++)
+        if (name && strcmp(name, ts_families[i]) == 0)
             return;
     fail("clsm_kernel_name gave %s", name ? name : "NULL");
 }
@@ -522,7 +520,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         if (i == CTX_AUTO)
             unsetenv("CLSM_KERNEL");
         else
-            setenv("CLSM_KERNEL", FAMILIES[i - CTX_FAMILY], 1);
+            setenv("CLSM_KERNEL", ts_families[i - CTX_FAMILY], 1);
         clsm_status st = clsm_context_create_with_queue(&g.ctx[i], g.queue);
         if (st != CLSM_SUCCESS)
             setup_failed(clsm_status_string(st), i);

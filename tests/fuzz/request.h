@@ -9,12 +9,10 @@
 
 #include "checks.h"
 
-/* The contexts a call can get: the automatic choice, each of FAMILIES[] forced (at
+/* The contexts a call can get: the automatic choice, each of ts_families[] forced (at
  * CTX_FAMILY + i), one of the library's own making, whose OpenCL context no buffer here
  * belongs to, and NULL. */
-#define FAMILIES_FORCED 5
-extern const char *const FAMILIES[FAMILIES_FORCED];
-enum { CTX_AUTO, CTX_FAMILY, CTX_OWN = CTX_FAMILY + FAMILIES_FORCED, CTX_NULL, CTX_COUNT };
+enum { CTX_AUTO, CTX_FAMILY, CTX_OWN = CTX_FAMILY + TS_FAMILIES, CTX_NULL, CTX_COUNT };
 enum { HOST_SEPARATE, HOST_IN_PLACE, HOST_OVERLAP, HOST_NULL };
 /* Where a backward call's dy lies on the host path. */
 enum { HDY_SEPARATE, HDY_SAME_AS_Y, HDY_OVERLAP_Y, HDY_NULL };
