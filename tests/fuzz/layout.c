@@ -4,17 +4,21 @@
 
 #include "request.h"
 
-/* Bytes before each option tensor in its buffer: a multiple of every element size. */
-#define TENSOR_PAD 24
-/* Bytes after each option tensor in its buffer, to see writes past stats_out. */
-#define TAIL_PAD 8
+/* Pads before and after each option tensor in its buffer, in its own elements, no two alike,
+ * so that a kernel reading one tensor's offset for another's reads the wrong elements. The
+ * tail shows writes past stats_out. */
+static const size_t LEAD[TENSORS] = {[T_MASK] = 13, [T_SINKS] = 3, [T_STATS_IN] = 5,
+                                     [T_STATS_OUT] = 7};
+static const size_t TAIL[TENSORS] = {[T_MASK] = 3, [T_SINKS] = 5, [T_STATS_IN] = 2,
+                                     [T_STATS_OUT] = 4};
 
 void tensor_pads(const request *q, int k, size_t *lead, size_t *tail)
 {
-    (void)q;
-    (void)k;
-    *lead = TENSOR_PAD;
-    *tail = TAIL_PAD;
+    const size_t element = k == T_MASK ? mask_element_size(q->opt.mask_type)
+                           : q->dtype == CLSM_F64 ? 8
+                                                  : 4;
+    *lead = LEAD[k] * element;
+    *tail = TAIL[k] * element;
 }
 
 /* A root's size: what its users need, plus the input's signed adjustment. */
