@@ -1,0 +1,489 @@
+/* The fuzzer's decoder: input bytes to a request, every argument of a forward or backward call, valid or not, with its tensors' data. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+#include "request.h"
+
+/*
+ * Input layout: a fixed header of HEADER bytes (missing bytes read as 0), then
+ * the tensor data, repeated cyclically when shorter than the tensor; a backward
+ * call's dy is the data from element count + 1 on, likewise (so y's bytes, one spare
+ * byte and dy's, when written out in full).
+ *   0      bit 0: buffers entry point, else host; bits 1-4: context, modulo CTX_COUNT:
+ *          0 automatic, 1 to TS_FAMILIES the family ts_families[value - 1] forced (item,
+ *          group, row, columns, split, regs), then the library's own context (CTX_OWN),
+ *          then NULL (CTX_NULL)
+ *   1, 2   op, dtype: ts_ops[], ts_dtypes[] modulo their count (from 0xF0 up: unknown
+ *          enum values, BAD_ENUMS[])
+ *   3-8    outer, axis, inner, u16 little-endian each (from 0xFFF0 up: HUGE[])
+ *   9      scale: below 0x80 SCALES[], else the float whose bits are bytes 10-13
+ *   14     host layout: bits 0-1 HOST_*, bit 2 NULL y (else x), bit 3 both NULL,
+ *          bits 4-6 misalignment of the arrays in bytes
+ *   15     host overlap: y = x + this signed byte count (0 counts as 1)
+ *   16, 17 x, y buffer: bits 0-1 root (X_ROOTS[], Y_ROOTS[]), bit 2 a sub-buffer, bits 3-4
+ *          its origin in multiples of the device's base alignment
+ *   18     flags of the three roots, two bits each: 1 read-only, 2 write-only, else read-write
+ *   19-22  x and y byte offsets, u16 each (from 0xFFF0 up: HUGE_OFFSETS[])
+ *   23-25  signed byte count added to each root's size (negative: too small)
+ *   26     bits 0-1 wait list (WAIT_*), bit 2 its event still pending during the call,
+ *          bit 3 ask for an event, bits 4-5 count for a mismatched list, bit 6 a NULL
+ *          event after the valid one
+ *   27     bit 0 data as raw bit patterns, else one byte per element (value_of_byte);
+ *          bit 1 also the context constructors and getters with bad arguments
+ *   28     bit 0 the _ex entry point, bit 1 its options NULL; bits 2-4 mask type (5-7:
+ *          unknown values, BAD_MASK_TYPES[]); bit 5 the mask tensor not set; bit 6 causal;
+ *          bit 7 sinks
+ *   29     bit 0 stats_out (with y NULL: statistics only); bit 1 stats_in, bit 2 its values
+ *          the slices' own (else from bytes 42-47); bits 3-4 [batch, heads, rows]
+ *          (DIMS_*); bits 5-6 mask strides (STRIDES_*); bit 7 causal_offset from
+ *          OFFSETS[] (else bytes 37-38)
+ *   30-32  batch, heads, rows (DIMS_RAW; DIMS_HUGE: HUGE[] by the low four bits)
+ *   33-36  mask strides (STRIDES_RAW; STRIDES_HUGE: one of them HUGE[byte 34 & 15])
+ *   37, 38 causal_offset, i16 little-endian, or OFFSETS[byte 37 & 7]
+ *   39, 40 window, u16 (from 0xFFF0 up: HUGE[])
+ *   41     buffers path: bits 0-2 which tensor gets a bad buffer (1 + T_*), bits 3-5 how
+ *          (BAD_*)
+ *   42-47  value_of_byte of these, in turn: the sinks, and the statistics given
+ *   48     bit 0 the backward entry points (bytes 28-47 unused), whose y and dx take x's
+ *          and y's place in the fields above, and dy its own: bit 1 on the host path, dx
+ *          in place in (HOST_IN_PLACE) or overlapping (HOST_OVERLAP) y, else dy; bits 2-3
+ *          dy on the host path (HDY_*); a NULL dx is byte 14's NULL y
+ *   49     dy buffer: bits 0-1 root (DY_ROOTS[]), bit 2 a sub-buffer, bits 3-4 its origin
+ *   50, 51 dy byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
+ *   52     host dy overlap: dy = y + this signed byte count (0 counts as 1)
+ */
+#define HEADER 53
+
+static const int X_ROOTS[4] = {ROOT_A, ROOT_A, ROOT_F, NO_ROOT};
+static const int Y_ROOTS[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
+static const int DY_ROOTS[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
+enum { DIMS_ZERO, DIMS_FACTORS, DIMS_RAW, DIMS_HUGE };
+enum { STRIDES_FULL, STRIDES_BROADCAST, STRIDES_RAW, STRIDES_HUGE };
+
+static const size_t HUGE[16] = {
+    SIZE_MAX,          SIZE_MAX / 2,          SIZE_MAX / 2 + 1,     (size_t)1 << 32,
+    ((size_t)1 << 32) + 1, (size_t)1 << 31,   (size_t)1 << 62,      (size_t)1 << 63,
+    SIZE_MAX / 3,      SIZE_MAX / 4 + 1,      SIZE_MAX / 8 + 1,     (size_t)3 << 61,
+    (size_t)1 << 33,   (size_t)1 << 40,       SIZE_MAX - 1,         (size_t)1 << 21};
+static const size_t HUGE_OFFSETS[16] = {
+    SIZE_MAX,     SIZE_MAX - 1,     SIZE_MAX - 3,     SIZE_MAX - 7,
+    (size_t)1 << 63, ((size_t)1 << 63) + 8, (size_t)1 << 32, ((size_t)1 << 32) + 4,
+    SIZE_MAX / 2, SIZE_MAX / 2 + 1, 65536,            65540,
+    1 << 20,      (1 << 20) + 2,    SIZE_MAX - 15,    SIZE_MAX / 8 * 8};
+static const int BAD_MASK_TYPES[3] = {5, -1, 0x7FFFFFFF};
+static const int BAD_ENUMS[16] = {2, 3, 4, 5, -1, -2, 7, 8, 16, 255, 256, 1000, 65536, -65536,
+                                  0x7FFFFFFF, -0x7FFFFFFF - 1};
+static const float SCALES[] = {
+    1.0f, -1.0f, 0.5f, 2.0f, 0.0f, -0.0f, NAN, -NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX,
+    FLT_MIN, 0x1p-149f, -0x1p-149f, 1e-40f, 1e-30f, 1e30f, 3.0f, -0.25f, 100.0f, 1e4f,
+    0.125f, 1e-3f};
+#define N_SCALES (sizeof SCALES / sizeof SCALES[0])
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "fuzz_softmax: setup: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t n;
+} reader;
+
+static uint8_t byte_at(reader r, size_t i)
+{
+    return i < r.n ? r.p[i] : 0;
+}
+
+static uint16_t u16_at(reader r, size_t i)
+{
+    return (uint16_t)(byte_at(r, i) | byte_at(r, i + 1) << 8);
+}
+
+static uint32_t u32_at(reader r, size_t i)
+{
+    return (uint32_t)u16_at(r, i) | (uint32_t)u16_at(r, i + 2) << 16;
+}
+
+/* Data byte i (of the bytes after the header, repeated), or 0 without data. */
+static uint8_t data_at(reader r, size_t i)
+{
+    size_t data = r.n > HEADER ? r.n - HEADER : 0;
+    return data ? r.p[HEADER + i % data] : 0;
+}
+
+/* One byte per element: quarter steps around 0 where exp is interesting, then special values. */
+static double value_of_byte(uint8_t b)
+{
+    static const double specials[32] = {
+        NAN,      -NAN,     INFINITY, -INFINITY, 0.0,     -0.0,     FLT_MAX,   -FLT_MAX,
+        0x1p-149f, -0x1p-149f, FLT_MIN, 1e30, -1e30, 88.7,   -87.3,    65504.0,
+        -65504.0, 1e-5,     -103.9,   104.0,     1e38,    -1e38,    3e38,      -3e38,
+        DBL_MAX,  -DBL_MAX, 1e300,    -1e300,    710.0,   -745.0,   1e-310,    0.1};
+    return b < 0xE0 ? ((int)b - 112) * 0.25 : specials[b & 31];
+}
+
+static float decode_scale(reader r)
+{
+    uint8_t s = byte_at(r, 9);
+    if (s < 0x80)
+        return SCALES[s % N_SCALES];
+    uint32_t bits = u32_at(r, 10);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static size_t decode_dim(uint16_t v)
+{
+    return v >= 0xFFF0 ? HUGE[v & 15] : v;
+}
+
+static size_t decode_offset(uint16_t v)
+{
+    return v >= 0xFFF0 ? HUGE_OFFSETS[v & 15] : v;
+}
+
+static cl_mem_flags decode_flags(unsigned bits)
+{
+    return bits == 1 ? CL_MEM_READ_ONLY : bits == 2 ? CL_MEM_WRITE_ONLY : CL_MEM_READ_WRITE;
+}
+
+int dtype_valid(int dtype)
+{
+    for (int i = 0; i < TS_DTYPES; i++)
+        if (dtype == (int)ts_dtypes[i])
+            return 1;
+    return 0;
+}
+
+int mask_type_valid(int type)
+{
+    return type >= CLSM_MASK_NONE && type <= CLSM_MASK_KEEP_U8;
+}
+
+clsm_dtype mask_dtype(int type)
+{
+    return type == CLSM_MASK_ADD_F32 ? CLSM_F32 : type == CLSM_MASK_ADD_BF16 ? CLSM_BF16 : CLSM_F16;
+}
+
+size_t mask_element_size(int type)
+{
+    return type == CLSM_MASK_KEEP_U8 ? 1 : ts_dtype_size(mask_dtype(type));
+}
+
+/* The elements of the statistics and sinks of a call: f64 for F64, else f32. */
+static size_t stat_size(int dtype)
+{
+    return dtype == CLSM_F64 ? 8 : 4;
+}
+
+static void cut_to_size(clsm_shape *s)
+{
+    size_t *dims[3] = {&s->outer, &s->axis, &s->inner};
+    for (;;) {
+        size_t n;
+        if (!mul_overflows(s->outer, s->axis, &n) && !mul_overflows(n, s->inner, &n) &&
+            n <= MAX_ELEMENTS)
+            return;
+        size_t **largest = &dims[0];
+        for (int i = 1; i < 3; i++)
+            if (*dims[i] > **largest)
+                largest = &dims[i];
+        **largest /= 2;
+    }
+}
+
+void row_dims(const request *q, size_t d[3])
+{
+    const clsm_options *o = &q->opt;
+    int zero = !q->options || (!o->batch && !o->heads && !o->rows);
+    d[0] = zero ? 1 : o->batch;
+    d[1] = zero ? 1 : o->heads;
+    d[2] = zero ? q->shape.outer : o->rows;
+}
+
+/* The bytes the mask's largest index reaches, or 1 where that overflows size_t. */
+static int mask_need(const request *q, size_t *bytes)
+{
+    size_t d[3], largest = 0, term;
+    row_dims(q, d);
+    const size_t last[4] = {d[0] ? d[0] - 1 : 0, d[1] ? d[1] - 1 : 0, d[2] ? d[2] - 1 : 0,
+                            q->shape.axis ? q->shape.axis - 1 : 0};
+    for (int k = 0; k < 4; k++) {
+        if (mul_overflows(last[k], q->opt.mask_stride[k], &term) || term > SIZE_MAX - largest)
+            return 1;
+        largest += term;
+    }
+    return largest == SIZE_MAX ||
+           mul_overflows(largest + 1, mask_element_size(q->opt.mask_type), bytes);
+}
+
+int token_tensor(const request *q, int k)
+{
+    return q->need_overflows[k] || q->need[k] > MAX_TENSOR_BYTES;
+}
+
+static void decode_options(reader r, request *q)
+{
+    uint8_t b = byte_at(r, 28), c = byte_at(r, 29);
+    clsm_options *o = &q->opt;
+    q->ex = b & 1;
+    q->null_options = (b >> 1) & 1;
+    q->options = q->ex && !q->null_options;
+    unsigned type = (b >> 2) & 7;
+    o->mask_type = (clsm_mask_type)(type <= CLSM_MASK_KEEP_U8 ? (int)type
+                                                              : BAD_MASK_TYPES[type - 5]);
+    q->set[T_MASK] = o->mask_type != CLSM_MASK_NONE && !((b >> 5) & 1);
+    o->causal = (b >> 6) & 1;
+    q->set[T_SINKS] = (b >> 7) & 1;
+    q->set[T_STATS_OUT] = c & 1;
+    q->set[T_STATS_IN] = (c >> 1) & 1;
+    q->stats_own = (c >> 2) & 1;
+
+    size_t *dims[3] = {&o->batch, &o->heads, &o->rows};
+    switch ((c >> 3) & 3) {
+    case DIMS_FACTORS: {
+        /* heads a divisor of outer, so that the dims match. */
+        size_t h = byte_at(r, 31) ? byte_at(r, 31) : 1;
+        while (q->shape.outer % h)
+            h--;
+        o->batch = 1;
+        o->heads = h;
+        o->rows = q->shape.outer / h;
+        break;
+    }
+    case DIMS_RAW:
+        for (int k = 0; k < 3; k++)
+            *dims[k] = byte_at(r, 30 + (size_t)k);
+        break;
+    case DIMS_HUGE:
+        for (int k = 0; k < 3; k++)
+            *dims[k] = HUGE[byte_at(r, 30 + (size_t)k) & 15];
+        break;
+    default:
+        break;
+    }
+
+    size_t d[3];
+    row_dims(q, d);
+    size_t axis = q->shape.axis, *st = o->mask_stride;
+    switch ((c >> 5) & 3) {
+    case STRIDES_FULL:
+        st[3] = 1, st[2] = axis, st[1] = d[2] * axis, st[0] = d[1] * d[2] * axis;
+        break;
+    case STRIDES_BROADCAST:
+        st[3] = 1, st[2] = axis, st[1] = 0, st[0] = 0;
+        break;
+    case STRIDES_RAW:
+        for (int k = 0; k < 4; k++)
+            st[k] = byte_at(r, 33 + (size_t)k);
+        break;
+    default:
+        for (int k = 0; k < 4; k++)
+            st[k] = byte_at(r, 33 + (size_t)k);
+        st[byte_at(r, 33) & 3] = HUGE[byte_at(r, 34) & 15];
+        break;
+    }
+
+    if (c >> 7) {
+        const ptrdiff_t rows = (ptrdiff_t)(d[2] & 0xFFFFFF), ax = (ptrdiff_t)(axis & 0xFFFFFF);
+        const ptrdiff_t offsets[8] = {PTRDIFF_MIN, PTRDIFF_MAX, PTRDIFF_MIN + 1, PTRDIFF_MAX - 1,
+                                      ax - rows,   -rows,       ax,              -ax - 1};
+        o->causal_offset = offsets[byte_at(r, 37) & 7];
+    } else {
+        o->causal_offset = (int16_t)u16_at(r, 37);
+    }
+    o->window = decode_dim(u16_at(r, 39));
+    uint8_t bad = byte_at(r, 41);
+    q->bad_tensor = (bad & 7) - 1;
+    q->bad_kind = (bad >> 3) & 7;
+    /* One byte past an element boundary is still a boundary for a keep-mask's bytes. */
+    if (q->bad_tensor == T_MASK && o->mask_type == CLSM_MASK_KEEP_U8 &&
+        q->bad_kind == BAD_MISALIGNED)
+        q->bad_kind = BAD_KINDS;
+    for (int k = 0; k < 6; k++)
+        q->values[k] = byte_at(r, 42 + (size_t)k);
+
+    if (!q->options)
+        return;
+    q->need_overflows[T_MASK] = mask_type_valid(o->mask_type) && o->mask_type &&
+                                mask_need(q, &q->need[T_MASK]);
+    q->need_overflows[T_SINKS] = mul_overflows(d[1], stat_size(q->dtype), &q->need[T_SINKS]);
+    size_t slices;
+    q->need_overflows[T_STATS_IN] = mul_overflows(q->shape.outer, q->shape.inner, &slices) ||
+                                    mul_overflows(slices, 2 * stat_size(q->dtype),
+                                                  &q->need[T_STATS_IN]);
+    q->slices = q->need_overflows[T_STATS_IN] ? 0 : slices;
+    q->need[T_STATS_OUT] = q->need[T_STATS_IN];
+    q->need_overflows[T_STATS_OUT] = q->need_overflows[T_STATS_IN];
+    for (int k = 0; k < T_STATS_OUT; k++) {
+        if (!q->set[k])
+            continue;
+        size_t bytes = token_tensor(q, k) ? TOKEN_BYTES : q->need[k];
+        q->tensor[k] = xmalloc(bytes);
+        memset(q->tensor[k], 0, bytes);
+    }
+}
+
+/* Host data for the tensors the call sets, from the data bytes and bytes 42-47. A mask
+ * whose reach overflows or is too large to hold gets a token array: a call must refuse it
+ * (q->need tells whether it can). */
+static void fill_tensors(reader r, request *q)
+{
+    const clsm_options *o = &q->opt;
+    const clsm_dtype sd = q->dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+    if (q->set[T_MASK] && mask_type_valid(o->mask_type) && q->tensor[T_MASK]) {
+        size_t n = (token_tensor(q, T_MASK) ? TOKEN_BYTES : q->need[T_MASK]) /
+                   mask_element_size(o->mask_type);
+        /* Every seventh data byte from the fourth, so that the mask is not x again. */
+        for (size_t i = 0; i < n; i++) {
+            uint8_t b = data_at(r, i * 7 + 3);
+            if (o->mask_type == CLSM_MASK_KEEP_U8)
+                q->tensor[T_MASK][i] = b & 3;
+            else
+                ts_store(mask_dtype(o->mask_type), q->tensor[T_MASK], i, value_of_byte(b));
+        }
+    }
+    if (q->set[T_SINKS] && !token_tensor(q, T_SINKS))
+        for (size_t h = 0; h < q->need[T_SINKS] / stat_size(q->dtype); h++)
+            ts_store(sd, q->tensor[T_SINKS], h, value_of_byte(q->values[h % 6]));
+    if (!q->set[T_STATS_IN] || token_tensor(q, T_STATS_IN))
+        return;
+    /* The slices' own statistics need every tensor they read, within its bounds. */
+    double *own = NULL;
+    if (q->stats_own && !option_violations(q) && !token_tensor(q, T_MASK) &&
+        !token_tensor(q, T_SINKS)) {
+        clsm_options ro;
+        reference_options(q, &ro);
+        ro.stats_in.host = NULL;
+        own = xmalloc(2 * q->slices * sizeof *own);
+        ref_softmax_ex((clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale, &ro, q->x,
+                       NULL, own);
+    }
+    for (size_t k = 0; k < 2 * q->slices; k++)
+        ts_store(sd, q->tensor[T_STATS_IN], k, own ? own[k] : value_of_byte(q->values[k % 6]));
+    free(own);
+}
+
+/* Element i of a tensor from data element e: value_of_byte of its byte, or its bytes raw. */
+static void fill_element(reader r, const request *q, unsigned char *t, size_t i, size_t e)
+{
+    const size_t element = ts_dtype_size((clsm_dtype)q->dtype);
+    if (q->raw_data && r.n > HEADER)
+        for (size_t k = 0; k < element; k++)
+            t[i * element + k] = data_at(r, e * element + k);
+    else
+        ts_store((clsm_dtype)q->dtype, t, i, r.n > HEADER ? value_of_byte(data_at(r, e)) : 0.0);
+}
+
+void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q)
+{
+    reader r = {data, size};
+    memset(q, 0, sizeof *q);
+    q->dev = *dev;
+    uint8_t b0 = byte_at(r, 0);
+    q->buffers = b0 & 1;
+    q->ctx_index = ((b0 >> 1) & 15) % CTX_COUNT;
+    uint8_t op = byte_at(r, 1), dtype = byte_at(r, 2);
+    q->op = op < 0xF0 ? (int)ts_ops[op % TS_OPS] : BAD_ENUMS[op & 15];
+    q->dtype = dtype < 0xF0 ? (int)ts_dtypes[dtype % TS_DTYPES] : BAD_ENUMS[dtype & 15];
+    uint16_t dims[3] = {u16_at(r, 3), u16_at(r, 5), u16_at(r, 7)};
+    q->shape.outer = decode_dim(dims[0]);
+    q->shape.axis = decode_dim(dims[1]);
+    q->shape.inner = decode_dim(dims[2]);
+    /* Small dimensions are cut so the harness can hold the tensor; huge ones stay. */
+    if (dims[0] < 0xFFF0 && dims[1] < 0xFFF0 && dims[2] < 0xFFF0)
+        cut_to_size(&q->shape);
+    q->scale = decode_scale(r);
+
+    q->empty = q->shape.outer == 0 || q->shape.axis == 0 || q->shape.inner == 0;
+    size_t n;
+    q->count_overflows = !q->empty && (mul_overflows(q->shape.outer, q->shape.axis, &n) ||
+                                       mul_overflows(n, q->shape.inner, &n));
+    q->count = q->empty || q->count_overflows ? 0 : n;
+    q->bytes_overflow = !q->count_overflows && dtype_valid(q->dtype) &&
+                        mul_overflows(q->count, ts_dtype_size((clsm_dtype)q->dtype), &q->bytes);
+    q->small = !q->empty && !q->count_overflows && dtype_valid(q->dtype) &&
+               q->count <= MAX_ELEMENTS;
+
+    uint8_t host = byte_at(r, 14);
+    q->host_layout = host & 3;
+    q->host_null_x = q->host_layout == HOST_NULL && (!(host & 4) || (host & 8));
+    q->host_null_y = q->host_layout == HOST_NULL && ((host & 4) || (host & 8));
+    q->misalign = (host >> 4) & 7;
+    q->overlap = (int8_t)byte_at(r, 15);
+    if (q->overlap == 0)
+        q->overlap = 1;
+    /* Real arrays are only handed over for tensors the harness holds. */
+    if (!q->buffers && !q->empty && !q->small && !q->host_null_x && !q->host_null_y)
+        q->host_null_x = 1;
+
+    uint8_t xm = byte_at(r, 16), ym = byte_at(r, 17), fl = byte_at(r, 18);
+    q->x_root = X_ROOTS[xm & 3];
+    q->y_root = Y_ROOTS[ym & 3];
+    q->x_sub = (xm >> 2) & 1;
+    q->y_sub = (ym >> 2) & 1;
+    q->x_origin = q->x_sub ? ((xm >> 3) & 3) * dev->base_align : 0;
+    q->y_origin = q->y_sub ? ((ym >> 3) & 3) * dev->base_align : 0;
+    for (int i = 0; i < ROOTS; i++)
+        q->root_flags[i] = decode_flags((fl >> (2 * i)) & 3);
+    q->x_offset = decode_offset(u16_at(r, 19));
+    q->y_offset = decode_offset(u16_at(r, 21));
+    for (int i = 0; i < ROOTS; i++)
+        q->size_delta[i] = (int8_t)byte_at(r, 23 + (size_t)i);
+    uint8_t ev = byte_at(r, 26);
+    q->wait = ev & 3;
+    q->wait_pending = (ev >> 2) & 1;
+    q->want_event = (ev >> 3) & 1;
+    q->mismatch_count = 1 + ((ev >> 4) & 3);
+    q->null_event = (ev >> 6) & 1;
+    uint8_t misc = byte_at(r, 27);
+    q->raw_data = misc & 1;
+    q->extra_calls = (misc >> 1) & 1;
+    uint8_t bw = byte_at(r, 48), dym = byte_at(r, 49);
+    q->backward = bw & 1;
+    q->dx_on_y = (bw >> 1) & 1;
+    q->host_dy = (bw >> 2) & 3;
+    q->dy_root = DY_ROOTS[dym & 3];
+    q->dy_sub = (dym >> 2) & 1;
+    q->dy_origin = q->dy_sub ? ((dym >> 3) & 3) * dev->base_align : 0;
+    q->dy_offset = decode_offset(u16_at(r, 50));
+    q->dy_overlap = (int8_t)byte_at(r, 52);
+    if (q->dy_overlap == 0)
+        q->dy_overlap = 1;
+    if (!q->backward)
+        decode_options(r, q);
+
+    if (!q->small)
+        return;
+    q->slices = q->shape.outer * q->shape.inner;
+    q->x = xmalloc(q->bytes);
+    for (size_t i = 0; i < q->count; i++)
+        fill_element(r, q, q->x, i, i);
+    if (q->options)
+        fill_tensors(r, q);
+    if (!q->backward)
+        return;
+    /* Past y's elements and one spare, so that a crafted input is y's bytes, one byte and
+     * dy's; a shorter one cycles, mostly onto other bytes than y's. */
+    q->dy = xmalloc(q->bytes);
+    for (size_t i = 0; i < q->count; i++)
+        fill_element(r, q, q->dy, i, q->count + 1 + i);
+}
+
+void free_request(request *q)
+{
+    free(q->x);
+    free(q->dy);
+    for (int k = 0; k < TENSORS; k++)
+        free(q->tensor[k]);
+}

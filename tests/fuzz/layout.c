@@ -1,0 +1,140 @@
+/* Where a request's tensors lie: the host path's blocks, the buffers path's roots and the pads around each option tensor, and what each holds before the call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+
+/* Pads before and after each option tensor in its buffer, in its own elements, no two alike,
+ * so that a kernel reading one tensor's offset for another's reads the wrong elements. The
+ * tail shows writes past stats_out. */
+static const size_t LEAD[TENSORS] = {[T_MASK] = 13, [T_SINKS] = 3, [T_STATS_IN] = 5,
+                                     [T_STATS_OUT] = 7};
+static const size_t TAIL[TENSORS] = {[T_MASK] = 3, [T_SINKS] = 5, [T_STATS_IN] = 2,
+                                     [T_STATS_OUT] = 4};
+
+void tensor_pads(const request *q, int k, size_t *lead, size_t *tail)
+{
+    const size_t element = k == T_MASK ? mask_element_size(q->opt.mask_type)
+                           : q->dtype == CLSM_F64 ? 8
+                                                  : 4;
+    *lead = LEAD[k] * element;
+    *tail = TAIL[k] * element;
+}
+
+/* A root's size: what its users need, plus the input's signed adjustment. */
+size_t root_size(const request *q, int root)
+{
+    size_t need = 0;
+    size_t bytes = q->small ? q->bytes : 0;
+    if (q->x_root == root) {
+        size_t end = q->x_origin + (q->x_offset <= 0xFFFF ? q->x_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
+    if (q->y_root == root) {
+        size_t end = q->y_origin + (q->y_offset <= 0xFFFF ? q->y_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
+    if (q->backward && q->dy_root == root) {
+        size_t end = q->dy_origin + (q->dy_offset <= 0xFFFF ? q->dy_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
+    long size = (long)need + q->size_delta[root];
+    /* The largest origin must stay inside the root, so its sub-buffer exists. */
+    long least = (long)(3 * q->dev.base_align + 1);
+    return (size_t)(size > least ? size : least);
+}
+
+/* A tensor in place in another, or overlapping it, shares its block; the one reaching
+ * furthest ends exactly at the end of its block, so that ASan sees overreads. */
+void layout_host(const request *q, host_layout *l)
+{
+    const size_t bytes = q->small ? q->bytes : 0;
+    const size_t misalign[ROOTS] = {q->misalign, q->misalign * 3 & 7, q->misalign * 5 & 7};
+    long rel[H_TENSORS] = {0, 0, 0};
+    memset(l, 0, sizeof *l);
+    l->block[H_IN] = 0;
+    l->block[H_OUT] = 1;
+    l->block[H_DY] = q->backward ? 2 : -1;
+    if (q->backward && (q->host_dy == HDY_SAME_AS_Y || q->host_dy == HDY_OVERLAP_Y)) {
+        l->block[H_DY] = 0;
+        rel[H_DY] = q->host_dy == HDY_OVERLAP_Y ? q->dy_overlap : 0;
+    }
+    if (q->host_layout == HOST_IN_PLACE || q->host_layout == HOST_OVERLAP) {
+        const int partner = q->backward && !q->dx_on_y ? H_DY : H_IN;
+        l->block[H_OUT] = l->block[partner];
+        rel[H_OUT] = rel[partner] + (q->host_layout == HOST_OVERLAP ? q->overlap : 0);
+    }
+    for (int b = 0; b < ROOTS; b++) {
+        long lo = 0, hi = 0;
+        int used = 0;
+        for (int t = 0; t < H_TENSORS; t++) {
+            if (l->block[t] != b)
+                continue;
+            lo = used && lo < rel[t] ? lo : rel[t];
+            hi = used && hi > rel[t] + (long)bytes ? hi : rel[t] + (long)bytes;
+            used = 1;
+        }
+        if (!used)
+            continue;
+        l->size[b] = misalign[b] + (size_t)(hi - lo);
+        for (int t = 0; t < H_TENSORS; t++)
+            if (l->block[t] == b)
+                l->at[t] = misalign[b] + (size_t)(rel[t] - lo);
+    }
+}
+
+/* Where input t (H_IN or H_DY) is before the call, if the harness could place it: block
+ * and byte. */
+static int input_placement(const request *q, int t, int *block, size_t *at)
+{
+    if (!q->small || (t == H_DY && !q->backward))
+        return 0;
+    if (!q->buffers) {
+        host_layout l;
+        layout_host(q, &l);
+        *block = l.block[t];
+        *at = l.at[t];
+        return 1;
+    }
+    const int root = t == H_IN ? q->x_root : q->dy_root;
+    const size_t origin = t == H_IN ? q->x_origin : q->dy_origin;
+    const size_t offset = t == H_IN ? q->x_offset : q->dy_offset;
+    if (root == NO_ROOT)
+        return 0;
+    size_t size = root_size(q, root);
+    *block = root;
+    *at = origin + offset;
+    return offset <= size && origin <= size - offset && q->bytes <= size - origin - offset;
+}
+
+/* Sentinels, then the inputs placed in the block, dy over y where they overlap. */
+unsigned char *initial_block(const request *q, int block, size_t size)
+{
+    unsigned char *m = xmalloc(size);
+    ts_fill_sentinel(m, size);
+    const int inputs[2] = {H_IN, H_DY};
+    for (int k = 0; k < 2; k++) {
+        int b;
+        size_t at;
+        if (input_placement(q, inputs[k], &b, &at) && b == block)
+            memcpy(m + at, inputs[k] == H_IN ? q->x : q->dy, q->bytes);
+    }
+    return m;
+}
+
+/* Input t as the call sees it, from its block's initial bytes (another input may share
+ * them); NULL where it is not placed. */
+unsigned char *effective_input(const request *q, int t)
+{
+    int block;
+    size_t at;
+    if (!input_placement(q, t, &block, &at))
+        return NULL;
+    host_layout l;
+    layout_host(q, &l);
+    unsigned char *m = initial_block(q, block, q->buffers ? root_size(q, block) : l.size[block]);
+    unsigned char *v = xmalloc(q->bytes);
+    memcpy(v, m + at, q->bytes);
+    free(m);
+    return v;
+}

@@ -1,0 +1,145 @@
+/* The fuzzer's request: every argument of a forward or backward call, decoded from the input bytes (decode.c), placed (layout.c), judged (statuses.c, results.c) and made (fuzz_softmax.c). */
+#ifndef FUZZ_REQUEST_H
+#define FUZZ_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <clsoftmax.h>
+
+#include "checks.h"
+
+/* The contexts a call can get: the automatic choice, each of ts_families[] forced (at
+ * CTX_FAMILY + i), one of the library's own making, whose OpenCL context no buffer here
+ * belongs to, and NULL. */
+enum { CTX_AUTO, CTX_FAMILY, CTX_OWN = CTX_FAMILY + TS_FAMILIES, CTX_NULL, CTX_COUNT };
+enum { HOST_SEPARATE, HOST_IN_PLACE, HOST_OVERLAP, HOST_NULL };
+/* Where a backward call's dy lies on the host path. */
+enum { HDY_SEPARATE, HDY_SAME_AS_Y, HDY_OVERLAP_Y, HDY_NULL };
+enum { WAIT_NONE, WAIT_VALID, WAIT_COUNT_WITHOUT_LIST, WAIT_LIST_WITHOUT_COUNT };
+/* Roots of the buffers path: A and B in the harness's OpenCL context, F in another one. */
+enum { ROOT_A, ROOT_B, ROOT_F, ROOTS, NO_ROOT = -1 };
+/* The option tensors, and how a buffer of one can be wrong (BAD_KINDS: not at all). */
+enum { T_MASK, T_SINKS, T_STATS_IN, T_STATS_OUT, TENSORS };
+enum { BAD_SMALL, BAD_MISALIGNED, BAD_HUGE_OFFSET, BAD_FOREIGN, BAD_FLAGS, BAD_KINDS };
+/* The host path's tensors: the input (x, or a backward call's y), the output (y, or dx) and
+ * a backward call's dy. */
+enum { H_IN, H_OUT, H_DY, H_TENSORS };
+
+/* Elements of a tensor the harness allocates; larger shapes are cut down. */
+#define MAX_ELEMENTS 16384
+/* Option tensors larger than this are not allocated: a mask's reach can be huge. */
+#define MAX_TENSOR_BYTES ((size_t)1 << 22)
+/* The array that stands in for an option tensor too large to hold. */
+#define TOKEN_BYTES 64
+
+/* What the harness's device brings to a request. */
+typedef struct fuzz_device {
+    size_t base_align; /* sub-buffer origins are multiples of this */
+    int has_fp64;
+} fuzz_device;
+
+typedef struct request {
+    fuzz_device dev;
+    int buffers;
+    int ctx_index;
+    int op, dtype;
+    clsm_shape shape;
+    float scale;
+    int count_overflows; /* outer*axis*inner does not fit in size_t */
+    int bytes_overflow;  /* it does, but not times the element size */
+    size_t count, bytes;
+    int empty;
+    int small; /* small enough for the harness to allocate */
+    /* host path */
+    int host_layout, host_null_x, host_null_y;
+    size_t misalign;
+    long overlap;
+    /* buffers path */
+    int x_root, y_root; /* ROOT_* or NO_ROOT for NULL */
+    int x_sub, y_sub;
+    size_t x_origin, y_origin; /* of the sub-buffer in its root; 0 without one */
+    cl_mem_flags root_flags[ROOTS];
+    size_t x_offset, y_offset;
+    long size_delta[ROOTS];
+    int wait, wait_pending, want_event, null_event;
+    cl_uint mismatch_count;
+    int raw_data, extra_calls;
+    /* the tensor data: count elements, NULL unless small */
+    unsigned char *x;
+    /* the backward entry points: x's fields above are its y, y's its dx, and these its dy */
+    int backward;
+    int dx_on_y; /* host: dx in place in, or overlapping, y rather than dy */
+    int host_dy; /* HDY_* */
+    long dy_overlap;
+    int dy_root, dy_sub;
+    size_t dy_origin, dy_offset;
+    unsigned char *dy; /* count elements, NULL unless small */
+    /* the _ex entry points: opt holds the scalar options, the tensors are set per call */
+    int ex, null_options;
+    int options; /* ex with options */
+    clsm_options opt;
+    int set[TENSORS]; /* which tensors the call sets */
+    int stats_own;    /* stats_in holds the slices' own statistics */
+    uint8_t values[6];
+    int bad_tensor, bad_kind;
+    size_t slices; /* outer*inner, for small tensors */
+    /* what each tensor needs, in bytes; overflow: it does not fit in size_t */
+    size_t need[TENSORS];
+    int need_overflows[TENSORS];
+    unsigned char *tensor[TENSORS]; /* the host data of mask, sinks and stats_in */
+} request;
+
+static inline int mul_overflows(size_t a, size_t b, size_t *product)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 1;
+    *product = a * b;
+    return 0;
+}
+
+/* decode.c */
+void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q);
+void free_request(request *q);
+/* malloc, or the end of the run: the harness cannot go on without its memory. */
+void *xmalloc(size_t n);
+int dtype_valid(int dtype);
+int mask_type_valid(int type);
+/* The dtype of an additive mask type's elements. */
+clsm_dtype mask_dtype(int type);
+size_t mask_element_size(int type);
+/* [batch, heads, rows] as the options give them, all 0 (or no options) being [1, 1, outer]. */
+void row_dims(const request *q, size_t d[3]);
+/* Whether tensor k is too large to hold (or its size overflows): a token array stands in. */
+int token_tensor(const request *q, int k);
+
+/* layout.c */
+/* Where each tensor of the host path lies: its block and byte, and each block's size. */
+typedef struct host_layout {
+    int block[H_TENSORS]; /* -1: none (dy of a forward call) */
+    size_t at[H_TENSORS];
+    size_t size[ROOTS];
+} host_layout;
+void layout_host(const request *q, host_layout *l);
+size_t root_size(const request *q, int root);
+/* Where option tensor k sits in its buffer: the bytes before it and after it. */
+void tensor_pads(const request *q, int k, size_t *lead, size_t *tail);
+unsigned char *initial_block(const request *q, int block, size_t size);
+unsigned char *effective_input(const request *q, int t);
+
+/* statuses.c */
+#define BIT(status) (1u << (status))
+/* The statuses the contract allows for the request, as a set of bits (1u << status). */
+unsigned expected_statuses(const request *q);
+/* The options' own scalar fields: nonzero where the contract refuses them. */
+unsigned option_violations(const request *q);
+
+/* results.c: after a successful call, on aligned host copies of what it wrote. */
+/* q's options as tests/reference.c takes them: host tensors, and causal within its reach. */
+void reference_options(const request *q, clsm_options *o);
+/* y (NULL for statistics only) and stats_out (NULL without) of a forward call. */
+ts_report check_forward(const request *q, const void *y, const void *stats);
+/* dx of a backward call from y and dy as it saw them. */
+ts_report check_backward(const request *q, const void *dx, const void *y, const void *dy);
+
+#endif

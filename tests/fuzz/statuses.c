@@ -1,0 +1,176 @@
+/* The fuzzer's status model: which statuses the contract allows for a decoded request, from every problem it has. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "request.h"
+
+unsigned option_violations(const request *q)
+{
+    const clsm_options *o = &q->opt;
+    if (!q->options)
+        return 0;
+    size_t product;
+    int dims_set = o->batch || o->heads || o->rows;
+    if (!mask_type_valid(o->mask_type) || (o->window && !o->causal) ||
+        ((o->mask_type != CLSM_MASK_NONE || o->causal || q->set[T_SINKS]) &&
+         q->shape.inner != 1) ||
+        (dims_set && (mul_overflows(o->batch, o->heads, &product) ||
+                      mul_overflows(product, o->rows, &product) || product != q->shape.outer)))
+        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    return 0;
+}
+
+/* Whether y may be left out: a statistics-only call. */
+static int y_optional(const request *q)
+{
+    return q->options && q->set[T_STATS_OUT];
+}
+
+/* What the tensors of the options bring: which are set together, and how large they are. */
+static unsigned tensor_violations(const request *q)
+{
+    unsigned v = 0;
+    if (!q->options)
+        return 0;
+    if ((q->opt.mask_type != CLSM_MASK_NONE && !q->set[T_MASK]) ||
+        (q->set[T_STATS_IN] && (q->set[T_SINKS] || q->set[T_STATS_OUT])))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    /* The library sizes the mask from its type and strides before it looks for the tensor. */
+    for (int k = 0; k < TENSORS; k++)
+        if ((q->set[k] || (k == T_MASK && q->opt.mask_type != CLSM_MASK_NONE)) &&
+            q->need_overflows[k])
+            v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    /* A buffer of the harness holds a token in place of a tensor too large to hold. */
+    for (int k = 0; k < TENSORS; k++)
+        if (q->buffers && q->set[k] && token_tensor(q, k))
+            v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    if (!q->buffers || q->bad_tensor < 0 || q->bad_tensor >= TENSORS || !q->set[q->bad_tensor])
+        return v;
+    switch (q->bad_kind) {
+    case BAD_MISALIGNED:
+    case BAD_FOREIGN:
+    case BAD_FLAGS:
+        return v | BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    case BAD_SMALL:
+    case BAD_HUGE_OFFSET:
+        return v | BIT(CLSM_ERROR_INVALID_SHAPE);
+    default:
+        return v;
+    }
+}
+
+static unsigned request_violations(const request *q)
+{
+    unsigned v = 0;
+    if (q->ctx_index == CTX_NULL || (q->op != CLSM_SOFTMAX && q->op != CLSM_LOG_SOFTMAX) ||
+        !dtype_valid(q->dtype) || !isfinite(q->scale))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (q->count_overflows || q->bytes_overflow)
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    return v | option_violations(q);
+}
+
+/* Where the two byte ranges [a, a+n) and [b, b+n) share bytes without being the same. */
+static int partially_overlap(size_t a, size_t b, size_t n)
+{
+    return a != b && (a < b ? b - a < n : a - b < n);
+}
+
+static unsigned buffer_violations(const request *q, int root, int sub, size_t origin,
+                                  size_t offset, cl_mem_flags forbidden)
+{
+    unsigned v = 0;
+    size_t element = ts_dtype_size((clsm_dtype)q->dtype);
+    if (root == NO_ROOT)
+        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (offset % element != 0)
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    /* F is of another OpenCL context, and the library's own context has one no root is of. */
+    if (root == ROOT_F || q->ctx_index == CTX_OWN || (q->root_flags[root] & forbidden))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    size_t size = root_size(q, root) - (sub ? origin : 0);
+    if (offset > size || q->bytes > size - offset)
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    return v;
+}
+
+/* The harness's events belong to the OpenCL context of its own queue. */
+static int wait_list_invalid(const request *q)
+{
+    return q->wait == WAIT_COUNT_WITHOUT_LIST || q->wait == WAIT_LIST_WITHOUT_COUNT ||
+           (q->wait == WAIT_VALID && (q->ctx_index == CTX_OWN || q->null_event));
+}
+
+/* A backward call's tensors: none NULL, y and dy not write-only and dx not read-only, and dx
+ * exactly y or dy or apart from both (y and dy may overlap as they like). */
+static unsigned backward_violations(const request *q)
+{
+    unsigned v = 0;
+    if (!q->buffers) {
+        host_layout l;
+        layout_host(q, &l);
+        if (q->host_null_x || q->host_null_y || q->host_dy == HDY_NULL)
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        for (int t = H_IN; t <= H_DY; t += H_DY - H_IN)
+            if (l.block[t] == l.block[H_OUT] && partially_overlap(l.at[t], l.at[H_OUT], q->bytes))
+                v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        return v;
+    }
+    if (wait_list_invalid(q))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    v |= buffer_violations(q, q->x_root, q->x_sub, q->x_origin, q->x_offset, CL_MEM_WRITE_ONLY);
+    v |= buffer_violations(q, q->dy_root, q->dy_sub, q->dy_origin, q->dy_offset,
+                           CL_MEM_WRITE_ONLY);
+    v |= buffer_violations(q, q->y_root, q->y_sub, q->y_origin, q->y_offset, CL_MEM_READ_ONLY);
+    const int roots[2] = {q->x_root, q->dy_root};
+    const size_t starts[2] = {q->x_origin + q->x_offset, q->dy_origin + q->dy_offset};
+    for (int k = 0; k < 2; k++)
+        if (roots[k] != NO_ROOT && roots[k] == q->y_root &&
+            partially_overlap(starts[k], q->y_origin + q->y_offset, q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    return v;
+}
+
+static unsigned call_violations(const request *q)
+{
+    unsigned v = 0;
+    v |= tensor_violations(q);
+    if (q->backward) {
+        v |= backward_violations(q);
+    } else if (!q->buffers) {
+        if (q->host_null_x || (q->host_null_y && !y_optional(q)) ||
+            (q->host_layout == HOST_OVERLAP && (size_t)labs(q->overlap) < q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    } else {
+        if (wait_list_invalid(q))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        v |= buffer_violations(q, q->x_root, q->x_sub, q->x_origin, q->x_offset,
+                               CL_MEM_WRITE_ONLY);
+        if (q->y_root != NO_ROOT || !y_optional(q))
+            v |= buffer_violations(q, q->y_root, q->y_sub, q->y_origin, q->y_offset,
+                                   CL_MEM_READ_ONLY);
+        if (q->x_root != NO_ROOT && q->x_root == q->y_root &&
+            partially_overlap(q->x_origin + q->x_offset, q->y_origin + q->y_offset, q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    if (q->dtype == CLSM_F64 && !q->dev.has_fp64)
+        v |= BIT(CLSM_ERROR_UNSUPPORTED);
+    return v;
+}
+
+/* Any status that one of the problems of the call explains; success only without one. */
+unsigned expected_statuses(const request *q)
+{
+    unsigned v = request_violations(q);
+    if (!v && q->empty) {
+        /* An empty tensor does nothing, but its wait list is checked like any other. */
+        if (q->buffers && wait_list_invalid(q))
+            return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        return BIT(CLSM_SUCCESS);
+    }
+    if (!v)
+        v = call_violations(q);
+    else if (!q->empty && !q->count_overflows && dtype_valid(q->dtype))
+        v |= call_violations(q);
+    return v ? v : BIT(CLSM_SUCCESS);
+}
