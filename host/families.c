@@ -89,11 +89,11 @@ static void group_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
  * last pass. */
 static void row_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    g->batch = shape.axis <= 1024 &&
+    g->bundle = shape.axis <= 1024 &&
                        shape.outer >= CLSM_F32_LANES * 16 * (size_t)ctx->info.compute_units
                    ? CLSM_F32_LANES
                    : 1;
-    spread(ctx, (shape.outer + g->batch - 1) / g->batch, g);
+    spread(ctx, (shape.outer + g->bundle - 1) / g->bundle, g);
 }
 
 static void columns_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
@@ -177,40 +177,40 @@ static void regs_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geomet
     size_t parts = ceil_pow2(div_up(length, g->items));
     size_t local = parts * cols, least = REGS_MIN_GROUP < group ? REGS_MIN_GROUP : group;
     g->local = local > least ? local : least;
-    g->batch = (cl_uint)(g->local / parts);
+    g->bundle = (cl_uint)(g->local / parts);
     g->chunk = length;
     g->chunks = chunks;
     g->alone = chunks == 1;
-    size_t tasks = div_up(slices, g->batch) * chunks, most_groups = group_cap(ctx);
+    size_t tasks = div_up(slices, g->bundle) * chunks, most_groups = group_cap(ctx);
     g->global = (tasks < most_groups ? tasks : most_groups) * g->local;
 }
 
-const clsm_family *clsm_family_of(clsm_kernel_kind kind)
+const clsm_family *clsm_family_of(clsm_family_id family)
 {
-    static const clsm_family families[CLSM_KERNEL_KINDS] = {
-        [CLSM_KERNEL_ITEM] = {"item", {clsm_src_softmax_item, NULL}, {"softmax_item", NULL},
+    static const clsm_family families[CLSM_FAMILY_COUNT] = {
+        [CLSM_FAMILY_ITEM] = {"item", {clsm_src_softmax_item, NULL}, {"softmax_item", NULL},
                               clsm_src_backward_item, {"backward_item", NULL}, fits_any,
                               item_geometry},
-        [CLSM_KERNEL_GROUP] = {"group", {clsm_src_softmax_group, NULL}, {"softmax_group", NULL},
+        [CLSM_FAMILY_GROUP] = {"group", {clsm_src_softmax_group, NULL}, {"softmax_group", NULL},
                                clsm_src_backward_group, {"backward_group", NULL}, fits_any,
                                group_geometry},
-        [CLSM_KERNEL_ROW] = {"row", {clsm_src_softmax_vector, clsm_src_softmax_row},
+        [CLSM_FAMILY_ROW] = {"row", {clsm_src_softmax_vector, clsm_src_softmax_row},
                              {"softmax_row", NULL}, clsm_src_backward_row,
                              {"backward_row", NULL}, fits_rows, row_geometry},
-        [CLSM_KERNEL_COLUMNS] = {"columns", {clsm_src_softmax_vector, clsm_src_softmax_columns},
+        [CLSM_FAMILY_COLUMNS] = {"columns", {clsm_src_softmax_vector, clsm_src_softmax_columns},
                                  {"softmax_columns", NULL}, clsm_src_backward_columns,
                                  {"backward_columns", NULL}, fits_strided, columns_geometry},
-        [CLSM_KERNEL_SPLIT] = {"split", {clsm_src_softmax_vector, clsm_src_softmax_split},
+        [CLSM_FAMILY_SPLIT] = {"split", {clsm_src_softmax_vector, clsm_src_softmax_split},
                                {"softmax_split_states", "softmax_split_output"},
                                clsm_src_backward_split,
                                {"backward_split_sums", "backward_split_output"}, fits_rows,
                                split_geometry},
         /* No backward kernels: the launch gives its backward pass to another family. */
-        [CLSM_KERNEL_REGS] = {"regs", {clsm_src_softmax_regs, NULL},
+        [CLSM_FAMILY_REGS] = {"regs", {clsm_src_softmax_regs, NULL},
                               {"softmax_regs_states", "softmax_regs"}, NULL, {NULL, NULL},
                               fits_any, regs_geometry},
     };
     static const clsm_family automatic = {"auto", {NULL, NULL}, {NULL, NULL}, NULL,
                                          {NULL, NULL}, NULL, NULL};
-    return kind > CLSM_KERNEL_AUTO && kind < CLSM_KERNEL_KINDS ? &families[kind] : &automatic;
+    return family > CLSM_FAMILY_AUTO && family < CLSM_FAMILY_COUNT ? &families[family] : &automatic;
 }

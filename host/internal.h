@@ -8,16 +8,16 @@
 #include "clsoftmax.h"
 
 /* Kernel families, one per kernels/softmax_<name>.cl, described in families.c. */
-typedef enum clsm_kernel_kind {
-    CLSM_KERNEL_AUTO, /* chosen by shape and device */
-    CLSM_KERNEL_ITEM,
-    CLSM_KERNEL_GROUP,
-    CLSM_KERNEL_ROW,
-    CLSM_KERNEL_COLUMNS,
-    CLSM_KERNEL_SPLIT,
-    CLSM_KERNEL_REGS,
-    CLSM_KERNEL_KINDS
-} clsm_kernel_kind;
+typedef enum clsm_family_id {
+    CLSM_FAMILY_AUTO, /* chosen by shape and device */
+    CLSM_FAMILY_ITEM,
+    CLSM_FAMILY_GROUP,
+    CLSM_FAMILY_ROW,
+    CLSM_FAMILY_COLUMNS,
+    CLSM_FAMILY_SPLIT,
+    CLSM_FAMILY_REGS,
+    CLSM_FAMILY_COUNT
+} clsm_family_id;
 
 /* VEC of kernels/softmax_common.cl for f32: the lanes of the CPU families' vectors. */
 #define CLSM_F32_LANES 16u
@@ -37,7 +37,7 @@ typedef struct clsm_request {
 /* Everything that changes a kernel's code. variant.c turns it into build options, which
  * are also the key of the program cache. */
 typedef struct clsm_variant {
-    clsm_kernel_kind kind;
+    clsm_family_id family;
     clsm_dtype dtype;
     clsm_op op;
     int zero_scale;
@@ -53,7 +53,7 @@ typedef struct clsm_variant {
 /* A launch's geometry and the values of the kernel arguments that depend on it. */
 typedef struct clsm_geometry {
     size_t global, local;
-    cl_uint batch;        /* row: slices a work-item finishes together; regs: a work-group */
+    cl_uint bundle;       /* the slices taken together: row's by a work-item, regs' by a work-group */
     cl_ulong chunk, chunks; /* split, regs: chunk length, chunks per slice */
     unsigned items;       /* regs: entries a work-item holds, compiled in */
     int alone;            /* regs: slices are one chunk each, and the last kernel runs alone */
@@ -107,7 +107,7 @@ struct clsm_context {
     cl_device_id device;
     cl_command_queue queue;
     clsm_device_info info;
-    clsm_kernel_kind forced_kind; /* from CLSM_KERNEL, read once at creation */
+    clsm_family_id forced_family; /* from CLSM_KERNEL, read once at creation */
     char *cache_dir; /* of the on-disk program cache, NULL where it is off; read once at creation */
     /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels;
      * never held through a kernel build. */
@@ -147,11 +147,11 @@ clsm_status clsm_validate_backward_host(const clsm_request *r, const void *y, co
                                         void *dx);
 
 /* families.c */
-const clsm_family *clsm_family_of(clsm_kernel_kind kind);
+const clsm_family *clsm_family_of(clsm_family_id family);
 
 /* variant.c */
 /* group_size 0; the launch sets it for the group family. */
-clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, int write_y);
+clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int write_y);
 void clsm_variant_options(const clsm_variant *v, char *options);
 
 /* binary_cache.c */
@@ -189,7 +189,7 @@ typedef struct clsm_kernel_args {
     cl_mem y;
     cl_ulong y_off, outer, axis, inner;
     cl_float scale;
-    cl_uint batch, stream;
+    cl_uint bundle, stream;
     cl_ulong first;
     cl_mem mask;
     cl_ulong mask_off;
@@ -216,7 +216,7 @@ typedef struct clsm_backward_args {
     cl_mem dx;
     cl_ulong dx_off, outer, axis, inner;
     cl_float scale;
-    cl_uint batch, stream;
+    cl_uint bundle, stream;
     cl_mem scratch;
     cl_ulong chunk, chunks;
 } clsm_backward_args;

@@ -35,7 +35,7 @@ static char *build_log(const clsm_context *ctx, cl_program program)
 static clsm_status build(clsm_context *ctx, const clsm_variant *variant, clsm_program *out,
                          char **log)
 {
-    const clsm_family *f = clsm_family_of(variant->kind);
+    const clsm_family *f = clsm_family_of(variant->family);
     const char *forward[4] = {clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
                               f->sources[1]};
     const char *backward[5] = {clsm_src_softmax_common, clsm_src_softmax_entries,

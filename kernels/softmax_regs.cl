@@ -3,8 +3,8 @@
  *
  * Needs softmax_common.cl and softmax_entries.cl before it, and -DITEMS=4|16: the entries each
  * work-item holds, in a private array that a GPU keeps in registers (every index is known at
- * compile time). A work-group takes batch slices at a time (a power of two dividing its size),
- * each held by parts = local size / batch work-items; along a contiguous slice (inner == 1)
+ * compile time). A work-group takes bundle slices at a time (a power of two dividing its size),
+ * each held by parts = local size / bundle work-items; along a contiguous slice (inner == 1)
  * neighbouring work-items hold neighbouring vectors of RV entries, across strided slices
  * neighbouring work-items hold neighbouring slices, so that reads coalesce either way. The
  * (max, sum) reductions go through local memory in a fixed order, so results are
@@ -17,7 +17,7 @@
  *  - softmax_regs, with chunks > 1, merges the chunk states of its slice in a fixed order
  *    and writes its chunk, which it has read again. With chunks == 1 (launched alone) it
  *    reduces the entries it holds; with given statistics (STATS_IN) it reduces nothing.
- * Local size at most MAX_GROUP, any number of work-groups: they loop over the (batch of
+ * Local size at most MAX_GROUP, any number of work-groups: they loop over the (bundle of
  * slices, chunk) tasks. x and y may be the same memory (in place): each entry is written only
  * by the work-item that read it, after reading it.
  */
@@ -89,7 +89,7 @@ raw_t encode(real v)
 #endif
 }
 
-/* Work-item (c, p) holds part p of slice c of its work-group's batch. */
+/* Work-item (c, p) holds part p of slice c of its work-group's bundle. */
 typedef struct {
     uint cols, parts, c, p;
     uint firsts; /* the partial results a reduction's first level leaves, about sqrt(parts) */
@@ -309,7 +309,7 @@ kernel void softmax_regs_states(KERNEL_ARGS)
     local real sums[MAX_GROUP];
     local real comps[MAX_GROUP];
     options o = OPTIONS_OF_ARGS;
-    layout l = layout_of(batch, inner > 1);
+    layout l = layout_of(bundle, inner > 1);
     ulong n = outer * inner * chunks;
     ulong tasks = (outer * inner + l.cols - 1) / l.cols * chunks;
     for (ulong g = get_group_id(0); g < tasks; g += get_num_groups(0)) {
@@ -332,7 +332,7 @@ kernel void softmax_regs(KERNEL_ARGS)
     local real sums[MAX_GROUP];
     local real comps[MAX_GROUP];
     options o = OPTIONS_OF_ARGS;
-    layout l = layout_of(batch, inner > 1);
+    layout l = layout_of(bundle, inner > 1);
     ulong n = outer * inner * chunks;
     ulong tasks = (outer * inner + l.cols - 1) / l.cols * chunks;
     for (ulong g = get_group_id(0); g < tasks; g += get_num_groups(0)) {
