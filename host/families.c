@@ -90,15 +90,15 @@ static void group_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
 static void row_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
     g->bundle = shape.axis <= 1024 &&
-                       shape.outer >= CLSM_F32_LANES * 16 * (size_t)ctx->info.compute_units
-                   ? CLSM_F32_LANES
+                       shape.outer >= CLSM_LANES_F32 * 16 * (size_t)ctx->info.compute_units
+                   ? CLSM_LANES_F32
                    : 1;
     spread(ctx, (shape.outer + g->bundle - 1) / g->bundle, g);
 }
 
 static void columns_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    spread(ctx, shape.outer * ((shape.inner + CLSM_F32_LANES - 1) / CLSM_F32_LANES), g);
+    spread(ctx, shape.outer * ((shape.inner + CLSM_LANES_F32 - 1) / CLSM_LANES_F32), g);
 }
 
 static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
@@ -114,7 +114,7 @@ static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
         chunks = 1;
     size_t length = (shape.axis + chunks - 1) / chunks;
     /* Chunks start on a vector boundary. */
-    length = (length + CLSM_F32_LANES - 1) / CLSM_F32_LANES * CLSM_F32_LANES;
+    length = (length + CLSM_LANES_F32 - 1) / CLSM_LANES_F32 * CLSM_LANES_F32;
     g->chunk = length;
     g->chunks = (shape.axis + length - 1) / length;
     /* Not capped: the scratch holds a state per chunk, and each work-item writes one. */
@@ -123,13 +123,10 @@ static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
     g->global = (n + g->local - 1) / g->local * g->local;
 }
 
-/* regs: a work-item holds 4 entries while a slice fits 256 work-items so, else 16, which a
- * GPU keeps in registers beside the rest at 1024 work-items (NVIDIA's limit: 64 registers
- * each). The kernels size local memory by the work-group sizes here. */
-#define REGS_FEW 4u
-#define REGS_FEW_GROUP 256u
-#define REGS_MANY 16u
-#define REGS_MAX_GROUP 1024u
+/* regs: a work-item holds CLSM_REGS_FEW (4) entries while a slice fits CLSM_REGS_FEW_GROUP
+ * (256) work-items so, else CLSM_REGS_MANY (16), which a GPU keeps in registers beside the
+ * rest at CLSM_REGS_MAX_GROUP (1024) work-items (NVIDIA's limit: 64 registers each). The
+ * kernels size local memory by these work-group sizes (shared_constants.h). */
 /* Strided slices: 8 neighbours per work-group make 32 bytes of f32 per row, a whole sector
  * of a GPU's cache. */
 #define REGS_STRIDED_COLS 8u
@@ -156,11 +153,11 @@ static size_t ceil_pow2(size_t n)
 
 static void regs_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    size_t most = floor_pow2(g->local < REGS_MAX_GROUP ? g->local : REGS_MAX_GROUP);
+    size_t most = floor_pow2(g->local < CLSM_REGS_MAX_GROUP ? g->local : CLSM_REGS_MAX_GROUP);
     size_t cols = shape.inner > 1 && most >= REGS_STRIDED_COLS ? REGS_STRIDED_COLS : 1;
-    size_t few_group = REGS_FEW_GROUP < most ? REGS_FEW_GROUP : most;
-    g->items = div_up(shape.axis, REGS_FEW) <= few_group / cols ? REGS_FEW : REGS_MANY;
-    size_t group = g->items == REGS_FEW ? few_group : most;
+    size_t few_group = CLSM_REGS_FEW_GROUP < most ? CLSM_REGS_FEW_GROUP : most;
+    g->items = div_up(shape.axis, CLSM_REGS_FEW) <= few_group / cols ? CLSM_REGS_FEW : CLSM_REGS_MANY;
+    size_t group = g->items == CLSM_REGS_FEW ? few_group : most;
     size_t capacity = group / cols * g->items;
     size_t slices = shape.outer * shape.inner, length = shape.axis, chunks = 1;
     if (length > capacity) {

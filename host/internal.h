@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "clsoftmax.h"
+#include "shared_constants.h"
 
 /* Kernel families, one per kernels/softmax_<name>.cl, described in families.c. */
 typedef enum clsm_family_id {
@@ -18,9 +19,6 @@ typedef enum clsm_family_id {
     CLSM_FAMILY_REGS,
     CLSM_FAMILY_COUNT
 } clsm_family_id;
-
-/* VEC of kernels/softmax_common.cl for f32: the lanes of the CPU families' vectors. */
-#define CLSM_F32_LANES 16u
 
 /* One call, validated: the v1 arguments and the options, with batch, heads and rows
  * always set. The option tensors' buffer members are what the kernels read. */

@@ -64,10 +64,11 @@ static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm
 {
     const clsm_family *f = clsm_family_of(v.family);
     size_t limit = ctx->info.max_group_size;
-    /* regs sizes its local memory for 1024 work-items, 512 of f64 (softmax_regs.cl), so that
-     * its two kernels' together stay within the 32 KiB every device has. */
-    if (v.family == CLSM_FAMILY_REGS && v.dtype == CLSM_F64 && limit > 512)
-        limit = 512;
+    /* regs sizes its local memory for CLSM_REGS_MAX_GROUP work-items, fewer of f64
+     * (shared_constants.h), so that its two kernels' together stay within the 32 KiB every
+     * device has. */
+    if (v.family == CLSM_FAMILY_REGS && v.dtype == CLSM_F64 && limit > CLSM_REGS_MAX_GROUP_F64)
+        limit = CLSM_REGS_MAX_GROUP_F64;
     for (;;) {
         g->local = limit;
         f->geometry(ctx, shape, g);

@@ -22,17 +22,18 @@
  * by the work-item that read it, after reading it.
  */
 
-/* The largest work-group of a variant, which sizes its local memory: host/families.c gives
- * 4 entries a work-item to contiguous slices up to 1024 long, in work-groups of up to 256,
- * and 16 to longer ones, in up to 1024 (512 of f64: host/launch.c). The two kernels' arrays
- * together then take 24 KiB, within the 32 KiB of local memory every device has (oclgrind
- * counts both kernels' against each). */
-#if ITEMS < 16
-#define MAX_GROUP 256
+/* The largest work-group of a variant, which sizes its local memory (shared_constants.h):
+ * host/families.c gives CLSM_REGS_FEW (4) entries a work-item to contiguous slices up to 1024
+ * long, in work-groups of up to CLSM_REGS_FEW_GROUP (256), and CLSM_REGS_MANY (16) to longer
+ * ones, in up to CLSM_REGS_MAX_GROUP (1024; CLSM_REGS_MAX_GROUP_F64, 512, of f64). The two
+ * kernels' arrays together then take 24 KiB, within the 32 KiB of local memory every device
+ * has (oclgrind counts both kernels' against each). */
+#if ITEMS == CLSM_REGS_FEW
+#define MAX_GROUP CLSM_REGS_FEW_GROUP
 #elif DTYPE_F64
-#define MAX_GROUP 512
+#define MAX_GROUP CLSM_REGS_MAX_GROUP_F64
 #else
-#define MAX_GROUP 1024
+#define MAX_GROUP CLSM_REGS_MAX_GROUP
 #endif
 
 /* The vectors entries move in: 16 bytes (8 for 16-bit types holding 4 entries). raw_t is
