@@ -1,4 +1,4 @@
-/* The kernel families: for each, its sources and kernels, the layouts it fits, and its launch geometry. */
+/* The kernel families: for each, its sources and kernels, the layouts it fits, its launch geometry and its quirks. */
 #include "internal.h"
 
 /* Written by cmake/embed_kernels.cmake from the files in kernels/. */
@@ -177,37 +177,77 @@ static void regs_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geomet
     g->bundle = (cl_uint)(g->local / parts);
     g->chunk = length;
     g->chunks = chunks;
-    g->alone = chunks == 1;
     size_t tasks = div_up(slices, g->bundle) * chunks, most_groups = group_cap(ctx);
     g->global = (tasks < most_groups ? tasks : most_groups) * g->local;
+}
+
+/* regs has no backward kernels: its backward pass goes to the family the GPUs chose before
+ * regs came. */
+static clsm_family_id regs_backward_family(const clsm_context *ctx, clsm_shape shape)
+{
+    /* Fewer long slices than compute units would leave most of them idle. */
+    if (shape.inner == 1 && shape.outer < ctx->info.compute_units && shape.axis >= 65536)
+        return CLSM_FAMILY_SPLIT;
+    /* A work-group and its barriers cost more than a short slice is worth. */
+    if (shape.axis <= 64)
+        return CLSM_FAMILY_ITEM;
+    /* Strided slices read coalesced across work-items, once there are enough of them. */
+    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
+        return CLSM_FAMILY_ITEM;
+    return CLSM_FAMILY_GROUP;
 }
 
 const clsm_family *clsm_family_of(clsm_family_id family)
 {
     static const clsm_family families[CLSM_FAMILY_COUNT] = {
-        [CLSM_FAMILY_ITEM] = {"item", {clsm_src_softmax_item, NULL}, {"softmax_item", NULL},
-                              clsm_src_backward_item, {"backward_item", NULL}, fits_any,
-                              item_geometry},
-        [CLSM_FAMILY_GROUP] = {"group", {clsm_src_softmax_group, NULL}, {"softmax_group", NULL},
-                               clsm_src_backward_group, {"backward_group", NULL}, fits_any,
-                               group_geometry},
-        [CLSM_FAMILY_ROW] = {"row", {clsm_src_softmax_vector, clsm_src_softmax_row},
-                             {"softmax_row", NULL}, clsm_src_backward_row,
-                             {"backward_row", NULL}, fits_rows, row_geometry},
-        [CLSM_FAMILY_COLUMNS] = {"columns", {clsm_src_softmax_vector, clsm_src_softmax_columns},
-                                 {"softmax_columns", NULL}, clsm_src_backward_columns,
-                                 {"backward_columns", NULL}, fits_strided, columns_geometry},
-        [CLSM_FAMILY_SPLIT] = {"split", {clsm_src_softmax_vector, clsm_src_softmax_split},
-                               {"softmax_split_states", "softmax_split_output"},
-                               clsm_src_backward_split,
-                               {"backward_split_sums", "backward_split_output"}, fits_rows,
-                               split_geometry},
-        /* No backward kernels: the launch gives its backward pass to another family. */
-        [CLSM_FAMILY_REGS] = {"regs", {clsm_src_softmax_regs, NULL},
-                              {"softmax_regs_states", "softmax_regs"}, NULL, {NULL, NULL},
-                              fits_any, regs_geometry},
+        [CLSM_FAMILY_ITEM] = {.name = "item",
+                              .sources = {clsm_src_softmax_item, NULL},
+                              .kernels = {"softmax_item", NULL},
+                              .backward_source = clsm_src_backward_item,
+                              .backward_kernels = {"backward_item", NULL},
+                              .fits = fits_any,
+                              .geometry = item_geometry},
+        [CLSM_FAMILY_GROUP] = {.name = "group",
+                               .sources = {clsm_src_softmax_group, NULL},
+                               .kernels = {"softmax_group", NULL},
+                               .backward_source = clsm_src_backward_group,
+                               .backward_kernels = {"backward_group", NULL},
+                               .fits = fits_any,
+                               .compiles_group_size = 1,
+                               .geometry = group_geometry},
+        [CLSM_FAMILY_ROW] = {.name = "row",
+                             .sources = {clsm_src_softmax_vector, clsm_src_softmax_row},
+                             .kernels = {"softmax_row", NULL},
+                             .backward_source = clsm_src_backward_row,
+                             .backward_kernels = {"backward_row", NULL},
+                             .fits = fits_rows,
+                             .geometry = row_geometry},
+        [CLSM_FAMILY_COLUMNS] = {.name = "columns",
+                                 .sources = {clsm_src_softmax_vector, clsm_src_softmax_columns},
+                                 .kernels = {"softmax_columns", NULL},
+                                 .backward_source = clsm_src_backward_columns,
+                                 .backward_kernels = {"backward_columns", NULL},
+                                 .fits = fits_strided,
+                                 .geometry = columns_geometry},
+        [CLSM_FAMILY_SPLIT] = {.name = "split",
+                               .sources = {clsm_src_softmax_vector, clsm_src_softmax_split},
+                               .kernels = {"softmax_split_states", "softmax_split_output"},
+                               .backward_source = clsm_src_backward_split,
+                               .backward_kernels = {"backward_split_sums",
+                                                    "backward_split_output"},
+                               .fits = fits_rows,
+                               .geometry = split_geometry},
+        /* Slices of one chunk need no states: softmax_regs reduces them itself. */
+        [CLSM_FAMILY_REGS] = {.name = "regs",
+                              .sources = {clsm_src_softmax_regs, NULL},
+                              .kernels = {"softmax_regs_states", "softmax_regs"},
+                              .one_chunk_alone = 1,
+                              .backward_family = regs_backward_family,
+                              .fits = fits_any,
+                              .max_group = {[CLSM_F64] = CLSM_REGS_MAX_GROUP_F64},
+                              .geometry = regs_geometry},
     };
-    static const clsm_family automatic = {"auto", {NULL, NULL}, {NULL, NULL}, NULL,
-                                         {NULL, NULL}, NULL, NULL};
-    return family > CLSM_FAMILY_AUTO && family < CLSM_FAMILY_COUNT ? &families[family] : &automatic;
+    static const clsm_family automatic = {.name = "auto"};
+    return family > CLSM_FAMILY_AUTO && family < CLSM_FAMILY_COUNT ? &families[family]
+                                                                    : &automatic;
 }

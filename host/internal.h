@@ -20,6 +20,9 @@ typedef enum clsm_family_id {
     CLSM_FAMILY_COUNT
 } clsm_family_id;
 
+/* The dtypes of clsm_dtype, for the tables indexed by one. */
+#define CLSM_DTYPE_COUNT (CLSM_F64 + 1)
+
 /* One call, validated: the v1 arguments and the options, with batch, heads and rows
  * always set. The option tensors' buffer members are what the kernels read. */
 typedef struct clsm_request {
@@ -54,24 +57,34 @@ typedef struct clsm_geometry {
     cl_uint bundle;       /* the slices taken together: row's by a work-item, regs' by a work-group */
     cl_ulong chunk, chunks; /* split, regs: chunk length, chunks per slice */
     unsigned items;       /* regs: entries a work-item holds, compiled in */
-    int alone;            /* regs: slices are one chunk each, and the last kernel runs alone */
 } clsm_geometry;
 
-/* A kernel family: its code, the layouts it handles and how it is launched. */
+/* A kernel family: its code, the layouts it handles, how it is launched, and its quirks, so
+ * that the launch (launch.c) treats every family alike. */
 typedef struct clsm_family {
     const char *name; /* of CLSM_KERNEL and clsm_kernel_name() */
-    const char *sources[2]; /* after softmax_common.cl and softmax_entries.cl */
+    /* After shared_constants.h, softmax_common.cl and softmax_entries.cl. */
+    const char *sources[2];
     /* In launch order. With two, the first reduces chunks of slices into scratch, 3 reals
-     * per chunk, and is skipped when the statistics are given. */
+     * per chunk, and is skipped when the statistics are given, and where one_chunk_alone
+     * and every slice is one chunk (g->chunks == 1): the last kernel then reduces it. */
     const char *kernels[2];
+    int one_chunk_alone;
     /* The backward pass's counterparts: its source, after those of the forward's vector
      * helpers and backward_common.cl, and its kernels in launch order; with two, the first
-     * sums chunks of slices into scratch, 3 reals per chunk. */
+     * sums chunks of slices into scratch, 3 reals per chunk. A family without them (NULL)
+     * gives its backward pass to the family backward_family chooses. */
     const char *backward_source;
     const char *backward_kernels[2];
+    clsm_family_id (*backward_family)(const clsm_context *ctx, clsm_shape shape);
     int (*fits)(clsm_shape shape);
-    /* g->local holds the largest work-group size allowed on entry; the group family
-     * compiles the one it chooses in. */
+    /* The largest work-group of each dtype, where the kernels' local memory holds fewer
+     * work-items than the device may allow; 0: the device's (and the kernel's) limit. */
+    size_t max_group[CLSM_DTYPE_COUNT];
+    /* The kernels compile the work-group size in (-DWG): the launch builds them for the one
+     * the geometry chooses. */
+    int compiles_group_size;
+    /* g->local holds the largest work-group size allowed on entry. */
     void (*geometry)(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g);
 } clsm_family;
 

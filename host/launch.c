@@ -21,23 +21,13 @@ static clsm_family_id choose_family(const clsm_context *ctx, clsm_shape shape)
     return CLSM_FAMILY_REGS;
 }
 
-/* The family of a backward pass: the forward's, but on a GPU, whose regs family has no
- * backward kernels, the one the GPU families chose before it. */
+/* The family of a backward pass: the forward's, or where it has no backward kernels, the
+ * one it gives its backward pass to. */
 static clsm_family_id choose_backward_family(const clsm_context *ctx, clsm_shape shape)
 {
     clsm_family_id family = choose_family(ctx, shape);
-    if (family != CLSM_FAMILY_REGS)
-        return family;
-    /* Fewer long slices than compute units would leave most of them idle. */
-    if (shape.inner == 1 && shape.outer < ctx->info.compute_units && shape.axis >= 65536)
-        return CLSM_FAMILY_SPLIT;
-    /* A work-group and its barriers cost more than a short slice is worth. */
-    if (shape.axis <= 64)
-        return CLSM_FAMILY_ITEM;
-    /* Strided slices read coalesced across work-items, once there are enough of them. */
-    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
-        return CLSM_FAMILY_ITEM;
-    return CLSM_FAMILY_GROUP;
+    const clsm_family *f = clsm_family_of(family);
+    return f->backward_family ? f->backward_family(ctx, shape) : family;
 }
 
 const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
@@ -57,22 +47,19 @@ static int streams(const clsm_context *ctx, const clsm_request *r)
 }
 
 /* The built program of a variant, with its geometry: a kernel may allow smaller work-groups
- * than its device, and the group family, which compiles its size in, is then built again
- * for the size the kernel allows. */
+ * than its device, and a family that compiles its size in is then built again for the size
+ * the kernel allows. */
 static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm_variant v,
                                        clsm_geometry *g, clsm_status *status)
 {
     const clsm_family *f = clsm_family_of(v.family);
-    size_t limit = ctx->info.max_group_size;
-    /* regs sizes its local memory for CLSM_REGS_MAX_GROUP work-items, fewer of f64
-     * (shared_constants.h), so that its two kernels' together stay within the 32 KiB every
-     * device has. */
-    if (v.family == CLSM_FAMILY_REGS && v.dtype == CLSM_F64 && limit > CLSM_REGS_MAX_GROUP_F64)
-        limit = CLSM_REGS_MAX_GROUP_F64;
+    size_t limit = ctx->info.max_group_size, most = f->max_group[v.dtype];
+    if (most && limit > most)
+        limit = most;
     for (;;) {
         g->local = limit;
         f->geometry(ctx, shape, g);
-        v.group_size = v.family == CLSM_FAMILY_GROUP ? g->local : 0;
+        v.group_size = f->compiles_group_size ? g->local : 0;
         v.items = g->items;
         const clsm_program *p = clsm_program_get(ctx, &v, status);
         if (!p || p->max_group_size >= g->local)
@@ -165,7 +152,8 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
         .chunk = g.chunk, .chunks = g.chunks,
     };
     cl_int err = CL_SUCCESS;
-    int reduce_first = f->kernels[1] && !o->stats_in.buffer && !g.alone;
+    int reduce_first =
+        f->kernels[1] && !o->stats_in.buffer && !(f->one_chunk_alone && g.chunks == 1);
     if (reduce_first) {
         a.scratch = chunk_scratch(ctx, r, &g, &err);
         if (err != CL_SUCCESS)
