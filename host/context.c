@@ -61,6 +61,7 @@ static clsm_status context_new(cl_context cl, cl_device_id device, cl_command_qu
     status = read_device_info(device, &ctx->info);
     if (status != CLSM_SUCCESS)
         goto fail_free;
+    ctx->tuning = clsm_tuning_of(ctx->info.type);
     status = clsm_binary_cache_dir(&ctx->cache_dir);
     if (status != CLSM_SUCCESS)
         goto fail_free;

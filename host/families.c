@@ -15,22 +15,12 @@ extern const char clsm_src_backward_row[];
 extern const char clsm_src_backward_columns[];
 extern const char clsm_src_backward_split[];
 
-/* Long enough that a chunk's fixed costs vanish, few enough per slice that merging every
- * state of its slice stays cheap for each chunk. */
-#define SPLIT_MIN_CHUNK 4096u
-#define SPLIT_MAX_CHUNKS 1024u
-
 static size_t floor_pow2(size_t n)
 {
     size_t p = 1;
     while (p * 2 <= n)
         p *= 2;
     return p;
-}
-
-static int is_gpu(const clsm_context *ctx)
-{
-    return (ctx->info.type & CL_DEVICE_TYPE_GPU) != 0;
 }
 
 static int fits_any(clsm_shape shape)
@@ -50,25 +40,27 @@ static int fits_strided(clsm_shape shape)
 }
 
 /* The work-group size for independent work-items, at most g->local: on a CPU, whose
- * threads take whole work-groups, a few groups per core balance the load. */
+ * threads take whole work-groups, a few groups per core balance the load. The sizes are
+ * tuning.c's. */
 static void spread(const clsm_context *ctx, size_t work_items, clsm_geometry *g)
 {
-    size_t wanted = 64;
-    if (!is_gpu(ctx)) {
-        size_t per_group = work_items / (4 * (size_t)ctx->info.compute_units);
+    size_t wanted = clsm_common.item_group_size;
+    size_t per_unit = ctx->tuning->spread_groups_per_unit;
+    if (per_unit) {
+        size_t per_group = work_items / (per_unit * ctx->info.compute_units);
         wanted = per_group < 1 ? 1 : per_group < wanted ? per_group : wanted;
     }
     g->local = floor_pow2(wanted < g->local ? wanted : g->local);
     /* Capped: kernels loop over the work beyond it. */
-    size_t groups = (work_items + g->local - 1) / g->local;
-    g->global = (groups < 65536 ? groups : 65536) * g->local;
+    size_t groups = (work_items + g->local - 1) / g->local, most = clsm_common.max_item_groups;
+    g->global = (groups < most ? groups : most) * g->local;
 }
 
 /* Work-groups launched at most by the families whose groups share work: every compute unit
  * has many already, and the groups loop over the work beyond. */
 static size_t group_cap(const clsm_context *ctx)
 {
-    return 256 * (size_t)ctx->info.compute_units;
+    return clsm_common.groups_per_unit * ctx->info.compute_units;
 }
 
 static void item_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
@@ -78,21 +70,22 @@ static void item_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geomet
 
 static void group_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    size_t wanted = is_gpu(ctx) ? 256 : 64;
+    size_t wanted = ctx->tuning->group_size;
     g->local = floor_pow2(wanted < g->local ? wanted : g->local);
     size_t groups = shape.outer * shape.inner, most = group_cap(ctx);
     g->global = (groups < most ? groups : most) * g->local;
 }
 
-/* Slices a row work-item finishes together: a vector's worth of short ones, once every
- * core still gets 16 work-items; a long slice alone, so that it stays in cache for its
- * last pass. */
+/* The bundle of a row work-item, the slices it finishes together: a vector's worth of short
+ * ones, once every core still gets enough work-items; a long slice alone, so that it stays
+ * in cache for its last pass. */
 static void row_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    g->bundle = shape.axis <= 1024 &&
-                       shape.outer >= CLSM_LANES_F32 * 16 * (size_t)ctx->info.compute_units
-                   ? CLSM_LANES_F32
-                   : 1;
+    size_t least = CLSM_LANES_F32 * clsm_common.row_bundle_items_per_unit *
+                   ctx->info.compute_units;
+    g->bundle = shape.axis <= clsm_common.row_bundle_max_axis && shape.outer >= least
+                    ? CLSM_LANES_F32
+                    : 1;
     spread(ctx, (shape.outer + g->bundle - 1) / g->bundle, g);
 }
 
@@ -103,13 +96,14 @@ static void columns_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geo
 
 static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    size_t wanted = (is_gpu(ctx) ? 64 : 16) * (size_t)ctx->info.compute_units;
+    size_t wanted = ctx->tuning->split_chunks_per_unit * ctx->info.compute_units;
     size_t chunks = (wanted + shape.outer - 1) / shape.outer;
-    size_t most = (shape.axis + SPLIT_MIN_CHUNK - 1) / SPLIT_MIN_CHUNK;
+    size_t min_chunk = clsm_common.split_min_chunk;
+    size_t most = (shape.axis + min_chunk - 1) / min_chunk;
     if (chunks > most)
         chunks = most;
-    if (chunks > SPLIT_MAX_CHUNKS)
-        chunks = SPLIT_MAX_CHUNKS;
+    if (chunks > clsm_common.split_max_chunks)
+        chunks = clsm_common.split_max_chunks;
     if (chunks < 1)
         chunks = 1;
     size_t length = (shape.axis + chunks - 1) / chunks;
@@ -122,21 +116,6 @@ static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geome
     spread(ctx, n, g);
     g->global = (n + g->local - 1) / g->local * g->local;
 }
-
-/* regs: a work-item holds CLSM_REGS_FEW (4) entries while a slice fits CLSM_REGS_FEW_GROUP
- * (256) work-items so, else CLSM_REGS_MANY (16), which a GPU keeps in registers beside the
- * rest at CLSM_REGS_MAX_GROUP (1024) work-items (NVIDIA's limit: 64 registers each). The
- * kernels size local memory by these work-group sizes (shared_constants.h). */
-/* Strided slices: 8 neighbours per work-group make 32 bytes of f32 per row, a whole sector
- * of a GPU's cache. */
-#define REGS_STRIDED_COLS 8u
-/* Short slices share a work-group, so that none is mostly idle. */
-#define REGS_MIN_GROUP 64u
-/* A long slice's chunks are read twice; they are cut shorter than a work-group holds only
- * to give every compute unit two work-groups, and never below this. */
-#define REGS_MIN_CHUNK 4096u
-/* The kernels' vectors divide it, so that every chunk starts on a vector boundary. */
-#define REGS_CHUNK_ALIGN 16u
 
 static size_t div_up(size_t a, size_t b)
 {
@@ -151,28 +130,36 @@ static size_t ceil_pow2(size_t n)
     return p;
 }
 
+/* regs: a work-item holds CLSM_REGS_FEW (4) entries while a slice fits CLSM_REGS_FEW_GROUP
+ * (256) work-items so, else CLSM_REGS_MANY (16), which a GPU keeps in registers beside the
+ * rest at CLSM_REGS_MAX_GROUP (1024) work-items (NVIDIA's limit: 64 registers each). The
+ * kernels size local memory by these work-group sizes (shared_constants.h); the other sizes
+ * are tuning.c's. */
 static void regs_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
+    const clsm_common_tuning *t = &clsm_common;
     size_t most = floor_pow2(g->local < CLSM_REGS_MAX_GROUP ? g->local : CLSM_REGS_MAX_GROUP);
-    size_t cols = shape.inner > 1 && most >= REGS_STRIDED_COLS ? REGS_STRIDED_COLS : 1;
+    size_t cols = shape.inner > 1 && most >= t->regs_strided_cols ? t->regs_strided_cols : 1;
     size_t few_group = CLSM_REGS_FEW_GROUP < most ? CLSM_REGS_FEW_GROUP : most;
-    g->items = div_up(shape.axis, CLSM_REGS_FEW) <= few_group / cols ? CLSM_REGS_FEW : CLSM_REGS_MANY;
+    g->items = div_up(shape.axis, CLSM_REGS_FEW) <= few_group / cols ? CLSM_REGS_FEW
+                                                                     : CLSM_REGS_MANY;
     size_t group = g->items == CLSM_REGS_FEW ? few_group : most;
     size_t capacity = group / cols * g->items;
     size_t slices = shape.outer * shape.inner, length = shape.axis, chunks = 1;
     if (length > capacity) {
         chunks = div_up(length, capacity);
-        size_t fill = div_up(2 * (size_t)ctx->info.compute_units, slices);
-        size_t most_chunks = div_up(length, REGS_MIN_CHUNK);
+        size_t fill = div_up(t->regs_groups_per_unit * ctx->info.compute_units, slices);
+        size_t most_chunks = div_up(length, t->regs_min_chunk);
         if (fill > most_chunks)
             fill = most_chunks;
         if (fill > chunks)
             chunks = fill;
-        length = div_up(div_up(length, chunks), REGS_CHUNK_ALIGN) * REGS_CHUNK_ALIGN;
+        length = div_up(div_up(length, chunks), t->regs_chunk_align) * t->regs_chunk_align;
         chunks = div_up(shape.axis, length);
     }
     size_t parts = ceil_pow2(div_up(length, g->items));
-    size_t local = parts * cols, least = REGS_MIN_GROUP < group ? REGS_MIN_GROUP : group;
+    size_t local = parts * cols;
+    size_t least = t->regs_min_group < group ? t->regs_min_group : group;
     g->local = local > least ? local : least;
     g->bundle = (cl_uint)(g->local / parts);
     g->chunk = length;
@@ -182,17 +169,19 @@ static void regs_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geomet
 }
 
 /* regs has no backward kernels: its backward pass goes to the family the GPUs chose before
- * regs came. */
+ * regs came, by the bounds of clsm_common.regs_backward (tuning.c). */
 static clsm_family_id regs_backward_family(const clsm_context *ctx, clsm_shape shape)
 {
+    const clsm_backward_choice *b = &clsm_common.regs_backward;
     /* Fewer long slices than compute units would leave most of them idle. */
-    if (shape.inner == 1 && shape.outer < ctx->info.compute_units && shape.axis >= 65536)
+    if (shape.inner == 1 && shape.outer < b->split_per_unit * ctx->info.compute_units &&
+        shape.axis >= b->split_min_axis)
         return CLSM_FAMILY_SPLIT;
     /* A work-group and its barriers cost more than a short slice is worth. */
-    if (shape.axis <= 64)
+    if (shape.axis <= b->item_max_axis)
         return CLSM_FAMILY_ITEM;
     /* Strided slices read coalesced across work-items, once there are enough of them. */
-    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
+    if (shape.inner > 1 && shape.outer * shape.inner >= b->item_min_strided)
         return CLSM_FAMILY_ITEM;
     return CLSM_FAMILY_GROUP;
 }

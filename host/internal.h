@@ -20,6 +20,56 @@ typedef enum clsm_family_id {
     CLSM_FAMILY_COUNT
 } clsm_family_id;
 
+/* tuning.c: the thresholds and sizes that choose and shape the families, as data. Each
+ * value's comment in tuning.c says where it was measured, or that it was not. */
+
+/* What a device class tunes differently. */
+typedef struct clsm_tuning {
+    const char *name; /* the device class */
+    /* The forward family of a shape the caller does not force (choose_family): few_long for
+     * fewer than few_per_unit contiguous slices per compute unit of at least few_min_axis
+     * entries each (few_per_unit 0: never), else contiguous or strided. */
+    clsm_family_id contiguous, strided, few_long;
+    size_t few_per_unit, few_min_axis;
+    /* item, row, columns, split: work-groups per compute unit to spread the work-items
+     * over, at most clsm_common_tuning.item_group_size work-items each; 0: always that many. */
+    size_t spread_groups_per_unit;
+    size_t group_size;           /* group: the work-group size */
+    size_t split_chunks_per_unit; /* split: chunks wanted in all, per compute unit */
+} clsm_tuning;
+
+/* The family of a backward pass handed on (families.c's regs_backward_family): split for
+ * fewer than split_per_unit contiguous slices per compute unit of at least split_min_axis
+ * entries; item for slices of at most item_max_axis entries, and for strided ones once
+ * there are item_min_strided of them; else group. */
+typedef struct clsm_backward_choice {
+    size_t split_per_unit, split_min_axis, item_max_axis, item_min_strided;
+} clsm_backward_choice;
+
+/* What every device class tunes alike. */
+typedef struct clsm_common_tuning {
+    size_t item_group_size; /* item, row, columns, split: the largest work-group */
+    size_t max_item_groups; /* item, row, columns: work-groups launched at most */
+    size_t groups_per_unit; /* group, regs: work-groups launched at most, per compute unit */
+    /* row: a bundle of CLSM_LANES_F32 slices a work-item while they are at most
+     * row_bundle_max_axis long and every compute unit still gets row_bundle_items_per_unit
+     * work-items. */
+    size_t row_bundle_max_axis, row_bundle_items_per_unit;
+    size_t split_min_chunk, split_max_chunks; /* split: chunk entries at least, chunks at most */
+    size_t regs_strided_cols; /* regs: neighbouring strided slices a work-group takes */
+    size_t regs_min_group;    /* regs: the smallest work-group */
+    size_t regs_min_chunk;    /* regs: the shortest chunk cut to fill the compute units */
+    size_t regs_chunk_align;  /* regs: chunk lengths are multiples of it */
+    size_t regs_groups_per_unit; /* regs: work-groups per compute unit its chunks should fill */
+    clsm_backward_choice regs_backward; /* regs has no backward kernels */
+    /* Outputs go past the cache once a tensor is at least 1/stream_divisor of it. */
+    size_t stream_divisor;
+} clsm_common_tuning;
+
+/* The table of a device class (CL_DEVICE_TYPE_*), chosen once per context. */
+const clsm_tuning *clsm_tuning_of(cl_device_type type);
+extern const clsm_common_tuning clsm_common;
+
 /* The dtypes of clsm_dtype, for the tables indexed by one. */
 #define CLSM_DTYPE_COUNT (CLSM_F64 + 1)
 
@@ -54,9 +104,9 @@ typedef struct clsm_variant {
 /* A launch's geometry and the values of the kernel arguments that depend on it. */
 typedef struct clsm_geometry {
     size_t global, local;
-    cl_uint bundle;       /* the slices taken together: row's by a work-item, regs' by a work-group */
+    cl_uint bundle;         /* slices taken together: by a row work-item, a regs work-group */
     cl_ulong chunk, chunks; /* split, regs: chunk length, chunks per slice */
-    unsigned items;       /* regs: entries a work-item holds, compiled in */
+    unsigned items;         /* regs: entries a work-item holds, compiled in */
 } clsm_geometry;
 
 /* A kernel family: its code, the layouts it handles, how it is launched, and its quirks, so
@@ -119,6 +169,7 @@ struct clsm_context {
     cl_command_queue queue;
     clsm_device_info info;
     clsm_family_id forced_family; /* from CLSM_KERNEL, read once at creation */
+    const clsm_tuning *tuning; /* of the device's class, chosen once at creation */
     char *cache_dir; /* of the on-disk program cache, NULL where it is off; read once at creation */
     /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels;
      * never held through a kernel build. */

@@ -5,20 +5,13 @@ static clsm_family_id choose_family(const clsm_context *ctx, clsm_shape shape)
 {
     if (ctx->forced_family != CLSM_FAMILY_AUTO && clsm_family_of(ctx->forced_family)->fits(shape))
         return ctx->forced_family;
-    /* A CPU runs a work-group on one thread, a barrier splitting it into loops: slices
-     * go to work-items whole, walked with vectors along the slice where it is contiguous
-     * and across neighbouring slices where there are a vector's worth of them. */
-    size_t units = ctx->info.compute_units;
-    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU)) {
-        /* Too few long slices to give every core a few: split them. */
-        if (shape.inner == 1 && shape.outer < 4 * units && shape.axis >= 16384)
-            return CLSM_FAMILY_SPLIT;
-        /* Strided: a vector's worth of neighbouring slices, one per lane, or with fewer
-         * of them than a vector, the whole [axis, inner] slab as one contiguous range. */
-        return shape.inner == 1 ? CLSM_FAMILY_ROW : CLSM_FAMILY_COLUMNS;
-    }
-    /* Slices in registers, read once where they fit a work-group, in chunks where not. */
-    return CLSM_FAMILY_REGS;
+    /* The device class's table (tuning.c): on a CPU row, columns, and split for too few long
+     * slices to give every core a few; on a GPU regs. */
+    const clsm_tuning *t = ctx->tuning;
+    if (shape.inner == 1 && shape.outer < t->few_per_unit * ctx->info.compute_units &&
+        shape.axis >= t->few_min_axis)
+        return t->few_long;
+    return shape.inner == 1 ? t->contiguous : t->strided;
 }
 
 /* The family of a backward pass: the forward's, or where it has no backward kernels, the
@@ -39,11 +32,10 @@ const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_sha
 }
 
 /* Whether outputs go past the cache, where the kernel can: once an input and the output
- * together would fill half of it, as the cache is shared and a line written through it is
- * first read. */
+ * together would fill half of it (clsm_common.stream_divisor, tuning.c). */
 static int streams(const clsm_context *ctx, const clsm_request *r)
 {
-    return 4 * r->bytes >= ctx->info.cache_size;
+    return clsm_common.stream_divisor * r->bytes >= ctx->info.cache_size;
 }
 
 /* The built program of a variant, with its geometry: a kernel may allow smaller work-groups
