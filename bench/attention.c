@@ -189,7 +189,7 @@ static int run_op(clsm_context *ctx, report_run *run, const attention_case *c, s
                                   .heads = heads,
                                   .rows = c->rows,
                                   .axis = c->axis,
-                                  .variant = clsm_kernel_name(ctx, CLSM_F32, d->shape),
+                                  .family = clsm_kernel_name(ctx, CLSM_F32, d->shape),
                                   .target = targets[k],
                                   .copy_gbs = copy_gbs,
                                   .copy_method = copy_method};

@@ -177,7 +177,7 @@ static int measure_op(const bench *b, clsm_op op, clsm_shape s, const tensors *t
 {
     peer_job pj = {op, s, t->hx, t->hy};
     row->op = op;
-    row->variant = clsm_kernel_name(b->ctx, CLSM_F32, s);
+    row->family = clsm_kernel_name(b->ctx, CLSM_F32, s);
     if (measure_clsm(b, op, s, t, row, bwd) != 0)
         return -1;
     naive->op = op;

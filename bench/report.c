@@ -56,7 +56,7 @@ static void print_table_header(const report_run *run)
 static void print_shapes_header(void)
 {
     putchar('\n');
-    printf("shape: outer x axis x inner, softmax along axis. variant: the kernel clsoftmax chose.\n"
+    printf("shape: outer x axis x inner, softmax along axis. family: the kernel family clsoftmax chose.\n"
            "GB/s: 8 bytes per element (read + write). copy: the best of clEnqueueCopyBuffer and\n"
            "float4/float16 copy kernels on the same bytes; of copy = GB/s / copy GB/s.\n"
            "x naive: speedup over the three-kernel baseline (bench/naive.cl). x C: GB/s over the\n"
@@ -69,7 +69,7 @@ static void print_shapes_header(void)
            "Its err: max |dx - ref| / (|scale|*B_j), B_j the contract's scale of the bound.\n\n",
            TOL, BACKWARD_TARGET);
     printf("%-15s  %-14s  %-7s  %9s  %7s  %9s  %7s  %-11s  %7s  %6s  %8s  %s\n", "op", "shape",
-           "variant", "median ms", "GB/s", "copy GB/s", "of copy", "of fwd", "x naive", "x C",
+           "family", "median ms", "GB/s", "copy GB/s", "of copy", "of fwd", "x naive", "x C",
            "max err", "check");
 }
 
@@ -97,7 +97,7 @@ static void print_table_row(const report_row *row)
         snprintf(x_peer, sizeof x_peer, "%.2f", row->peer.seconds / row->clsm.seconds);
     }
     printf("%-15s  %-14s  %-7s  %9.3f  %7.2f  %9.2f  %6.1f%%  %-11s  %7s  %6s  %8.1e  %s\n",
-           row_op_name(row), shape, row->variant, row->clsm.seconds * 1e3, clsm_gbs, copy_gbs,
+           row_op_name(row), shape, row->family, row->clsm.seconds * 1e3, clsm_gbs, copy_gbs,
            100.0 * clsm_gbs / copy_gbs, vs_forward, x_naive, x_peer, row->clsm.check.max_err,
            row->clsm.check.bad ? "FAIL" : "ok");
     if (row->clsm.check.bad)
@@ -125,7 +125,7 @@ void report_csv_string(const char *s)
 }
 
 static const char *const csv_header =
-    "device,driver,opencl,version,mode,reps,c_peer_threads,op,outer,axis,inner,elements,variant,"
+    "device,driver,opencl,version,mode,reps,c_peer_threads,op,outer,axis,inner,elements,family,"
     "copy_method,copy_gbs,"
     "clsoftmax_ms,clsoftmax_gbs,clsoftmax_of_copy,clsoftmax_max_err,clsoftmax_check,"
     "naive_ms,naive_gbs,naive_of_copy,naive_max_err,naive_check,"
@@ -151,7 +151,7 @@ static void print_csv_row(const report_run *run, const report_row *row)
     report_csv_string(run->opencl);
     printf(",%s,%s,%d,%d,%s,%zu,%zu,%zu,%zu,%s,%s,%.6g", clsm_version(), run->mode, run->reps,
            run->peer_threads, row_op_name(row), s.outer, s.axis, s.inner,
-           s.outer * s.axis * s.inner, row->variant, row->copy_method, copy_gbs);
+           s.outer * s.axis * s.inner, row->family, row->copy_method, copy_gbs);
     print_csv_measured(s, bytes_per_element(row), &row->clsm, copy_gbs);
     if (row->backward) {
         printf(",,,,,,,,,,,,,%.0f,%.4g,%.2f\n", bytes_per_element(row), of_forward(row),
@@ -201,10 +201,10 @@ static void print_json_row(const report_run *run, const report_row *row, int fir
     printf(", \"version\": \"%s\", \"mode\": \"%s\", \"reps\": %d, \"warmup\": %d, "
            "\"c_peer_threads\": %d, \"op\": \"%s\", \"outer\": %zu, \"axis\": %zu, \"inner\": %zu, "
            "\"elements\": %zu, "
-           "\"variant\": \"%s\", \"copy\": {\"method\": \"%s\", \"gbs\": %.6g}",
+           "\"family\": \"%s\", \"copy\": {\"method\": \"%s\", \"gbs\": %.6g}",
            clsm_version(), run->mode, run->reps, WARMUP_RUNS, run->peer_threads,
            row_op_name(row), s.outer, s.axis, s.inner, s.outer * s.axis * s.inner,
-           row->variant, row->copy_method, copy_gbs);
+           row->family, row->copy_method, copy_gbs);
     printf(", \"bytes_per_element\": %.0f", bytes_per_element(row));
     print_json_measured("clsoftmax", s, bytes_per_element(row), &row->clsm, copy_gbs);
     if (row->backward) {

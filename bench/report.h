@@ -31,7 +31,7 @@ typedef struct report_row {
     clsm_op op;
     int backward; /* the backward pass, dx from y and dy: clsm only, no naive or peer */
     clsm_shape shape;
-    const char *variant;     /* clsm_kernel_name() */
+    const char *family;      /* clsm_kernel_name() */
     double copy_seconds;     /* the copy roofline's median for the same bytes */
     const char *copy_method; /* which copy was fastest */
     measured clsm, naive, peer;

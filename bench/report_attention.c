@@ -12,12 +12,12 @@ static void print_table_header(void)
            "(0 / -inf), strides {heads*rows*axis, rows*axis, axis, 1}.\n"
            "GB/s: x read + y written (8 bytes per element) + the mask read (2 bytes per element).\n"
            "of plain: GB/s / the plain call's, timed in turns with it; target: the issue's floor.\n"
-           "copy GB/s, of copy: the copy roofline on x and y, and GB/s / it. variant: the kernel\n"
-           "clsoftmax chose for the shape without options. err: softmax max relative error,\n"
+           "copy GB/s, of copy: the copy roofline on x and y, and GB/s / it. family: the kernel\n"
+           "family clsoftmax chose for the shape without options. err: softmax max relative error,\n"
            "log_softmax max |err|/max(1,|ref|), against a masked f64 reference; bound %.0e.\n\n",
            TOL);
     printf("%-11s  %-7s  %-14s  %-8s  %-7s  %9s  %7s  %8s  %-13s  %9s  %7s  %8s  %s\n", "op",
-           "case", "shape", "masking", "variant", "median ms", "GB/s", "of plain", "target",
+           "case", "shape", "masking", "family", "median ms", "GB/s", "of plain", "target",
            "copy GB/s", "of copy", "max err", "check");
 }
 
@@ -30,7 +30,7 @@ static void print_table_row(const attention_row *row)
                  row->gbs / row->plain_gbs >= row->target ? "met" : "below");
     printf(
         "%-11s  %-7s  %-14s  %-8s  %-7s  %9.3f  %7.2f  %8.3f  %-13s  %9.2f  %6.1f%%  %8.1e  %s\n",
-        report_op_name(row->op), row->name, shape, row->masking, row->variant, row->m.seconds * 1e3,
+        report_op_name(row->op), row->name, shape, row->masking, row->family, row->m.seconds * 1e3,
         row->gbs, row->gbs / row->plain_gbs, target, row->copy_gbs,
         100.0 * row->gbs / row->copy_gbs, row->m.check.max_err, row->m.check.bad ? "FAIL" : "ok");
     if (row->m.check.bad)
@@ -39,7 +39,7 @@ static void print_table_row(const attention_row *row)
 }
 
 static const char *const csv_header =
-    "device,driver,opencl,version,mode,reps,op,case,masking,batch,heads,rows,axis,variant,ms,gbs,"
+    "device,driver,opencl,version,mode,reps,op,case,masking,batch,heads,rows,axis,family,ms,gbs,"
     "of_plain,target,copy_method,copy_gbs,of_copy,max_err,check\n";
 
 static void print_csv_row(const report_run *run, const attention_row *row)
@@ -51,7 +51,7 @@ static void print_csv_row(const report_run *run, const attention_row *row)
     report_csv_string(run->opencl);
     printf(",%s,%s,%d,%s,%s,%s,%zu,%zu,%zu,%zu,%s,%.6g,%.6g,%.6g,", clsm_version(), run->mode,
            run->reps, report_op_name(row->op), row->name, row->masking, row->batch, row->heads,
-           row->rows, row->axis, row->variant, row->m.seconds * 1e3, row->gbs,
+           row->rows, row->axis, row->family, row->m.seconds * 1e3, row->gbs,
            row->gbs / row->plain_gbs);
     /* An empty target for the plain call, which has none. */
     if (row->target > 0.0)
@@ -70,9 +70,9 @@ static void print_json_row(const report_run *run, const attention_row *row, int 
     report_json_string(run->opencl);
     printf(", \"version\": \"%s\", \"mode\": \"%s\", \"reps\": %d, \"warmup\": %d, \"op\": \"%s\", "
            "\"case\": \"%s\", \"masking\": \"%s\", \"batch\": %zu, \"heads\": %zu, \"rows\": %zu, "
-           "\"axis\": %zu, \"variant\": \"%s\", \"ms\": %.6g, \"gbs\": %.6g, \"of_plain\": %.6g, ",
+           "\"axis\": %zu, \"family\": \"%s\", \"ms\": %.6g, \"gbs\": %.6g, \"of_plain\": %.6g, ",
            clsm_version(), run->mode, run->reps, WARMUP_RUNS, report_op_name(row->op), row->name,
-           row->masking, row->batch, row->heads, row->rows, row->axis, row->variant,
+           row->masking, row->batch, row->heads, row->rows, row->axis, row->family,
            row->m.seconds * 1e3, row->gbs, row->gbs / row->plain_gbs);
     if (row->target > 0.0)
         printf("\"target\": %.2f", row->target);

@@ -10,7 +10,7 @@ typedef struct attention_row {
     const char *name;    /* "decode" or "prefill" */
     const char *masking; /* "plain", "causal" or "f16 mask" */
     size_t batch, heads, rows, axis;
-    const char *variant; /* clsm_kernel_name() for the shape; it does not see the options */
+    const char *family; /* clsm_kernel_name() for the shape; it does not see the options */
     measured m;
     double gbs;       /* x read, y written and the mask read, over the median */
     double plain_gbs; /* the plain call's on the same shape, timed in turns with this one */

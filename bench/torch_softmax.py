@@ -78,7 +78,7 @@ def main(argv):
           "side's copy GB/s.\nclsoftmax: wall clock. torch: CUDA events, and wall clock "
           "(wall). clsm/torch: clsoftmax's of copy over torch's (wall).\n")
     print(f"{'':<39}{'clsoftmax (OpenCL)':<28}{'torch':<38}")
-    print(f"{'op':<11}  {'shape':<14}  {'variant':<7}  {'GB/s':>7}  {'copy':>7}  {'of copy':>7}"
+    print(f"{'op':<11}  {'shape':<14}  {'family':<7}  {'GB/s':>7}  {'copy':>7}  {'of copy':>7}"
           f"    {'GB/s':>7}  {'copy':>7}  {'of copy':>7}  {'wall':>7}    {'clsm/torch':>10}  check")
 
     copy = {}
@@ -101,7 +101,7 @@ def main(argv):
         torch_gbs, torch_copy_gbs = 8e-9 * n / event_s, 8e-9 * n / copy[shape][0]
         of_copy, of_copy_wall = copy[shape][0] / event_s, copy[shape][1] / wall_s
         clsm_of_copy = float(row["clsoftmax_of_copy"])
-        print(f"{row['op']:<11}  {'x'.join(shape):<14}  {row['variant']:<7}  "
+        print(f"{row['op']:<11}  {'x'.join(shape):<14}  {row['family']:<7}  "
               f"{float(row['clsoftmax_gbs']):7.1f}  {float(row['copy_gbs']):7.1f}  "
               f"{100 * clsm_of_copy:6.1f}%    {torch_gbs:7.1f}  {torch_copy_gbs:7.1f}  "
               f"{100 * of_copy:6.1f}%  {100 * of_copy_wall:6.1f}%    "

@@ -1,6 +1,6 @@
-# Script mode: writes the .cl files in INPUTS into OUTPUT as NUL-terminated C byte arrays.
-# Each NAME.cl (from kernels/ or bench/) becomes `const char clsm_src_NAME[]`.
-set(code "/* Generated from .cl files by cmake/embed_kernels.cmake; do not edit. */\n")
+# Script mode: writes the kernel sources in INPUTS into OUTPUT as NUL-terminated C byte arrays.
+# Each NAME.cl or NAME.h (from kernels/ or bench/) becomes `const char clsm_src_NAME[]`.
+set(code "/* Generated from kernel sources by cmake/embed_kernels.cmake; do not edit. */\n")
 foreach(input IN LISTS INPUTS)
   get_filename_component(name ${input} NAME_WE)
   file(READ ${input} hex HEX)

@@ -4,13 +4,13 @@
 
 #include "internal.h"
 
-static clsm_status read_forced_kind(clsm_kernel_kind *out)
+static clsm_status read_forced_family(clsm_family_id *out)
 {
     const char *name = getenv("CLSM_KERNEL");
-    *out = CLSM_KERNEL_AUTO;
+    *out = CLSM_FAMILY_AUTO;
     if (!name || !*name)
         return CLSM_SUCCESS;
-    for (clsm_kernel_kind k = CLSM_KERNEL_ITEM; k < CLSM_KERNEL_KINDS; ++k) {
+    for (clsm_family_id k = CLSM_FAMILY_ITEM; k < CLSM_FAMILY_COUNT; ++k) {
         if (strcmp(name, clsm_family_of(k)->name) == 0) {
             *out = k;
             return CLSM_SUCCESS;
@@ -55,12 +55,13 @@ static clsm_status context_new(cl_context cl, cl_device_id device, cl_command_qu
     ctx->cl = cl;
     ctx->device = device;
     ctx->queue = queue;
-    status = read_forced_kind(&ctx->forced_kind);
+    status = read_forced_family(&ctx->forced_family);
     if (status != CLSM_SUCCESS)
         goto fail_free;
     status = read_device_info(device, &ctx->info);
     if (status != CLSM_SUCCESS)
         goto fail_free;
+    ctx->tuning = clsm_tuning_of(ctx->info.type);
     status = clsm_binary_cache_dir(&ctx->cache_dir);
     if (status != CLSM_SUCCESS)
         goto fail_free;

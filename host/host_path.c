@@ -113,15 +113,15 @@ static clsm_status plan_runs(const clsm_context *ctx, const clsm_request *r,
     return CLSM_SUCCESS;
 }
 
-/* One round trip of outer slices first to first + chunk.outer of x through the staging
+/* One round trip of outer slices first to first + run.outer of x through the staging
  * buffers into y; the statistics stay on the device until the end. */
-static clsm_status run_chunk(clsm_context *ctx, clsm_staging *s, const clsm_request *whole,
-                             clsm_shape chunk, size_t first, const char *x, char *y)
+static clsm_status forward_run(clsm_context *ctx, clsm_staging *s, const clsm_request *whole,
+                               clsm_shape run, size_t first, const char *x, char *y)
 {
     clsm_request r = *whole;
-    r.shape = chunk;
-    r.bytes = chunk.outer * chunk.axis * chunk.inner * clsm_dtype_size(r.dtype);
-    size_t stats_skip = first * chunk.inner * 2 * clsm_real_size(r.dtype);
+    r.shape = run;
+    r.bytes = run.outer * run.axis * run.inner * clsm_dtype_size(r.dtype);
+    size_t stats_skip = first * run.inner * 2 * clsm_real_size(r.dtype);
     r.opt.stats_in.offset += stats_skip;
     r.opt.stats_out.offset += stats_skip;
     /* Not blocking: on a CPU device each wait for the queue is a thread handoff, which is
@@ -160,8 +160,8 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
     if (status != CLSM_SUCCESS)
         return status;
 
-    size_t slice_bytes, per_chunk;
-    status = plan_runs(ctx, &r, &slice_bytes, &per_chunk);
+    size_t slice_bytes, per_run;
+    status = plan_runs(ctx, &r, &slice_bytes, &per_run);
     if (status != CLSM_SUCCESS)
         return status;
 
@@ -171,12 +171,12 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
     if (status == CLSM_SUCCESS && !s)
         status = CLSM_ERROR_OUT_OF_MEMORY;
     if (status == CLSM_SUCCESS)
-        status = staging_reserve(ctx, s, per_chunk * slice_bytes);
-    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_chunk) {
-        clsm_shape chunk = shape;
-        chunk.outer = shape.outer - first < per_chunk ? shape.outer - first : per_chunk;
-        status = run_chunk(ctx, s, &r, chunk, first, (const char *)x + first * slice_bytes,
-                           y ? (char *)y + first * slice_bytes : NULL);
+        status = staging_reserve(ctx, s, per_run * slice_bytes);
+    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_run) {
+        clsm_shape run = shape;
+        run.outer = shape.outer - first < per_run ? shape.outer - first : per_run;
+        status = forward_run(ctx, s, &r, run, first, (const char *)x + first * slice_bytes,
+                             y ? (char *)y + first * slice_bytes : NULL);
     }
     if (status == CLSM_SUCCESS && stats_out)
         status = clsm_status_from_cl(clEnqueueReadBuffer(ctx->queue, r.opt.stats_out.buffer,
@@ -196,14 +196,13 @@ clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
 
 /* One round trip of a run of outer slices: y into the staging x, dy into the staging y,
  * where dx is computed in place and read back from. */
-static clsm_status run_backward_chunk(clsm_context *ctx, clsm_staging *s,
-                                      const clsm_request *whole, clsm_shape chunk,
-                                      const char *y, const char *dy, char *dx)
+static clsm_status backward_run(clsm_context *ctx, clsm_staging *s, const clsm_request *whole,
+                                clsm_shape run, const char *y, const char *dy, char *dx)
 {
     clsm_request r = *whole;
-    r.shape = chunk;
-    r.bytes = chunk.outer * chunk.axis * chunk.inner * clsm_dtype_size(r.dtype);
-    /* Not blocking, as in run_chunk; but y and dy must be no longer needed when the call
+    r.shape = run;
+    r.bytes = run.outer * run.axis * run.inner * clsm_dtype_size(r.dtype);
+    /* Not blocking, as in forward_run; but y and dy must be no longer needed when the call
      * returns, whatever fails: dx may be either of them. */
     cl_event written[2];
     cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_FALSE, 0, r.bytes, y, 0, NULL,
@@ -239,21 +238,21 @@ clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype
     if (status != CLSM_SUCCESS)
         return status;
 
-    size_t slice_bytes, per_chunk;
-    status = plan_runs(ctx, &r, &slice_bytes, &per_chunk);
+    size_t slice_bytes, per_run;
+    status = plan_runs(ctx, &r, &slice_bytes, &per_run);
     if (status != CLSM_SUCCESS)
         return status;
 
     clsm_staging *s = staging_take(ctx);
     if (!s)
         return CLSM_ERROR_OUT_OF_MEMORY;
-    status = staging_reserve(ctx, s, per_chunk * slice_bytes);
-    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_chunk) {
-        clsm_shape chunk = shape;
-        chunk.outer = shape.outer - first < per_chunk ? shape.outer - first : per_chunk;
+    status = staging_reserve(ctx, s, per_run * slice_bytes);
+    for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_run) {
+        clsm_shape run = shape;
+        run.outer = shape.outer - first < per_run ? shape.outer - first : per_run;
         size_t skip = first * slice_bytes;
-        status = run_backward_chunk(ctx, s, &r, chunk, (const char *)y + skip,
-                                    (const char *)dy + skip, (char *)dx + skip);
+        status = backward_run(ctx, s, &r, run, (const char *)y + skip, (const char *)dy + skip,
+                              (char *)dx + skip);
     }
     staging_return(ctx, s);
     return status;

@@ -6,21 +6,72 @@
 #include <stddef.h>
 
 #include "clsoftmax.h"
+#include "shared_constants.h"
 
 /* Kernel families, one per kernels/softmax_<name>.cl, described in families.c. */
-typedef enum clsm_kernel_kind {
-    CLSM_KERNEL_AUTO, /* chosen by shape and device */
-    CLSM_KERNEL_ITEM,
-    CLSM_KERNEL_GROUP,
-    CLSM_KERNEL_ROW,
-    CLSM_KERNEL_COLUMNS,
-    CLSM_KERNEL_SPLIT,
-    CLSM_KERNEL_REGS,
-    CLSM_KERNEL_KINDS
-} clsm_kernel_kind;
+typedef enum clsm_family_id {
+    CLSM_FAMILY_AUTO, /* chosen by shape and device */
+    CLSM_FAMILY_ITEM,
+    CLSM_FAMILY_GROUP,
+    CLSM_FAMILY_ROW,
+    CLSM_FAMILY_COLUMNS,
+    CLSM_FAMILY_SPLIT,
+    CLSM_FAMILY_REGS,
+    CLSM_FAMILY_COUNT
+} clsm_family_id;
 
-/* VEC of kernels/softmax_common.cl for f32: the lanes of the CPU families' vectors. */
-#define CLSM_F32_LANES 16u
+/* tuning.c: the thresholds and sizes that choose and shape the families, as data. Each
+ * value's comment in tuning.c says where it was measured, or that it was not. */
+
+/* What a device class tunes differently. */
+typedef struct clsm_tuning {
+    const char *name; /* the device class */
+    /* The forward family of a shape the caller does not force (choose_family): few_long for
+     * fewer than few_per_unit contiguous slices per compute unit of at least few_min_axis
+     * entries each (few_per_unit 0: never), else contiguous or strided. */
+    clsm_family_id contiguous, strided, few_long;
+    size_t few_per_unit, few_min_axis;
+    /* item, row, columns, split: work-groups per compute unit to spread the work-items
+     * over, at most clsm_common_tuning.item_group_size work-items each; 0: always that many. */
+    size_t spread_groups_per_unit;
+    size_t group_size;           /* group: the work-group size */
+    size_t split_chunks_per_unit; /* split: chunks wanted in all, per compute unit */
+} clsm_tuning;
+
+/* The family of a backward pass handed on (families.c's regs_backward_family): split for
+ * fewer than split_per_unit contiguous slices per compute unit of at least split_min_axis
+ * entries; item for slices of at most item_max_axis entries, and for strided ones once
+ * there are item_min_strided of them; else group. */
+typedef struct clsm_backward_choice {
+    size_t split_per_unit, split_min_axis, item_max_axis, item_min_strided;
+} clsm_backward_choice;
+
+/* What every device class tunes alike. */
+typedef struct clsm_common_tuning {
+    size_t item_group_size; /* item, row, columns, split: the largest work-group */
+    size_t max_item_groups; /* item, row, columns: work-groups launched at most */
+    size_t groups_per_unit; /* group, regs: work-groups launched at most, per compute unit */
+    /* row: a bundle of CLSM_LANES_F32 slices a work-item while they are at most
+     * row_bundle_max_axis long and every compute unit still gets row_bundle_items_per_unit
+     * work-items. */
+    size_t row_bundle_max_axis, row_bundle_items_per_unit;
+    size_t split_min_chunk, split_max_chunks; /* split: chunk entries at least, chunks at most */
+    size_t regs_strided_cols; /* regs: neighbouring strided slices a work-group takes */
+    size_t regs_min_group;    /* regs: the smallest work-group */
+    size_t regs_min_chunk;    /* regs: the shortest chunk cut to fill the compute units */
+    size_t regs_chunk_align;  /* regs: chunk lengths are multiples of it */
+    size_t regs_groups_per_unit; /* regs: work-groups per compute unit its chunks should fill */
+    clsm_backward_choice regs_backward; /* regs has no backward kernels */
+    /* Outputs go past the cache once a tensor is at least 1/stream_divisor of it. */
+    size_t stream_divisor;
+} clsm_common_tuning;
+
+/* The table of a device class (CL_DEVICE_TYPE_*), chosen once per context. */
+const clsm_tuning *clsm_tuning_of(cl_device_type type);
+extern const clsm_common_tuning clsm_common;
+
+/* The dtypes of clsm_dtype, for the tables indexed by one. */
+#define CLSM_DTYPE_COUNT (CLSM_F64 + 1)
 
 /* One call, validated: the v1 arguments and the options, with batch, heads and rows
  * always set. The option tensors' buffer members are what the kernels read. */
@@ -37,7 +88,7 @@ typedef struct clsm_request {
 /* Everything that changes a kernel's code. variant.c turns it into build options, which
  * are also the key of the program cache. */
 typedef struct clsm_variant {
-    clsm_kernel_kind kind;
+    clsm_family_id family;
     clsm_dtype dtype;
     clsm_op op;
     int zero_scale;
@@ -53,27 +104,37 @@ typedef struct clsm_variant {
 /* A launch's geometry and the values of the kernel arguments that depend on it. */
 typedef struct clsm_geometry {
     size_t global, local;
-    cl_uint batch;        /* row: slices a work-item finishes together; regs: a work-group */
+    cl_uint bundle;         /* slices taken together: by a row work-item, a regs work-group */
     cl_ulong chunk, chunks; /* split, regs: chunk length, chunks per slice */
-    unsigned items;       /* regs: entries a work-item holds, compiled in */
-    int alone;            /* regs: slices are one chunk each, and the last kernel runs alone */
+    unsigned items;         /* regs: entries a work-item holds, compiled in */
 } clsm_geometry;
 
-/* A kernel family: its code, the layouts it handles and how it is launched. */
+/* A kernel family: its code, the layouts it handles, how it is launched, and its quirks, so
+ * that the launch (launch.c) treats every family alike. */
 typedef struct clsm_family {
     const char *name; /* of CLSM_KERNEL and clsm_kernel_name() */
-    const char *sources[2]; /* after softmax_common.cl and softmax_entries.cl */
+    /* After shared_constants.h, softmax_common.cl and softmax_entries.cl. */
+    const char *sources[2];
     /* In launch order. With two, the first reduces chunks of slices into scratch, 3 reals
-     * per chunk, and is skipped when the statistics are given. */
+     * per chunk, and is skipped when the statistics are given, and where one_chunk_alone
+     * and every slice is one chunk (g->chunks == 1): the last kernel then reduces it. */
     const char *kernels[2];
+    int one_chunk_alone;
     /* The backward pass's counterparts: its source, after those of the forward's vector
      * helpers and backward_common.cl, and its kernels in launch order; with two, the first
-     * sums chunks of slices into scratch, 3 reals per chunk. */
+     * sums chunks of slices into scratch, 3 reals per chunk. A family without them (NULL)
+     * gives its backward pass to the family backward_family chooses. */
     const char *backward_source;
     const char *backward_kernels[2];
+    clsm_family_id (*backward_family)(const clsm_context *ctx, clsm_shape shape);
     int (*fits)(clsm_shape shape);
-    /* g->local holds the largest work-group size allowed on entry; the group family
-     * compiles the one it chooses in. */
+    /* The largest work-group of each dtype, where the kernels' local memory holds fewer
+     * work-items than the device may allow; 0: the device's (and the kernel's) limit. */
+    size_t max_group[CLSM_DTYPE_COUNT];
+    /* The kernels compile the work-group size in (-DWG): the launch builds them for the one
+     * the geometry chooses. */
+    int compiles_group_size;
+    /* g->local holds the largest work-group size allowed on entry. */
     void (*geometry)(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g);
 } clsm_family;
 
@@ -112,7 +173,8 @@ struct clsm_context {
     cl_device_id device;
     cl_command_queue queue;
     clsm_device_info info;
-    clsm_kernel_kind forced_kind; /* from CLSM_KERNEL, read once at creation */
+    clsm_family_id forced_family; /* from CLSM_KERNEL, read once at creation */
+    const clsm_tuning *tuning; /* of the device's class, chosen once at creation */
     char *cache_dir; /* of the on-disk program cache, NULL where it is off; read once at creation */
     /* Guards everything below, and clSetKernelArg through enqueue on the shared kernels;
      * never held through a kernel build. */
@@ -154,11 +216,11 @@ clsm_status clsm_validate_backward_host(const clsm_request *r, const void *y, co
                                         void *dx);
 
 /* families.c */
-const clsm_family *clsm_family_of(clsm_kernel_kind kind);
+const clsm_family *clsm_family_of(clsm_family_id family);
 
 /* variant.c */
 /* group_size 0; the launch sets it for the group family. */
-clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, int write_y);
+clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int write_y);
 void clsm_variant_options(const clsm_variant *v, char *options);
 
 /* binary_cache.c */
@@ -199,7 +261,7 @@ typedef struct clsm_kernel_args {
     cl_mem y;
     cl_ulong y_off, outer, axis, inner;
     cl_float scale;
-    cl_uint batch, stream;
+    cl_uint bundle, stream;
     cl_ulong first;
     cl_mem mask;
     cl_ulong mask_off;
@@ -226,7 +288,7 @@ typedef struct clsm_backward_args {
     cl_mem dx;
     cl_ulong dx_off, outer, axis, inner;
     cl_float scale;
-    cl_uint batch, stream;
+    cl_uint bundle, stream;
     cl_mem scratch;
     cl_ulong chunk, chunks;
 } clsm_backward_args;

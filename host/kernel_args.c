@@ -10,7 +10,7 @@ static const struct {
     size_t offset, size;
 } args[] = {
     ARG(x),         ARG(x_off),         ARG(y),        ARG(y_off),       ARG(outer),
-    ARG(axis),      ARG(inner),         ARG(scale),    ARG(batch),       ARG(stream),
+    ARG(axis),      ARG(inner),         ARG(scale),    ARG(bundle),      ARG(stream),
     ARG(first),     ARG(mask),          ARG(mask_off), ARG(mask_stride), ARG(heads),
     ARG(rows),      ARG(causal_offset), ARG(window),   ARG(sinks),       ARG(sinks_off),
     ARG(stats_out), ARG(stats_out_off), ARG(stats_in), ARG(stats_in_off), ARG(scratch),
@@ -26,7 +26,7 @@ static const struct {
 } backward_args[] = {
     BACKWARD_ARG(y),     BACKWARD_ARG(y_off),   BACKWARD_ARG(dy),     BACKWARD_ARG(dy_off),
     BACKWARD_ARG(dx),    BACKWARD_ARG(dx_off),  BACKWARD_ARG(outer),  BACKWARD_ARG(axis),
-    BACKWARD_ARG(inner), BACKWARD_ARG(scale),   BACKWARD_ARG(batch),  BACKWARD_ARG(stream),
+    BACKWARD_ARG(inner), BACKWARD_ARG(scale),   BACKWARD_ARG(bundle), BACKWARD_ARG(stream),
     BACKWARD_ARG(scratch), BACKWARD_ARG(chunk), BACKWARD_ARG(chunks),
 };
 

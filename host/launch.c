@@ -1,43 +1,26 @@
 /* Kernel choice by shape and device, the launch of a validated request, forward or backward, and the buffers entry points. */
 #include "internal.h"
 
-static clsm_kernel_kind choose_kind(const clsm_context *ctx, clsm_shape shape)
+static clsm_family_id choose_family(const clsm_context *ctx, clsm_shape shape)
 {
-    if (ctx->forced_kind != CLSM_KERNEL_AUTO && clsm_family_of(ctx->forced_kind)->fits(shape))
-        return ctx->forced_kind;
-    /* A CPU runs a work-group on one thread, a barrier splitting it into loops: slices
-     * go to work-items whole, walked with vectors along the slice where it is contiguous
-     * and across neighbouring slices where there are a vector's worth of them. */
-    size_t units = ctx->info.compute_units;
-    if (!(ctx->info.type & CL_DEVICE_TYPE_GPU)) {
-        /* Too few long slices to give every core a few: split them. */
-        if (shape.inner == 1 && shape.outer < 4 * units && shape.axis >= 16384)
-            return CLSM_KERNEL_SPLIT;
-        /* Strided: a vector's worth of neighbouring slices, one per lane, or with fewer
-         * of them than a vector, the whole [axis, inner] slab as one contiguous range. */
-        return shape.inner == 1 ? CLSM_KERNEL_ROW : CLSM_KERNEL_COLUMNS;
-    }
-    /* Slices in registers, read once where they fit a work-group, in chunks where not. */
-    return CLSM_KERNEL_REGS;
+    if (ctx->forced_family != CLSM_FAMILY_AUTO && clsm_family_of(ctx->forced_family)->fits(shape))
+        return ctx->forced_family;
+    /* The device class's table (tuning.c): on a CPU row, columns, and split for too few long
+     * slices to give every core a few; on a GPU regs. */
+    const clsm_tuning *t = ctx->tuning;
+    if (shape.inner == 1 && shape.outer < t->few_per_unit * ctx->info.compute_units &&
+        shape.axis >= t->few_min_axis)
+        return t->few_long;
+    return shape.inner == 1 ? t->contiguous : t->strided;
 }
 
-/* The family of a backward pass: the forward's, but on a GPU, whose regs family has no
- * backward kernels, the one the GPU families chose before it. */
-static clsm_kernel_kind choose_backward_kind(const clsm_context *ctx, clsm_shape shape)
+/* The family of a backward pass: the forward's, or where it has no backward kernels, the
+ * one it gives its backward pass to. */
+static clsm_family_id choose_backward_family(const clsm_context *ctx, clsm_shape shape)
 {
-    clsm_kernel_kind kind = choose_kind(ctx, shape);
-    if (kind != CLSM_KERNEL_REGS)
-        return kind;
-    /* Fewer long slices than compute units would leave most of them idle. */
-    if (shape.inner == 1 && shape.outer < ctx->info.compute_units && shape.axis >= 65536)
-        return CLSM_KERNEL_SPLIT;
-    /* A work-group and its barriers cost more than a short slice is worth. */
-    if (shape.axis <= 64)
-        return CLSM_KERNEL_ITEM;
-    /* Strided slices read coalesced across work-items, once there are enough of them. */
-    if (shape.inner > 1 && shape.outer * shape.inner >= 1024)
-        return CLSM_KERNEL_ITEM;
-    return CLSM_KERNEL_GROUP;
+    clsm_family_id family = choose_family(ctx, shape);
+    const clsm_family *f = clsm_family_of(family);
+    return f->backward_family ? f->backward_family(ctx, shape) : family;
 }
 
 const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_shape shape)
@@ -45,33 +28,30 @@ const char *clsm_kernel_name(const clsm_context *ctx, clsm_dtype dtype, clsm_sha
     (void)dtype;
     if (!ctx)
         return NULL;
-    return clsm_family_of(choose_kind(ctx, shape))->name;
+    return clsm_family_of(choose_family(ctx, shape))->name;
 }
 
 /* Whether outputs go past the cache, where the kernel can: once an input and the output
- * together would fill half of it, as the cache is shared and a line written through it is
- * first read. */
+ * together would fill half of it (clsm_common.stream_divisor, tuning.c). */
 static int streams(const clsm_context *ctx, const clsm_request *r)
 {
-    return 4 * r->bytes >= ctx->info.cache_size;
+    return clsm_common.stream_divisor * r->bytes >= ctx->info.cache_size;
 }
 
 /* The built program of a variant, with its geometry: a kernel may allow smaller work-groups
- * than its device, and the group family, which compiles its size in, is then built again
- * for the size the kernel allows. */
+ * than its device, and a family that compiles its size in is then built again for the size
+ * the kernel allows. */
 static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm_variant v,
                                        clsm_geometry *g, clsm_status *status)
 {
-    const clsm_family *f = clsm_family_of(v.kind);
-    size_t limit = ctx->info.max_group_size;
-    /* regs sizes its local memory for 1024 work-items, 512 of f64 (softmax_regs.cl), so that
-     * its two kernels' together stay within the 32 KiB every device has. */
-    if (v.kind == CLSM_KERNEL_REGS && v.dtype == CLSM_F64 && limit > 512)
-        limit = 512;
+    const clsm_family *f = clsm_family_of(v.family);
+    size_t limit = ctx->info.max_group_size, most = f->max_group[v.dtype];
+    if (most && limit > most)
+        limit = most;
     for (;;) {
         g->local = limit;
         f->geometry(ctx, shape, g);
-        v.group_size = v.kind == CLSM_KERNEL_GROUP ? g->local : 0;
+        v.group_size = f->compiles_group_size ? g->local : 0;
         v.items = g->items;
         const clsm_program *p = clsm_program_get(ctx, &v, status);
         if (!p || p->max_group_size >= g->local)
@@ -135,21 +115,21 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
                         cl_mem y, size_t y_offset, size_t first, cl_uint num_events,
                         const cl_event *events, cl_event *event)
 {
-    clsm_kernel_kind kind = choose_kind(ctx, r->shape);
-    const clsm_family *f = clsm_family_of(kind);
+    clsm_family_id family = choose_family(ctx, r->shape);
+    const clsm_family *f = clsm_family_of(family);
     const clsm_options *o = &r->opt;
     size_t element = clsm_dtype_size(r->dtype), real = clsm_real_size(r->dtype);
     clsm_geometry g = {0};
     clsm_status status;
     const clsm_program *p =
-        program_for(ctx, r->shape, clsm_variant_of(r, kind, y != NULL), &g, &status);
+        program_for(ctx, r->shape, clsm_variant_of(r, family, y != NULL), &g, &status);
     if (!p)
         return status;
 
     clsm_kernel_args a = {
         .x = x, .x_off = x_offset / element, .y = y, .y_off = y_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
-        .scale = r->scale, .batch = g.batch,
+        .scale = r->scale, .bundle = g.bundle,
         .stream = streams(ctx, r),
         .first = first,
         .mask = o->mask_type != CLSM_MASK_NONE ? o->mask.buffer : NULL,
@@ -164,7 +144,8 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
         .chunk = g.chunk, .chunks = g.chunks,
     };
     cl_int err = CL_SUCCESS;
-    int reduce_first = f->kernels[1] && !o->stats_in.buffer && !g.alone;
+    int reduce_first =
+        f->kernels[1] && !o->stats_in.buffer && !(f->one_chunk_alone && g.chunks == 1);
     if (reduce_first) {
         a.scratch = chunk_scratch(ctx, r, &g, &err);
         if (err != CL_SUCCESS)
@@ -183,10 +164,10 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
                                  size_t dx_offset, cl_uint num_events, const cl_event *events,
                                  cl_event *event)
 {
-    clsm_kernel_kind kind = choose_backward_kind(ctx, r->shape);
-    const clsm_family *f = clsm_family_of(kind);
+    clsm_family_id family = choose_backward_family(ctx, r->shape);
+    const clsm_family *f = clsm_family_of(family);
     size_t element = clsm_dtype_size(r->dtype);
-    clsm_variant v = clsm_variant_of(r, kind, 1);
+    clsm_variant v = clsm_variant_of(r, family, 1);
     v.backward = 1;
     /* The kernels test the scale at run time: a zero scale needs no build of its own. */
     v.zero_scale = 0;
@@ -200,7 +181,7 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
         .y = y, .y_off = y_offset / element, .dy = dy, .dy_off = dy_offset / element,
         .dx = dx, .dx_off = dx_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
-        .scale = r->scale, .batch = g.batch,
+        .scale = r->scale, .bundle = g.bundle,
         .stream = streams(ctx, r),
         .chunk = g.chunk, .chunks = g.chunks,
     };

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 /* Written by cmake/embed_kernels.cmake from the files in kernels/. */
+extern const char clsm_src_shared_constants[];
 extern const char clsm_src_softmax_common[];
 extern const char clsm_src_softmax_entries[];
 extern const char clsm_src_softmax_vector[];
@@ -68,15 +69,16 @@ void clsm_build_logs_release(clsm_context *ctx)
 static clsm_status build(clsm_context *ctx, const clsm_variant *variant, clsm_program *out,
                          clsm_build_log **log)
 {
-    const clsm_family *f = clsm_family_of(variant->kind);
-    const char *forward[4] = {clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
-                              f->sources[1]};
-    const char *backward[5] = {clsm_src_softmax_common, clsm_src_softmax_entries,
-                               clsm_src_softmax_vector, clsm_src_backward_common,
-                               f->backward_source};
+    const clsm_family *f = clsm_family_of(variant->family);
+    /* Every program starts with the constants the host shares. */
+    const char *forward[5] = {clsm_src_shared_constants, clsm_src_softmax_common,
+                              clsm_src_softmax_entries, f->sources[0], f->sources[1]};
+    const char *backward[6] = {clsm_src_shared_constants, clsm_src_softmax_common,
+                               clsm_src_softmax_entries, clsm_src_softmax_vector,
+                               clsm_src_backward_common, f->backward_source};
     const char *const *kernels = variant->backward ? f->backward_kernels : f->kernels;
     const char **sources = variant->backward ? backward : forward;
-    cl_uint count = variant->backward ? 5 : f->sources[1] ? 4 : 3;
+    cl_uint count = variant->backward ? 6 : f->sources[1] ? 5 : 4;
     const char *options = out->key;
 
     cl_program program;

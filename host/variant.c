@@ -3,11 +3,11 @@
 
 #include "internal.h"
 
-clsm_variant clsm_variant_of(const clsm_request *r, clsm_kernel_kind kind, int write_y)
+clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int write_y)
 {
     const clsm_options *o = &r->opt;
     clsm_variant v = {
-        .kind = kind,
+        .family = family,
         .dtype = r->dtype,
         .op = r->op,
         .zero_scale = r->scale == 0.0f,
@@ -30,7 +30,7 @@ void clsm_variant_options(const clsm_variant *v, char *options)
              "-cl-std=CL1.2 -DFAMILY_%s=1 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d "
              "-DWG=%zu -DITEMS=%u -DMASK=%d -DCAUSAL=%d -DWINDOW=%d -DSINKS=%d -DSTATS_OUT=%d "
              "-DSTATS_IN=%d -DWRITE_Y=%d -DBACKWARD=%d",
-             clsm_family_of(v->kind)->name, dtype_names[v->dtype], v->op == CLSM_LOG_SOFTMAX,
+             clsm_family_of(v->family)->name, dtype_names[v->dtype], v->op == CLSM_LOG_SOFTMAX,
              v->zero_scale, v->group_size, v->items, (int)v->mask, v->causal, v->window, v->sinks,
              v->stats_out, v->stats_in, v->write_y, v->backward);
 }

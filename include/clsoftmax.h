@@ -143,7 +143,7 @@ CLSM_API cl_command_queue clsm_context_queue(const clsm_context *ctx);
 CLSM_API const char *clsm_context_build_log(const clsm_context *ctx);
 
 /**
- * The name of the kernel variant that a call with this dtype and shape runs
+ * The name of the kernel family that a call with this dtype and shape runs
  * on @p ctx's device, chosen by shape and device or forced by the
  * CLSM_KERNEL environment variable: for benchmarks and bug reports. NULL for
  * a NULL context. The string is static.

@@ -19,7 +19,7 @@
 #define BACKWARD_ARGS                                                                     \
     global const store_t *y, ulong y_off, global const store_t *dy, ulong dy_off,          \
         global store_t *dx, ulong dx_off, ulong outer, ulong axis, ulong inner,             \
-        float scale_f, uint batch, uint stream, global real *scratch, ulong chunk,          \
+        float scale_f, uint bundle, uint stream, global real *scratch, ulong chunk,         \
         ulong chunks
 
 /* What isnan gives for a realv. */

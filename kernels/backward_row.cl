@@ -1,9 +1,9 @@
 /* The backward pass with one work-item per contiguous slice (inner == 1), VEC elements at a
  * time: softmax_row's counterpart, the CPU kernel. The update reads the slice again, from
- * cache: a work-item finishes up to batch short slices together, and a long slice alone.
+ * cache: a work-item finishes up to bundle short slices together, and a long slice alone.
  *
  * Needs backward_common.cl and what it needs before it. Any 1-D NDRange works: a
- * work-item takes batch (at least 1, at most VEC) neighbouring slices at a time. stream:
+ * work-item takes bundle (at least 1, at most VEC) neighbouring slices at a time. stream:
  * the host wants outputs written past the cache. dx may be y or dy (in place): the slices
  * are read whole before any of them is written, and then each element is read before it
  * is written.
@@ -16,10 +16,10 @@ kernel void backward_row(BACKWARD_ARGS)
     real scale = scale_f;
     global const store_t *ys = y + y_off, *dys = dy + dy_off;
     global store_t *dxs = dx + dx_off;
-    batch = min(batch, (uint)VEC);
-    for (ulong first = get_global_id(0) * batch; first < outer;
-         first += get_global_size(0) * batch) {
-        uint count = outer - first < batch ? (uint)(outer - first) : batch;
+    bundle = min(bundle, (uint)VEC);
+    for (ulong first = get_global_id(0) * bundle; first < outer;
+         first += get_global_size(0) * bundle) {
+        uint count = outer - first < bundle ? (uint)(outer - first) : bundle;
         realv sums[VEC], comps[VEC];
         int nan[VEC];
         for (uint k = 0; k < VEC; ++k) {

@@ -1,5 +1,6 @@
 /* Shared by every softmax kernel: storage types, the running (max, sum) state and the output rule.
  *
+ * After shared_constants.h, the constants the host shares, which every program starts with.
  * Build options (host/variant.c writes them): exactly one of -DDTYPE_F32 -DDTYPE_F16
  * -DDTYPE_BF16 -DDTYPE_F64, -DLOG_SOFTMAX=0|1, -DZERO_SCALE=0|1 (set when scale == 0,
  * which means the uniform distribution; 0 * inf would otherwise make NaN out of a non-NaN
@@ -77,7 +78,10 @@ void store_half16(global half *p, float16 v)
 #if DTYPE_F64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double real;
-#define VEC 8
+#define VEC CLSM_LANES_F64 /* shared_constants.h */
+#if VEC != 8
+#error "the f64 vector types below are spelled double8"
+#endif
 typedef double8 realv;
 typedef ulong8 bitsv;
 #define AS_REAL as_double
@@ -88,7 +92,10 @@ typedef ulong8 bitsv;
 #define VSTORE_REAL(p, v) vstore8((v), 0, (p))
 #else
 typedef float real;
-#define VEC 16
+#define VEC CLSM_LANES_F32 /* shared_constants.h */
+#if VEC != 16
+#error "the f32 vector types below are spelled float16"
+#endif
 typedef float16 realv;
 typedef uint16 bitsv;
 #define AS_REAL as_float

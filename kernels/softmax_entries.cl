@@ -38,7 +38,7 @@ typedef uchar mask_t;
  * depend on the row. scratch, chunk, chunks: the split family's. */
 #define KERNEL_ARGS                                                                        \
     global const store_t *x, ulong x_off, global store_t *y, ulong y_off, ulong outer,      \
-        ulong axis, ulong inner, float scale_f, uint batch, uint stream, ulong first,       \
+        ulong axis, ulong inner, float scale_f, uint bundle, uint stream, ulong first,      \
         global const mask_t *mask, ulong mask_off, ulong4 mask_stride, ulong heads,         \
         ulong rows, long causal_offset, ulong window, global const real *sinks,             \
         ulong sinks_off, global real *stats_out, ulong stats_out_off,                       \

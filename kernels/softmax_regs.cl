@@ -3,8 +3,8 @@
  *
  * Needs softmax_common.cl and softmax_entries.cl before it, and -DITEMS=4|16: the entries each
  * work-item holds, in a private array that a GPU keeps in registers (every index is known at
- * compile time). A work-group takes batch slices at a time (a power of two dividing its size),
- * each held by parts = local size / batch work-items; along a contiguous slice (inner == 1)
+ * compile time). A work-group takes bundle slices at a time (a power of two dividing its size),
+ * each held by parts = local size / bundle work-items; along a contiguous slice (inner == 1)
  * neighbouring work-items hold neighbouring vectors of RV entries, across strided slices
  * neighbouring work-items hold neighbouring slices, so that reads coalesce either way. The
  * (max, sum) reductions go through local memory in a fixed order, so results are
@@ -17,22 +17,23 @@
  *  - softmax_regs, with chunks > 1, merges the chunk states of its slice in a fixed order
  *    and writes its chunk, which it has read again. With chunks == 1 (launched alone) it
  *    reduces the entries it holds; with given statistics (STATS_IN) it reduces nothing.
- * Local size at most MAX_GROUP, any number of work-groups: they loop over the (batch of
+ * Local size at most MAX_GROUP, any number of work-groups: they loop over the (bundle of
  * slices, chunk) tasks. x and y may be the same memory (in place): each entry is written only
  * by the work-item that read it, after reading it.
  */
 
-/* The largest work-group of a variant, which sizes its local memory: host/families.c gives
- * 4 entries a work-item to contiguous slices up to 1024 long, in work-groups of up to 256,
- * and 16 to longer ones, in up to 1024 (512 of f64: host/launch.c). The two kernels' arrays
- * together then take 24 KiB, within the 32 KiB of local memory every device has (oclgrind
- * counts both kernels' against each). */
-#if ITEMS < 16
-#define MAX_GROUP 256
+/* The largest work-group of a variant, which sizes its local memory (shared_constants.h):
+ * host/families.c gives CLSM_REGS_FEW (4) entries a work-item to contiguous slices up to 1024
+ * long, in work-groups of up to CLSM_REGS_FEW_GROUP (256), and CLSM_REGS_MANY (16) to longer
+ * ones, in up to CLSM_REGS_MAX_GROUP (1024; CLSM_REGS_MAX_GROUP_F64, 512, of f64). The two
+ * kernels' arrays together then take 24 KiB, within the 32 KiB of local memory every device
+ * has (oclgrind counts both kernels' against each). */
+#if ITEMS == CLSM_REGS_FEW
+#define MAX_GROUP CLSM_REGS_FEW_GROUP
 #elif DTYPE_F64
-#define MAX_GROUP 512
+#define MAX_GROUP CLSM_REGS_MAX_GROUP_F64
 #else
-#define MAX_GROUP 1024
+#define MAX_GROUP CLSM_REGS_MAX_GROUP
 #endif
 
 /* The vectors entries move in: 16 bytes (8 for 16-bit types holding 4 entries). raw_t is
@@ -89,7 +90,7 @@ raw_t encode(real v)
 #endif
 }
 
-/* Work-item (c, p) holds part p of slice c of its work-group's batch. */
+/* Work-item (c, p) holds part p of slice c of its work-group's bundle. */
 typedef struct {
     uint cols, parts, c, p;
     uint firsts; /* the partial results a reduction's first level leaves, about sqrt(parts) */
@@ -309,7 +310,7 @@ kernel void softmax_regs_states(KERNEL_ARGS)
     local real sums[MAX_GROUP];
     local real comps[MAX_GROUP];
     options o = OPTIONS_OF_ARGS;
-    layout l = layout_of(batch, inner > 1);
+    layout l = layout_of(bundle, inner > 1);
     ulong n = outer * inner * chunks;
     ulong tasks = (outer * inner + l.cols - 1) / l.cols * chunks;
     for (ulong g = get_group_id(0); g < tasks; g += get_num_groups(0)) {
@@ -332,7 +333,7 @@ kernel void softmax_regs(KERNEL_ARGS)
     local real sums[MAX_GROUP];
     local real comps[MAX_GROUP];
     options o = OPTIONS_OF_ARGS;
-    layout l = layout_of(batch, inner > 1);
+    layout l = layout_of(bundle, inner > 1);
     ulong n = outer * inner * chunks;
     ulong tasks = (outer * inner + l.cols - 1) / l.cols * chunks;
     for (ulong g = get_group_id(0); g < tasks; g += get_num_groups(0)) {

@@ -3,9 +3,9 @@
  * work-item ever waits for another.
  *
  * Needs softmax_common.cl, softmax_entries.cl and softmax_vector.cl before it. Any 1-D
- * NDRange works: a work-item takes batch (at least 1, at most VEC) neighbouring slices at
+ * NDRange works: a work-item takes bundle (at least 1, at most VEC) neighbouring slices at
  * a time and finishes them together, which pays for short slices; long ones go one at a
- * time so that a slice is still in cache for its last pass; a batch of VEC slices of one
+ * time so that a slice is still in cache for its last pass; a bundle of VEC slices of one
  * to TILE_VECS vectors each is held in private memory instead (tile_slices). stream: the
  * host wants outputs written past the cache. x and y may be the same memory (in place): a slice
  * is read whole before any of it is written, and after that each element is read before
@@ -114,10 +114,10 @@ kernel void softmax_row(KERNEL_ARGS)
 #if KEEP_WEIGHTS
     weights_out = ys;
 #endif
-    batch = min(batch, (uint)VEC);
-    for (ulong first_slice = get_global_id(0) * batch; first_slice < outer;
-         first_slice += get_global_size(0) * batch) {
-        uint count = outer - first_slice < batch ? (uint)(outer - first_slice) : batch;
+    bundle = min(bundle, (uint)VEC);
+    for (ulong first_slice = get_global_id(0) * bundle; first_slice < outer;
+         first_slice += get_global_size(0) * bundle) {
+        uint count = outer - first_slice < bundle ? (uint)(outer - first_slice) : bundle;
 #if !ROW_OPTIONS && !SLICE_STATS && WRITE_Y
         /* Slices shorter than a vector: one per lane, gathered, with nothing to fold. */
         slice_ctx any = slice_ctx_of(&o, first_slice);
@@ -143,7 +143,7 @@ kernel void softmax_row(KERNEL_ARGS)
             norms[k] = norm_from_stats(&o, first_slice + k);
 #else
         realv umax, hi, lo, sum, comp;
-        batch_states(xs, offs, lens, begins, count, &o, first_slice, weights_out, &umax, &hi,
+        bundle_states(xs, offs, lens, begins, count, &o, first_slice, weights_out, &umax, &hi,
                      &lo, &sum, &comp);
         real umaxes[VEC], his[VEC], los[VEC], sums[VEC], comps[VEC];
         VSTORE_REAL(umaxes, umax);

@@ -50,7 +50,7 @@ kernel void softmax_split_states(KERNEL_ARGS)
         kept_chunk(&o, g, axis, chunk, chunks, &s, &begins[0], &lens[0]);
         offs[0] = s * axis + begins[0];
         realv umax, hi, lo, sum, comp;
-        batch_states(x + x_off, offs, lens, begins, 1, &o, s, 0, &umax, &hi, &lo, &sum, &comp);
+        bundle_states(x + x_off, offs, lens, begins, 1, &o, s, 0, &umax, &hi, &lo, &sum, &comp);
         scratch[g] = umax.s0;
         scratch[n + g] = sum.s0;
         scratch[2 * n + g] = comp.s0;

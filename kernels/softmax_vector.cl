@@ -289,7 +289,7 @@ INLINE void lanes_sum(const realv *s, const realv *c, realv *sum, realv *comp)
  * entries, those of slice slice0 + k from its entry j0s[k] on, as lanes: lane k of each
  * result belongs to range k. With weights_out, the weights of a range with a finite shift
  * are also written at weights_out + offs[k]. */
-INLINE void batch_states(global const store_t *x, const ulong *offs, const ulong *lens,
+INLINE void bundle_states(global const store_t *x, const ulong *offs, const ulong *lens,
                          const ulong *j0s, uint count, const options *o, ulong slice0,
                          global store_t *weights_out, realv *umax, realv *hi, realv *lo,
                          realv *sum, realv *comp)
@@ -629,7 +629,7 @@ INLINE void range_fill_masked(global store_t *y, ulong n, slice_norm nm)
     fill_masked_scalar(y, 1, full, n, nm);
 }
 
-/* Divides the n weights that batch_states wrote at y by the slice's total. */
+/* Divides the n weights that bundle_states wrote at y by the slice's total. */
 INLINE void range_scale(global store_t *y, ulong n, slice_norm nm)
 {
     /* A product rounds once more than a quotient, well inside the bound, and costs a
