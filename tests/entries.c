@@ -378,7 +378,8 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out)
 {
     const size_t n = ts_count(d->shape), slices = d->shape.outer * d->shape.inner;
     const clsm_options *o = e->options ? d->options : NULL;
-    double *want = malloc(n * sizeof *want + 1), *extra = malloc(2 * (n + slices) * sizeof *extra + 1);
+    double *want = malloc(n * sizeof *want + 1);
+    double *extra = malloc(2 * (n + slices) * sizeof *extra + 1);
     ts_report r = {true, ""};
     if (!want || !extra) {
         r = failed("%s", "out of host memory");

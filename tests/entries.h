@@ -87,7 +87,8 @@ ts_report ts_stage(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_al
 ts_report ts_unstage(ts_staged *s, clsm_status status);
 
 /* ts_stage, the call, the wait for its event (which a successful buffers call must give),
- * and ts_unstage; *status receives the call's status. */
+ * and ts_unstage; *status receives the call's status. Check the report first: where staging
+ * fails, there was no call, and *status is CLSM_ERROR_OPENCL. */
 ts_report ts_run(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_alias alias,
                  void *out, clsm_status *status);
 

@@ -121,8 +121,8 @@ void ts_run_checked(const ts_entry *e, clsm_context *ctx, const ts_data *d, void
 {
     clsm_status st;
     ts_report r = ts_run(e, ctx, d, TS_APART, out, &st);
-    cr_assert_eq(st, CLSM_SUCCESS, "%s %s: %s", e->name, what, clsm_status_string(st));
     cr_assert(r.ok, "%s %s: %s", e->name, what, r.msg);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s %s: %s", e->name, what, clsm_status_string(st));
     r = ts_check_result(e, d, out);
     cr_assert(r.ok, "%s %s: %s", e->name, what, r.msg);
 }

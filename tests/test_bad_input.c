@@ -704,10 +704,11 @@ Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
 /* ---- empty tensors ---- */
 
 /* A zero after dimensions whose product overflows is still an empty tensor. */
-static const clsm_shape empty_shapes[] = {{0, 5, 3},          {5, 0, 3},
-                                          {5, 3, 0},          {0, 0, 0},
-                                          {SIZE_MAX, SIZE_MAX, 0}, {SIZE_MAX, 0, SIZE_MAX},
-                                          {0, SIZE_MAX, SIZE_MAX}, {(size_t)1 << 33, (size_t)1 << 33, 0}};
+static const clsm_shape empty_shapes[] = {
+    {0, 5, 3},          {5, 0, 3},          {5, 3, 0},
+    {0, 0, 0},          {SIZE_MAX, SIZE_MAX, 0}, {SIZE_MAX, 0, SIZE_MAX},
+    {0, SIZE_MAX, SIZE_MAX}, {(size_t)1 << 33, (size_t)1 << 33, 0},
+};
 
 /* With NULL tensors, and with real ones, which keep every byte; the buffers path returns an
  * event that completes. */
@@ -828,7 +829,8 @@ Test(bad_context, device_by_indices_picks_that_device)
     clsm_context_release(c);
 }
 
-/* On PoCL the first word of the name is "pthread-skylake-avx512-AMD" or similar, matched here in swapped case. */
+/* On PoCL the first word of the name is "pthread-skylake-avx512-AMD" or similar, matched here
+ * in swapped case. */
 Test(bad_context, device_by_name_ignores_case)
 {
     cl_device_id want;

@@ -33,8 +33,8 @@ static void run(const ts_entry *e, clsm_context *ctx, const ts_data *d, void *ou
 {
     clsm_status st;
     ts_report r = ts_run(e, ctx, d, TS_APART, out, &st);
-    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
     cr_assert(r.ok, "%s: %s", what, r.msg);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
     if (stats_bytes)
         memcpy(stats, d->options->stats_out.host, stats_bytes);
 }

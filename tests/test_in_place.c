@@ -81,15 +81,15 @@ static void check_entry(const ts_entry *e)
                                 apart.in[1] = apart.in[0];
                             clsm_status st;
                             ts_report r = ts_run(e, ts_ctx[c], &apart, TS_APART, want, &st);
+                            cr_assert(r.ok, "%s, apart: %s", what, r.msg);
                             cr_assert_eq(st, CLSM_SUCCESS, "%s, apart: %s", what,
                                          clsm_status_string(st));
-                            cr_assert(r.ok, "%s, apart: %s", what, r.msg);
                             r = ts_check_result(e, &apart, want);
                             cr_assert(r.ok, "%s, apart: %s", what, r.msg);
                             r = ts_run(e, ts_ctx[c], &apart, (ts_alias)a, got, &st);
+                            cr_assert(r.ok, "%s: %s", what, r.msg);
                             cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what,
                                          clsm_status_string(st));
-                            cr_assert(r.ok, "%s: %s", what, r.msg);
                             r = ts_check_identical(dtype, n, got, want);
                             cr_assert(r.ok, "%s, against apart: %s", what, r.msg);
                         }

@@ -13,11 +13,11 @@
 TestSuite(smoke, .init = ts_open_all, .fini = ts_close_all);
 
 /*
- * Rows for the families that take them and strided slices for columns, with -inf entries
- * in the forward's x (some slices fully masked) so that the special-value paths run too; the _ex entries with
- * every option the shape allows. F32 and BF16 for the _ex entries, whose fused programs the
- * other suites compile in those two only: every dtype still meets every family through the
- * other entry points.
+ * Rows for the families that take them and strided slices for columns, with -inf entries in
+ * the forward's x (some slices fully masked) so that the special-value paths run too; the
+ * _ex entries with every option the shape allows. F32 and BF16 for the _ex entries, whose
+ * fused programs the other suites compile in those two only: every dtype still meets every
+ * family through the other entry points.
  */
 static void check_entry(const ts_entry *e)
 {
