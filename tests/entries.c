@@ -248,7 +248,6 @@ static ts_report stage_buffers(ts_staged *s, clsm_context *ctx, ts_args *a,
 ts_report ts_stage(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_alias alias,
                    void *out, ts_staged *s, ts_args *a)
 {
-    memset(s, 0, sizeof *s);
     *s = (ts_staged){.entry = e, .data = d, .alias = alias, .out = out};
     *a = (ts_args){.ctx = ctx, .op = d->op, .dtype = d->dtype, .shape = d->shape,
                    .scale = d->scale, .options = e->options ? d->options : NULL, .out = out};
