@@ -481,7 +481,7 @@ static void free_options(option_data *d)
     free(d->o.stats_out.host);
 }
 
-/* Whether ts_families[f], forced, takes this layout at all (README, "Kernel variants"). */
+/* Whether ts_families[f], forced, takes this layout at all (docs/DEVELOPING.md, "Kernel families"). */
 static bool family_takes(size_t f, clsm_shape s)
 {
     if (strcmp(ts_families[f], "row") == 0 || strcmp(ts_families[f], "split") == 0)

@@ -318,7 +318,7 @@ Test(backward, masked_log_softmax_entries_take_scaled_dy)
                     ts_store(ts_dtypes[d], infinite, at, sign * INFINITY);
                 }
             }
-            /* Each variant meets every scale over the dtypes and shapes. */
+            /* Each family meets every scale over the dtypes and shapes. */
             for (size_t i = 0; i < 3; i++) {
                 const float scale = scales[(i + d + k) % N_OF(scales)];
                 const void *dy = i == 1 ? infinite : finite;

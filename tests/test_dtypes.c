@@ -1,4 +1,4 @@
-/* Every storage type against the f64 reference with the contract's bounds, on every kernel variant. */
+/* Every storage type against the f64 reference with the contract's bounds, on every kernel family. */
 #include <stdlib.h>
 
 #include <criterion/criterion.h>

@@ -264,22 +264,22 @@ Test(faults, slice_above_the_allocation_limit_is_out_of_memory)
 }
 
 /* A kernel that allows only 16 work-items per group (register-hungry GPUs do that) must
- * still run, in every variant, with the right results. */
+ * still run, in every family, with the right results. */
 Test(faults, kernels_allowing_small_work_groups_still_run)
 {
     fault.kernel_group = 16;
     const clsm_shape shapes[] = {{3, 1000, 1}, {64, 100, 3}};
-    const char *const variants[] = {"item", "group", NULL};
+    const char *const families[] = {"item", "group", NULL};
     ts_rng r = ts_rng_seed(82);
     for (size_t v = 0; v < 3; v++) {
         clsm_context *ctx;
-        clsm_status st = ts_context_create_family(&ctx, variants[v]);
+        clsm_status st = ts_context_create_family(&ctx, families[v]);
         cr_assert_eq(st, CLSM_SUCCESS, "%s", clsm_status_string(st));
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
             const size_t n = ts_count(shapes[k]);
             float *x = ts_alloc(CLSM_F32, n);
             ts_fill_uniform(&r, CLSM_F32, x, n, -5, 5);
-            ts_run_and_check(ctx, variants[v] ? variants[v] : "auto", CLSM_LOG_SOFTMAX, CLSM_F32,
+            ts_run_and_check(ctx, families[v] ? families[v] : "auto", CLSM_LOG_SOFTMAX, CLSM_F32,
                              shapes[k], 1.0f, x, NULL);
             free(x);
         }

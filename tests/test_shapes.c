@@ -1,4 +1,4 @@
-/* F32 results over many [outer, axis, inner] shapes and scales, on every kernel variant, against the reference. */
+/* F32 results over many [outer, axis, inner] shapes and scales, on every kernel family, against the reference. */
 #include <criterion/criterion.h>
 
 #include "support.h"

@@ -1,4 +1,4 @@
-/* Special values (NaN, infinities, masked slices, extremes, subnormals, zero scale) for every dtype, op and kernel variant. */
+/* Special values (NaN, infinities, masked slices, extremes, subnormals, zero scale) for every dtype, op and kernel family. */
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
@@ -310,7 +310,7 @@ Test(special, large_finite_scaled_values)
 /*
  * A single entry is its own shift: softmax exactly 1 and log-softmax exactly
  * 0 (ts_check holds length-1 axes to exact equality), for every dtype,
- * scale, kernel variant and layout, also where scale*x is large and rounded
+ * scale, kernel family and layout, also where scale*x is large and rounded
  * (1e30 * 1.5). Values whose product overflows the compute type are left
  * out: the contract's f32 (f64) arithmetic makes those infinite.
  */
@@ -380,7 +380,7 @@ Test(special, axis_of_length_one_is_exactly_one_and_zero)
  * Log-softmax just below 0 (one dominant entry) and softmax just below 1:
  * F16/BF16 within one unit in the last place of the rounded reference (BF16
  * keeps full relative precision there: [3,-3,-3]*3 gives -3.05e-8), F32 and
- * F64 within their bounds, on every variant, in a row and strided layouts.
+ * F64 within their bounds, on every family, in a row and strided layouts.
  */
 Test(special, log_softmax_near_zero_and_softmax_near_one)
 {
@@ -444,7 +444,7 @@ Test(special, zero_scale_keeps_nan_slices_nan)
     check_slice_all_dtypes(row, 3, 0.0f, nans, nans);
 }
 
-/* The group variant splits long slices across work-items; specials must survive the combining. */
+/* The group family splits long slices across work-items; specials must survive the combining. */
 Test(special, special_values_in_long_slices)
 {
     const size_t lengths[] = {1021, 4099};
