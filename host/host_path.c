@@ -65,37 +65,29 @@ void clsm_staging_release_all(clsm_context *ctx)
  * the one it writes; released by options_release. */
 static clsm_status options_to_device(clsm_context *ctx, clsm_request *r)
 {
-    clsm_options *o = &r->opt;
-    struct {
-        clsm_tensor *t;
-        size_t bytes;
-        cl_mem_flags flags;
-    } uses[] = {
-        {&o->mask, o->mask_type != CLSM_MASK_NONE ? r->mask_bytes : 0,
-         CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR},
-        {&o->sinks, r->sinks_bytes, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR},
-        {&o->stats_in, r->stats_bytes, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR},
-        {&o->stats_out, r->stats_bytes, CL_MEM_WRITE_ONLY},
-    };
     cl_int err = CL_SUCCESS;
-    for (size_t i = 0; i < sizeof uses / sizeof uses[0]; ++i) {
-        clsm_tensor *t = uses[i].t;
+    for (int i = 0; i < CLSM_OPTION_TENSORS; ++i) {
+        clsm_tensor *t = clsm_option_tensor(&r->opt, i);
+        int written = clsm_option_tensor_written(i);
         t->buffer = NULL;
         t->offset = 0;
-        if (!t->host || uses[i].bytes == 0 || err != CL_SUCCESS)
+        if (!t->host || r->extent[i].bytes == 0 || err != CL_SUCCESS)
             continue;
-        t->buffer = clCreateBuffer(ctx->cl, uses[i].flags, uses[i].bytes,
-                                   uses[i].flags & CL_MEM_COPY_HOST_PTR ? t->host : NULL, &err);
+        t->buffer = clCreateBuffer(ctx->cl,
+                                   written ? CL_MEM_WRITE_ONLY
+                                           : CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                   r->extent[i].bytes, written ? NULL : t->host, &err);
     }
     return clsm_status_from_cl(err);
 }
 
 static void options_release(clsm_request *r)
 {
-    clsm_tensor *tensors[] = {&r->opt.mask, &r->opt.sinks, &r->opt.stats_in, &r->opt.stats_out};
-    for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; ++i)
-        if (tensors[i]->buffer)
-            clReleaseMemObject(tensors[i]->buffer);
+    for (int i = 0; i < CLSM_OPTION_TENSORS; ++i) {
+        cl_mem buffer = clsm_option_tensor(&r->opt, i)->buffer;
+        if (buffer)
+            clReleaseMemObject(buffer);
+    }
 }
 
 /* Tensors larger than one device allocation go through in runs of whole outer slices, of
@@ -180,7 +172,9 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
     }
     if (status == CLSM_SUCCESS && stats_out)
         status = clsm_status_from_cl(clEnqueueReadBuffer(ctx->queue, r.opt.stats_out.buffer,
-                                                         CL_TRUE, 0, r.stats_bytes, stats_out,
+                                                         CL_TRUE, 0,
+                                                         r.extent[CLSM_TENSOR_stats_out].bytes,
+                                                         stats_out,
                                                          0, NULL, NULL));
     if (s)
         staging_return(ctx, s);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "clsoftmax.h"
+#include "kernel_args.h"
 #include "shared_constants.h"
 
 /* Kernel families, one per kernels/softmax_<name>.cl, described in families.c. */
@@ -73,8 +74,29 @@ extern const clsm_common_tuning clsm_common;
 /* The dtypes of clsm_dtype, for the tables indexed by one. */
 #define CLSM_DTYPE_COUNT (CLSM_F64 + 1)
 
+/* The option tensors of the kernels' arguments (opt_in and opt_out in CLSM_FORWARD_ARGS),
+ * in their order: CLSM_TENSOR_<name> indexes a request's extents, and the tensor is the
+ * clsm_options member of that name (clsm_option_tensor). */
+#define CLSM_OPTION_TENSOR_ID(kind, type, name) CLSM_OPTION_TENSOR_ID_##kind(name)
+#define CLSM_OPTION_TENSOR_ID_in(name)
+#define CLSM_OPTION_TENSOR_ID_out(name)
+#define CLSM_OPTION_TENSOR_ID_val(name)
+#define CLSM_OPTION_TENSOR_ID_oval(name)
+#define CLSM_OPTION_TENSOR_ID_opt_in(name) CLSM_TENSOR_##name,
+#define CLSM_OPTION_TENSOR_ID_opt_out(name) CLSM_TENSOR_##name,
+#define CLSM_OPTION_TENSOR_ID_scratch(name)
+typedef enum clsm_option_tensor_id {
+    CLSM_FORWARD_ARGS(CLSM_OPTION_TENSOR_ID, ) CLSM_OPTION_TENSORS
+} clsm_option_tensor_id;
+
+/* What a call's option tensor spans: 0 bytes where it is not used. */
+typedef struct clsm_extent {
+    size_t bytes, element;
+} clsm_extent;
+
 /* One call, validated: the v1 arguments and the options, with batch, heads and rows
- * always set. The option tensors' buffer members are what the kernels read. */
+ * always set, and the option tensors that are not used cleared. The option tensors' buffer
+ * members are what the kernels read. */
 typedef struct clsm_request {
     clsm_op op;
     clsm_dtype dtype;
@@ -82,24 +104,37 @@ typedef struct clsm_request {
     float scale;
     clsm_options opt;
     size_t bytes; /* of x, and of y */
-    size_t mask_bytes, sinks_bytes, stats_bytes;
+    clsm_extent extent[CLSM_OPTION_TENSORS];
 } clsm_request;
 
-/* Everything that changes a kernel's code. variant.c turns it into build options, which
- * are also the key of the program cache. */
+/* kernel_args.c: option tensor id of o (like strchr, it keeps o's constness to the caller),
+ * and whether the kernels write it. */
+clsm_tensor *clsm_option_tensor(const clsm_options *o, clsm_option_tensor_id id);
+int clsm_option_tensor_written(clsm_option_tensor_id id);
+
+/* Everything that changes a kernel's code: the family, the dtype and the flags of
+ * CLSM_VARIANT_FLAGS (kernel_args.h). variant.c turns it into build options, which are also
+ * the key of the program cache. */
+#define CLSM_VARIANT_FIELD(field, FLAG, reach) long field;
 typedef struct clsm_variant {
     clsm_family_id family;
     clsm_dtype dtype;
-    clsm_op op;
-    int zero_scale;
-    size_t group_size; /* compiled-in work-group size; 0 where the code does not depend on it */
-    unsigned items; /* regs: entries a work-item holds; 0 for the other families */
-    clsm_mask_type mask;
-    int causal, window, sinks, stats_out, stats_in, write_y;
-    int backward; /* the gradient kernels, which take none of the options above */
+    /* group_size: compiled-in work-group size, 0 where the code does not depend on it;
+     * items: regs' entries a work-item holds, 0 for the other families; backward: the
+     * gradient kernels, which take none of the options. */
+    CLSM_VARIANT_FLAGS(CLSM_VARIANT_FIELD)
 } clsm_variant;
 
-#define CLSM_OPTIONS_MAX 256
+/* The longest build options, with room for the longest family and dtype name and for every
+ * flag's longest value (a long's 20 characters), and the terminating zero: a key is never
+ * cut short. */
+#define CLSM_FAMILY_NAME_MAX 7
+#define CLSM_FLAG_LENGTH(field, FLAG, reach) +(sizeof " -D" #FLAG "=" - 1 + 20)
+/* An enumerator, so that the X-macro expands here and not inside another of its expansions. */
+enum {
+    CLSM_OPTIONS_MAX = sizeof "-cl-std=CL1.2 -DFAMILY_=1 -DDTYPE_BF16=1" +
+                       CLSM_FAMILY_NAME_MAX CLSM_VARIANT_FLAGS(CLSM_FLAG_LENGTH)
+};
 
 /* A launch's geometry and the values of the kernel arguments that depend on it. */
 typedef struct clsm_geometry {
@@ -221,7 +256,8 @@ const clsm_family *clsm_family_of(clsm_family_id family);
 /* variant.c */
 /* group_size 0; the launch sets it for the group family. */
 clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int write_y);
-void clsm_variant_options(const clsm_variant *v, char *options);
+/* CLSM_ERROR_BUILD_FAILED where the options would not fit, which CLSM_OPTIONS_MAX rules out. */
+clsm_status clsm_variant_options(const clsm_variant *v, char *options);
 
 /* binary_cache.c */
 /* From CLSM_CACHE_DIR (empty: off), else XDG_CACHE_HOME or HOME; *dir is NULL where it is off. */
@@ -234,6 +270,9 @@ clsm_status clsm_binary_cache_dir(char **dir);
 cl_int clsm_program_build(clsm_context *ctx, cl_uint count, const char **sources,
                           const char *options, cl_program *program);
 
+/* program.c: the sources of a variant's program, in order, into sources; returns their count. */
+#define CLSM_PROGRAM_SOURCES_MAX 7
+cl_uint clsm_program_sources(const clsm_variant *variant, const char **sources);
 /* program.c: call without ctx->lock. The program stays valid until the context is released. */
 const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *variant,
                                      clsm_status *status);
@@ -254,45 +293,27 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
                                  size_t dx_offset, cl_uint num_events, const cl_event *events,
                                  cl_event *event);
 
-/* kernel_args.c: call with ctx->lock held. */
+/* kernel_args.c: the values of a kernel's arguments, one field per argument of its list in
+ * kernel_args.h (an option tensor: name and name_off), set by name; call with ctx->lock held. */
+#define CLSM_ARG_FIELD(kind, type, name) CLSM_ARG_FIELD_##kind(type, name)
+#define CLSM_ARG_FIELD_in(type, name) cl_mem name;
+#define CLSM_ARG_FIELD_out(type, name) cl_mem name;
+#define CLSM_ARG_FIELD_val(type, name) cl_##type name;
+#define CLSM_ARG_FIELD_oval(type, name) cl_##type name;
+#define CLSM_ARG_FIELD_opt_in(type, name) cl_mem name; cl_ulong name##_off;
+#define CLSM_ARG_FIELD_opt_out(type, name) cl_mem name; cl_ulong name##_off;
+#define CLSM_ARG_FIELD_scratch(type, name) cl_mem name;
 typedef struct clsm_kernel_args {
-    cl_mem x;
-    cl_ulong x_off;
-    cl_mem y;
-    cl_ulong y_off, outer, axis, inner;
-    cl_float scale;
-    cl_uint bundle, stream;
-    cl_ulong first;
-    cl_mem mask;
-    cl_ulong mask_off;
-    cl_ulong4 mask_stride;
-    cl_ulong heads, rows;
-    cl_long causal_offset;
-    cl_ulong window;
-    cl_mem sinks;
-    cl_ulong sinks_off;
-    cl_mem stats_out;
-    cl_ulong stats_out_off;
-    cl_mem stats_in;
-    cl_ulong stats_in_off;
-    cl_mem scratch;
-    cl_ulong chunk, chunks;
+    CLSM_FORWARD_ARGS(CLSM_ARG_FIELD, )
 } clsm_kernel_args;
-cl_int clsm_set_kernel_args(cl_kernel kernel, const clsm_kernel_args *a);
-/* BACKWARD_ARGS in kernels/backward_common.cl. */
 typedef struct clsm_backward_args {
-    cl_mem y;
-    cl_ulong y_off;
-    cl_mem dy;
-    cl_ulong dy_off;
-    cl_mem dx;
-    cl_ulong dx_off, outer, axis, inner;
-    cl_float scale;
-    cl_uint bundle, stream;
-    cl_mem scratch;
-    cl_ulong chunk, chunks;
+    CLSM_BACKWARD_ARGS(CLSM_ARG_FIELD, )
 } clsm_backward_args;
+cl_int clsm_set_kernel_args(cl_kernel kernel, const clsm_kernel_args *a);
 cl_int clsm_set_backward_args(cl_kernel kernel, const clsm_backward_args *a);
+/* The name of argument index of the forward or backward kernels, NULL past the last: what
+ * the kernels' own argument names must read (tests/test_kernel_args.c). */
+const char *clsm_kernel_arg_name(int backward, cl_uint index);
 
 /* host_path.c */
 void clsm_staging_release_all(clsm_context *ctx);

@@ -1,49 +1,78 @@
-/* The argument lists of the kernels (KERNEL_ARGS in kernels/softmax_entries.cl, BACKWARD_ARGS in kernels/backward_common.cl), set by name. */
+/* The kernels' argument lists of kernel_args.h as tables that set the arguments by name, and the option tensors among them. */
 #include <stddef.h>
 
 #include "internal.h"
 
-#define ARG(field) {offsetof(clsm_kernel_args, field), sizeof(((clsm_kernel_args *)0)->field)}
-
-/* In the order of KERNEL_ARGS. */
-static const struct {
+typedef struct arg_row {
+    const char *name;
     size_t offset, size;
-} args[] = {
-    ARG(x),         ARG(x_off),         ARG(y),        ARG(y_off),       ARG(outer),
-    ARG(axis),      ARG(inner),         ARG(scale),    ARG(bundle),      ARG(stream),
-    ARG(first),     ARG(mask),          ARG(mask_off), ARG(mask_stride), ARG(heads),
-    ARG(rows),      ARG(causal_offset), ARG(window),   ARG(sinks),       ARG(sinks_off),
-    ARG(stats_out), ARG(stats_out_off), ARG(stats_in), ARG(stats_in_off), ARG(scratch),
-    ARG(chunk),     ARG(chunks),
-};
+} arg_row;
 
-#define BACKWARD_ARG(field) \
-    {offsetof(clsm_backward_args, field), sizeof(((clsm_backward_args *)0)->field)}
+/* One row per argument (an option tensor: two) of a list, in its order. */
+#define ROW(args, name) {#name, offsetof(args, name), sizeof(((args *)0)->name)}
+#define ROWS(kind, type, name) ROWS_##kind(name)
+#define ROWS_in(name) ROW(ARGS, name),
+#define ROWS_out(name) ROW(ARGS, name),
+#define ROWS_val(name) ROW(ARGS, name),
+#define ROWS_oval(name) ROW(ARGS, name),
+#define ROWS_opt_in(name) ROW(ARGS, name), ROW(ARGS, name##_off),
+#define ROWS_opt_out(name) ROW(ARGS, name), ROW(ARGS, name##_off),
+#define ROWS_scratch(name) ROW(ARGS, name),
 
-/* In the order of BACKWARD_ARGS in kernels/backward_common.cl. */
-static const struct {
-    size_t offset, size;
-} backward_args[] = {
-    BACKWARD_ARG(y),     BACKWARD_ARG(y_off),   BACKWARD_ARG(dy),     BACKWARD_ARG(dy_off),
-    BACKWARD_ARG(dx),    BACKWARD_ARG(dx_off),  BACKWARD_ARG(outer),  BACKWARD_ARG(axis),
-    BACKWARD_ARG(inner), BACKWARD_ARG(scale),   BACKWARD_ARG(bundle), BACKWARD_ARG(stream),
-    BACKWARD_ARG(scratch), BACKWARD_ARG(chunk), BACKWARD_ARG(chunks),
-};
+#define ARGS clsm_kernel_args
+static const arg_row forward_rows[] = {CLSM_FORWARD_ARGS(ROWS, ){NULL, 0, 0}};
+#undef ARGS
+#define ARGS clsm_backward_args
+static const arg_row backward_rows[] = {CLSM_BACKWARD_ARGS(ROWS, ){NULL, 0, 0}};
+#undef ARGS
+
+static cl_int set_args(cl_kernel kernel, const arg_row *rows, const void *a)
+{
+    cl_int err = CL_SUCCESS;
+    for (cl_uint i = 0; rows[i].name && err == CL_SUCCESS; ++i)
+        err = clSetKernelArg(kernel, i, rows[i].size, (const char *)a + rows[i].offset);
+    return err;
+}
 
 cl_int clsm_set_kernel_args(cl_kernel kernel, const clsm_kernel_args *a)
 {
-    cl_int err = CL_SUCCESS;
-    for (cl_uint i = 0; i < sizeof args / sizeof args[0] && err == CL_SUCCESS; ++i)
-        err = clSetKernelArg(kernel, i, args[i].size, (const char *)a + args[i].offset);
-    return err;
+    return set_args(kernel, forward_rows, a);
 }
 
 cl_int clsm_set_backward_args(cl_kernel kernel, const clsm_backward_args *a)
 {
-    cl_int err = CL_SUCCESS;
-    for (cl_uint i = 0; i < sizeof backward_args / sizeof backward_args[0] && err == CL_SUCCESS;
-         ++i)
-        err = clSetKernelArg(kernel, i, backward_args[i].size,
-                             (const char *)a + backward_args[i].offset);
-    return err;
+    return set_args(kernel, backward_rows, a);
+}
+
+const char *clsm_kernel_arg_name(int backward, cl_uint index)
+{
+    const arg_row *rows = backward ? backward_rows : forward_rows;
+    for (cl_uint i = 0; rows[i].name; ++i)
+        if (i == index)
+            return rows[i].name;
+    return NULL;
+}
+
+/* The option tensors: their clsm_options member and whether the kernels write them. */
+#define TENSOR(kind, type, name) TENSOR_##kind(name)
+#define TENSOR_in(name)
+#define TENSOR_out(name)
+#define TENSOR_val(name)
+#define TENSOR_oval(name)
+#define TENSOR_opt_in(name) {offsetof(clsm_options, name), 0},
+#define TENSOR_opt_out(name) {offsetof(clsm_options, name), 1},
+#define TENSOR_scratch(name)
+static const struct {
+    size_t member;
+    int written;
+} tensors[CLSM_OPTION_TENSORS] = {CLSM_FORWARD_ARGS(TENSOR, )};
+
+clsm_tensor *clsm_option_tensor(const clsm_options *o, clsm_option_tensor_id id)
+{
+    return (clsm_tensor *)((const char *)o + tensors[id].member);
+}
+
+int clsm_option_tensor_written(clsm_option_tensor_id id)
+{
+    return tensors[id].written;
 }

@@ -1,4 +1,6 @@
 /* Kernel choice by shape and device, the launch of a validated request, forward or backward, and the buffers entry points. */
+#include <string.h>
+
 #include "internal.h"
 
 static clsm_family_id choose_family(const clsm_context *ctx, clsm_shape shape)
@@ -60,6 +62,22 @@ static const clsm_program *program_for(clsm_context *ctx, clsm_shape shape, clsm
     }
 }
 
+/* The scale as the kernels take it (scale_of in softmax_entries.cl): a double's bits for F64,
+ * else a float's in the low half. */
+static cl_ulong scale_bits(const clsm_request *r)
+{
+    if (r->dtype == CLSM_F64) {
+        double d = r->scale;
+        cl_ulong bits;
+        memcpy(&bits, &d, sizeof bits);
+        return bits;
+    }
+    float f = r->scale;
+    cl_uint bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
 /* Sets the arguments of one kernel: a clsm_kernel_args or a clsm_backward_args. */
 typedef cl_int (*set_args_fn)(cl_kernel kernel, const void *args);
 
@@ -118,7 +136,7 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
     clsm_family_id family = choose_family(ctx, r->shape);
     const clsm_family *f = clsm_family_of(family);
     const clsm_options *o = &r->opt;
-    size_t element = clsm_dtype_size(r->dtype), real = clsm_real_size(r->dtype);
+    size_t element = clsm_dtype_size(r->dtype);
     clsm_geometry g = {0};
     clsm_status status;
     const clsm_program *p =
@@ -129,20 +147,28 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
     clsm_kernel_args a = {
         .x = x, .x_off = x_offset / element, .y = y, .y_off = y_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
-        .scale = r->scale, .bundle = g.bundle,
+        .scale_bits = scale_bits(r), .bundle = g.bundle,
         .stream = streams(ctx, r),
         .first = first,
-        .mask = o->mask_type != CLSM_MASK_NONE ? o->mask.buffer : NULL,
-        .mask_off = o->mask.offset / clsm_mask_element_size(o->mask_type),
         .mask_stride = {{o->mask_stride[0], o->mask_stride[1], o->mask_stride[2],
                          o->mask_stride[3]}},
         .heads = o->heads, .rows = o->rows, .causal_offset = o->causal_offset,
         .window = o->window,
-        .sinks = o->sinks.buffer, .sinks_off = o->sinks.offset / real,
-        .stats_out = o->stats_out.buffer, .stats_out_off = o->stats_out.offset / real,
-        .stats_in = o->stats_in.buffer, .stats_in_off = o->stats_in.offset / real,
         .chunk = g.chunk, .chunks = g.chunks,
     };
+    /* The option tensors (validation cleared those not used), with offsets in elements. */
+#define SET_TENSOR(kind, type, name) SET_TENSOR_##kind(name)
+#define SET_TENSOR_in(name)
+#define SET_TENSOR_out(name)
+#define SET_TENSOR_val(name)
+#define SET_TENSOR_oval(name)
+#define SET_TENSOR_opt_in(name)                                                             \
+    a.name = o->name.buffer;                                                                \
+    a.name##_off = o->name.offset / r->extent[CLSM_TENSOR_##name].element;
+#define SET_TENSOR_opt_out(name) SET_TENSOR_opt_in(name)
+#define SET_TENSOR_scratch(name)
+    CLSM_FORWARD_ARGS(SET_TENSOR, )
+#undef SET_TENSOR
     cl_int err = CL_SUCCESS;
     int reduce_first =
         f->kernels[1] && !o->stats_in.buffer && !(f->one_chunk_alone && g.chunks == 1);
@@ -181,7 +207,7 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
         .y = y, .y_off = y_offset / element, .dy = dy, .dy_off = dy_offset / element,
         .dx = dx, .dx_off = dx_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
-        .scale = r->scale, .bundle = g.bundle,
+        .scale_bits = scale_bits(r), .bundle = g.bundle,
         .stream = streams(ctx, r),
         .chunk = g.chunk, .chunks = g.chunks,
     };

@@ -7,6 +7,7 @@
 
 /* Written by cmake/embed_kernels.cmake from the files in kernels/. */
 extern const char clsm_src_shared_constants[];
+extern const char clsm_src_kernel_args[];
 extern const char clsm_src_softmax_common[];
 extern const char clsm_src_softmax_entries[];
 extern const char clsm_src_softmax_vector[];
@@ -64,21 +65,33 @@ void clsm_build_logs_release(clsm_context *ctx)
     }
 }
 
+cl_uint clsm_program_sources(const clsm_variant *variant, const char **sources)
+{
+    const clsm_family *f = clsm_family_of(variant->family);
+    /* Every program starts with what the host shares: the constants and the argument lists. */
+    const char *forward[] = {clsm_src_shared_constants, clsm_src_kernel_args,
+                             clsm_src_softmax_common, clsm_src_softmax_entries, f->sources[0],
+                             f->sources[1]};
+    const char *backward[] = {clsm_src_shared_constants, clsm_src_kernel_args,
+                              clsm_src_softmax_common, clsm_src_softmax_entries,
+                              clsm_src_softmax_vector, clsm_src_backward_common,
+                              f->backward_source};
+    const char **chosen = variant->backward ? backward : forward;
+    cl_uint count = variant->backward ? 7 : f->sources[1] ? 6 : 5;
+    for (cl_uint i = 0; i < count; ++i)
+        sources[i] = chosen[i];
+    return count;
+}
+
 /* Builds the kernels of a variant, whose build options are out->key, into out; on a failed
  * build *log receives the compiler's log. */
 static clsm_status build(clsm_context *ctx, const clsm_variant *variant, clsm_program *out,
                          clsm_build_log **log)
 {
     const clsm_family *f = clsm_family_of(variant->family);
-    /* Every program starts with the constants the host shares. */
-    const char *forward[5] = {clsm_src_shared_constants, clsm_src_softmax_common,
-                              clsm_src_softmax_entries, f->sources[0], f->sources[1]};
-    const char *backward[6] = {clsm_src_shared_constants, clsm_src_softmax_common,
-                               clsm_src_softmax_entries, clsm_src_softmax_vector,
-                               clsm_src_backward_common, f->backward_source};
     const char *const *kernels = variant->backward ? f->backward_kernels : f->kernels;
-    const char **sources = variant->backward ? backward : forward;
-    cl_uint count = variant->backward ? 6 : f->sources[1] ? 5 : 4;
+    const char *sources[CLSM_PROGRAM_SOURCES_MAX];
+    cl_uint count = clsm_program_sources(variant, sources);
     const char *options = out->key;
 
     cl_program program;
@@ -140,7 +153,9 @@ const clsm_program *clsm_program_get(clsm_context *ctx, const clsm_variant *vari
                                      clsm_status *status)
 {
     char key[CLSM_OPTIONS_MAX];
-    clsm_variant_options(variant, key);
+    *status = clsm_variant_options(variant, key);
+    if (*status != CLSM_SUCCESS)
+        return NULL;
     pthread_mutex_lock(&ctx->lock);
     clsm_program *p = find(ctx, key);
     while (p && !p->ready) {

@@ -130,16 +130,23 @@ clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtyp
         mul_overflows(count, clsm_dtype_size(dtype), &r->bytes))
         return CLSM_ERROR_INVALID_SHAPE;
     normalise_options(r);
-    const clsm_options *o = &r->opt;
-    r->mask_bytes = r->sinks_bytes = r->stats_bytes = 0;
+    clsm_options *o = &r->opt;
+    size_t real = clsm_real_size(dtype);
+    for (int t = 0; t < CLSM_OPTION_TENSORS; ++t)
+        r->extent[t] = (clsm_extent){0, real};
     if (o->mask_type != CLSM_MASK_NONE) {
-        status = mask_extent(o, shape.axis, &r->mask_bytes);
+        r->extent[CLSM_TENSOR_mask].element = clsm_mask_element_size(o->mask_type);
+        status = mask_extent(o, shape.axis, &r->extent[CLSM_TENSOR_mask].bytes);
         if (status != CLSM_SUCCESS)
             return status;
+    } else {
+        o->mask = (clsm_tensor){0};
     }
-    if (mul_overflows(o->heads, clsm_real_size(dtype), &r->sinks_bytes) ||
-        mul_overflows(shape.outer * shape.inner, 2 * clsm_real_size(dtype), &r->stats_bytes))
+    if (mul_overflows(o->heads, real, &r->extent[CLSM_TENSOR_sinks].bytes) ||
+        mul_overflows(shape.outer * shape.inner, 2 * real,
+                      &r->extent[CLSM_TENSOR_stats_out].bytes))
         return CLSM_ERROR_INVALID_SHAPE;
+    r->extent[CLSM_TENSOR_stats_in].bytes = r->extent[CLSM_TENSOR_stats_out].bytes;
     return dtype == CLSM_F64 && !ctx->info.has_fp64 ? CLSM_ERROR_UNSUPPORTED : CLSM_SUCCESS;
 }
 
@@ -151,25 +158,21 @@ typedef struct tensor_use {
     int written;
 } tensor_use;
 
-enum { USE_X, USE_Y, USE_MASK, USE_SINKS, USE_STATS_OUT, USE_STATS_IN, USES };
+/* x, y, then the option tensors in the order of their ids. */
+enum { USE_X, USE_Y, USE_OPTIONS, USES = USE_OPTIONS + CLSM_OPTION_TENSORS };
+#define USE_OF(name) (USE_OPTIONS + CLSM_TENSOR_##name)
 
 static void list_uses(const clsm_request *r, const clsm_tensor *x, const clsm_tensor *y,
                       tensor_use *u)
 {
-    const clsm_options *o = &r->opt;
-    size_t real = clsm_real_size(r->dtype);
-    u[USE_X] = (tensor_use){x->host, x->buffer, x->offset, r->bytes, clsm_dtype_size(r->dtype), 0};
-    u[USE_Y] = (tensor_use){y->host, y->buffer, y->offset, r->bytes, clsm_dtype_size(r->dtype), 1};
-    u[USE_MASK] = (tensor_use){NULL, NULL, 0, 0, 1, 0};
-    if (o->mask_type != CLSM_MASK_NONE)
-        u[USE_MASK] = (tensor_use){o->mask.host, o->mask.buffer, o->mask.offset, r->mask_bytes,
-                                   clsm_mask_element_size(o->mask_type), 0};
-    u[USE_SINKS] = (tensor_use){o->sinks.host, o->sinks.buffer, o->sinks.offset, r->sinks_bytes,
-                                real, 0};
-    u[USE_STATS_OUT] = (tensor_use){o->stats_out.host, o->stats_out.buffer, o->stats_out.offset,
-                                    r->stats_bytes, real, 1};
-    u[USE_STATS_IN] = (tensor_use){o->stats_in.host, o->stats_in.buffer, o->stats_in.offset,
-                                   r->stats_bytes, real, 0};
+    size_t element = clsm_dtype_size(r->dtype);
+    u[USE_X] = (tensor_use){x->host, x->buffer, x->offset, r->bytes, element, 0};
+    u[USE_Y] = (tensor_use){y->host, y->buffer, y->offset, r->bytes, element, 1};
+    for (int t = 0; t < CLSM_OPTION_TENSORS; ++t) {
+        const clsm_tensor *ot = clsm_option_tensor(&r->opt, t);
+        u[USE_OPTIONS + t] = (tensor_use){ot->host, ot->buffer, ot->offset, r->extent[t].bytes,
+                                          r->extent[t].element, clsm_option_tensor_written(t)};
+    }
 }
 
 /* Two byte ranges that share a byte. */
@@ -202,12 +205,12 @@ static int uses_overlap(const tensor_use *u, const uintptr_t *start, const void 
 static clsm_status check_set(const clsm_request *r, const int *set)
 {
     const clsm_options *o = &r->opt;
-    if (!set[USE_X] || (!set[USE_Y] && !set[USE_STATS_OUT]))
+    if (!set[USE_X] || (!set[USE_Y] && !set[USE_OF(stats_out)]))
         return CLSM_ERROR_INVALID_ARGUMENT;
-    if (o->mask_type != CLSM_MASK_NONE && !set[USE_MASK])
+    if (o->mask_type != CLSM_MASK_NONE && !set[USE_OF(mask)])
         return CLSM_ERROR_INVALID_ARGUMENT;
     /* A slice with given statistics is not reduced, so it has none of its own to report. */
-    if ((set[USE_SINKS] || set[USE_STATS_OUT]) && set[USE_STATS_IN])
+    if ((set[USE_OF(sinks)] || set[USE_OF(stats_out)]) && set[USE_OF(stats_in)])
         return CLSM_ERROR_INVALID_ARGUMENT;
     return CLSM_SUCCESS;
 }

@@ -9,7 +9,7 @@ clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int w
     clsm_variant v = {
         .family = family,
         .dtype = r->dtype,
-        .op = r->op,
+        .log_softmax = r->op == CLSM_LOG_SOFTMAX,
         .zero_scale = r->scale == 0.0f,
         .mask = o->mask_type,
         .causal = o->causal != 0,
@@ -22,15 +22,18 @@ clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int w
     return v;
 }
 
-/* Every field, written out: two variants compile alike exactly when their options match. */
-void clsm_variant_options(const clsm_variant *v, char *options)
+/* Every flag, written out: two variants compile alike exactly when their options match. */
+clsm_status clsm_variant_options(const clsm_variant *v, char *options)
 {
     static const char *const dtype_names[] = {"F32", "F16", "BF16", "F64"};
-    snprintf(options, CLSM_OPTIONS_MAX,
-             "-cl-std=CL1.2 -DFAMILY_%s=1 -DDTYPE_%s=1 -DLOG_SOFTMAX=%d -DZERO_SCALE=%d "
-             "-DWG=%zu -DITEMS=%u -DMASK=%d -DCAUSAL=%d -DWINDOW=%d -DSINKS=%d -DSTATS_OUT=%d "
-             "-DSTATS_IN=%d -DWRITE_Y=%d -DBACKWARD=%d",
-             clsm_family_of(v->family)->name, dtype_names[v->dtype], v->op == CLSM_LOG_SOFTMAX,
-             v->zero_scale, v->group_size, v->items, (int)v->mask, v->causal, v->window, v->sinks,
-             v->stats_out, v->stats_in, v->write_y, v->backward);
+    int n = snprintf(options, CLSM_OPTIONS_MAX, "-cl-std=CL1.2 -DFAMILY_%s=1 -DDTYPE_%s=1",
+                     clsm_family_of(v->family)->name, dtype_names[v->dtype]);
+#define APPEND_FLAG(field, FLAG, reach)                                                     \
+    if (n >= 0 && (size_t)n < CLSM_OPTIONS_MAX)                                             \
+        n += snprintf(options + n, CLSM_OPTIONS_MAX - (size_t)n, " -D" #FLAG "=%ld", v->field);
+    CLSM_VARIANT_FLAGS(APPEND_FLAG)
+#undef APPEND_FLAG
+    /* CLSM_OPTIONS_MAX leaves room for every value, so this only catches a family name
+     * longer than CLSM_FAMILY_NAME_MAX; two variants must never share a cut-short key. */
+    return n >= 0 && (size_t)n < CLSM_OPTIONS_MAX ? CLSM_SUCCESS : CLSM_ERROR_BUILD_FAILED;
 }

@@ -14,13 +14,8 @@
  *    TwoSum of an infinity is NaN.
  */
 
-/* The arguments of every backward kernel, in the order host/kernel_args.c sets them;
- * offsets in elements. scratch, chunk, chunks: the split family's. */
-#define BACKWARD_ARGS                                                                     \
-    global const store_t *y, ulong y_off, global const store_t *dy, ulong dy_off,          \
-        global store_t *dx, ulong dx_off, ulong outer, ulong axis, ulong inner,             \
-        float scale_f, uint bundle, uint stream, global real *scratch, ulong chunk,         \
-        ulong chunks
+/* The parameters of every backward kernel (kernel_args.h). */
+#define BACKWARD_ARGS CLSM_BACKWARD_ARGS(KERNEL_PARAM, COMMA)
 
 /* What isnan gives for a realv. */
 #if DTYPE_F64

@@ -21,7 +21,7 @@ kernel void backward_group(BACKWARD_ARGS)
     local real sums[WG];
     local real comps[WG];
     local int nans[WG];
-    real scale = scale_f;
+    real scale = scale_of(scale_bits);
     uint lid = get_local_id(0);
     int cached = axis <= CACHED;
     ulong slices = outer * inner;

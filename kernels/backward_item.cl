@@ -7,7 +7,7 @@
  */
 kernel void backward_item(BACKWARD_ARGS)
 {
-    real scale = scale_f;
+    real scale = scale_of(scale_bits);
     ulong slices = outer * inner;
     for (ulong s = get_global_id(0); s < slices; s += get_global_size(0)) {
         ulong outer_index = s / inner;

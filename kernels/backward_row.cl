@@ -13,7 +13,7 @@
 __attribute__((vec_type_hint(realv)))
 kernel void backward_row(BACKWARD_ARGS)
 {
-    real scale = scale_f;
+    real scale = scale_of(scale_bits);
     global const store_t *ys = y + y_off, *dys = dy + dy_off;
     global store_t *dxs = dx + dx_off;
     bundle = min(bundle, (uint)VEC);

@@ -46,7 +46,7 @@ kernel void backward_split_sums(BACKWARD_ARGS)
 __attribute__((vec_type_hint(realv)))
 kernel void backward_split_output(BACKWARD_ARGS)
 {
-    real scale = scale_f;
+    real scale = scale_of(scale_bits);
     ulong n = outer * chunks;
     for (ulong g = get_global_id(0); g < n; g += get_global_size(0)) {
         ulong first = g / chunks * chunks;

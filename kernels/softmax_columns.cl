@@ -35,14 +35,12 @@ kernel void softmax_columns(KERNEL_ARGS)
         ulong base = outer_index * axis * inner + c;
         ulong s = outer_index * inner + c;
         uint lanes = inner - c < VEC ? (uint)(inner - c) : VEC;
-#if !SLICE_STATS && WRITE_Y
+#if !ROW_OPTIONS && !SLICE_STATS && WRITE_Y
         slice_ctx any = slice_ctx_of(&o, s);
         if (lanes == VEC && lanes_slices(xs + base, ys + base, 1, inner, axis, &any))
             continue;
-#if !ROW_OPTIONS
         if (inner < VEC && slab_columns(xs + base, ys + base, axis, (uint)inner, &any, stream))
             continue;
-#endif
 #endif
         columns_scalar(xs, ys, base, lanes, axis, inner, &o, s);
     }

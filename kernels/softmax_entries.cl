@@ -2,7 +2,7 @@
  * fused options around a slice (sinks, statistics in and out), the one argument list of
  * every kernel, and the scalar path over a slice.
  *
- * Needs softmax_common.cl before it. Build options, all 0 when unset:
+ * Needs kernel_args.h and softmax_common.cl before it. Build options, all 0 when unset:
  *  -DMASK=0..4: the clsm_mask_type; -DCAUSAL, -DWINDOW (window > 0), -DSINKS, -DSTATS_OUT,
  *  -DSTATS_IN: which options are set; -DWRITE_Y=0 for statistics only.
  * Mask, causal and sinks only come with inner == 1, where slice o is row (b, h, r) of
@@ -10,10 +10,22 @@
  */
 #define MASK_ADD (MASK >= 1 && MASK <= 3)
 #define MASK_KEEP (MASK == 4)
-/* Options that read per-row data, so that slices cannot be gathered into lanes. */
-#define ROW_OPTIONS (MASK || CAUSAL || SINKS)
-/* Options that meet each slice's state, so that it is finished one slice at a time. */
-#define SLICE_STATS (SINKS || STATS_OUT || STATS_IN)
+/* From the reach of each flag in CLSM_VARIANT_FLAGS (kernel_args.h): options that make u
+ * depend on the row or on j, so that slices cannot be gathered into lanes (whose paths pass
+ * j = 0), and options that meet each slice's state, so that it is finished one slice at a
+ * time. */
+#define REACHES_ROW(field, FLAG, reach) REACHES_ROW_##reach(FLAG)
+#define REACHES_ROW_row(FLAG) || FLAG
+#define REACHES_ROW_both(FLAG) || FLAG
+#define REACHES_ROW_slice(FLAG)
+#define REACHES_ROW_code(FLAG)
+#define REACHES_SLICE(field, FLAG, reach) REACHES_SLICE_##reach(FLAG)
+#define REACHES_SLICE_row(FLAG)
+#define REACHES_SLICE_both(FLAG) || FLAG
+#define REACHES_SLICE_slice(FLAG) || FLAG
+#define REACHES_SLICE_code(FLAG)
+#define ROW_OPTIONS (0 CLSM_VARIANT_FLAGS(REACHES_ROW))
+#define SLICE_STATS (0 CLSM_VARIANT_FLAGS(REACHES_SLICE))
 
 /* u = scale*v in the compute type, as the contract forms it, wherever something is added to
  * it (a mask, a sink) or reported (statistics). Elsewhere s*v = a*u with a = |s| and u =
@@ -33,43 +45,67 @@ typedef ushort mask_t;
 typedef uchar mask_t;
 #endif
 
-/* The arguments of every kernel, in the order host/kernel_args.c sets them; offsets and
- * sizes in elements. first: the index of slice 0 in the whole tensor, for the options that
- * depend on the row. scratch, chunk, chunks: the split family's. */
-#define KERNEL_ARGS                                                                        \
-    global const store_t *x, ulong x_off, global store_t *y, ulong y_off, ulong outer,      \
-        ulong axis, ulong inner, float scale_f, uint bundle, uint stream, ulong first,      \
-        global const mask_t *mask, ulong mask_off, ulong4 mask_stride, ulong heads,         \
-        ulong rows, long causal_offset, ulong window, global const real *sinks,             \
-        ulong sinks_off, global real *stats_out, ulong stats_out_off,                       \
-        global const real *stats_in, ulong stats_in_off, global real *scratch, ulong chunk, \
-        ulong chunks
+/* A kernel's parameters, from an argument list of kernel_args.h. */
+#define KERNEL_PARAM(kind, type, name) KERNEL_PARAM_##kind(type, name)
+#define KERNEL_PARAM_in(type, name) global const type *name
+#define KERNEL_PARAM_out(type, name) global type *name
+#define KERNEL_PARAM_val(type, name) type name
+#define KERNEL_PARAM_oval(type, name) type name
+#define KERNEL_PARAM_opt_in(type, name) global const type *name, ulong name##_off
+#define KERNEL_PARAM_opt_out(type, name) global type *name, ulong name##_off
+#define KERNEL_PARAM_scratch(type, name) global type *name
+/* The names alone, to pass the parameters on. */
+#define KERNEL_ARG_NAME(kind, type, name) KERNEL_ARG_NAME_##kind(name)
+#define KERNEL_ARG_NAME_in(name) name
+#define KERNEL_ARG_NAME_out(name) name
+#define KERNEL_ARG_NAME_val(name) name
+#define KERNEL_ARG_NAME_oval(name) name
+#define KERNEL_ARG_NAME_opt_in(name) name, name##_off
+#define KERNEL_ARG_NAME_opt_out(name) name, name##_off
+#define KERNEL_ARG_NAME_scratch(name) name
+#define COMMA ,
 
-/* The options among KERNEL_ARGS, gathered once per kernel. */
+/* The parameters of every forward kernel. */
+#define KERNEL_ARGS CLSM_FORWARD_ARGS(KERNEL_PARAM, COMMA)
+
+/* The scale as the host passes it: a double's bits for F64, else a float's in the low half. */
+real scale_of(ulong bits)
+{
+#if DTYPE_F64
+    return as_double(bits);
+#else
+    return as_float((uint)bits);
+#endif
+}
+
+/* The options among KERNEL_ARGS (oval, opt_in, opt_out), gathered once per kernel; an option
+ * tensor points at its first element. */
+#define OPTION_FIELD(kind, type, name) OPTION_FIELD_##kind(type, name)
+#define OPTION_FIELD_in(type, name)
+#define OPTION_FIELD_out(type, name)
+#define OPTION_FIELD_val(type, name)
+#define OPTION_FIELD_oval(type, name) type name;
+#define OPTION_FIELD_opt_in(type, name) global const type *name;
+#define OPTION_FIELD_opt_out(type, name) global type *name;
+#define OPTION_FIELD_scratch(type, name)
 typedef struct {
     real scale, a; /* s*v = a*u */
-    ulong first, heads, rows, axis;
-    global const mask_t *mask;
-    ulong4 mask_stride;
-    long causal_offset;
-    ulong window;
-    global const real *sinks;
-    global real *stats_out;
-    global const real *stats_in;
+    CLSM_FORWARD_ARGS(OPTION_FIELD, )
 } options;
 
-#define OPTIONS_OF_ARGS                                                                     \
-    options_of(scale_f, first, heads, rows, axis, mask + mask_off, mask_stride,             \
-               causal_offset, window, sinks + sinks_off, stats_out + stats_out_off,         \
-               stats_in + stats_in_off)
+#define OPTION_SET(kind, type, name) OPTION_SET_##kind(name)
+#define OPTION_SET_in(name)
+#define OPTION_SET_out(name)
+#define OPTION_SET_val(name)
+#define OPTION_SET_oval(name) o.name = name;
+#define OPTION_SET_opt_in(name) o.name = name + name##_off;
+#define OPTION_SET_opt_out(name) o.name = name + name##_off;
+#define OPTION_SET_scratch(name)
 
-options options_of(float scale_f, ulong first, ulong heads, ulong rows, ulong axis,
-                   global const mask_t *mask, ulong4 mask_stride, long causal_offset,
-                   ulong window, global const real *sinks, global real *stats_out,
-                   global const real *stats_in)
+options options_of(KERNEL_ARGS)
 {
     options o;
-    o.scale = scale_f;
+    o.scale = scale_of(scale_bits);
 #if ZERO_SCALE || SCALED_DOMAIN
     /* The zero-scale variant's u are all 0 (or NaN), and 0 * -inf, the empty state's max,
      * would be NaN. */
@@ -77,19 +113,11 @@ options options_of(float scale_f, ulong first, ulong heads, ulong rows, ulong ax
 #else
     o.a = fabs(o.scale);
 #endif
-    o.first = first;
-    o.heads = heads;
-    o.rows = rows;
-    o.axis = axis;
-    o.mask = mask;
-    o.mask_stride = mask_stride;
-    o.causal_offset = causal_offset;
-    o.window = window;
-    o.sinks = sinks;
-    o.stats_out = stats_out;
-    o.stats_in = stats_in;
+    CLSM_FORWARD_ARGS(OPTION_SET, )
     return o;
 }
+
+#define OPTIONS_OF_ARGS options_of(CLSM_FORWARD_ARGS(KERNEL_ARG_NAME, COMMA))
 
 /* What entry j of one slice needs besides x. */
 typedef struct {

@@ -25,6 +25,9 @@
 #define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7))
 #endif
 
+/* Like lanes_slices (softmax_vector.cl), it shares one context among slices: only where no
+ * option reaches the row or j. */
+#if !ROW_OPTIONS
 /* VEC neighbouring slices of VEC <= axis <= TILE_VECS * VEC entries, held in private
  * memory from their one read to their one write, with none of the per-slice loops,
  * tails and bookkeeping of the general path, which cost a short slice more than its
@@ -102,6 +105,7 @@ INLINE int tile_slices(global const store_t *x, global store_t *y, ulong axis,
     }
     return 1;
 }
+#endif
 
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
 __attribute__((vec_type_hint(realv)))

@@ -336,6 +336,10 @@ INLINE realv shifted_v(realv u, real a, realv hi, realv lo)
                   isequal((realv)a * u, (realv)(-INFINITY)));
 }
 
+/* The paths over several slices at once pass j = 0 to entry_uv, so they exist only where no
+ * option makes u depend on the row or on j (ROW_OPTIONS, from kernel_args.h): a call under
+ * such an option does not compile. */
+#if !ROW_OPTIONS
 /* VEC whole slices at once, one per lane: slice k's element j at x[k * lane_stride +
  * j * stride]. Every step is a vector operation, with nothing to fold across lanes.
  * Returns 0, having written nothing, when a lane's shift is not finite: those slices
@@ -580,6 +584,7 @@ INLINE int slab_columns(global const store_t *x, global store_t *y, ulong axis, 
         return slab_columns_of(x, y, axis, inner, 1, c, stream);
     return slab_columns_of(x, y, axis, inner, period, c, stream);
 }
+#endif
 
 #if STATS_IN
 #define OUTPUTS_NAN_FIXED(v) canonical_v(v)
