@@ -147,7 +147,7 @@ static int case_create(cl_context clctx, cl_command_queue queue, const attention
     if (!d->y)
         return -1;
 
-    clsm_options view = {.batch = 1, .heads = heads, .rows = c->rows};
+    clsm_options view = {.struct_size = sizeof view, .batch = 1, .heads = heads, .rows = c->rows};
     d->options[CAUSAL] = view;
     d->options[CAUSAL].causal = 1;
     d->options[CAUSAL].causal_offset = (ptrdiff_t)(c->axis - c->rows);

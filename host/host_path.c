@@ -141,7 +141,7 @@ static clsm_status forward_run(clsm_context *ctx, clsm_staging *s, const clsm_re
 }
 
 clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                 clsm_shape shape, float scale, const clsm_options *options,
+                                 clsm_shape shape, double scale, const clsm_options *options,
                                  const void *x, void *y)
 {
     clsm_request r;

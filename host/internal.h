@@ -101,7 +101,7 @@ typedef struct clsm_request {
     clsm_op op;
     clsm_dtype dtype;
     clsm_shape shape;
-    float scale;
+    double scale; /* as the call computes with it: rounded to float but for F64 */
     clsm_options opt;
     size_t bytes; /* of x, and of y */
     clsm_extent extent[CLSM_OPTION_TENSORS];
@@ -235,7 +235,7 @@ size_t clsm_real_size(clsm_dtype dtype); /* of sinks and statistics */
 size_t clsm_mask_element_size(clsm_mask_type type);
 /* Fills r; r->bytes is 0 for an empty tensor, which needs no other check. */
 clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                  clsm_shape shape, float scale, const clsm_options *options,
+                                  clsm_shape shape, double scale, const clsm_options *options,
                                   clsm_request *r);
 clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
                                     const cl_event *events);

@@ -72,7 +72,7 @@ static cl_ulong scale_bits(const clsm_request *r)
         memcpy(&bits, &d, sizeof bits);
         return bits;
     }
-    float f = r->scale;
+    float f = (float)r->scale;
     cl_uint bits;
     memcpy(&bits, &f, sizeof bits);
     return bits;
@@ -229,7 +229,7 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
  * the status returned: on a failed check, and for an empty tensor, which has nothing to
  * compute but whose caller may still be waiting on the event. */
 static clsm_status start_buffers_call(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                      clsm_shape shape, float scale, const clsm_options *options,
+                                      clsm_shape shape, double scale, const clsm_options *options,
                                       cl_uint num_events, const cl_event *events,
                                       cl_event *event, clsm_request *r, int *done)
 {
@@ -248,7 +248,7 @@ static clsm_status start_buffers_call(clsm_context *ctx, clsm_op op, clsm_dtype 
 }
 
 clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                    clsm_shape shape, float scale, const clsm_options *options,
+                                    clsm_shape shape, double scale, const clsm_options *options,
                                     cl_mem x, size_t x_offset, cl_mem y, size_t y_offset,
                                     cl_uint num_events_in_wait_list,
                                     const cl_event *event_wait_list, cl_event *event)

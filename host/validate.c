@@ -1,6 +1,7 @@
 /* Argument checks, all done before anything is enqueued so that a refused call leaves y untouched. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -103,22 +104,53 @@ static void normalise_options(clsm_request *r)
         o->window = r->shape.axis + o->rows + 1;
 }
 
+/* The bytes of options v2.0 knew. Options appended later leave it as it is, so that a
+ * caller compiled against v2.0 keeps working. */
+#define OPTIONS_V2_0_SIZE sizeof(clsm_options)
+
+/* The caller's options as this library's struct, by the growing-struct rule (clsoftmax.h):
+ * fields past the caller's struct_size read as zero, and what the caller knows past this
+ * library's struct must be zero. */
+static clsm_status read_options(const clsm_options *given, clsm_options *o)
+{
+    static const clsm_options none = CLSM_OPTIONS_INIT;
+    *o = none;
+    if (!given)
+        return CLSM_SUCCESS;
+    size_t size = given->struct_size;
+    if (size < OPTIONS_V2_0_SIZE)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    for (size_t i = sizeof *o; i < size; ++i)
+        if (((const unsigned char *)given)[i] != 0)
+            return CLSM_ERROR_UNSUPPORTED;
+    memcpy(o, given, size < sizeof *o ? size : sizeof *o);
+    return CLSM_SUCCESS;
+}
+
+/* The scale a call computes with: as given for F64, else rounded once to float, which a
+ * finite scale must not overflow. */
+static int round_scale(clsm_dtype dtype, double scale, double *rounded)
+{
+    *rounded = dtype == CLSM_F64 ? scale : (double)(float)scale;
+    return isfinite(scale) && isfinite(*rounded);
+}
+
 clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                  clsm_shape shape, float scale, const clsm_options *options,
+                                  clsm_shape shape, double scale, const clsm_options *options,
                                   clsm_request *r)
 {
-    static const clsm_options none;
     size_t count;
     if (!ctx || (op != CLSM_SOFTMAX && op != CLSM_LOG_SOFTMAX) ||
         (dtype != CLSM_F32 && dtype != CLSM_F16 && dtype != CLSM_BF16 && dtype != CLSM_F64) ||
-        !isfinite(scale))
+        !round_scale(dtype, scale, &r->scale))
         return CLSM_ERROR_INVALID_ARGUMENT;
     r->op = op;
     r->dtype = dtype;
     r->shape = shape;
-    r->scale = scale;
-    r->opt = options ? *options : none;
-    clsm_status status = check_options(&r->opt, shape);
+    clsm_status status = read_options(options, &r->opt);
+    if (status != CLSM_SUCCESS)
+        return status;
+    status = check_options(&r->opt, shape);
     if (status != CLSM_SUCCESS)
         return status;
     /* A zero anywhere makes the tensor empty, however large the other dimensions. */

@@ -10,7 +10,7 @@ clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int w
         .family = family,
         .dtype = r->dtype,
         .log_softmax = r->op == CLSM_LOG_SOFTMAX,
-        .zero_scale = r->scale == 0.0f,
+        .zero_scale = r->scale == 0,
         .mask = o->mask_type,
         .causal = o->causal != 0,
         .window = o->causal && o->window > 0,

@@ -7,8 +7,8 @@
 #include <CL/cl.h>
 
 /* The build reads the version from these three lines. */
-#define CLSM_VERSION_MAJOR 1
-#define CLSM_VERSION_MINOR 2
+#define CLSM_VERSION_MAJOR 2
+#define CLSM_VERSION_MINOR 0
 #define CLSM_VERSION_PATCH 0
 
 #if defined(_WIN32) && defined(CLSM_BUILDING_SHARED)
@@ -233,8 +233,15 @@ typedef struct clsm_tensor {
 } clsm_tensor;
 
 /**
- * Options of the fused calls. Zero-initialise ({0}), then set what you use;
- * all zero is exactly the v1 call.
+ * Options of the fused calls. Start from CLSM_OPTIONS_INIT, then set what you
+ * use; all fields zero is exactly the v1 call.
+ *
+ * The struct only ever grows at its end, so that the ABI never has to break
+ * for an option again: struct_size says how much of it the caller knows. A
+ * struct_size below v2.0's struct is CLSM_ERROR_INVALID_ARGUMENT; above the
+ * library's own, the bytes past what the library knows must be zero (a newer
+ * caller that set no newer option), else CLSM_ERROR_UNSUPPORTED; fields past
+ * struct_size read as zero.
  *
  * Each entry is first turned into u_j = scale*x_j in the compute type, then
  * the mask applies (+ mask, or -inf where a keep-mask is 0), then causal and
@@ -242,6 +249,9 @@ typedef struct clsm_tensor {
  * on u with every v1 rule (a fully masked slice gives 0 / -inf, never NaN).
  */
 typedef struct clsm_options {
+    /** sizeof(clsm_options) as the caller compiled it: CLSM_OPTIONS_INIT sets it. */
+    size_t struct_size;
+
     /** shape.outer seen as [batch, heads, rows] for the mask, causal and sinks
      * fields; batch*heads*rows must equal outer. All 0: [1, 1, outer]. */
     size_t batch, heads, rows;
@@ -281,10 +291,23 @@ typedef struct clsm_options {
     clsm_tensor stats_in;
 } clsm_options;
 
+/** An options struct with nothing set: start from it, then set what you use. In C it is
+ * designated, which -Wmissing-field-initializers accepts; C++11 has no designators. */
+#ifdef __cplusplus
+#define CLSM_OPTIONS_INIT {sizeof(clsm_options)}
+#else
+#define CLSM_OPTIONS_INIT {.struct_size = sizeof(clsm_options)}
+#endif
+
 /**
- * clsm_softmax_host() with options; NULL options is exactly that call.
+ * clsm_softmax_host() with options and a double scale; NULL options is
+ * exactly that call. F64 calls use the scale as given, the others round it
+ * once to float (so an F32 call is the v1 call).
  *
- * @return as clsm_softmax_host(), and CLSM_ERROR_INVALID_ARGUMENT for: mask,
+ * @return as clsm_softmax_host(), and CLSM_ERROR_INVALID_ARGUMENT for: a
+ *         finite scale that overflows float in an F32, F16 or BF16 call; a
+ *         struct_size below v2.0's (CLSM_ERROR_UNSUPPORTED: above the
+ *         library's, with a non-zero byte past it); mask,
  *         causal or sinks with shape.inner != 1; batch*heads*rows != outer
  *         (unless all three are 0); a window without causal; sinks or
  *         stats_out together with stats_in (a slice with given statistics is
@@ -295,7 +318,7 @@ typedef struct clsm_options {
  *         largest mask index overflows.
  */
 CLSM_API clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                          clsm_shape shape, float scale,
+                                          clsm_shape shape, double scale,
                                           const clsm_options *options, const void *x, void *y);
 
 /**
@@ -310,7 +333,7 @@ CLSM_API clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dt
  *         CL_MEM_WRITE_ONLY (else CLSM_ERROR_INVALID_ARGUMENT).
  */
 CLSM_API clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                             clsm_shape shape, float scale,
+                                             clsm_shape shape, double scale,
                                              const clsm_options *options, cl_mem x,
                                              size_t x_offset, cl_mem y, size_t y_offset,
                                              cl_uint num_events_in_wait_list,

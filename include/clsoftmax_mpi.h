@@ -44,13 +44,13 @@ extern "C" {
  */
 CLSM_API clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                            clsm_dtype dtype, clsm_shape shape,
-                                           size_t first_column, float scale,
+                                           size_t first_column, double scale,
                                            const clsm_options *options, const void *x, void *y);
 
 /** clsm_mpi_softmax_host() on device buffers; blocking (returns once y is written). */
 CLSM_API clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                               clsm_dtype dtype, clsm_shape shape,
-                                              size_t first_column, float scale,
+                                              size_t first_column, double scale,
                                               const clsm_options *options, cl_mem x,
                                               size_t x_offset, cl_mem y, size_t y_offset);
 
@@ -73,7 +73,7 @@ CLSM_API clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, 
  */
 CLSM_API clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm,
                                                  clsm_dtype dtype, clsm_shape shape,
-                                                 size_t first_column, float scale,
+                                                 size_t first_column, double scale,
                                                  const void *logits, const int64_t *targets,
                                                  int64_t ignore_index, void *loss,
                                                  double *mean);

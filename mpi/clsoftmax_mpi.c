@@ -139,17 +139,25 @@ static int rows_match(const clsm_options *o, size_t outer)
 /* What every rank must agree on, and this rank's own checks of the sharded call. */
 static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op,
                               clsm_dtype dtype, clsm_shape shape, size_t first_column,
-                              float scale, const clsm_options *o, int has_sinks)
+                              double scale, const clsm_options *o, int has_sinks)
 {
-    const double shared[] = {(double)op, (double)dtype, (double)shape.outer, (double)scale,
-                             (double)has_sinks, o ? (double)o->causal : 0,
-                             o ? (double)o->causal_offset : 0, o ? (double)o->window : 0};
     clsm_status mine = CLSM_SUCCESS;
     /* Checked here on every rank: a rank with an empty shard never calls the core. */
     if (!ctx || (op != CLSM_SOFTMAX && op != CLSM_LOG_SOFTMAX) ||
         (dtype != CLSM_F32 && dtype != CLSM_F16 && dtype != CLSM_BF16 && dtype != CLSM_F64) ||
-        !isfinite(scale))
+        !isfinite(scale) || (dtype != CLSM_F64 && !isfinite((float)scale)))
         mine = CLSM_ERROR_INVALID_ARGUMENT;
+    /* The growing-struct rule of the core, checked here too, as this rank reads the fields. */
+    if (o && o->struct_size < sizeof *o)
+        mine = CLSM_ERROR_INVALID_ARGUMENT;
+    for (size_t i = sizeof *o; o && mine == CLSM_SUCCESS && i < o->struct_size; ++i)
+        if (((const unsigned char *)o)[i] != 0)
+            mine = CLSM_ERROR_UNSUPPORTED;
+    if (mine != CLSM_SUCCESS)
+        o = NULL;
+    const double shared[] = {(double)op, (double)dtype, (double)shape.outer, (double)scale,
+                             (double)has_sinks, o ? (double)o->causal : 0,
+                             o ? (double)o->causal_offset : 0, o ? (double)o->window : 0};
     if (o && (o->mask_type < CLSM_MASK_NONE || o->mask_type > CLSM_MASK_KEEP_U8 ||
               (o->window && !o->causal) ||
               !rows_match(o, shape.outer)))
@@ -164,9 +172,10 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
 /* The options of this rank's own call: causal bounds moved to its columns, no sinks. */
 static clsm_options local_options(const clsm_options *o, size_t first_column)
 {
-    clsm_options local = {0};
+    clsm_options local = CLSM_OPTIONS_INIT;
     if (o)
         local = *o;
+    local.struct_size = sizeof local;
     local.causal_offset -= (ptrdiff_t)first_column;
     local.sinks.host = NULL;
     local.sinks.buffer = NULL;
@@ -175,7 +184,7 @@ static clsm_options local_options(const clsm_options *o, size_t first_column)
 
 clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                   clsm_dtype dtype, clsm_shape shape, size_t first_column,
-                                  float scale, const clsm_options *options, const void *x,
+                                  double scale, const clsm_options *options, const void *x,
                                   void *y)
 {
     const void *sinks = options ? options->sinks.host : NULL;
@@ -239,7 +248,7 @@ static clsm_status device_parts(clsm_context *ctx, clsm_dtype dtype, const clsm_
 
 clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                      clsm_dtype dtype, clsm_shape shape, size_t first_column,
-                                     float scale, const clsm_options *options, cl_mem x,
+                                     double scale, const clsm_options *options, cl_mem x,
                                      size_t x_offset, cl_mem y, size_t y_offset)
 {
     int has_sinks = options && options->sinks.buffer;
@@ -304,11 +313,12 @@ clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op o
 }
 
 /* scale*x[i] of a dtype's element, as the compute type forms it. */
-static double scaled_entry(clsm_dtype dtype, const void *x, size_t i, float scale)
+static double scaled_entry(clsm_dtype dtype, const void *x, size_t i, double scale64)
 {
+    float scale = (float)scale64;
     switch (dtype) {
     case CLSM_F64:
-        return (double)scale * ((const double *)x)[i];
+        return scale64 * ((const double *)x)[i];
     case CLSM_F32:
         return (double)(scale * ((const float *)x)[i]);
     case CLSM_BF16: {
@@ -347,11 +357,11 @@ static double row_loss(double max, double sum, double target_u)
 }
 
 clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_dtype dtype,
-                                        clsm_shape shape, size_t first_column, float scale,
+                                        clsm_shape shape, size_t first_column, double scale,
                                         const void *logits, const int64_t *targets,
                                         int64_t ignore_index, void *loss, double *mean)
 {
-    const clsm_options none = {0};
+    const clsm_options none = CLSM_OPTIONS_INIT;
     clsm_status status = check_call(ctx, comm, CLSM_LOG_SOFTMAX, dtype, shape, first_column,
                                     scale, &none, 0);
     if (status == CLSM_SUCCESS && shape.outer && (!targets || (shape.axis && !logits)))
@@ -373,7 +383,7 @@ clsm_status clsm_mpi_cross_entropy_host(clsm_context *ctx, MPI_Comm comm, clsm_d
     if (status == CLSM_SUCCESS && stats) {
         fill_empty(dtype, shape.outer, stats);
         if (shape.axis) {
-            clsm_options opt = {0};
+            clsm_options opt = CLSM_OPTIONS_INIT;
             opt.stats_out.host = stats;
             status = clsm_softmax_host_ex(ctx, CLSM_LOG_SOFTMAX, dtype, shape, scale, &opt,
                                           logits, NULL);

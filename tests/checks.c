@@ -231,7 +231,7 @@ ts_report ts_check_no_nan(clsm_dtype dtype, size_t n, const void *p)
 }
 
 void ts_describe(char *buf, size_t size, const char *config, clsm_op op, clsm_dtype dtype,
-                 clsm_shape shape, float scale)
+                 clsm_shape shape, double scale)
 {
     snprintf(buf, size, "%s %s %s [%zu,%zu,%zu] scale=%g", config, ts_op_name(op),
              ts_dtype_name(dtype), shape.outer, shape.axis, shape.inner, (double)scale);

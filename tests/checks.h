@@ -44,6 +44,6 @@ ts_report ts_check_no_nan(clsm_dtype dtype, size_t n, const void *p);
 
 /* "item softmax F32 [3,257,1] scale=0.5" into buf. */
 void ts_describe(char *buf, size_t size, const char *config, clsm_op op, clsm_dtype dtype,
-                 clsm_shape shape, float scale);
+                 clsm_shape shape, double scale);
 
 #endif

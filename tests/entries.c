@@ -10,12 +10,12 @@
 
 static clsm_status call_host(const ts_args *a)
 {
-    return clsm_softmax_host(a->ctx, a->op, a->dtype, a->shape, a->scale, a->in[0], a->out);
+    return clsm_softmax_host(a->ctx, a->op, a->dtype, a->shape, (float)a->scale, a->in[0], a->out);
 }
 
 static clsm_status call_buffers(const ts_args *a)
 {
-    return clsm_softmax_buffers(a->ctx, a->op, a->dtype, a->shape, a->scale, a->in_buffer[0],
+    return clsm_softmax_buffers(a->ctx, a->op, a->dtype, a->shape, (float)a->scale, a->in_buffer[0],
                                 a->in_offset[0], a->out_buffer, a->out_offset, a->num_events,
                                 a->events, a->event);
 }
@@ -35,13 +35,13 @@ static clsm_status call_buffers_ex(const ts_args *a)
 
 static clsm_status call_backward_host(const ts_args *a)
 {
-    return clsm_softmax_backward_host(a->ctx, a->op, a->dtype, a->shape, a->scale, a->in[0],
+    return clsm_softmax_backward_host(a->ctx, a->op, a->dtype, a->shape, (float)a->scale, a->in[0],
                                       a->in[1], a->out);
 }
 
 static clsm_status call_backward_buffers(const ts_args *a)
 {
-    return clsm_softmax_backward_buffers(a->ctx, a->op, a->dtype, a->shape, a->scale,
+    return clsm_softmax_backward_buffers(a->ctx, a->op, a->dtype, a->shape, (float)a->scale,
                                          a->in_buffer[0], a->in_offset[0], a->in_buffer[1],
                                          a->in_offset[1], a->out_buffer, a->out_offset,
                                          a->num_events, a->events, a->event);
@@ -411,6 +411,7 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out)
 void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t seed)
 {
     memset(t, 0, sizeof *t);
+    t->o.struct_size = sizeof t->o;
     const clsm_dtype sd = ts_stats_dtype(dtype);
     const size_t slices = shape.outer * shape.inner;
     t->stats = malloc(2 * slices * ts_dtype_size(sd) + 1);

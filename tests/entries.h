@@ -13,7 +13,7 @@ typedef struct ts_args {
     clsm_op op;
     clsm_dtype dtype;
     clsm_shape shape;
-    float scale;
+    double scale; /* the v1 entry points take it as a float */
     const clsm_options *options;
     const void *in[2]; /* the host entries' */
     void *out;
@@ -47,7 +47,7 @@ typedef struct ts_data {
     clsm_op op;
     clsm_dtype dtype;
     clsm_shape shape;
-    float scale;
+    double scale; /* the v1 entry points take it as a float */
     /* The _ex entries' options (NULL for the others): tensors in their host members;
      * stats_out.host receives the statistics. */
     const clsm_options *options;

@@ -428,6 +428,7 @@ static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, ui
     const clsm_dtype sd = stat_dtype(dtype);
     const size_t ss = ts_dtype_size(sd), slices = c->shape.outer * c->shape.inner;
     clsm_options *o = &d->o;
+    o->struct_size = sizeof *o;
     ts_rng r = ts_rng_seed(seed);
     if (spec->batch > 0) {
         o->batch = spec->batch;
@@ -643,7 +644,7 @@ static bool run_buffers(clsm_context *ctx, const call *k, option_data *d, const 
     cl_command_queue q = clsm_context_queue(ctx);
     cl_mem xm = NULL, ym = NULL;
     cl_event done = NULL;
-    clsm_options o = {0};
+    clsm_options o = CLSM_OPTIONS_INIT;
     bool ok = cl_ok(k, clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof cl, &cl, NULL),
                     "clGetCommandQueueInfo");
     cl_int err = CL_SUCCESS;

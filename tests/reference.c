@@ -269,7 +269,7 @@ static void outer_dims(const clsm_options *o, clsm_shape shape, size_t *heads, s
     *rows = unset ? shape.outer : o->rows;
 }
 
-void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                     const clsm_options *options, const void *x, double *y, double *stats)
 {
     size_t heads, rows;
@@ -306,7 +306,7 @@ void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
     }
 }
 
-void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, const void *x,
+void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale, const void *x,
                  double *y)
 {
     ref_softmax_ex(op, dtype, shape, scale, NULL, x, y, NULL);
@@ -387,7 +387,7 @@ static backward_sums slice_sums(clsm_op op, clsm_dtype dtype, const void *y, con
     return r;
 }
 
-void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                           const void *y, const void *dy, double *dx, double *bound)
 {
     const bool f64 = dtype == CLSM_F64, narrow = dtype == CLSM_F16 || dtype == CLSM_BF16;

@@ -10,7 +10,7 @@
  * NaN slices, +inf mass sharing, fully masked slices and the uniform result
  * of a zero scale. scale*x is formed exactly for F32/F16/BF16 data.
  */
-void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, const void *x,
+void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale, const void *x,
                  double *y);
 
 /*
@@ -20,7 +20,7 @@ void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale, co
  * 2*(o*inner + i) with the contract's special values; the max is formed as
  * the compute type forms u (so it can be checked exactly), the sum from exact u.
  */
-void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                     const clsm_options *options, const void *x, double *y, double *stats);
 
 /*
@@ -37,7 +37,7 @@ void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
  * reference exactly (zeros forced by a rule or by zero data); infinities and
  * NaN are always asked exactly.
  */
-void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, float scale,
+void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                           const void *y, const void *dy, double *dx, double *bound);
 
 #endif

@@ -72,7 +72,7 @@ void *ts_random(clsm_dtype dtype, size_t n, double lo, double hi, uint64_t seed)
 }
 
 void ts_run_and_check(clsm_context *ctx, const char *config, clsm_op op, clsm_dtype dtype,
-                      clsm_shape shape, float scale, const void *x, const double *expected)
+                      clsm_shape shape, double scale, const void *x, const double *expected)
 {
     char what[160];
     ts_describe(what, sizeof what, config, op, dtype, shape, scale);
@@ -100,7 +100,7 @@ void ts_run_and_check(clsm_context *ctx, const char *config, clsm_op op, clsm_dt
     free(y);
 }
 
-void ts_check_random(clsm_dtype dtype, clsm_shape shape, float scale, double lo, double hi,
+void ts_check_random(clsm_dtype dtype, clsm_shape shape, double scale, double lo, double hi,
                      uint64_t seed)
 {
     size_t n = ts_count(shape);

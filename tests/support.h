@@ -34,13 +34,13 @@ void *ts_random(clsm_dtype dtype, size_t n, double lo, double hi, uint64_t seed)
  * and a result matching the reference (or expected, if not NULL).
  */
 void ts_run_and_check(clsm_context *ctx, const char *config, clsm_op op, clsm_dtype dtype,
-                      clsm_shape shape, float scale, const void *x, const double *expected);
+                      clsm_shape shape, double scale, const void *x, const double *expected);
 
 /*
  * Fills a tensor with seeded values uniform in [lo, hi] and checks both ops
  * on every configuration in ts_ctx, computing the reference once per op.
  */
-void ts_check_random(clsm_dtype dtype, clsm_shape shape, float scale, double lo, double hi,
+void ts_check_random(clsm_dtype dtype, clsm_shape shape, double scale, double lo, double hi,
                      uint64_t seed);
 
 /* ts_run of d on entry e, out of place into out, asserting success, a clean run (no write

@@ -74,7 +74,7 @@ typedef struct request {
 
 static request request_for(dims d, float scale)
 {
-    request q = {shape_of(d), scale, {0}, 0, false, false};
+    request q = {shape_of(d), scale, CLSM_OPTIONS_INIT, 0, false, false};
     q.opt.batch = d.batch;
     q.opt.heads = d.heads;
     q.opt.rows = d.rows;
@@ -455,7 +455,7 @@ Test(attention, statistics_out_give_max_and_sum_of_every_slice)
     const clsm_shape shapes[] = {{5, 7, 1}, {3, 16, 2}, {2, 17, 5}, {4, 1, 1}, {3, 4099, 1}};
     for (size_t k = 0; k < N_OF(shapes); k++) {
         for (int stats_only = 0; stats_only <= 1; stats_only++) {
-            request q = {shapes[k], 0.5f, {0}, 0, true, stats_only != 0};
+            request q = {shapes[k], 0.5f, CLSM_OPTIONS_INIT, 0, true, stats_only != 0};
             for (size_t i = 0; i < N_PLAN; i++) {
                 const dtype_op p = case_plan(11 + stats_only, i);
                 void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 9000 + k);
@@ -477,7 +477,7 @@ Test(attention, statistics_in_give_y_from_the_given_max_and_sum)
         for (size_t i = 0; i < N_PLAN; i++) {
             const dtype_op p = case_plan(13, i);
             const clsm_dtype dtype = p.dtype;
-            request q = {s, 1.0f, {0}, 0, false, false};
+            request q = {s, 1.0f, CLSM_OPTIONS_INIT, 0, false, false};
             void *given = ts_malloc(2 * n_slices(s) * stat_size(dtype));
             ts_rng r = ts_rng_seed(10000 + k);
             for (size_t e = 0; e < n_slices(s); e++) {
@@ -590,7 +590,7 @@ Test(attention, sharded_softmax_matches_the_whole_row)
                                 1.0f);
                     snprintf(what, sizeof what, "%s %s, sharded", head, e->name);
                     for (size_t k = 0; k < 3; k++) {
-                        request q = {{ROWS, lengths[k], 1}, 1.0f, {0}, 0, true, true};
+                        request q = {{ROWS, lengths[k], 1}, 1.0f, CLSM_OPTIONS_INIT, 0, true, true};
                         clsm_status st = fused_call(ts_ctx[c], e, (clsm_op)op, dtype, &q,
                                                     piece_x[k], NULL, piece_stats[k], what);
                         cr_assert_eq(st, CLSM_SUCCESS, "%s: stats of piece %zu: %s", what, k,
@@ -607,7 +607,7 @@ Test(attention, sharded_softmax_matches_the_whole_row)
                         cr_assert(r.ok, "%s, merged %s against the whole rows: %s", what,
                                   grouping_names[g], r.msg);
                         for (size_t k = 0; k < 3; k++) {
-                            request q = {{ROWS, lengths[k], 1}, 1.0f, {0}, 0, false, false};
+                            request q = {{ROWS, lengths[k], 1}, 1.0f, CLSM_OPTIONS_INIT, 0, false, false};
                             q.opt.stats_in.host = merged;
                             ts_fill_sentinel(piece_y[k], ROWS * lengths[k] * es);
                             clsm_status st = fused_call(ts_ctx[c], e, (clsm_op)op, dtype, &q,
@@ -714,7 +714,7 @@ Test(attention, zero_and_null_options_are_the_v1_call)
 {
     const clsm_shape shapes[] = {{5, 17, 3}, {3, 1, 1}, {2, 4099, 1}};
     const float scales[] = {0.5f, 0.0f};
-    const clsm_options zero = {0};
+    const clsm_options zero = CLSM_OPTIONS_INIT;
     /* Each _ex row of the table follows its plain row. */
     const ts_entry *const plain[] = {&ts_entries[0], &ts_entries[1]};
     for (size_t k = 0; k < N_OF(shapes); k++) {
@@ -785,7 +785,7 @@ static float bad_x[BAD_N], bad_y[BAD_N], bad_mask[BAD_N], bad_sinks[2], bad_stat
 
 static clsm_options valid_options(void)
 {
-    clsm_options o = {0};
+    clsm_options o = CLSM_OPTIONS_INIT;
     o.batch = 1, o.heads = 2, o.rows = 3;
     o.mask_type = CLSM_MASK_ADD_F32;
     o.mask.host = bad_mask;
@@ -833,19 +833,19 @@ Test(attention_bad_input, valid_options_are_accepted)
 Test(attention_bad_input, mask_causal_or_sinks_need_inner_of_one)
 {
     const clsm_shape strided = {6, 4, 2};
-    clsm_options o = {0};
+    clsm_options o = CLSM_OPTIONS_INIT;
     o.mask_type = CLSM_MASK_ADD_F32;
     o.mask.host = bad_mask;
     o.mask_stride[3] = 1;
     expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "mask with inner 2");
-    o = (clsm_options){0};
+    o = (clsm_options)CLSM_OPTIONS_INIT;
     o.causal = 1;
     expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "causal with inner 2");
-    o = (clsm_options){0};
+    o = (clsm_options)CLSM_OPTIONS_INIT;
     o.sinks.host = bad_sinks;
     expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "sinks with inner 2");
     /* Statistics alone work along any axis. */
-    o = (clsm_options){0};
+    o = (clsm_options)CLSM_OPTIONS_INIT;
     o.stats_out.host = bad_stats;
     expect_options(CLSM_SUCCESS, (clsm_shape){3, 4, 2}, &o, false, "stats_out with inner 2");
 }

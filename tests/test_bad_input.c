@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -224,6 +225,73 @@ Test(bad_input, null_context_unknown_op_or_dtype_and_non_finite_scale)
             a.scale = cases[k].scale;
             expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, cases[k].what);
         }
+    }
+}
+
+/* The _ex entries take a double scale: F64 as given, the others rounded once to float, which a
+ * finite scale must not overflow. */
+Test(bad_input, double_scale_that_overflows_float)
+{
+    const double past_float = 1e39;
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!e->options)
+            continue;
+        const clsm_dtype narrow[] = {CLSM_F32, CLSM_F16, CLSM_BF16};
+        for (size_t k = 0; k < N_OF(narrow); k++) {
+            ts_args a = valid(e);
+            a.dtype = narrow[k];
+            a.scale = past_float;
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "scale 1e39 for a float dtype");
+            a.scale = -past_float;
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "scale -1e39 for a float dtype");
+            /* Rounds to FLT_MAX, not past it. */
+            a.scale = (double)FLT_MAX;
+            expect(e, a, CLSM_SUCCESS, "scale FLT_MAX for a float dtype");
+        }
+        ts_args a = valid(e);
+        a.dtype = CLSM_F64;
+        a.scale = past_float;
+        expect(e, a, CLSM_SUCCESS, "scale 1e39 for F64");
+    }
+}
+
+/* Options that grow (clsoftmax.h): a struct_size below v2.0's is refused; past the library's
+ * own struct, only zero bytes are accepted (a newer caller that set no newer option). */
+Test(bad_input, options_struct_size)
+{
+    struct {
+        clsm_options o;
+        unsigned char newer[24];
+    } grown;
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!e->options)
+            continue;
+        const size_t small_sizes[] = {0, sizeof(size_t), sizeof(clsm_options) - 1};
+        for (size_t k = 0; k < N_OF(small_sizes); k++) {
+            clsm_options o = CLSM_OPTIONS_INIT;
+            o.struct_size = small_sizes[k];
+            ts_args a = valid(e);
+            a.options = &o;
+            char what[64];
+            snprintf(what, sizeof what, "struct_size %zu", small_sizes[k]);
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
+        }
+        memset(&grown, 0, sizeof grown);
+        grown.o.struct_size = sizeof grown;
+        ts_args a = valid(e);
+        a.options = &grown.o;
+        expect(e, a, CLSM_SUCCESS, "a larger struct, zero past the library's");
+        for (size_t at = 0; at < sizeof grown.newer; at += sizeof grown.newer - 1) {
+            grown.newer[at] = 1;
+            expect(e, a, CLSM_ERROR_UNSUPPORTED, "a larger struct, a byte set past the library's");
+            grown.newer[at] = 0;
+        }
+        /* The bytes past struct_size are the caller's, whatever they hold. */
+        grown.o.struct_size = sizeof(clsm_options);
+        grown.newer[0] = 1;
+        expect(e, a, CLSM_SUCCESS, "bytes past struct_size");
     }
 }
 

@@ -317,7 +317,7 @@ static clsm_status run_sharded(const request *q, const split *s, const void *x_s
         memcpy(xs + pad, x_shard, bytes);
         cl_mem xb = buffer_of(pad + bytes, xs), yb = buffer_of(pad + bytes, NULL);
         free(xs);
-        clsm_options bo = {0};
+        clsm_options bo = CLSM_OPTIONS_INIT;
         cl_mem mb = NULL, sb = NULL;
         if (opt) {
             bo = *opt;
@@ -361,7 +361,7 @@ static void check_sharded(const request *q)
         plant_specials(q->dtype, &s, x);
 
     /* The options of the whole row (for the reference) and of this rank's shard. */
-    clsm_options full = {0}, mine = {0};
+    clsm_options full = CLSM_OPTIONS_INIT, mine = CLSM_OPTIONS_INIT;
     unsigned char *keep_full = NULL, *keep_mine = NULL;
     float *add_full = NULL, *add_mine = NULL;
     double sinks64[2] = {1.5, -0.75};
@@ -613,7 +613,7 @@ static void check_bad_arguments(void)
     snprintf(current, sizeof current, "stats_out given on rank 0");
     {
         float stats[2 * 6];
-        clsm_options o = {0};
+        clsm_options o = CLSM_OPTIONS_INIT;
         o.stats_out.host = stats;
         st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
                                    s.first[rank], 1.0f, rank == 0 ? &o : NULL, xs, ys);
@@ -622,7 +622,7 @@ static void check_bad_arguments(void)
 
     snprintf(current, sizeof current, "window without causal on rank 0");
     {
-        clsm_options o = {0};
+        clsm_options o = CLSM_OPTIONS_INIT;
         o.window = 3;
         st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh,
                                    s.first[rank], 1.0f, rank == 0 ? &o : NULL, xs, ys);
@@ -656,7 +656,7 @@ static void check_bad_arguments(void)
         snprintf(current, sizeof current, "unknown mask type on the empty shard of rank %d",
                  empty);
         {
-            clsm_options o = {0};
+            clsm_options o = CLSM_OPTIONS_INIT;
             o.mask_type = rank == empty ? (clsm_mask_type)99 : CLSM_MASK_KEEP_U8;
             o.mask_stride[2] = e.counts[rank];
             o.mask_stride[3] = 1;

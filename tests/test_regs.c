@@ -214,6 +214,7 @@ static void fused_init(fused *f, fused_set set, clsm_shape s, const float *x)
     memset(f, 0, sizeof *f);
     ts_rng r = ts_rng_seed(700 + set);
     clsm_options *o = &f->o;
+    o->struct_size = sizeof *o;
     const size_t slices = s.outer, stats = 2 * slices;
     if (set == ADD_CAUSAL_SINKS || set == KEEP_CAUSAL) {
         o->batch = 1, o->heads = 2, o->rows = s.outer / 2;

@@ -7,13 +7,16 @@ import numpy as np
 _FLT_MAX = float(np.finfo(np.float32).max)
 
 
-def check_scale(scale):
-    """scale as the library takes it, a finite float32; ValueError for anything else."""
+def check_scale(scale, wide=False):
+    """scale as the library takes it: finite, and finite as a float32 unless wide (the forward
+    calls' double scale of float64 data); ValueError for anything else."""
     if not isinstance(scale, numbers.Real):
         raise TypeError(f"clsoftmax: scale must be a real number, got {type(scale).__name__}")
     value = float(scale)
-    # Past FLT_MAX it would round to an infinity in the library's float argument.
-    if not math.isfinite(value) or abs(value) > _FLT_MAX:
+    if not math.isfinite(value):
+        raise ValueError(f"clsoftmax: scale must be finite, got {value}")
+    # Past FLT_MAX it would round to an infinity as a float.
+    if not wide and abs(value) > _FLT_MAX:
         raise ValueError(f"clsoftmax: scale must be finite as a float32, got {value}")
     return value
 

@@ -75,7 +75,7 @@ def softmax(op, x, axis, scale, options, return_stats):
     import pyopencl.array as cla
 
     st = exact_storage(x.dtype)
-    scale = check_scale(scale)
+    scale = check_scale(scale, wide=st.code == _lib.F64)
     shape = x.shape
     if x.ndim == 0:
         check_scalar_axis(axis)

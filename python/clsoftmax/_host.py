@@ -31,7 +31,7 @@ def _forward_arguments(x, axis, scale, options):
     x was 0-d, the reduced axes and the options."""
     x = np.asarray(x)
     st = storage(x.dtype)
-    scale = check_scale(scale)
+    scale = check_scale(scale, wide=st.code == _lib.F64)
     scalar = x.ndim == 0
     if scalar:
         check_scalar_axis(axis)

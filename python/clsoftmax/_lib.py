@@ -33,7 +33,9 @@ class Tensor(ctypes.Structure):
 
 
 class Options(ctypes.Structure):
+    """clsm_options; struct_size is this struct's, as CLSM_OPTIONS_INIT sets it."""
     _fields_ = [
+        ("struct_size", ctypes.c_size_t),
         ("batch", ctypes.c_size_t),
         ("heads", ctypes.c_size_t),
         ("rows", ctypes.c_size_t),
@@ -47,6 +49,9 @@ class Options(ctypes.Structure):
         ("stats_out", Tensor),
         ("stats_in", Tensor),
     ]
+
+    def __init__(self, **fields):
+        super().__init__(struct_size=ctypes.sizeof(Options), **fields)
 
 
 _p = ctypes.c_void_p
@@ -71,9 +76,9 @@ def _load():
     _declare(lib, "clsm_context_queue", _p, _p)
     _declare(lib, "clsm_context_build_log", ctypes.c_char_p, _p)
     _declare(lib, "clsm_softmax_host_ex", _status, _p, ctypes.c_int, ctypes.c_int, Shape,
-             ctypes.c_float, ctypes.POINTER(Options), _p, _p)
+             ctypes.c_double, ctypes.POINTER(Options), _p, _p)
     _declare(lib, "clsm_softmax_buffers_ex", _status, _p, ctypes.c_int, ctypes.c_int, Shape,
-             ctypes.c_float, ctypes.POINTER(Options), _p, ctypes.c_size_t, _p, ctypes.c_size_t,
+             ctypes.c_double, ctypes.POINTER(Options), _p, ctypes.c_size_t, _p, ctypes.c_size_t,
              ctypes.c_uint, _events, ctypes.POINTER(_p))
     _declare(lib, "clsm_softmax_backward_host", _status, _p, ctypes.c_int, ctypes.c_int, Shape,
              ctypes.c_float, _p, _p, _p)

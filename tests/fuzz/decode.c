@@ -389,6 +389,7 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
 {
     reader r = {data, size};
     memset(q, 0, sizeof *q);
+    q->opt.struct_size = sizeof q->opt;
     q->dev = *dev;
     uint8_t b0 = byte_at(r, 0);
     q->buffers = b0 & 1;

@@ -1,6 +1,7 @@
 """Bad arguments raise the right exception (ValueError, AxisError, TypeError, RuntimeError) and leave the interpreter running."""
 import numpy as np
 import pytest
+import scipy.special as sc
 
 import clsoftmax as cs
 
@@ -45,6 +46,11 @@ def test_backward_rejects_what_the_forward_rejects():
 def test_non_finite_scale(scale):
     with pytest.raises(ValueError, match="scale"):
         cs.softmax(X, scale=scale)
+
+
+def test_a_scale_past_float32_is_taken_for_float64_data():
+    x = np.array([[0.0, 1e-39, -1e-39]])
+    np.testing.assert_allclose(cs.softmax(x, scale=1e39), sc.softmax(1e39 * x, axis=1), rtol=1e-13)
 
 
 def test_scale_of_the_wrong_type():

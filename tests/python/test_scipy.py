@@ -34,6 +34,15 @@ def test_float64_meets_scipy_bar(ours, theirs, log, rng):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("ours, theirs, log", OPS, ids=OP_IDS)
+def test_float64_takes_the_scale_as_a_double(ours, theirs, log, rng):
+    # 0.1 and 1/3 are about 1e-9 away from their float32 roundings, far past the bar.
+    x = rng.standard_normal((4, 200)) * 10
+    for scale in (0.1, 1 / 3):
+        got, want = ours(x, 1, scale=scale), theirs(scale * x, 1)
+        assert np.all(np.abs(got - want) <= 1e-13 * np.maximum(1, np.abs(want)))
+
+
 def test_mixed_magnitudes_match_the_50_digit_answer():
     x = np.array([[-25, 0, 25, 50], [1, 325, 749, 750]])
     want = np.array([decimal_softmax(row) for row in x])
