@@ -350,6 +350,31 @@ CLSM_API clsm_status clsm_softmax_buffers_ex(clsm_context *ctx, clsm_op op, clsm
  */
 CLSM_API void clsm_stats_merge(clsm_dtype dtype, size_t count, const void *in, void *inout);
 
+/**
+ * ALiBi slopes (ggml's and the ALiBi paper's formula) of heads @p first_head
+ * to first_head + count - 1 out of @p heads_total, so that a tensor-parallel
+ * rank computes only its own heads. With n = 2^floor(log2 heads_total),
+ * m0 = 2^(-max_bias/n) and m1 = 2^(-max_bias/2/n), head h gets m0^(h+1) for
+ * h < n, else m1^(2(h-n)+1), within 1e-6 relative (1e-13 for F64): computed
+ * in double and, but for F64, rounded once to float. Needs no context or
+ * device; blocks only for the computation and is thread-safe.
+ *
+ * @param dtype the dtype of the calls the slopes are for: F64 writes
+ *          doubles, F32, F16 and BF16 write floats.
+ * @param heads_total all heads of the model; not 0.
+ * @param max_bias finite and > 0 (8 in the paper and most models).
+ * @param first_head,count the heads to compute; first_head + count must not
+ *          exceed heads_total. count 0 writes nothing.
+ * @param slopes count floats (doubles for F64), written; borrowed for the
+ *          call only. May be NULL when count is 0.
+ * @return CLSM_SUCCESS, or CLSM_ERROR_INVALID_ARGUMENT, with @p slopes
+ *         untouched, for an unknown dtype, heads_total 0, a max_bias that is
+ *         not both finite and > 0, a range past heads_total, or NULL slopes
+ *         with count > 0.
+ */
+CLSM_API clsm_status clsm_alibi_slopes(clsm_dtype dtype, size_t heads_total, double max_bias,
+                                       size_t first_head, size_t count, void *slopes);
+
 /* ---- v1.1: backward pass ---- */
 
 /**

@@ -1,8 +1,8 @@
 """clsoftmax: softmax and log-softmax on OpenCL devices, a drop-in for scipy.special's, through the bundled C library."""
-from . import _lib
+from . import _alibi, _lib
 from ._context import Context, default_context as _default_context
 
-__all__ = ["Context", "softmax", "log_softmax", "logsumexp", "softmax_backward"]
+__all__ = ["Context", "softmax", "log_softmax", "logsumexp", "softmax_backward", "alibi_slopes"]
 __version__ = _lib.lib.clsm_version().decode()
 
 
@@ -95,3 +95,18 @@ def softmax_backward(y, dy, axis=None, *, scale=1.0, log=False):
     one queue and of one dtype.
     """
     return _default_context().softmax_backward(y, dy, axis, scale=scale, log=log)
+
+
+def alibi_slopes(heads, max_bias=8.0, first_head=0, count=None):
+    """ALiBi slopes (the ALiBi paper's and ggml's formula) of heads first_head to
+    first_head + count - 1 out of heads, as a new float32 array of count entries; count None
+    is heads - first_head, the rest. With n the largest power of two <= heads, head h gets
+    2**(-max_bias*(h+1)/n) for h < n, else 2**(-max_bias*(2*(h-n)+1)/(2*n)); computed in
+    float64 and rounded once. first_head and count give a tensor-parallel rank its own heads.
+    Needs no device.
+
+    Errors: ValueError for heads 0, a max_bias that is not finite and > 0, negative counts
+    or first_head + count > heads; TypeError for counts that are not integers or a max_bias
+    that is not a real number.
+    """
+    return _alibi.alibi_slopes(heads, max_bias, first_head, count)
