@@ -153,7 +153,7 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
         .mask_stride = {{o->mask_stride[0], o->mask_stride[1], o->mask_stride[2],
                          o->mask_stride[3]}},
         .heads = o->heads, .rows = o->rows, .causal_offset = o->causal_offset,
-        .window = o->window,
+        .window = o->window, .softcap = o->softcap,
         .chunk = g.chunk, .chunks = g.chunks,
     };
     /* The option tensors (validation cleared those not used), with offsets in elements. */

@@ -58,8 +58,12 @@ static clsm_status check_options(const clsm_options *o, clsm_shape shape)
         return CLSM_ERROR_INVALID_ARGUMENT;
     if (o->window && !o->causal)
         return CLSM_ERROR_INVALID_ARGUMENT;
-    int rows_matter = o->mask_type != CLSM_MASK_NONE || o->causal ||
-                      o->sinks.host || o->sinks.buffer;
+    /* Written so that NaN is refused too. */
+    if (!(isfinite(o->softcap) && o->softcap >= 0))
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    int rows_matter = o->mask_type != CLSM_MASK_NONE || o->causal || o->sinks.host ||
+                      o->sinks.buffer || o->alibi_slopes.host || o->alibi_slopes.buffer ||
+                      o->kv_lengths.host || o->kv_lengths.buffer;
     if (rows_matter && shape.inner != 1)
         return CLSM_ERROR_INVALID_ARGUMENT;
     if (o->batch || o->heads || o->rows) {
@@ -72,11 +76,15 @@ static clsm_status check_options(const clsm_options *o, clsm_shape shape)
 }
 
 /* The request with the batch, heads and rows the kernels index by, and causal bounds
- * that the kernels' signed arithmetic cannot overflow. Row r keeps entries j with
- * r + offset - window < j <= r + offset, and every entry lies in [0, axis): an offset
- * beyond axis moves both bounds up, which the window can take in part; below -rows, or
- * with a window that ends before entry 0, a row keeps nothing; a window beyond
- * axis + rows cuts nothing. */
+ * that the kernels' signed arithmetic cannot overflow. Row r of batch entry b keeps
+ * entries j with r + off - window < j <= r + off, and every entry lies in [0, axis) (with
+ * kv_lengths, [0, len_b), where off = len_b - rows + offset): so r + off - offset lies in
+ * [0, rows), or with kv_lengths in [-rows, axis). An offset past the point where every
+ * row's end lies beyond its last entry moves both bounds up, which the window can take in
+ * part; one before the point where none keeps entry 0, or a window that ends before entry
+ * 0, keeps nothing; a window longer than any row's reach cuts nothing. ALiBi measures
+ * distances from r + off, so there the offset stays as given, bounded only far beyond any
+ * tensor (2^60), and the window too (2^61). */
 static void normalise_options(clsm_request *r)
 {
     clsm_options *o = &r->opt;
@@ -84,11 +92,23 @@ static void normalise_options(clsm_request *r)
         o->batch = o->heads = 1;
         o->rows = r->shape.outer;
     }
+    const ptrdiff_t far = (ptrdiff_t)1 << 60;
+    if (o->alibi_slopes.host || o->alibi_slopes.buffer) {
+        o->causal_offset = o->causal_offset > far ? far : o->causal_offset < -far ? -far
+                                                                                  : o->causal_offset;
+        if (o->window > (size_t)far * 2)
+            o->window = (size_t)far * 2;
+        return;
+    }
     if (!o->causal)
         return;
-    ptrdiff_t axis = (ptrdiff_t)r->shape.axis, none_kept = -(ptrdiff_t)o->rows - 1;
-    if (o->causal_offset > axis) {
-        size_t excess = (size_t)o->causal_offset - (size_t)axis;
+    const int kv = o->kv_lengths.host || o->kv_lengths.buffer;
+    const size_t axis = r->shape.axis, rows = o->rows;
+    const ptrdiff_t all_kept = (ptrdiff_t)(kv ? axis + rows : axis),
+                    none_kept = kv ? -(ptrdiff_t)(axis + rows) - 1 : -(ptrdiff_t)rows - 1;
+    const size_t cuts_nothing = kv ? 2 * (axis + rows) + 1 : axis + rows + 1;
+    if (o->causal_offset > all_kept) {
+        size_t excess = (size_t)o->causal_offset - (size_t)all_kept;
         if (o->window && o->window <= excess) {
             o->causal_offset = none_kept;
             o->window = 0;
@@ -96,12 +116,12 @@ static void normalise_options(clsm_request *r)
         }
         if (o->window)
             o->window -= excess;
-        o->causal_offset = axis;
+        o->causal_offset = all_kept;
     }
     if (o->causal_offset < none_kept)
         o->causal_offset = none_kept;
-    if (o->window > r->shape.axis + o->rows + 1)
-        o->window = r->shape.axis + o->rows + 1;
+    if (o->window > cuts_nothing)
+        o->window = cuts_nothing;
 }
 
 /* The bytes of options v2.0 knew. Options appended later leave it as it is, so that a
@@ -174,7 +194,10 @@ clsm_status clsm_validate_request(const clsm_context *ctx, clsm_op op, clsm_dtyp
     } else {
         o->mask = (clsm_tensor){0};
     }
+    r->extent[CLSM_TENSOR_kv_lengths].element = sizeof(int32_t);
     if (mul_overflows(o->heads, real, &r->extent[CLSM_TENSOR_sinks].bytes) ||
+        mul_overflows(o->heads, real, &r->extent[CLSM_TENSOR_alibi_slopes].bytes) ||
+        mul_overflows(o->batch, sizeof(int32_t), &r->extent[CLSM_TENSOR_kv_lengths].bytes) ||
         mul_overflows(shape.outer * shape.inner, 2 * real,
                       &r->extent[CLSM_TENSOR_stats_out].bytes))
         return CLSM_ERROR_INVALID_SHAPE;
@@ -247,6 +270,24 @@ static clsm_status check_set(const clsm_request *r, const int *set)
     return CLSM_SUCCESS;
 }
 
+/* The host path reads the values it is handed whole: each length within [0, axis], each
+ * slope finite. */
+static clsm_status check_host_values(const clsm_request *r)
+{
+    const clsm_options *o = &r->opt;
+    const int32_t *lengths = o->kv_lengths.host;
+    for (size_t b = 0; lengths && b < o->batch; ++b)
+        if (lengths[b] < 0 || (uint64_t)lengths[b] > r->shape.axis)
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    for (size_t h = 0; o->alibi_slopes.host && h < o->heads; ++h) {
+        double slope = r->dtype == CLSM_F64 ? ((const double *)o->alibi_slopes.host)[h]
+                                            : ((const float *)o->alibi_slopes.host)[h];
+        if (!isfinite(slope))
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    }
+    return CLSM_SUCCESS;
+}
+
 clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
 {
     const clsm_tensor xt = {(void *)x, NULL, 0}, yt = {y, NULL, 0};
@@ -264,7 +305,9 @@ clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
     clsm_status status = check_set(r, set);
     if (status != CLSM_SUCCESS)
         return status;
-    return uses_overlap(u, start, space) ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS;
+    if (uses_overlap(u, start, space))
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    return check_host_values(r);
 }
 
 /* A buffer's root allocation and the offset of offset within it, so that sub-buffers of

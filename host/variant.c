@@ -17,6 +17,9 @@ clsm_variant clsm_variant_of(const clsm_request *r, clsm_family_id family, int w
         .sinks = o->sinks.buffer != NULL,
         .stats_out = o->stats_out.buffer != NULL,
         .stats_in = o->stats_in.buffer != NULL,
+        .softcap = o->softcap > 0,
+        .alibi = o->alibi_slopes.buffer != NULL,
+        .kv_lengths = o->kv_lengths.buffer != NULL,
         .write_y = write_y,
     };
     return v;

@@ -243,17 +243,19 @@ typedef struct clsm_tensor {
  * caller that set no newer option), else CLSM_ERROR_UNSUPPORTED; fields past
  * struct_size read as zero.
  *
- * Each entry is first turned into u_j = scale*x_j in the compute type, then
- * the mask applies (+ mask, or -inf where a keep-mask is 0), then causal and
- * window set the entries they mask to -inf; softmax and log-softmax then run
- * on u with every v1 rule (a fully masked slice gives 0 / -inf, never NaN).
+ * Entry j of slice (b, h, r) is first turned into u = scale*x_j in the
+ * compute type; then u = softcap*tanh(u/softcap); then + mask (or -inf where a
+ * keep-mask is 0); then - slope_h*|j - (r + off_b)| (ALiBi); then causal,
+ * window and kv_lengths set the entries they mask to -inf (not read); then the
+ * sinks join; softmax and log-softmax then run on u with every v1 rule (a
+ * fully masked slice gives 0 / -inf, never NaN).
  */
 typedef struct clsm_options {
     /** sizeof(clsm_options) as the caller compiled it: CLSM_OPTIONS_INIT sets it. */
     size_t struct_size;
 
-    /** shape.outer seen as [batch, heads, rows] for the mask, causal and sinks
-     * fields; batch*heads*rows must equal outer. All 0: [1, 1, outer]. */
+    /** shape.outer seen as [batch, heads, rows] for the mask, causal, sinks, ALiBi and
+     * kv_lengths fields; batch*heads*rows must equal outer. All 0: [1, 1, outer]. */
     size_t batch, heads, rows;
 
     clsm_mask_type mask_type;
@@ -289,6 +291,24 @@ typedef struct clsm_options {
      * sees the slice, a NaN entry of x is NaN at that entry only. */
     clsm_tensor stats_out;
     clsm_tensor stats_in;
+
+    /* ---- v2.0 ---- */
+
+    /** Logit soft-capping: > 0 turns u into softcap*tanh(u/softcap) right after the scale
+     * (+-inf entries give +-softcap, NaN stays NaN); 0 is off. Finite and >= 0. Sinks are
+     * logits of the final domain: neither scaled nor capped. */
+    float softcap;
+    /** ALiBi: one slope per head (f32; f64 for F64 calls), after the mask
+     * u -= slope_h*|j - (r + off_b)|, off_b as for causal (below). clsm_alibi_slopes()
+     * computes them. Needs inner == 1. The host path refuses a slope that is not finite;
+     * on the buffers path such a head's kept entries are NaN. */
+    clsm_tensor alibi_slopes;
+    /** One int32_t per batch entry: entries j >= len_b of every slice of batch b are
+     * masked, without being read. With it, causal rows are aligned to the bottom right:
+     * off_b = len_b - rows + causal_offset replaces causal_offset. Needs inner == 1. The
+     * host path refuses a length below 0 or above axis; the buffers path clamps it to
+     * [0, axis], and the clamped length also gives off_b. */
+    clsm_tensor kv_lengths;
 } clsm_options;
 
 /** An options struct with nothing set: start from it, then set what you use. In C it is
@@ -307,8 +327,10 @@ typedef struct clsm_options {
  * @return as clsm_softmax_host(), and CLSM_ERROR_INVALID_ARGUMENT for: a
  *         finite scale that overflows float in an F32, F16 or BF16 call; a
  *         struct_size below v2.0's (CLSM_ERROR_UNSUPPORTED: above the
- *         library's, with a non-zero byte past it); mask,
- *         causal or sinks with shape.inner != 1; batch*heads*rows != outer
+ *         library's, with a non-zero byte past it); a softcap that is NaN,
+ *         negative or infinite; an ALiBi slope that is not finite; a
+ *         kv_lengths entry below 0 or above axis; mask, causal, sinks, ALiBi or
+ *         kv_lengths with shape.inner != 1; batch*heads*rows != outer
  *         (unless all three are 0); a window without causal; sinks or
  *         stats_out together with stats_in (a slice with given statistics is
  *         not reduced, so it has none of its own); an unknown mask type; a

@@ -27,7 +27,8 @@
     SEP X(oval, ulong, first) SEP X(opt_in, mask_t, mask) SEP X(oval, ulong4, mask_stride)         \
     SEP X(oval, ulong, heads) SEP X(oval, ulong, rows) SEP X(oval, long, causal_offset)            \
     SEP X(oval, ulong, window) SEP X(opt_in, real, sinks) SEP X(opt_out, real, stats_out)          \
-    SEP X(opt_in, real, stats_in) SEP X(scratch, real, scratch) SEP X(val, ulong, chunk)           \
+    SEP X(opt_in, real, stats_in) SEP X(oval, float, softcap) SEP X(opt_in, real, alibi_slopes)    \
+    SEP X(opt_in, int, kv_lengths) SEP X(scratch, real, scratch) SEP X(val, ulong, chunk)          \
     SEP X(val, ulong, chunks)
 
 /* The backward kernels' arguments, in the same form. */
@@ -48,9 +49,10 @@
  *   both   row and slice;
  *   code   nothing: the flag only changes the code. */
 #define CLSM_VARIANT_FLAGS(X)                                                                      \
-    X(log_softmax, LOG_SOFTMAX, code) X(zero_scale, ZERO_SCALE, code)                              \
-    X(group_size, WG, code) X(items, ITEMS, code) X(mask, MASK, row) X(causal, CAUSAL, row)        \
-    X(window, WINDOW, row) X(sinks, SINKS, both) X(stats_out, STATS_OUT, slice)                    \
-    X(stats_in, STATS_IN, slice) X(write_y, WRITE_Y, code) X(backward, BACKWARD, code)
+    X(log_softmax, LOG_SOFTMAX, code) X(zero_scale, ZERO_SCALE, code) X(group_size, WG, code)      \
+    X(items, ITEMS, code) X(mask, MASK, row) X(causal, CAUSAL, row) X(window, WINDOW, row)         \
+    X(sinks, SINKS, both) X(stats_out, STATS_OUT, slice) X(stats_in, STATS_IN, slice)              \
+    X(softcap, SOFTCAP, code) X(alibi, ALIBI, row) X(kv_lengths, KV_LENGTHS, row)                  \
+    X(write_y, WRITE_Y, code) X(backward, BACKWARD, code)
 
 #endif

@@ -1,12 +1,13 @@
-/* What turns an entry of x into the u the softmax runs on (scale, mask, causal window), the
- * fused options around a slice (sinks, statistics in and out), the one argument list of
- * every kernel, and the scalar path over a slice.
+/* What turns an entry of x into the u the softmax runs on (scale, cap, mask, ALiBi, causal
+ * window, kv_lengths), the fused options around a slice (sinks, statistics in and out), the
+ * parameters and options of every kernel, and the scalar path over a slice.
  *
  * Needs kernel_args.h and softmax_common.cl before it. Build options, all 0 when unset:
  *  -DMASK=0..4: the clsm_mask_type; -DCAUSAL, -DWINDOW (window > 0), -DSINKS, -DSTATS_OUT,
- *  -DSTATS_IN: which options are set; -DWRITE_Y=0 for statistics only.
- * Mask, causal and sinks only come with inner == 1, where slice o is row (b, h, r) of
- * [batch, heads, rows].
+ *  -DSTATS_IN, -DSOFTCAP, -DALIBI, -DKV_LENGTHS: which options are set; -DWRITE_Y=0 for
+ *  statistics only (kernel_args.h lists them all).
+ * Mask, causal, sinks, ALiBi and kv_lengths only come with inner == 1, where slice o is row
+ * (b, h, r) of [batch, heads, rows].
  */
 #define MASK_ADD (MASK >= 1 && MASK <= 3)
 #define MASK_KEEP (MASK == 4)
@@ -26,11 +27,13 @@
 #define REACHES_SLICE_code(FLAG)
 #define ROW_OPTIONS (0 CLSM_VARIANT_FLAGS(REACHES_ROW))
 #define SLICE_STATS (0 CLSM_VARIANT_FLAGS(REACHES_SLICE))
+/* Options that keep only a range of each slice (kept_range), and mask the rest unread. */
+#define CUTS_RANGE (CAUSAL || KV_LENGTHS)
 
 /* u = scale*v in the compute type, as the contract forms it, wherever something is added to
  * it (a mask, a sink) or reported (statistics). Elsewhere s*v = a*u with a = |s| and u =
  * sign(s)*v, and the shift keeps the exact product (softmax_common.cl). */
-#define SCALED_DOMAIN (MASK_ADD || SINKS || STATS_OUT || STATS_IN)
+#define SCALED_DOMAIN (MASK_ADD || SINKS || STATS_OUT || STATS_IN || SOFTCAP || ALIBI)
 
 #if MASK == 1
 typedef float mask_t;
@@ -122,9 +125,13 @@ options options_of(KERNEL_ARGS)
 /* What entry j of one slice needs besides x. */
 typedef struct {
     real scale, a;
+    real softcap;
     global const mask_t *mask; /* the slice's row of the mask */
     ulong mask_step;
-    long keep_lo, keep_hi; /* causal: entries outside [keep_lo, keep_hi] are masked */
+    real slope; /* ALiBi: u -= slope * |j - center| */
+    long center;
+    /* causal, window, kv_lengths: entries outside [keep_lo, keep_hi] are masked */
+    long keep_lo, keep_hi;
 } slice_ctx;
 
 /* Slice s of the launch (o * inner + i). */
@@ -133,9 +140,13 @@ slice_ctx slice_ctx_of(const options *o, ulong s)
     slice_ctx c;
     c.scale = o->scale;
     c.a = o->a;
+    c.softcap = o->softcap;
     c.mask = 0;
     c.mask_step = 0;
-    c.keep_lo = c.keep_hi = 0;
+    c.slope = 0;
+    c.center = 0;
+    c.keep_lo = LONG_MIN;
+    c.keep_hi = LONG_MAX;
 #if ROW_OPTIONS
     ulong row = o->first + s;
     ulong r = row % o->rows, h = row / o->rows % o->heads, b = row / o->rows / o->heads;
@@ -144,22 +155,37 @@ slice_ctx slice_ctx_of(const options *o, ulong s)
     c.mask = o->mask + b * o->mask_stride.s0 + h * o->mask_stride.s1 + r * o->mask_stride.s2;
     c.mask_step = o->mask_stride.s3;
 #endif
+#if ALIBI || CAUSAL || KV_LENGTHS
+    /* Row r is aligned at r + offset: the causal_offset, or with kv_lengths the bottom right
+     * of the batch entry's kept columns. The host keeps these sums from overflowing. */
+    long offset = o->causal_offset;
+#endif
+#if KV_LENGTHS
+    long len = clamp((long)o->kv_lengths[b], 0L, (long)o->axis);
+    offset += len - (long)o->rows;
+    c.keep_hi = len - 1;
+#endif
 #if CAUSAL
-    /* Entry j is kept when r + offset - window < j <= r + offset; the host keeps the sum
-     * from overflowing. */
-    long last = (long)r + o->causal_offset;
-    c.keep_hi = last;
+    /* Entry j is kept when r + offset - window < j <= r + offset. */
+    long last = (long)r + offset;
+    c.keep_hi = min(c.keep_hi, last);
 #if WINDOW
     c.keep_lo = last - (long)o->window + 1;
-#else
-    c.keep_lo = LONG_MIN;
 #endif
+#endif
+#if ALIBI
+    /* A slope that is not finite makes the head's kept entries NaN: inf * 0 would be NaN at
+     * the centre only, and u - inf -inf elsewhere. */
+    c.slope = isfinite(o->alibi_slopes[h]) ? o->alibi_slopes[h] : CANONICAL_NAN;
+    c.center = (long)r + offset;
 #endif
     return c;
 }
 
-/* u of entry j of the slice, whose x is v: scaled, then masked. Causal and window are
- * not here: they cut the ranges every path walks (kept_range). */
+/* u of entry j of the slice, whose x is v, in the contract's order: scaled, capped, masked,
+ * then ALiBi's bias. Causal, window and kv_lengths are not here: they cut the ranges every
+ * path walks (kept_range). FP_CONTRACT is off (softmax_common.cl), so that u is what the
+ * reference forms: no step is fused into another. */
 real entry_u(real v, const slice_ctx *c, ulong j)
 {
 #if ZERO_SCALE
@@ -169,21 +195,29 @@ real entry_u(real v, const slice_ctx *c, ulong j)
 #else
     real u = copysign((real)1, c->scale) * v;
 #endif
+#if SOFTCAP
+    /* tanh of the compute type: OpenCL allows it 5 ulp (f32), so c*tanh(u/c) is within
+     * about 7 units of c's last place of the exact cap, inside the contract's 8*eps*c. */
+    u = c->softcap * tanh(u / c->softcap);
+#endif
 #if MASK_ADD
     u += MASK_VALUE(c->mask, j * c->mask_step);
 #elif MASK_KEEP
     if (c->mask[j * c->mask_step] == 0)
         u = -INFINITY;
 #endif
+#if ALIBI
+    u -= c->slope * fabs((real)((long)j - c->center));
+#endif
     return u;
 }
 
-/* Causal and window keep the entries [*begin, *end) of a slice of n (none: begin == end);
- * the others are -inf whatever x holds, so every path reduces and computes only the kept
- * ones, and writes the rest without reading them (fill_masked). */
+/* Causal, window and kv_lengths keep the entries [*begin, *end) of a slice of n (none:
+ * begin == end); the others are -inf whatever x holds, so every path reduces and computes only
+ * the kept ones, and writes the rest without reading them (fill_masked). */
 void kept_range(const slice_ctx *c, ulong n, ulong *begin, ulong *end)
 {
-#if CAUSAL
+#if CUTS_RANGE
     long first = max(c->keep_lo, 0L), past = min(c->keep_hi + 1, (long)n);
     *begin = past > first ? (ulong)first : 0;
     *end = past > first ? (ulong)past : 0;

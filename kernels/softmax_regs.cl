@@ -126,7 +126,7 @@ typedef struct {
     ulong base;       /* offset of the slice's entry 0 in x and y */
     ulong q;          /* the chunk's index within its slice */
     ulong begin, end; /* the chunk's entries */
-    ulong kb, ke;     /* those causal and window keep, empty at begin where none */
+    ulong kb, ke;     /* those causal, window and kv_lengths keep, empty at begin where none */
     slice_ctx ctx;
 } task;
 

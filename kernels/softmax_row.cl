@@ -132,7 +132,7 @@ kernel void softmax_row(KERNEL_ARGS)
             tile_slices(xs + first_slice * axis, ys + first_slice * axis, axis, &any, stream))
             continue;
 #endif
-        /* The kept entries of each slice (all of them without causal). */
+        /* The kept entries of each slice (all of them without causal or kv_lengths). */
         ulong offs[VEC], lens[VEC], begins[VEC];
         for (uint k = 0; k < count; ++k) {
             slice_ctx c = slice_ctx_of(&o, first_slice + k);
@@ -175,7 +175,7 @@ kernel void softmax_row(KERNEL_ARGS)
 #endif
 #if WRITE_Y
         for (uint k = 0; k < count; ++k) {
-#if CAUSAL
+#if CUTS_RANGE
             ulong start = (first_slice + k) * axis;
             range_fill_masked(ys + start, begins[k], norms[k]);
             range_fill_masked(ys + offs[k] + lens[k], start + axis - (offs[k] + lens[k]),

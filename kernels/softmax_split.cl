@@ -23,7 +23,7 @@ void chunk_of(ulong g, ulong axis, ulong chunk, ulong chunks, ulong *slice, ulon
     *len = min(chunk, axis - *begin);
 }
 
-/* chunk_of, cut to the entries causal and window keep: an empty range where it keeps
+/* chunk_of, cut to the entries causal, window and kv_lengths keep: an empty range where it keeps
  * none, at the chunk's start. */
 void kept_chunk(const options *o, ulong g, ulong axis, ulong chunk, ulong chunks, ulong *slice,
                 ulong *begin, ulong *len)
@@ -80,7 +80,7 @@ kernel void softmax_split_output(KERNEL_ARGS)
         slice_ctx c = slice_ctx_of(&o, s);
         ulong off = s * axis + begin;
         range_output(x + x_off + off, y + y_off + off, len, nm, &c, begin, stream);
-#if CAUSAL
+#if CUTS_RANGE
         /* The masked entries of the chunk, on either side of the kept ones. */
         ulong chunk_begin, chunk_len;
         chunk_of(g, axis, chunk, chunks, &s, &chunk_begin, &chunk_len);

@@ -67,10 +67,20 @@ INLINE realv entry_uv(realv v, const slice_ctx *c, ulong j)
 #else
     realv u = copysign((real)1, c->scale) * v;
 #endif
+#if SOFTCAP
+    u = c->softcap * tanh(u / c->softcap);
+#endif
 #if MASK_ADD
     u += mask_lanes(c, j);
 #elif MASK_KEEP
     u = select(u, (realv)(-INFINITY), mask_lanes(c, j) == (realv)0);
+#endif
+#if ALIBI
+    /* Each lane's distance converted from its exact integer, as entry_u's. */
+    real d[VEC];
+    for (uint k = 0; k < VEC; ++k)
+        d[k] = fabs((real)((long)(j + k) - c->center));
+    u -= c->slope * VLOAD_REAL(d);
 #endif
     return u;
 }

@@ -157,7 +157,8 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
         o = NULL;
     const double shared[] = {(double)op, (double)dtype, (double)shape.outer, (double)scale,
                              (double)has_sinks, o ? (double)o->causal : 0,
-                             o ? (double)o->causal_offset : 0, o ? (double)o->window : 0};
+                             o ? (double)o->causal_offset : 0, o ? (double)o->window : 0,
+                             o ? (double)o->softcap : 0};
     if (o && (o->mask_type < CLSM_MASK_NONE || o->mask_type > CLSM_MASK_KEEP_U8 ||
               (o->window && !o->causal) ||
               !rows_match(o, shape.outer)))
@@ -166,7 +167,11 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
         (o && (o->stats_in.host || o->stats_in.buffer || o->stats_out.host ||
                o->stats_out.buffer)))
         mine = CLSM_ERROR_INVALID_ARGUMENT;
-    return first_of(mine, same_everywhere(comm, shared, 8));
+    /* A rank's kv_lengths cut would also move its causal and ALiBi alignment, which this
+     * layer cannot pass on through one call's options yet. */
+    if (o && (o->kv_lengths.host || o->kv_lengths.buffer) && mine == CLSM_SUCCESS)
+        mine = CLSM_ERROR_UNSUPPORTED;
+    return first_of(mine, same_everywhere(comm, shared, 9));
 }
 
 /* The options of this rank's own call: causal bounds moved to its columns, no sinks. */

@@ -21,6 +21,13 @@ typedef struct ts_report {
  */
 ts_report ts_check(clsm_op op, clsm_dtype dtype, clsm_shape shape, const void *got,
                    const double *expected);
+/* ts_check with allowance added to the relative bound of softmax and the absolute one of
+ * log-softmax (F16/BF16: one unit from the rounding of any value it admits). */
+ts_report ts_check_within(clsm_op op, clsm_dtype dtype, clsm_shape shape, const void *got,
+                          const double *expected, double allowance);
+/* The contract's allowance for soft-capping, 8*eps*softcap (eps of the compute type), or 0
+ * without it: the compute type's tanh is free to differ from the reference's. */
+double ts_softcap_allowance(clsm_dtype dtype, const clsm_options *o);
 /*
  * Checks a backward result against ref_softmax_backward's values and bounds:
  * NaN as the canonical NaN, infinities exactly, every other element within
@@ -39,6 +46,9 @@ ts_report ts_check_sentinel(const void *p, size_t bytes);
  * as the canonical NaN.
  */
 ts_report ts_check_stats(clsm_dtype dtype, size_t slices, const void *got, const double *want);
+/* ts_check_stats with the max within allowance and the sum within 2*allowance more. */
+ts_report ts_check_stats_within(clsm_dtype dtype, size_t slices, const void *got,
+                                const double *want, double allowance);
 /* Checks that no element is NaN. */
 ts_report ts_check_no_nan(clsm_dtype dtype, size_t n, const void *p);
 

@@ -61,12 +61,14 @@ const size_t ts_entry_indices[TS_ENTRIES] = {0, 1, 2, 3, 4, 5};
 /* The tensors of a call, and where each sits on the buffers path: its offset and the pad
  * after it, in its own elements, no two alike, so that a kernel reading one tensor's offset
  * for another's reads the wrong elements. */
-enum { IN0, IN1, OUT, MASK, SINKS, STATS_IN, STATS_OUT, SLOTS };
+enum { IN0, IN1, OUT, MASK, SINKS, STATS_IN, ALIBI, KV, STATS_OUT, SLOTS };
+_Static_assert(SLOTS == TS_SLOTS, "ts_staged holds every slot");
 static const struct {
     size_t offset, pad;
 } places[SLOTS] = {
     [IN0] = {3, 5},  [IN1] = {7, 2},       [OUT] = {5, 3},        [MASK] = {11, 4},
-    [SINKS] = {2, 6}, [STATS_IN] = {13, 1}, [STATS_OUT] = {9, 7},
+    [SINKS] = {2, 6}, [STATS_IN] = {13, 1}, [ALIBI] = {6, 9},      [KV] = {4, 8},
+    [STATS_OUT] = {9, 7},
 };
 
 static ts_report failed(const char *fmt, const char *detail)
@@ -104,7 +106,8 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
     const clsm_options *o = e->options ? d->options : NULL;
     memset(bytes, 0, SLOTS * sizeof *bytes);
     elem[IN0] = elem[IN1] = elem[OUT] = es;
-    elem[SINKS] = elem[STATS_IN] = elem[STATS_OUT] = rs;
+    elem[SINKS] = elem[STATS_IN] = elem[STATS_OUT] = elem[ALIBI] = rs;
+    elem[KV] = sizeof(int32_t);
     elem[MASK] = o ? ts_mask_element_size(o->mask_type) : 1;
     bytes[IN0] = n * es;
     bytes[IN1] = e->inputs == 2 ? n * es : 0;
@@ -119,6 +122,10 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
         bytes[STATS_IN] = 2 * slices * rs;
     if (o->stats_out.host)
         bytes[STATS_OUT] = 2 * slices * rs;
+    if (o->alibi_slopes.host)
+        bytes[ALIBI] = (o->heads ? o->heads : 1) * rs;
+    if (o->kv_lengths.host)
+        bytes[KV] = (o->batch ? o->batch : 1) * sizeof(int32_t);
 }
 
 /* The host data of each input slot. */
@@ -134,6 +141,10 @@ static const void *input_data(const ts_data *d, int slot)
         return o->mask.host;
     case SINKS:
         return o->sinks.host;
+    case ALIBI:
+        return o->alibi_slopes.host;
+    case KV:
+        return o->kv_lengths.host;
     default:
         return o->stats_in.host;
     }
@@ -234,6 +245,8 @@ static ts_report stage_buffers(ts_staged *s, clsm_context *ctx, ts_args *a,
         s->options = *d->options;
         clsm_tensor *tensors[] = {[MASK] = &s->options.mask, [SINKS] = &s->options.sinks,
                                   [STATS_IN] = &s->options.stats_in,
+                                  [ALIBI] = &s->options.alibi_slopes,
+                                  [KV] = &s->options.kv_lengths,
                                   [STATS_OUT] = &s->options.stats_out};
         for (int slot = MASK; slot < SLOTS; slot++) {
             tensors[slot]->host = NULL;
@@ -394,10 +407,12 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out)
             clsm_shape checked = d->shape;
             if (checked.axis == 1 && o && (o->sinks.host || o->stats_in.host))
                 checked = (clsm_shape){1, d->shape.outer, d->shape.inner};
-            r = ts_check(d->op, d->dtype, checked, out, want);
+            r = ts_check_within(d->op, d->dtype, checked, out, want,
+                                ts_softcap_allowance(d->dtype, o));
         }
         if (r.ok && o && o->stats_out.host) {
-            ts_report stats = ts_check_stats(d->dtype, slices, o->stats_out.host, extra);
+            ts_report stats = ts_check_stats_within(d->dtype, slices, o->stats_out.host, extra,
+                                                    ts_softcap_allowance(d->dtype, o));
             if (!stats.ok)
                 snprintf(r.msg, sizeof r.msg, "stats_out: %.480s", stats.msg);
             r.ok = stats.ok;
@@ -416,6 +431,7 @@ void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t
     const size_t slices = shape.outer * shape.inner;
     t->stats = malloc(2 * slices * ts_dtype_size(sd) + 1);
     t->o.stats_out.host = t->stats;
+    t->o.softcap = 30.0f;
     if (shape.inner != 1)
         return;
     const size_t heads = shape.outer % 2 == 0 ? 2 : 1, rows = shape.outer / heads;
@@ -440,6 +456,11 @@ void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t
     t->sinks = t->o.sinks.host = malloc(heads * ts_dtype_size(sd) + 1);
     for (size_t h = 0; t->sinks && h < heads; h++)
         ts_store(sd, t->sinks, h, ts_rng_uniform(&r, -2, 2));
+    t->slopes = t->o.alibi_slopes.host = malloc(heads * ts_dtype_size(sd) + 1);
+    if (t->slopes)
+        clsm_alibi_slopes(sd, heads, 8.0, 0, heads, t->slopes);
+    t->length = (int32_t)(shape.axis - 1);
+    t->o.kv_lengths.host = &t->length;
 }
 
 void ts_options_free(ts_options *t)
@@ -447,5 +468,6 @@ void ts_options_free(ts_options *t)
     free(t->stats);
     free(t->sinks);
     free(t->mask);
+    free(t->slopes);
     memset(t, 0, sizeof *t);
 }

@@ -66,15 +66,18 @@ typedef enum ts_alias { TS_APART, TS_ON_IN0, TS_ON_IN1, TS_ON_BOTH } ts_alias;
  * shows; the output starts as sentinels. out: ts_count(d->shape) elements, or NULL for a
  * statistics-only _ex call.
  */
+/* x or y, dy, the output, and the option tensors: mask, sinks, stats_in, ALiBi slopes,
+ * kv_lengths, stats_out. */
+#define TS_SLOTS 9
 typedef struct ts_staged {
     const ts_entry *entry;
     const ts_data *data;
     ts_alias alias;
     void *out;
     clsm_options options; /* the buffers' copy of d's */
-    cl_mem buffer[7];
-    size_t offset[7], bytes[7], total[7]; /* of each tensor's data, and of its buffer */
-    unsigned char *before[7];             /* each tensor as staged, pads included */
+    cl_mem buffer[TS_SLOTS];
+    size_t offset[TS_SLOTS], bytes[TS_SLOTS], total[TS_SLOTS]; /* of its data, and its buffer */
+    unsigned char *before[TS_SLOTS]; /* each tensor as staged, pads included */
     cl_command_queue queue;
 } ts_staged;
 ts_report ts_stage(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_alias alias,
@@ -98,12 +101,14 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out);
 /*
  * Options that switch on every fused path a shape allows, for the _ex entries in the
  * concern suites: with inner == 1 an additive f32 mask over [batch 1, heads, rows], causal
- * with a window and a sink per head; statistics out on any shape. Host arrays, freed by
+ * with a window, a sink and an ALiBi slope per head and a KV length that masks the last
+ * entry; soft-capping and statistics out on any shape. Host arrays, freed by
  * ts_options_free.
  */
 typedef struct ts_options {
     clsm_options o;
-    void *mask, *sinks, *stats;
+    void *mask, *sinks, *stats, *slopes;
+    int32_t length;
 } ts_options;
 void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t seed);
 void ts_options_free(ts_options *t);

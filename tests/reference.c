@@ -30,6 +30,11 @@ typedef struct slice {
     size_t row, mask_base;
     bool has_sink;
     double sink;
+    /* Where row r is aligned (r + off_b: the causal offset, moved to the bottom right of the
+     * kept columns with kv_lengths), the kept columns [0, kept), and the head's ALiBi slope. */
+    ptrdiff_t offset;
+    size_t kept;
+    double slope;
 } slice;
 
 /* scale*x exactly, as hi + lo; an infinity where the product overflows the compute type,
@@ -43,7 +48,7 @@ static size_t mask_index(const slice *s, size_t j)
     return s->mask_base + j * s->opt->mask_stride[3];
 }
 
-/* Set to -inf by a keep-mask byte of 0, or by causal and window. */
+/* Set to -inf by a keep-mask byte of 0, or by causal, window and kv_lengths. */
 static bool masked(const slice *s, size_t j)
 {
     const clsm_options *o = s->opt;
@@ -52,9 +57,11 @@ static bool masked(const slice *s, size_t j)
     if (o->mask_type == CLSM_MASK_KEEP_U8 &&
         ((const unsigned char *)o->mask.host)[mask_index(s, j)] == 0)
         return true;
+    if (j >= s->kept)
+        return true;
     if (!o->causal)
         return false;
-    ptrdiff_t last_seen = (ptrdiff_t)s->row + o->causal_offset, at = (ptrdiff_t)j;
+    ptrdiff_t last_seen = (ptrdiff_t)s->row + s->offset, at = (ptrdiff_t)j;
     return at > last_seen || (o->window > 0 && at <= last_seen - (ptrdiff_t)o->window);
 }
 
@@ -91,10 +98,11 @@ static product entry(const slice *s, size_t j)
         return (product){s->sink, 0};
     if (masked(s, j))
         return (product){-INFINITY, 0};
-    /* An additive mask is added to u as the compute type forms it (the contract's
-     * u = scale*x + mask): near FLT_MAX the mask may vanish in that sum. */
-    if (s->opt != NULL && s->opt->mask_type >= CLSM_MASK_ADD_F32 &&
-        s->opt->mask_type <= CLSM_MASK_ADD_BF16)
+    /* An additive mask, the cap and ALiBi's bias are applied to u as the compute type forms
+     * it (the contract's u = scale*x + mask): near FLT_MAX the mask may vanish in that sum. */
+    if (s->opt != NULL && ((s->opt->mask_type >= CLSM_MASK_ADD_F32 &&
+                            s->opt->mask_type <= CLSM_MASK_ADD_BF16) ||
+                           s->opt->softcap > 0 || s->opt->alibi_slopes.host != NULL))
         return (product){compute_type_entry(s, j), 0};
     double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
     product p = {0, 0};
@@ -116,12 +124,30 @@ static double compute_type_entry(const slice *s, size_t j)
         return s->sink;
     if (masked(s, j))
         return -INFINITY;
+    const bool f32 = s->dtype != CLSM_F64;
     double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
     double u = s->scale != 0 || isnan(v) ? s->scale * v : 0;
-    if (s->dtype != CLSM_F64)
+    if (f32)
         u = (float)u;
+    /* The compute type's own tanh may differ from this one by a few units of its last place
+     * of softcap: the contract's 8*eps*softcap, which ref_softcap_allowance gives. */
+    if (s->opt != NULL && s->opt->softcap > 0) {
+        u = s->opt->softcap * tanh(u / s->opt->softcap);
+        if (f32)
+            u = (float)u;
+    }
     u += additive_mask(s, j);
-    return s->dtype != CLSM_F64 ? (double)(float)u : u;
+    if (f32)
+        u = (float)u;
+    if (s->opt != NULL && s->opt->alibi_slopes.host != NULL) {
+        double d = fabs((double)((ptrdiff_t)j - ((ptrdiff_t)s->row + s->offset)));
+        double bias = f32 ? (double)((float)s->slope * (float)d) : s->slope * d;
+        /* A slope that is not finite makes every kept entry NaN (the kernels' rule). */
+        u = isfinite(s->slope) ? u - bias : NAN;
+        if (f32)
+            u = (float)u;
+    }
+    return u;
 }
 
 static bool product_greater(product a, product b)
@@ -275,11 +301,22 @@ void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale
     size_t heads, rows;
     outer_dims(options, shape, &heads, &rows);
     const bool f64 = dtype == CLSM_F64;
-    slice s = {dtype, x, y, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0};
+    slice s = {dtype, x, y, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0,
+               0, shape.axis, 0};
     for (size_t o = 0; o < shape.outer; o++) {
         size_t r = o % rows, h = o / rows % heads, b = o / rows / heads;
         s.row = r;
         if (options != NULL) {
+            s.offset = options->causal_offset;
+            if (options->kv_lengths.host != NULL) {
+                /* The buffers path clamps a length to [0, axis]; the host path refuses it. */
+                int32_t len = ((const int32_t *)options->kv_lengths.host)[b];
+                s.kept = len < 0 ? 0 : (size_t)len > shape.axis ? shape.axis : (size_t)len;
+                s.offset += (ptrdiff_t)s.kept - (ptrdiff_t)rows;
+            }
+            if (options->alibi_slopes.host != NULL)
+                s.slope = f64 ? ((const double *)options->alibi_slopes.host)[h]
+                              : ((const float *)options->alibi_slopes.host)[h];
             const size_t *st = options->mask_stride;
             s.mask_base = b * st[0] + h * st[1] + r * st[2];
             s.has_sink = options->sinks.host != NULL;

@@ -1,4 +1,4 @@
-/* The v1.1 fused options (masks, causal windows, sinks, statistics in and out, sharding) on every kernel family, dtype and op, through both _ex entry points, and the bad input they bring; what every entry point shares (in place, determinism, threads, events) is in the suites by concern. */
+/* The fused options (masks, causal windows, sinks, statistics in and out, sharding; v2's soft-capping, ALiBi and KV lengths) on every kernel family, dtype and op, through both _ex entry points, and the bad input they bring; what every entry point shares (in place, determinism, threads, events) is in the suites by concern. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -129,11 +129,12 @@ static void check_one(clsm_context *ctx, const char *config, const ts_entry *e, 
         clsm_shape checked = q->shape;
         if (checked.axis == 1 && (q->opt.sinks.host != NULL || q->opt.stats_in.host != NULL))
             checked = (clsm_shape){1, q->shape.outer, q->shape.inner};
-        r = ts_check(op, dtype, checked, y, ref_y);
+        r = ts_check_within(op, dtype, checked, y, ref_y, ts_softcap_allowance(dtype, &q->opt));
         cr_assert(r.ok, "%s: y: %s", what, r.msg);
     }
     if (q->stats_out) {
-        r = ts_check_stats(dtype, n_slices(q->shape), stats, ref_stats);
+        r = ts_check_stats_within(dtype, n_slices(q->shape), stats, ref_stats,
+                                  ts_softcap_allowance(dtype, &q->opt));
         cr_assert(r.ok, "%s: stats_out: %s", what, r.msg);
     }
     free(stats);
@@ -706,6 +707,184 @@ Test(attention, stats_merge_handles_infinite_and_nan_sides)
     }
 }
 
+/* ---- v2: soft-capping, ALiBi, KV lengths ---- */
+
+/* Data with entries far past the caps, and one of each infinity where the slice allows. */
+static void *capped_data(clsm_dtype dtype, clsm_shape s, uint64_t seed)
+{
+    void *x = ts_random(dtype, ts_count(s), -300, 300, seed);
+    if (s.axis > 4) {
+        ts_store(dtype, x, 1 * s.inner, INFINITY);
+        ts_store(dtype, x, 3 * s.inner, -INFINITY);
+    }
+    return x;
+}
+
+Test(attention, softcap_bends_u_into_the_cap_before_the_mask)
+{
+    const float caps[] = {50.0f, 30.0f, 0.75f};
+    const dims d = {1, 2, 3, 37};
+    for (size_t k = 0; k < N_OF(caps); k++) {
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(20 + k, i);
+            request q = request_for(d, 0.5f);
+            q.opt.softcap = caps[k];
+            void *x = capped_data(p.dtype, q.shape, 20000 + k);
+            char label[64];
+            snprintf(label, sizeof label, "softcap %g", caps[k]);
+            check_request(&q, p, x, label);
+            /* With a mask and statistics: the cap comes first, the mask is added after it. */
+            float *mask = ts_malloc(ts_count(q.shape) * sizeof *mask);
+            for (size_t j = 0; j < ts_count(q.shape); j++)
+                mask[j] = (float)(j % 5) - 2;
+            q.opt.mask_type = CLSM_MASK_ADD_F32;
+            q.opt.mask.host = mask;
+            q.opt.mask_stride[2] = d.axis, q.opt.mask_stride[1] = d.rows * d.axis;
+            q.opt.mask_stride[3] = 1;
+            q.stats_out = true;
+            snprintf(label, sizeof label, "softcap %g, mask, stats_out", caps[k]);
+            check_request(&q, p, x, label);
+            free(mask);
+            free(x);
+        }
+    }
+}
+
+/* Soft-capping needs no row view: any inner, both _ex entries, every family. */
+Test(attention, softcap_works_along_strided_axes)
+{
+    const clsm_shape shapes[] = {{4, 37, 5}, {2, 300, 17}};
+    clsm_options o = CLSM_OPTIONS_INIT;
+    o.softcap = 20.0f;
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        void *x = capped_data(CLSM_F32, shapes[k], 21000 + k);
+        void *y = ts_alloc(CLSM_F32, ts_count(shapes[k]));
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
+            for (size_t c = 0; c < TS_CONFIGS; c++)
+                for (size_t e = 0; e < N_OF(ex_entries); e++) {
+                    ts_data dd = {(clsm_op)op, CLSM_F32, shapes[k], 2.0, &o, {x, NULL}};
+                    ts_run_checked(ex_entries[e], ts_ctx[c], &dd, y, ts_config_name(c));
+                }
+        free(y);
+        free(x);
+    }
+}
+
+/* The heads' slopes by clsm_alibi_slopes, in the calls' statistics type. */
+static void *alibi_for(clsm_dtype dtype, size_t heads, double max_bias)
+{
+    void *slopes = ts_malloc(heads * stat_size(dtype));
+    clsm_status st = clsm_alibi_slopes(dtype, heads, max_bias, 0, heads, slopes);
+    cr_assert_eq(st, CLSM_SUCCESS, "clsm_alibi_slopes: %s", clsm_status_string(st));
+    return slopes;
+}
+
+Test(attention, alibi_subtracts_each_heads_slope_times_the_distance)
+{
+    /* Prefill (rows = axis), a decode step against a KV cache (offset axis - rows), a long
+     * row, and causal with a window. */
+    const struct {
+        dims d;
+        int causal;
+        ptrdiff_t offset;
+        size_t window;
+    } cases[] = {{{1, 4, 9, 9}, 1, 0, 0},      {{2, 3, 1, 40}, 1, 39, 0},
+                 {{1, 2, 2, 4099}, 0, 4097, 0}, {{1, 2, 5, 33}, 1, 28, 7},
+                 {{1, 8, 2, 17}, 0, -3, 0}};
+    for (size_t k = 0; k < N_OF(cases); k++)
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(23 + k, i);
+            request q = request_for(cases[k].d, 0.25f);
+            q.opt.causal = cases[k].causal;
+            q.opt.causal_offset = cases[k].offset;
+            q.opt.window = cases[k].window;
+            q.opt.alibi_slopes.host = alibi_for(p.dtype, cases[k].d.heads, 8.0);
+            q.stats_out = true;
+            void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 23000 + k);
+            char label[96];
+            snprintf(label, sizeof label, "alibi causal %d offset %td window %zu",
+                     cases[k].causal, cases[k].offset, cases[k].window);
+            check_request(&q, p, x, label);
+            free(x);
+            free(q.opt.alibi_slopes.host);
+        }
+}
+
+Test(attention, kv_lengths_mask_each_sequences_tail_and_align_causal_bottom_right)
+{
+    const dims d = {3, 2, 4, 37};
+    const int32_t lengths[] = {0, 5, 37};
+    const struct {
+        int causal, alibi;
+        ptrdiff_t offset;
+        size_t window;
+    } cases[] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {1, 0, -2, 3}, {1, 1, 0, 0}, {0, 1, 0, 0}};
+    for (size_t k = 0; k < N_OF(cases); k++)
+        for (size_t i = 0; i < N_PLAN; i++) {
+            const dtype_op p = case_plan(28 + k, i);
+            request q = request_for(d, 1.0f);
+            q.opt.kv_lengths.host = (void *)lengths;
+            q.opt.causal = cases[k].causal;
+            q.opt.causal_offset = cases[k].offset;
+            q.opt.window = cases[k].window;
+            if (cases[k].alibi)
+                q.opt.alibi_slopes.host = alibi_for(p.dtype, d.heads, 8.0);
+            q.stats_out = true;
+            void *x = ts_random(p.dtype, ts_count(q.shape), -4, 4, 28000 + k);
+            char label[128];
+            snprintf(label, sizeof label, "kv_lengths {0, 5, 37} causal %d offset %td window %zu "
+                     "alibi %d", cases[k].causal, cases[k].offset, cases[k].window,
+                     cases[k].alibi);
+            check_request(&q, p, x, label);
+            free(x);
+            free(q.opt.alibi_slopes.host);
+        }
+}
+
+/* Masked entries are not read: NaN past a sequence's length changes nothing. */
+Test(attention, kv_lengths_never_read_the_masked_tail)
+{
+    const dims d = {2, 1, 3, 40};
+    const int32_t lengths[] = {7, 33};
+    request q = request_for(d, 1.0f);
+    q.opt.kv_lengths.host = (void *)lengths;
+    float *x = ts_random(CLSM_F32, ts_count(q.shape), -4, 4, 29000);
+    for (size_t o = 0; o < q.shape.outer; o++)
+        for (size_t j = (size_t)lengths[o / d.rows]; j < d.axis; j++)
+            x[o * d.axis + j] = NAN;
+    const dtype_op p = {CLSM_F32, CLSM_SOFTMAX, CLSM_LOG_SOFTMAX};
+    check_request(&q, p, x, "kv_lengths over NaN tails");
+    free(x);
+}
+
+/* The buffers path clamps lengths to [0, axis] (the host path refuses them) and turns a
+ * head whose slope is not finite into NaN slices (unless fully masked). */
+Test(attention, buffers_clamp_lengths_and_poison_non_finite_slopes)
+{
+    const dims d = {2, 2, 2, 9};
+    const int32_t lengths[] = {-4, 100};
+    float slopes[] = {INFINITY, 0.5f};
+    request q = request_for(d, 1.0f);
+    q.opt.kv_lengths.host = (void *)lengths;
+    q.opt.causal = 1;
+    q.opt.alibi_slopes.host = slopes;
+    q.stats_out = true;
+    void *x = ts_random(CLSM_F32, ts_count(q.shape), -4, 4, 29500);
+    const size_t n = ts_count(q.shape);
+    double *ref_y = ts_malloc(n * sizeof *ref_y), *ref_stats = ts_malloc(4 * n * sizeof *ref_stats);
+    for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+        ref_softmax_ex((clsm_op)op, CLSM_F32, q.shape, q.scale, &q.opt, x, ref_y, ref_stats);
+        for (size_t c = 0; c < TS_CONFIGS; c++)
+            check_one(ts_ctx[c], ts_config_name(c), &ts_entries[3], (clsm_op)op, CLSM_F32, &q, x,
+                      ref_y, ref_stats, "clamped lengths, an infinite slope");
+    }
+    /* Batch 0 keeps nothing; batch 1's head 0 is NaN. */
+    cr_assert(isnan(ref_y[n / 2]) && ref_y[0] == -INFINITY, "the reference's own rules");
+    free(ref_stats);
+    free(ref_y);
+    free(x);
+}
+
 /* ---- the v1 call ---- */
 
 /* NULL options and zeroed ones are the plain call: host_ex and buffers_ex against host and
@@ -1006,6 +1185,92 @@ Test(attention_bad_input, option_buffers_too_small_for_their_largest_index)
     expect_buffers_ex(CLSM_ERROR_INVALID_ARGUMENT, &o, "a mask type with a NULL mask buffer");
 
     cl_mem all[] = {mask, sinks, stats, mask_short, sinks_short, stats_short};
+    for (size_t k = 0; k < N_OF(all); k++)
+        clReleaseMemObject(all[k]);
+}
+
+/* ---- bad input of the v2 options ---- */
+
+Test(attention_bad_input, softcap_must_be_finite_and_not_negative)
+{
+    const float bad[] = {NAN, -1.0f, -1e-30f, INFINITY, -INFINITY};
+    for (size_t k = 0; k < N_OF(bad); k++) {
+        clsm_options o = valid_options();
+        o.softcap = bad[k];
+        char what[48];
+        snprintf(what, sizeof what, "softcap %g", bad[k]);
+        expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, false, what);
+    }
+    clsm_options o = valid_options();
+    o.softcap = 1e-30f;
+    expect_options(CLSM_SUCCESS, bad_shape, &o, false, "softcap 1e-30");
+}
+
+Test(attention_bad_input, alibi_and_kv_lengths_need_inner_of_one)
+{
+    const clsm_shape strided = {6, 4, 2};
+    float slopes[1] = {0.5f};
+    int32_t lengths[1] = {4};
+    clsm_options o = CLSM_OPTIONS_INIT;
+    o.alibi_slopes.host = slopes;
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "ALiBi with inner 2");
+    o = (clsm_options)CLSM_OPTIONS_INIT;
+    o.kv_lengths.host = lengths;
+    expect_options(CLSM_ERROR_INVALID_ARGUMENT, strided, &o, false, "kv_lengths with inner 2");
+}
+
+/* The host path reads these whole and refuses what the buffers path clamps or poisons
+ * (attention::buffers_clamp_lengths_and_poison_non_finite_slopes). */
+Test(attention_bad_input, host_path_refuses_lengths_out_of_range_and_slopes_not_finite)
+{
+    const int32_t bad_lengths[] = {-1, 9, INT32_MIN};
+    for (size_t k = 0; k < N_OF(bad_lengths); k++) {
+        int32_t lengths[1] = {bad_lengths[k]};
+        clsm_options o = valid_options();
+        o.kv_lengths.host = lengths;
+        char what[48];
+        snprintf(what, sizeof what, "kv_lengths %d of axis 8", (int)bad_lengths[k]);
+        expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, true, what);
+    }
+    const float bad_slopes[] = {NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < N_OF(bad_slopes); k++) {
+        float slopes[2] = {0.5f, bad_slopes[k]};
+        clsm_options o = valid_options();
+        o.alibi_slopes.host = slopes;
+        char what[48];
+        snprintf(what, sizeof what, "ALiBi slope %g", bad_slopes[k]);
+        expect_options(CLSM_ERROR_INVALID_ARGUMENT, bad_shape, &o, true, what);
+    }
+    int32_t lengths[1] = {8};
+    float slopes[2] = {0.5f, 0.25f};
+    clsm_options o = valid_options();
+    o.kv_lengths.host = lengths;
+    o.alibi_slopes.host = slopes;
+    expect_options(CLSM_SUCCESS, bad_shape, &o, false, "length 8 of axis 8, finite slopes");
+}
+
+Test(attention_bad_input, alibi_and_kv_buffers_too_small)
+{
+    cl_mem slopes = bad_buffer(2 * 4), slopes_short = bad_buffer(4);
+    cl_mem lengths = bad_buffer(4), lengths_short = bad_buffer(2);
+    clsm_options fits = CLSM_OPTIONS_INIT;
+    fits.batch = 1, fits.heads = 2, fits.rows = 3;
+    fits.alibi_slopes.buffer = slopes;
+    fits.kv_lengths.buffer = lengths;
+    expect_buffers_ex(CLSM_SUCCESS, &fits, "ALiBi and kv_lengths buffers exactly large enough");
+    clsm_options o = fits;
+    o.alibi_slopes.buffer = slopes_short;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "ALiBi slopes one element short");
+    o = fits;
+    o.alibi_slopes.offset = 4;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "ALiBi slopes pushed past their end");
+    o = fits;
+    o.kv_lengths.buffer = lengths_short;
+    expect_buffers_ex(CLSM_ERROR_INVALID_SHAPE, &o, "kv_lengths short");
+    o = fits;
+    o.kv_lengths.offset = 2;
+    expect_buffers_ex(CLSM_ERROR_INVALID_ARGUMENT, &o, "kv_lengths offset not a multiple of 4");
+    cl_mem all[] = {slopes, slopes_short, lengths, lengths_short};
     for (size_t k = 0; k < N_OF(all); k++)
         clReleaseMemObject(all[k]);
 }
