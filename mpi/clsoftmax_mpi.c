@@ -54,10 +54,11 @@ static clsm_status agree(MPI_Comm comm, clsm_status mine)
 }
 
 /* Whether every rank passed the same values: a rank that differs is a bad argument on all. */
+#define AGREED_MAX 16
 static clsm_status same_everywhere(MPI_Comm comm, const double *values, int count)
 {
-    double low[8], high[8];
-    if (count > 8)
+    double low[AGREED_MAX], high[AGREED_MAX];
+    if (count > AGREED_MAX)
         return CLSM_ERROR_INVALID_ARGUMENT;
     if (MPI_Allreduce(values, low, count, MPI_DOUBLE, MPI_MIN, comm) != MPI_SUCCESS ||
         MPI_Allreduce(values, high, count, MPI_DOUBLE, MPI_MAX, comm) != MPI_SUCCESS)
@@ -171,7 +172,7 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
      * layer cannot pass on through one call's options yet. */
     if (o && (o->kv_lengths.host || o->kv_lengths.buffer) && mine == CLSM_SUCCESS)
         mine = CLSM_ERROR_UNSUPPORTED;
-    return first_of(mine, same_everywhere(comm, shared, 9));
+    return first_of(mine, same_everywhere(comm, shared, (int)(sizeof shared / sizeof shared[0])));
 }
 
 /* The options of this rank's own call: causal bounds moved to its columns, no sinks. */

@@ -262,6 +262,7 @@ typedef struct request {
     int causal;      /* causal over the whole row, causal_offset = n - outer, window */
     size_t window;
     int sinks;       /* two heads, one sink each */
+    int shaped;      /* two heads, soft-capping and ALiBi (distances in global columns) */
     int buffers;     /* the buffers entry point */
     uint64_t seed;
 } request;
@@ -269,12 +270,12 @@ typedef struct request {
 static void describe(const request *q)
 {
     snprintf(current, sizeof current,
-             "%s %s [%zu x %zu] %s scale=%g%s%s%s%s%s%s seed=%llu", ts_op_name(q->op),
+             "%s %s [%zu x %zu] %s scale=%g%s%s%s%s%s%s%s seed=%llu", ts_op_name(q->op),
              ts_dtype_name(q->dtype), q->outer, q->n, split_name(q->split_kind),
              (double)q->scale, q->specials ? " specials" : "", q->keep_mask ? " keep-mask" : "",
              q->add_mask ? " add-mask" : "", q->causal ? " causal" : "",
-             q->sinks ? " sinks" : "", q->buffers ? " buffers" : "",
-             (unsigned long long)q->seed);
+             q->sinks ? " sinks" : "", q->shaped ? " softcap alibi" : "",
+             q->buffers ? " buffers" : "", (unsigned long long)q->seed);
 }
 
 static cl_context cl_of(clsm_context *c)
@@ -413,7 +414,17 @@ static void check_sharded(const request *q)
         full.sinks.host = mine.sinks.host =
             q->dtype == CLSM_F64 ? (void *)sinks64 : (void *)sinks32;
     }
-    int with_options = q->keep_mask || q->add_mask || q->causal || q->sinks;
+    double slopes64[2] = {0.5, 0.0625};
+    float slopes32[2] = {0.5f, 0.0625f};
+    if (q->shaped) {
+        full.batch = mine.batch = 1;
+        full.heads = mine.heads = 2;
+        full.rows = mine.rows = q->outer / 2;
+        full.softcap = mine.softcap = 20.0f;
+        full.alibi_slopes.host = mine.alibi_slopes.host =
+            q->dtype == CLSM_F64 ? (void *)slopes64 : (void *)slopes32;
+    }
+    int with_options = q->keep_mask || q->add_mask || q->causal || q->sinks || q->shaped;
 
     void *x_mine = take_shard(&s, q->outer, esize, x);
     void *x_copy = take_shard(&s, q->outer, esize, x);
@@ -444,7 +455,8 @@ static void check_sharded(const request *q)
                 shard.outer = 1;
                 shard.axis = q->outer;
             }
-            ts_report rep = ts_check(q->op, q->dtype, shard, y_mine, ref_mine);
+            ts_report rep = ts_check_within(q->op, q->dtype, shard, y_mine, ref_mine,
+                                            ts_softcap_allowance(q->dtype, &full));
             CHECK(rep.ok, "columns %zu..%zu: %s", s.first[rank], s.first[rank] + c, rep.msg);
         }
         free(ref);
@@ -619,6 +631,30 @@ static void check_bad_arguments(void)
                                    s.first[rank], 1.0f, rank == 0 ? &o : NULL, xs, ys);
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
     }
+
+    snprintf(current, sizeof current, "kv_lengths on every rank (not taken yet)");
+    {
+        int32_t lengths[1] = {5};
+        clsm_options o = CLSM_OPTIONS_INIT;
+        o.kv_lengths.host = lengths;
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank], 1.0f,
+                                   &o, xs, ys);
+        expect_everywhere(st, CLSM_ERROR_UNSUPPORTED);
+    }
+
+    snprintf(current, sizeof current, "struct_size 0 on rank 0");
+    {
+        clsm_options o = CLSM_OPTIONS_INIT;
+        o.struct_size = 0;
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank], 1.0f,
+                                   rank == 0 ? &o : NULL, xs, ys);
+        expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
+    }
+
+    snprintf(current, sizeof current, "a scale past float on every rank");
+    st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank], 1e39,
+                               NULL, xs, ys);
+    expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
 
     snprintf(current, sizeof current, "window without causal on rank 0");
     {
@@ -892,6 +928,10 @@ static void run_all(void)
                 q = base;
                 q.sinks = q.causal = q.keep_mask = 1;
                 q.window = 200;
+                q.seed = seed++;
+                check_sharded(&q);
+                q = base;
+                q.shaped = q.causal = 1;
                 q.seed = seed++;
                 check_sharded(&q);
             }

@@ -7,7 +7,7 @@ __version__ = _lib.lib.clsm_version().decode()
 
 
 def softmax(x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0, window=0,
-            sinks=None, return_stats=False):
+            sinks=None, softcap=0.0, alibi_slopes=None, kv_lengths=None, return_stats=False):
     """Softmax of x along axis: exp(u - max(u)) / sum(exp(u - max(u))) with u = scale*x.
 
     A drop-in for scipy.special.softmax. x is any array-like; axis is None (the whole
@@ -24,36 +24,46 @@ def softmax(x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0
     where SciPy gives NaN; k entries at +inf get 1/k each and the others 0 (log_softmax:
     -log k and -inf) where SciPy gives NaN.
 
-    Options, for the softmax over the last axis only (else ValueError), with x of shape
-    (..., H, R, N) seen as batch prod(...), H heads and R rows of N entries:
+    Options, in the order they apply; all but scale and softcap for the softmax over the
+    last axis only (else ValueError), with x of shape (..., H, R, N) seen as batch
+    B = prod(...), H heads and R rows of N entries:
 
-    scale: finite, applied in float32 (float64 for float64 x) before everything else;
-        it is passed as a float32.
+    scale: finite, applied in float32 (float64 for float64 x, taken as given) before
+        everything else.
+    softcap: > 0 turns u = scale*x into softcap*tanh(u/softcap) (Gemma 2's logit
+        soft-capping); 0 is off. Any axis.
     mask: broadcastable to x's shape. bool keeps the entries where True (False masks
         them to -inf); float32, float16 and bfloat16 masks are added to scale*x, other
         real dtypes are converted to float32 and added.
+    alibi_slopes: one slope per head, shape (H,) (alibi_slopes() makes them): subtracts
+        slope_h * |j - (r + causal_offset)| from u.
     causal, causal_offset: entry j of row r is masked where j > r + causal_offset
         (for a KV cache of N entries and R new rows, causal_offset = N - R).
     window: with causal, also masks the entries j <= r + causal_offset - window.
+    kv_lengths: one length per batch entry, shape (B,), integers in [0, N]: entries
+        j >= length are masked without being read; causal rows and ALiBi distances then
+        align at the bottom right, r + length - R + causal_offset.
     sinks: one logit per head, shape (H,), that joins each slice's max and sum.
     return_stats: also return stats of shape x.shape[:-1] + (2,), each slice's
         (max, sum of exp(u - max)), float32 (float64 for float64 x).
 
     pyopencl arrays run on their own queue with no copy to the host and give a new
     pyopencl array, with the call's event attached; they must be C-contiguous, reduced
-    over adjacent axes, of one of the four float dtypes. mask and sinks are then NumPy
-    arrays, copied to the device, and stats is a pyopencl array.
+    over adjacent axes, of one of the four float dtypes. mask, sinks, alibi_slopes and
+    kv_lengths are then NumPy arrays, copied to the device, and stats is a pyopencl array.
 
     Errors: ValueError for bad axes, shapes and arguments (AxisError, a ValueError, for an
     axis out of range), TypeError for unsupported dtypes, RuntimeError from the device.
     """
     return _default_context().softmax(x, axis, scale=scale, mask=mask, causal=causal,
                                      causal_offset=causal_offset, window=window, sinks=sinks,
-                                     return_stats=return_stats)
+                                     softcap=softcap, alibi_slopes=alibi_slopes,
+                                     kv_lengths=kv_lengths, return_stats=return_stats)
 
 
 def log_softmax(x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0, window=0,
-                sinks=None, return_stats=False):
+                sinks=None, softcap=0.0, alibi_slopes=None, kv_lengths=None,
+                return_stats=False):
     """Log-softmax of x along axis: u - max(u) - log(sum(exp(u - max(u)))) with u = scale*x.
 
     A drop-in for scipy.special.log_softmax; arguments, dtypes, special values (an all
@@ -62,23 +72,27 @@ def log_softmax(x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offs
     """
     return _default_context().log_softmax(x, axis, scale=scale, mask=mask, causal=causal,
                                          causal_offset=causal_offset, window=window,
-                                         sinks=sinks, return_stats=return_stats)
+                                         sinks=sinks, softcap=softcap,
+                                         alibi_slopes=alibi_slopes, kv_lengths=kv_lengths,
+                                         return_stats=return_stats)
 
 
 def logsumexp(x, axis=None, *, scale=1.0, keepdims=False, mask=None, causal=False,
-              causal_offset=0, window=0, sinks=None):
+              causal_offset=0, window=0, sinks=None, softcap=0.0, alibi_slopes=None,
+              kv_lengths=None):
     """log(sum(exp(scale*x))) along axis, from the library's per-slice statistics alone
     (no softmax is written): max + log(sum).
 
     axis as for softmax(); the reduced axes are removed, or kept with length 1 with
     keepdims. The result has x's result dtype (see softmax()); a 0-d result is a NumPy
     scalar. An all -inf slice gives -inf, a NaN slice NaN, +inf entries +inf; an empty
-    reduction gives -inf, as SciPy's. mask, causal, causal_offset, window and sinks as
-    for softmax(). Host arrays only.
+    reduction gives -inf, as SciPy's. mask, causal, causal_offset, window, sinks,
+    softcap, alibi_slopes and kv_lengths as for softmax(). Host arrays only.
     """
     return _default_context().logsumexp(x, axis, scale=scale, keepdims=keepdims, mask=mask,
                                        causal=causal, causal_offset=causal_offset,
-                                       window=window, sinks=sinks)
+                                       window=window, sinks=sinks, softcap=softcap,
+                                       alibi_slopes=alibi_slopes, kv_lengths=kv_lengths)
 
 
 def softmax_backward(y, dy, axis=None, *, scale=1.0, log=False):

@@ -53,27 +53,33 @@ class Context:
         return f"<clsoftmax.Context at {id(self):#x}>"
 
     def softmax(self, x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0,
-                window=0, sinks=None, return_stats=False):
+                window=0, sinks=None, softcap=0.0, alibi_slopes=None, kv_lengths=None,
+                return_stats=False):
         """clsoftmax.softmax() on this context."""
         return self._forward(_lib.SOFTMAX, x, axis, scale, return_stats, mask=mask,
                              causal=causal, causal_offset=causal_offset, window=window,
-                             sinks=sinks)
+                             sinks=sinks, softcap=softcap, alibi_slopes=alibi_slopes,
+                             kv_lengths=kv_lengths)
 
     def log_softmax(self, x, axis=None, *, scale=1.0, mask=None, causal=False, causal_offset=0,
-                    window=0, sinks=None, return_stats=False):
+                    window=0, sinks=None, softcap=0.0, alibi_slopes=None, kv_lengths=None,
+                    return_stats=False):
         """clsoftmax.log_softmax() on this context."""
         return self._forward(_lib.LOG_SOFTMAX, x, axis, scale, return_stats, mask=mask,
                              causal=causal, causal_offset=causal_offset, window=window,
-                             sinks=sinks)
+                             sinks=sinks, softcap=softcap, alibi_slopes=alibi_slopes,
+                             kv_lengths=kv_lengths)
 
     def logsumexp(self, x, axis=None, *, scale=1.0, keepdims=False, mask=None, causal=False,
-                  causal_offset=0, window=0, sinks=None):
+                  causal_offset=0, window=0, sinks=None, softcap=0.0, alibi_slopes=None,
+                  kv_lengths=None):
         """clsoftmax.logsumexp() on this context."""
         if _device.is_device_array(x):
             raise TypeError("clsoftmax: logsumexp takes host arrays; for a pyopencl array "
                             "use softmax(x, return_stats=True), whose stats are (max, sum)")
         options = dict(mask=mask, causal=causal, causal_offset=causal_offset, window=window,
-                       sinks=sinks)
+                       sinks=sinks, softcap=softcap, alibi_slopes=alibi_slopes,
+                       kv_lengths=kv_lengths)
         return _host.logsumexp(self._handle, x, axis, scale, keepdims, options)
 
     def softmax_backward(self, y, dy, axis=None, *, scale=1.0, log=False):

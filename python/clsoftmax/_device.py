@@ -9,7 +9,7 @@ from ._dtypes import exact_storage
 from ._handle import Handle
 from ._host import call
 from ._layout import adjacent, check_empty, check_scalar_axis, reduced_axes, triple
-from ._options import Attention, requested
+from ._options import Attention, requested, requested_rows
 
 
 def is_device_array(a):
@@ -84,7 +84,8 @@ def softmax(op, x, axis, scale, options, return_stats):
     _check_layout(x, axes, "x")
     att = None
     if requested(**options):
-        require_last_axis(axes, x.ndim, "mask, causal or sinks")
+        if requested_rows(**{k: v for k, v in options.items() if k != "softcap"}):
+            require_last_axis(axes, x.ndim, "mask, causal, sinks, alibi_slopes or kv_lengths")
         att = Attention(x.shape, st, **options)
     if return_stats:
         require_last_axis(axes, x.ndim, "return_stats")
@@ -101,7 +102,9 @@ def softmax(op, x, axis, scale, options, return_stats):
             # kernel that reads them is done.
             mask, mask_buffer = _upload(x.context, att.mask)
             sinks, sinks_buffer = _upload(x.context, att.sinks)
-            opt = att.struct(mask, sinks)
+            slopes, slopes_buffer = _upload(x.context, att.alibi_slopes)
+            lengths, lengths_buffer = _upload(x.context, att.kv_lengths)
+            opt = att.struct(mask, sinks, slopes, lengths)
         if return_stats:
             opt = opt if opt is not None else _lib.Options()
             opt.stats_out = _lib.Tensor(buffer=stats.base_data.int_ptr, offset=stats.offset)

@@ -5,7 +5,7 @@ from . import _lib
 from ._args import check_scale, require_last_axis
 from ._dtypes import storage
 from ._layout import Layout, check_empty, check_scalar_axis, reduced_axes
-from ._options import Attention, requested
+from ._options import Attention, requested, requested_rows
 
 
 def call(handle, function, *args):
@@ -18,10 +18,11 @@ def call(handle, function, *args):
 
 
 def _attention(x, axes, st, options, what):
-    """The options as a clsm_options, or None without any; they need the last axis."""
+    """The options, or None without any; all but softcap need the last axis."""
     if not requested(**options):
         return None
-    require_last_axis(axes, x.ndim, what)
+    if requested_rows(**{k: v for k, v in options.items() if k != "softcap"}):
+        require_last_axis(axes, x.ndim, what)
     return Attention(x.shape, st, **options)
 
 
@@ -37,7 +38,7 @@ def _forward_arguments(x, axis, scale, options):
         check_scalar_axis(axis)
         x, axis = x.reshape(1), None
     axes = reduced_axes(axis, x.ndim)
-    att = _attention(x, axes, st, options, "mask, causal or sinks")
+    att = _attention(x, axes, st, options, "mask, causal, sinks, alibi_slopes or kv_lengths")
     return x, axis, st, scale, scalar, axes, att
 
 

@@ -48,6 +48,9 @@ class Options(ctypes.Structure):
         ("sinks", Tensor),
         ("stats_out", Tensor),
         ("stats_in", Tensor),
+        ("softcap", ctypes.c_float),
+        ("alibi_slopes", Tensor),
+        ("kv_lengths", Tensor),
     ]
 
     def __init__(self, **fields):

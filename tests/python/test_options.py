@@ -1,4 +1,4 @@
-"""The v1.1 options (mask, causal, causal_offset, window, sinks, return_stats) and logsumexp against a NumPy float64 reference."""
+"""The options (mask, causal, causal_offset, window, sinks, return_stats; v2 softcap, alibi_slopes, kv_lengths) and logsumexp against a NumPy float64 reference."""
 import numpy as np
 import pytest
 import scipy.special as sc
@@ -159,3 +159,85 @@ def test_logsumexp_special_values_and_options(x):
                  m + np.log(total), np.float32, log=True)
     assert cs.logsumexp(np.zeros((0, 3)), 0).tolist() == [-np.inf] * 3
     assert cs.logsumexp(np.float16(2)) == np.float16(2)
+
+
+# ---- v2: softcap, alibi_slopes, kv_lengths ----
+
+def shaped(x, scale=1.0, softcap=0.0, slopes=None, kv=None, causal=False, offset=0):
+    """The v2 order in float64: scale, the cap, ALiBi's bias, then causal and kv_lengths to
+    -inf, with rows aligned at r + kv - R + offset (kv) or r + offset."""
+    u = scaled(x, scale)
+    if softcap:
+        u = softcap * np.tanh(u / softcap)
+    rows, n = u.shape[-2], u.shape[-1]
+    r = np.arange(rows)[:, None]
+    j = np.arange(n)[None, :]
+    lengths = np.full(u.shape[0], n) if kv is None else np.asarray(kv)
+    out = np.empty_like(u)
+    for b in range(u.shape[0]):
+        centre = r + offset + (lengths[b] - rows if kv is not None else 0)
+        ub = u[b]
+        if slopes is not None:
+            ub = ub - np.asarray(slopes, np.float64)[:, None, None] * np.abs(j - centre)
+        hidden = j >= lengths[b]
+        if causal:
+            hidden = hidden | (j > centre)
+        out[b] = np.where(hidden, -np.inf, ub)
+    return out
+
+
+@pytest.mark.parametrize("op, log", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softcap(rng, op, log, dtype):
+    x = (rng.standard_normal((B, H, R, N)) * 80).astype(dtype)
+    x[0, 0, 0, :2] = [np.inf, -np.inf]
+    got = op(x, -1, scale=0.5, softcap=30.0)
+    assert_close(got, softmax(shaped(x, 0.5, softcap=30.0), log), dtype, log)
+    # Along another axis too: soft-capping needs no rows.
+    got = op(x, 1, softcap=30.0)
+    want = np.moveaxis(softmax(np.moveaxis(shaped(x, softcap=30.0), 1, -1), log), -1, 1)
+    assert_close(got, want, dtype, log)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_alibi_with_a_kv_cache_offset(rng, dtype):
+    x = (rng.standard_normal((B, H, R, N)) * 3).astype(dtype)
+    slopes = cs.alibi_slopes(H)
+    got, st = cs.softmax(x, -1, alibi_slopes=slopes, causal=True, causal_offset=N - R,
+                         return_stats=True)
+    u = shaped(x, slopes=slopes, causal=True, offset=N - R)
+    assert_close(got, softmax(u), dtype)
+    assert_close(st[..., 1], stats(u)[1], dtype)
+    # Without causal, the bias alone.
+    got = cs.log_softmax(x, -1, alibi_slopes=slopes, causal_offset=N - R)
+    assert_close(got, softmax(shaped(x, slopes=slopes, offset=N - R), True), dtype, True)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_kv_lengths_mask_each_sequences_tail(rng, causal):
+    x = (rng.standard_normal((B, H, R, N)) * 3).astype(np.float32)
+    kv = np.array([5, N], np.int64)
+    got = cs.softmax(x, -1, kv_lengths=kv, causal=causal)
+    assert_close(got, softmax(shaped(x, kv=kv, causal=causal)), np.float32)
+    assert np.all(got[0, ..., 5:] == 0)
+    assert cs.logsumexp(x, -1, kv_lengths=kv).shape == (B, H, R)
+
+
+def test_v2_options_bad_input(x):
+    for cap in (np.nan, -1.0, np.inf):
+        with pytest.raises(ValueError, match="softcap"):
+            cs.softmax(x, -1, softcap=cap)
+    with pytest.raises(TypeError, match="softcap"):
+        cs.softmax(x, -1, softcap="3")
+    with pytest.raises(ValueError, match="alibi_slopes"):
+        cs.softmax(x, -1, alibi_slopes=np.ones(H + 1))
+    with pytest.raises(ValueError, match="last axis"):
+        cs.softmax(x, 0, alibi_slopes=np.ones(H))
+    with pytest.raises(ValueError, match="kv_lengths"):
+        cs.softmax(x, -1, kv_lengths=[N, N, N])
+    with pytest.raises(ValueError, match="kv_lengths"):
+        cs.softmax(x, -1, kv_lengths=[-1, N])
+    with pytest.raises(ValueError, match="kv_lengths"):
+        cs.softmax(x, -1, kv_lengths=[0, N + 1])
+    with pytest.raises(TypeError, match="kv_lengths"):
+        cs.softmax(x, -1, kv_lengths=[0.5, 1.0])
