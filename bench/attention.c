@@ -1,4 +1,4 @@
-/* The attention table: causal and f16-masked softmax against the plain call of the same shape. */
+/* The attention table: causal, f16-masked, soft-capped, ALiBi and KV-length softmax against the plain call of the same shape. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,19 +13,31 @@
 
 enum { HEADS = 32, QUICK_HEADS = 4 };
 
-/* Batch 1: a batch only multiplies the heads, as far as memory traffic goes. */
+enum { PLAIN, CAUSAL, F16_MASK, SOFTCAP, ALIBI, KV_LENGTHS, MASKINGS };
+static const char *const masking_names[MASKINGS] = {"plain",   "causal", "f16 mask",
+                                                    "softcap", "alibi",  "kv lengths"};
+/* The issues' floors of GB/s against the plain call's (kv lengths: counting kept entries). */
+static const double targets[MASKINGS] = {0.0, 0.97, 0.90, 0.90, 0.95, 0.95};
+#define ONLY(k) (1u << (k))
+
+/* A batch only multiplies the heads, as far as memory traffic goes, except where each batch
+ * entry has a KV length of its own. */
 typedef struct attention_case {
     const char *name;
-    size_t rows, axis;
-    int f16_mask; /* also time the causal pattern as a full f16 mask */
+    size_t batch, rows, axis;
+    unsigned maskings; /* ONLY() of each masking timed against the plain call */
 } attention_case;
 
-/* Decode: one new token against a 4096-entry KV cache. Prefill: a 512-token prompt. */
-static const attention_case cases[] = {{"decode", 1, 4096, 0}, {"prefill", 512, 512, 1}};
-
-enum { PLAIN, CAUSAL, F16_MASK, MASKINGS };
-static const char *const masking_names[MASKINGS] = {"plain", "causal", "f16 mask"};
-static const double targets[MASKINGS] = {0.0, 0.97, 0.90};
+/* Decode: one new token against a 4096-entry KV cache. Prefill: a 512-token prompt. Decode of
+ * 8 sequences: continuous batching, KV lengths spread over 1-4096. */
+static const attention_case cases[] = {
+    {"decode", 1, 1, 4096, ONLY(PLAIN) | ONLY(CAUSAL) | ONLY(SOFTCAP) | ONLY(ALIBI)},
+    {"prefill", 1, 512, 512,
+     ONLY(PLAIN) | ONLY(CAUSAL) | ONLY(F16_MASK) | ONLY(SOFTCAP) | ONLY(ALIBI)},
+    {"decode 8", 8, 1, 4096, ONLY(PLAIN) | ONLY(KV_LENGTHS)},
+};
+enum { SEQUENCES = 8 };
+static const int32_t kv_lengths[SEQUENCES] = {1, 300, 1024, 1500, 2048, 2900, 3500, 4096};
 
 #define F16_ZERO 0x0000u
 #define F16_MINUS_INF 0xfc00u
@@ -44,7 +56,9 @@ typedef struct case_data {
     clsm_options options[MASKINGS];
     float *hx, *hy;
     uint16_t *hmask; /* also options[F16_MASK].mask.host, for the check */
-    cl_mem x, y, mask;
+    float *slopes;   /* also options[ALIBI].alibi_slopes.host */
+    cl_mem x, y, mask, slopes_buffer, lengths_buffer;
+    size_t kept; /* entries the kv lengths keep */
 } case_data;
 
 /* Enqueue once and wait, as the shapes table's clsoftmax runs do. */
@@ -115,6 +129,11 @@ static cl_mem upload(cl_context clctx, cl_command_queue queue, const void *data,
 
 static void case_release(case_data *d)
 {
+    if (d->lengths_buffer)
+        clReleaseMemObject(d->lengths_buffer);
+    if (d->slopes_buffer)
+        clReleaseMemObject(d->slopes_buffer);
+    free(d->slopes);
     if (d->mask)
         clReleaseMemObject(d->mask);
     if (d->y)
@@ -131,13 +150,15 @@ static void case_release(case_data *d)
 static int case_create(cl_context clctx, cl_command_queue queue, const attention_case *c,
                        size_t heads, case_data *d)
 {
-    size_t outer = heads * c->rows, n = outer * c->axis;
+    const int f16_mask = (c->maskings & ONLY(F16_MASK)) != 0;
+    size_t outer = c->batch * heads * c->rows, n = outer * c->axis;
     *d = (case_data){.shape = {outer, c->axis, 1}};
     d->hx = malloc(n * sizeof *d->hx);
     d->hy = malloc(n * sizeof *d->hy);
-    if (c->f16_mask)
+    if (f16_mask)
         d->hmask = malloc(n * sizeof *d->hmask);
-    if (!d->hx || !d->hy || (c->f16_mask && !d->hmask)) {
+    d->slopes = malloc(heads * sizeof *d->slopes);
+    if (!d->hx || !d->hy || (f16_mask && !d->hmask) || !d->slopes) {
         fprintf(stderr, "clsoftmax-bench: out of host memory for %zu elements\n", n);
         return -1;
     }
@@ -147,11 +168,29 @@ static int case_create(cl_context clctx, cl_command_queue queue, const attention
     if (!d->y)
         return -1;
 
-    clsm_options view = {.struct_size = sizeof view, .batch = 1, .heads = heads, .rows = c->rows};
-    d->options[CAUSAL] = view;
+    clsm_options view = {
+        .struct_size = sizeof view, .batch = c->batch, .heads = heads, .rows = c->rows};
+    for (int k = PLAIN + 1; k < MASKINGS; k++)
+        d->options[k] = view;
     d->options[CAUSAL].causal = 1;
     d->options[CAUSAL].causal_offset = (ptrdiff_t)(c->axis - c->rows);
-    if (!c->f16_mask)
+    d->options[SOFTCAP].softcap = 30.0f; /* Grok-1's; fill_input's data cross it */
+    /* ALiBi alone, at the KV-cache offset: the bias on every entry, nothing masked. */
+    clsm_alibi_slopes(CLSM_F32, heads, 8.0, 0, heads, d->slopes);
+    d->slopes_buffer = upload(clctx, queue, d->slopes, heads * sizeof *d->slopes);
+    if (!d->slopes_buffer)
+        return -1;
+    d->options[ALIBI].alibi_slopes = (clsm_tensor){d->slopes, d->slopes_buffer, 0};
+    d->options[ALIBI].causal_offset = (ptrdiff_t)(c->axis - c->rows);
+    if (c->maskings & ONLY(KV_LENGTHS)) {
+        d->lengths_buffer = upload(clctx, queue, kv_lengths, sizeof kv_lengths);
+        if (!d->lengths_buffer)
+            return -1;
+        d->options[KV_LENGTHS].kv_lengths = (clsm_tensor){(void *)kv_lengths, d->lengths_buffer, 0};
+        for (size_t b = 0; b < c->batch; b++)
+            d->kept += (size_t)kv_lengths[b] * heads * c->rows;
+    }
+    if (!f16_mask)
         return 0;
     fill_causal_mask(d->hmask, heads, c->rows, c->axis);
     d->mask = upload(clctx, queue, d->hmask, n * sizeof *d->hmask);
@@ -172,20 +211,24 @@ static int case_create(cl_context clctx, cl_command_queue queue, const attention
 static int run_op(clsm_context *ctx, report_run *run, const attention_case *c, size_t heads,
                   const case_data *d, clsm_op op, double copy_gbs, const char *copy_method)
 {
-    int count = c->f16_mask ? MASKINGS : F16_MASK, failed = 0;
+    int count = 0, failed = 0, which[MASKINGS];
     size_t n = d->shape.outer * d->shape.axis;
+    for (int k = 0; k < MASKINGS; k++)
+        if (c->maskings & ONLY(k))
+            which[count++] = k;
     attention_job jobs[MASKINGS];
     void *args[MASKINGS];
     attention_row rows[MASKINGS];
     double seconds[MASKINGS];
-    for (int k = 0; k < count; k++) {
-        jobs[k] =
+    for (int i = 0; i < count; i++) {
+        int k = which[i];
+        jobs[i] =
             (attention_job){ctx, op, d->shape, k == PLAIN ? NULL : &d->options[k], d->x, d->y};
-        args[k] = &jobs[k];
-        rows[k] = (attention_row){.op = op,
+        args[i] = &jobs[i];
+        rows[i] = (attention_row){.op = op,
                                   .name = c->name,
                                   .masking = masking_names[k],
-                                  .batch = 1,
+                                  .batch = c->batch,
                                   .heads = heads,
                                   .rows = c->rows,
                                   .axis = c->axis,
@@ -193,20 +236,24 @@ static int run_op(clsm_context *ctx, report_run *run, const attention_case *c, s
                                   .target = targets[k],
                                   .copy_gbs = copy_gbs,
                                   .copy_method = copy_method};
-        if (check_once(&jobs[k], d->hx, d->hy, &rows[k].m.check) != 0)
+        if (check_once(&jobs[i], d->hx, d->hy, &rows[i].m.check) != 0)
             return -1;
     }
     if (measure_medians(attention_once, args, count, run->reps, seconds) != 0)
         return -1;
-    for (int k = 0; k < count; k++) {
-        size_t bytes = n * (2 * sizeof(float) + (k == F16_MASK ? sizeof(uint16_t) : 0));
-        rows[k].m.seconds = seconds[k];
-        rows[k].gbs = (double)bytes / seconds[k] * 1e-9;
+    for (int i = 0; i < count; i++) {
+        int k = which[i];
+        /* The kv lengths' masked entries are written, unread: time follows the kept ones. */
+        size_t elements = k == KV_LENGTHS ? d->kept : n;
+        size_t bytes = elements * (2 * sizeof(float) + (k == F16_MASK ? sizeof(uint16_t) : 0));
+        rows[i].m.seconds = seconds[i];
+        rows[i].gbs = (double)bytes / seconds[i] * 1e-9;
     }
-    for (int k = 0; k < count; k++) {
-        rows[k].plain_gbs = rows[PLAIN].gbs;
-        report_attention_row(run, &rows[k]);
-        if (rows[k].m.check.bad)
+    for (int i = 0; i < count; i++) {
+        /* which[0] is PLAIN: every case times it. */
+        rows[i].plain_gbs = rows[0].gbs;
+        report_attention_row(run, &rows[i]);
+        if (rows[i].m.check.bad)
             failed = 1;
     }
     return failed;
@@ -216,7 +263,7 @@ static int run_case(clsm_context *ctx, cl_context clctx, const copy_kernels *cop
                     const attention_case *c, size_t heads)
 {
     cl_command_queue queue = clsm_context_queue(ctx);
-    size_t n = heads * c->rows * c->axis;
+    size_t n = c->batch * heads * c->rows * c->axis;
     case_data d;
     double copy_seconds;
     const char *copy_method;

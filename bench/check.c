@@ -17,8 +17,9 @@ static double half_to_double(uint16_t h)
     return (h & 0x8000) ? -v : v;
 }
 
-/* u_k of the contract at scale 1: x, plus the mask, then -inf where causal masks it. Masks
- * need inner = 1, so slice o is row o of the [batch, heads, rows] view. */
+/* u_k of the contract at scale 1: x, capped, plus the mask, less ALiBi's bias, then -inf
+ * where causal or a KV length masks it. These need inner = 1, so slice o is row o of the
+ * [batch, heads, rows] view. */
 static double masked(const clsm_options *opt, size_t outer, size_t o, size_t k, float x)
 {
     double u = (double)x;
@@ -26,12 +27,23 @@ static double masked(const clsm_options *opt, size_t outer, size_t o, size_t k, 
         return u;
     size_t rows = opt->rows ? opt->rows : outer, heads = opt->heads ? opt->heads : 1;
     size_t r = o % rows, h = o / rows % heads, b = o / rows / heads;
+    if (opt->softcap > 0)
+        u = opt->softcap * tanh(u / opt->softcap);
     if (opt->mask_type == CLSM_MASK_ADD_F16) {
         const uint16_t *mask = opt->mask.host;
         const size_t *st = opt->mask_stride;
         u += half_to_double(mask[b * st[0] + h * st[1] + r * st[2] + k * st[3]]);
     }
-    if (opt->causal && (ptrdiff_t)k > (ptrdiff_t)r + opt->causal_offset)
+    ptrdiff_t offset = opt->causal_offset;
+    if (opt->kv_lengths.host) {
+        ptrdiff_t len = ((const int32_t *)opt->kv_lengths.host)[b];
+        if ((ptrdiff_t)k >= len)
+            return -INFINITY;
+        offset += len - (ptrdiff_t)rows;
+    }
+    if (opt->alibi_slopes.host)
+        u -= ((const float *)opt->alibi_slopes.host)[h] * fabs((double)k - (double)r - offset);
+    if (opt->causal && (ptrdiff_t)k > (ptrdiff_t)r + offset)
         u = -INFINITY;
     return u;
 }
@@ -40,6 +52,8 @@ check_result check(clsm_op op, clsm_shape s, const clsm_options *opt, const floa
                    const float *y)
 {
     check_result r = {0.0, 0};
+    /* The contract's allowance for the compute type's own tanh when soft-capping. */
+    const double tol = TOL + (opt && opt->softcap > 0 ? 8 * 0x1p-24 * opt->softcap : 0);
     for (size_t o = 0; o < s.outer; o++) {
         for (size_t i = 0; i < s.inner; i++) {
             size_t base = o * s.axis * s.inner + i;
@@ -59,7 +73,7 @@ check_result check(clsm_op op, clsm_shape s, const clsm_options *opt, const floa
                     double ref = v == -INFINITY ? 0.0 : exp(v) / sum;
                     if (ref >= TINY_REF) {
                         err = fabs(got - ref) / ref;
-                        ok = err <= TOL;
+                        ok = err <= tol;
                     } else {
                         err = 0.0;
                         ok = fabs(got - ref) <= TINY_ABS;
@@ -71,7 +85,7 @@ check_result check(clsm_op op, clsm_shape s, const clsm_options *opt, const floa
                 } else {
                     double ref = v - log_sum;
                     err = fabs(got - ref) / fmax(1.0, fabs(ref));
-                    ok = err <= TOL;
+                    ok = err <= tol;
                 }
                 if (!ok)
                     r.bad++;
