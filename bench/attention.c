@@ -243,9 +243,10 @@ static int run_op(clsm_context *ctx, report_run *run, const attention_case *c, s
         return -1;
     for (int i = 0; i < count; i++) {
         int k = which[i];
-        /* The kv lengths' masked entries are written, unread: time follows the kept ones. */
-        size_t elements = k == KV_LENGTHS ? d->kept : n;
-        size_t bytes = elements * (2 * sizeof(float) + (k == F16_MASK ? sizeof(uint16_t) : 0));
+        /* The kv lengths' masked entries are written but not read: the issue's "only kept
+         * entries as bytes" would count their writes as free, which no kernel can make them. */
+        size_t read = k == KV_LENGTHS ? d->kept : n;
+        size_t bytes = (read + n) * sizeof(float) + (k == F16_MASK ? n * sizeof(uint16_t) : 0);
         rows[i].m.seconds = seconds[i];
         rows[i].gbs = (double)bytes / seconds[i] * 1e-9;
     }

@@ -9,14 +9,19 @@ static void print_table_header(void)
            "plain: the call without options. causal: entries past row + axis - rows masked (the\n"
            "KV-cache offset; decode's one row then keeps every entry, so its row is the cost of\n"
            "the causal path alone). f16 mask: the same pattern as a full f16 additive mask\n"
-           "(0 / -inf), strides {heads*rows*axis, rows*axis, axis, 1}.\n"
-           "GB/s: x read + y written (8 bytes per element) + the mask read (2 bytes per element).\n"
+           "(0 / -inf), strides {heads*rows*axis, rows*axis, axis, 1}. softcap: capped at 30.\n"
+           "alibi: ALiBi slopes of max_bias 8 at the KV-cache offset, nothing masked. kv lengths:\n"
+           "decode of 8 sequences whose KV lengths spread over 1..4096.\n"
+           "GB/s: x read + y written (8 bytes per element) + the mask read (2 bytes per element);\n"
+           "kv lengths: x read for the kept entries only (every y is written), 4 + 4*kept/all\n"
+           "bytes per element.\n"
            "of plain: GB/s / the plain call's, timed in turns with it; target: the issue's floor.\n"
            "copy GB/s, of copy: the copy roofline on x and y, and GB/s / it. family: the kernel\n"
            "family clsoftmax chose for the shape without options. err: softmax max relative error,\n"
-           "log_softmax max |err|/max(1,|ref|), against a masked f64 reference; bound %.0e.\n\n",
+           "log_softmax max |err|/max(1,|ref|), against a masked f64 reference; bound %.0e\n"
+           "(softcap: + 8*2^-24*30).\n\n",
            TOL);
-    printf("%-11s  %-7s  %-14s  %-8s  %-7s  %9s  %7s  %8s  %-13s  %9s  %7s  %8s  %s\n", "op",
+    printf("%-11s  %-8s  %-14s  %-10s  %-7s  %9s  %7s  %8s  %-13s  %9s  %7s  %8s  %s\n", "op",
            "case", "shape", "masking", "family", "median ms", "GB/s", "of plain", "target",
            "copy GB/s", "of copy", "max err", "check");
 }
@@ -29,7 +34,7 @@ static void print_table_row(const attention_row *row)
         snprintf(target, sizeof target, ">= %.2f %s", row->target,
                  row->gbs / row->plain_gbs >= row->target ? "met" : "below");
     printf(
-        "%-11s  %-7s  %-14s  %-8s  %-7s  %9.3f  %7.2f  %8.3f  %-13s  %9.2f  %6.1f%%  %8.1e  %s\n",
+        "%-11s  %-8s  %-14s  %-10s  %-7s  %9.3f  %7.2f  %8.3f  %-13s  %9.2f  %6.1f%%  %8.1e  %s\n",
         report_op_name(row->op), row->name, shape, row->masking, row->family, row->m.seconds * 1e3,
         row->gbs, row->gbs / row->plain_gbs, target, row->copy_gbs,
         100.0 * row->gbs / row->copy_gbs, row->m.check.max_err, row->m.check.bad ? "FAIL" : "ok");

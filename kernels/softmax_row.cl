@@ -19,12 +19,6 @@
 /* Slices from VEC to TILE_VECS * VEC long go VEC at a time through tile_slices. */
 #define TILE_VECS 4
 
-#if VEC == 16
-#define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
-#else
-#define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7))
-#endif
-
 /* Like lanes_slices (softmax_vector.cl), it shares one context among slices: only where no
  * option reaches the row or j. */
 #if !ROW_OPTIONS

@@ -57,18 +57,37 @@ INLINE realv mask_lanes(const slice_ctx *c, ulong j)
 }
 #endif
 
+#if VEC == 16
+#define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#else
+#define LANE_INDEX ((realv)(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
+/* soft_cap (softmax_entries.cl), lane by lane. */
+INLINE realv soft_cap_v(realv u, real cap)
+{
+    realv t = exp(-2 * fabs(u / cap));
+    return copysign(cap * ((1 - t) / (1 + t)), u);
+}
+
+/* entry_uv's first step: u before the cap, the mask and ALiBi. */
+INLINE realv scaled_uv(realv v, const slice_ctx *c)
+{
+#if ZERO_SCALE
+    return select((realv)0, v, isnan(v));
+#elif SCALED_DOMAIN
+    return c->scale * v;
+#else
+    return copysign((real)1, c->scale) * v;
+#endif
+}
+
 /* entry_u of entries j to j + VEC - 1 of the slice, whose x are v. */
 INLINE realv entry_uv(realv v, const slice_ctx *c, ulong j)
 {
-#if ZERO_SCALE
-    realv u = select((realv)0, v, isnan(v));
-#elif SCALED_DOMAIN
-    realv u = c->scale * v;
-#else
-    realv u = copysign((real)1, c->scale) * v;
-#endif
+    realv u = scaled_uv(v, c);
 #if SOFTCAP
-    u = c->softcap * tanh(u / c->softcap);
+    u = soft_cap_v(u, c->softcap);
 #endif
 #if MASK_ADD
     u += mask_lanes(c, j);
@@ -76,11 +95,19 @@ INLINE realv entry_uv(realv v, const slice_ctx *c, ulong j)
     u = select(u, (realv)(-INFINITY), mask_lanes(c, j) == (realv)0);
 #endif
 #if ALIBI
-    /* Each lane's distance converted from its exact integer, as entry_u's. */
-    real d[VEC];
-    for (uint k = 0; k < VEC; ++k)
-        d[k] = fabs((real)((long)(j + k) - c->center));
-    u -= c->slope * VLOAD_REAL(d);
+    /* Each lane's distance as entry_u converts it from its exact integer: where the first
+     * lane's is below 2^24 (f32's integers), adding the lane index is exact too. */
+    long first = (long)j - c->center;
+    realv d;
+    if (first > -(1L << 24) && first < (1L << 24)) {
+        d = (real)first + LANE_INDEX;
+    } else {
+        real lanes[VEC];
+        for (uint k = 0; k < VEC; ++k)
+            lanes[k] = (real)(first + (long)k);
+        d = VLOAD_REAL(lanes);
+    }
+    u -= c->slope * fabs(d);
 #endif
     return u;
 }
@@ -166,8 +193,17 @@ INLINE realv range_max(global const store_t *x, ulong n, const slice_ctx *c, ulo
 {
     ulong full = n - n % VEC;
     realv umax = (realv)(-INFINITY);
+#if SOFTCAP && !MASK && !ALIBI
+    /* The cap is increasing and comes last: the max of the capped u is the cap of the max,
+     * one cap per slice instead of one per entry (the cap costs more than the exp). */
+    for (ulong i = 0; i < full; i += VEC)
+        umax = max_v(scaled_uv(VLOAD(x + i), c), umax);
+    if (full)
+        umax = soft_cap_v(umax, c->softcap);
+#else
     for (ulong i = 0; i < full; i += VEC)
         umax = max_v(entry_uv(VLOAD(x + i), c, j0 + i), umax);
+#endif
     if (full < n)
         umax = max_v(load_tail(x + full, n - full, c, j0 + full, -INFINITY), umax);
     return umax;
