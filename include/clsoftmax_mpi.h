@@ -25,8 +25,9 @@ extern "C" {
  * (if any) holds this rank's columns only. Sinks are joined once per row,
  * not once per rank. stats_in and stats_out are not taken (the call makes
  * its own; see clsm_mpi_cross_entropy for the log-sum-exp). softcap and ALiBi
- * pass through; ALiBi's distances count in global columns. kv_lengths is not
- * taken yet (CLSM_ERROR_UNSUPPORTED). scale is a double as for
+ * pass through; ALiBi's distances and kv_lengths count in global columns (every
+ * rank passes the same lengths; a rank keeps the columns of its shard below
+ * len_b). scale is a double as for
  * clsm_softmax_host_ex().
  *
  * Each rank reads its shard once for its statistics, the (max, sum) pairs are

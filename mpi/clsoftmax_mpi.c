@@ -159,7 +159,8 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
     const double shared[] = {(double)op, (double)dtype, (double)shape.outer, (double)scale,
                              (double)has_sinks, o ? (double)o->causal : 0,
                              o ? (double)o->causal_offset : 0, o ? (double)o->window : 0,
-                             o ? (double)o->softcap : 0};
+                             o ? (double)o->softcap : 0,
+                             o ? (double)(o->kv_lengths.host || o->kv_lengths.buffer) : 0};
     if (o && (o->mask_type < CLSM_MASK_NONE || o->mask_type > CLSM_MASK_KEEP_U8 ||
               (o->window && !o->causal) ||
               !rows_match(o, shape.outer)))
@@ -168,11 +169,17 @@ static clsm_status check_call(const clsm_context *ctx, MPI_Comm comm, clsm_op op
         (o && (o->stats_in.host || o->stats_in.buffer || o->stats_out.host ||
                o->stats_out.buffer)))
         mine = CLSM_ERROR_INVALID_ARGUMENT;
-    /* A rank's kv_lengths cut would also move its causal and ALiBi alignment, which this
-     * layer cannot pass on through one call's options yet. */
-    if (o && (o->kv_lengths.host || o->kv_lengths.buffer) && mine == CLSM_SUCCESS)
-        mine = CLSM_ERROR_UNSUPPORTED;
     return first_of(mine, same_everywhere(comm, shared, (int)(sizeof shared / sizeof shared[0])));
+}
+
+/* offset - columns, saturated: the core treats any offset far past the row alike. */
+static ptrdiff_t offset_minus(ptrdiff_t offset, ptrdiff_t columns)
+{
+    if (columns > 0 && offset < PTRDIFF_MIN + columns)
+        return PTRDIFF_MIN;
+    if (columns < 0 && offset > PTRDIFF_MAX + columns)
+        return PTRDIFF_MAX;
+    return offset - columns;
 }
 
 /* The options of this rank's own call: causal bounds moved to its columns, no sinks. */
@@ -182,10 +189,147 @@ static clsm_options local_options(const clsm_options *o, size_t first_column)
     if (o)
         local = *o;
     local.struct_size = sizeof local;
-    local.causal_offset -= (ptrdiff_t)first_column;
+    local.causal_offset = offset_minus(local.causal_offset, (ptrdiff_t)first_column);
     local.sinks.host = NULL;
     local.sinks.buffer = NULL;
     return local;
+}
+
+/* kv_lengths on a rank: batch entry b keeps the columns below len_b of the whole row, so
+ * this rank keeps lengths[b] = clamp(len_b - first_column, 0, axis) of its own. The core
+ * aligns the rows of an entry at its local length, which moves with the clamp: offsets[b]
+ * is the causal_offset that puts them where the whole row does, at len_b - rows +
+ * causal_offset - first_column of this rank's columns. Entries that share an offset go in one core call (a run);
+ * without kv_lengths the whole shard is one. */
+typedef struct kv_view {
+    size_t batch;         /* entries, 1 without kv_lengths */
+    size_t entry_rows;    /* rows of x per entry: heads * rows */
+    int32_t *lengths;     /* NULL without kv_lengths */
+    ptrdiff_t *offsets;
+    cl_mem buffer;        /* lengths on the device, for the buffers path */
+} kv_view;
+
+static void kv_release(kv_view *kv)
+{
+    free(kv->lengths);
+    free(kv->offsets);
+    if (kv->buffer)
+        clReleaseMemObject(kv->buffer);
+}
+
+static int32_t clamp_length(int64_t v, int64_t high)
+{
+    return (int32_t)(v < 0 ? 0 : v > high ? high : v);
+}
+
+/* The kv view of local's call on this rank: the global lengths read from the caller's
+ * tensor (checked on the host path, clamped on the buffers path, as the core does) and this
+ * rank's. Collective: every rank calls it with the same options present. */
+static clsm_status kv_prepare(clsm_context *ctx, MPI_Comm comm, clsm_shape shape,
+                              size_t first_column, const clsm_options *local, int buffers,
+                              kv_view *kv)
+{
+    const clsm_tensor *t = &local->kv_lengths;
+    *kv = (kv_view){.batch = 1, .entry_rows = shape.outer};
+    if (!(buffers ? t->buffer != NULL : t->host != NULL))
+        return CLSM_SUCCESS;
+    double columns = (double)shape.axis, total = 0;
+    if (MPI_Allreduce(&columns, &total, 1, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
+        return CLSM_ERROR_MPI;
+    size_t batch = local->batch ? local->batch : 1;
+    kv->batch = batch;
+    kv->entry_rows = shape.outer / batch;
+    kv->lengths = malloc(batch * sizeof *kv->lengths);
+    kv->offsets = malloc(batch * sizeof *kv->offsets);
+    if (!kv->lengths || !kv->offsets)
+        return CLSM_ERROR_OUT_OF_MEMORY;
+    if (!buffers)
+        memcpy(kv->lengths, t->host, batch * sizeof *kv->lengths);
+    else if (clEnqueueReadBuffer(clsm_context_queue(ctx), t->buffer, CL_TRUE, t->offset,
+                                 batch * sizeof *kv->lengths, kv->lengths, 0, NULL,
+                                 NULL) != CL_SUCCESS)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    /* The first column and the axis fit int64_t: the core refuses larger shapes. */
+    const int64_t axis = (int64_t)total, first = (int64_t)first_column;
+    for (size_t b = 0; b < batch; ++b) {
+        int64_t len = kv->lengths[b];
+        if (!buffers && (len < 0 || len > axis))
+            return CLSM_ERROR_INVALID_ARGUMENT;
+        len = clamp_length(len, axis);
+        kv->lengths[b] = clamp_length(len - first, (int64_t)shape.axis);
+        /* Without causal or ALiBi the alignment is unused: one run. */
+        kv->offsets[b] = local->causal || local->alibi_slopes.host || local->alibi_slopes.buffer
+                             ? offset_minus(local->causal_offset,
+                                            (ptrdiff_t)(kv->lengths[b] - len))
+                             : local->causal_offset;
+    }
+    if (!buffers)
+        return CLSM_SUCCESS;
+    cl_context cl;
+    cl_int err = clGetCommandQueueInfo(clsm_context_queue(ctx), CL_QUEUE_CONTEXT, sizeof cl, &cl,
+                                       NULL);
+    if (err == CL_SUCCESS)
+        kv->buffer = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                    batch * sizeof *kv->lengths, kv->lengths, &err);
+    return err == CL_SUCCESS ? CLSM_SUCCESS : CLSM_ERROR_OUT_OF_MEMORY;
+}
+
+static size_t element_size(clsm_dtype dtype)
+{
+    return dtype == CLSM_F64 ? 8 : dtype == CLSM_F32 ? 4 : 2;
+}
+
+static size_t mask_element_size(clsm_mask_type type)
+{
+    return type == CLSM_MASK_ADD_F32 ? 4 : type == CLSM_MASK_KEEP_U8 ? 1 : 2;
+}
+
+/* The core call of the run of entries from b: its options and shape; returns its entries. */
+static size_t run_of(const kv_view *kv, const clsm_options *local, clsm_shape shape, size_t b,
+                     clsm_options *sub, clsm_shape *part)
+{
+    *sub = *local;
+    *part = shape;
+    if (!kv->lengths)
+        return kv->batch;
+    size_t n = 1;
+    while (b + n < kv->batch && kv->offsets[b + n] == kv->offsets[b])
+        ++n;
+    if (local->batch)
+        sub->batch = n;
+    part->outer = n * kv->entry_rows;
+    sub->causal_offset = kv->offsets[b];
+    sub->kv_lengths = (clsm_tensor){kv->lengths + b, kv->buffer, b * sizeof *kv->lengths};
+    if (local->mask_type != CLSM_MASK_NONE) {
+        size_t skip = b * local->mask_stride[0] * mask_element_size(local->mask_type);
+        if (sub->mask.host)
+            sub->mask.host = (char *)sub->mask.host + skip;
+        sub->mask.offset += skip;
+    }
+    return n;
+}
+
+/* This rank's statistics (y NULL) or outputs from the global statistics (y set), run by
+ * run, on the host. */
+static clsm_status host_runs(clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape,
+                             double scale, const clsm_options *local, const kv_view *kv,
+                             const void *x, void *y, void *stats)
+{
+    clsm_status status = CLSM_SUCCESS;
+    for (size_t b = 0, n; status == CLSM_SUCCESS && b < kv->batch; b += n) {
+        clsm_options sub;
+        clsm_shape part;
+        n = run_of(kv, local, shape, b, &sub, &part);
+        size_t row = b * kv->entry_rows, skip = row * shape.axis * element_size(dtype);
+        void *stats_part = (char *)stats + 2 * row * real_size(dtype);
+        if (y)
+            sub.stats_in.host = stats_part;
+        else
+            sub.stats_out.host = stats_part;
+        status = clsm_softmax_host_ex(ctx, op, dtype, part, scale, &sub,
+                                      (const char *)x + skip, y ? (char *)y + skip : NULL);
+    }
+    return status;
 }
 
 clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
@@ -198,20 +342,21 @@ clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                     sinks != NULL);
     if (status == CLSM_SUCCESS && shape.outer && shape.axis && (!x || !y))
         status = CLSM_ERROR_INVALID_ARGUMENT;
+    status = agree(comm, status);
+    clsm_options local = local_options(options, first_column);
+    kv_view kv = {.batch = 1, .entry_rows = shape.outer};
+    if (status == CLSM_SUCCESS)
+        status = agree(comm, kv_prepare(ctx, comm, shape, first_column, &local, 0, &kv));
     void *stats = NULL;
     if (status == CLSM_SUCCESS && shape.outer) {
         stats = malloc(2 * shape.outer * real_size(dtype));
         if (!stats)
             status = CLSM_ERROR_OUT_OF_MEMORY;
     }
-    clsm_options local = local_options(options, first_column);
     if (status == CLSM_SUCCESS && stats) {
         fill_empty(dtype, shape.outer, stats);
-        if (shape.axis) {
-            local.stats_out.host = stats;
-            status = clsm_softmax_host_ex(ctx, op, dtype, shape, scale, &local, x, NULL);
-            local.stats_out.host = NULL;
-        }
+        if (shape.axis)
+            status = host_runs(ctx, op, dtype, shape, scale, &local, &kv, x, NULL, stats);
     }
     status = agree(comm, status);
     if (status == CLSM_SUCCESS && stats)
@@ -219,12 +364,11 @@ clsm_status clsm_mpi_softmax_host(clsm_context *ctx, MPI_Comm comm, clsm_op op,
     if (status == CLSM_SUCCESS && stats) {
         if (sinks)
             join_sinks(dtype, &local, shape.outer, sinks, stats);
-        if (shape.axis) {
-            local.stats_in.host = stats;
-            status = clsm_softmax_host_ex(ctx, op, dtype, shape, scale, &local, x, y);
-        }
+        if (shape.axis)
+            status = host_runs(ctx, op, dtype, shape, scale, &local, &kv, x, y, stats);
         status = agree(comm, status);
     }
+    kv_release(&kv);
     free(stats);
     return status;
 }
@@ -252,6 +396,35 @@ static clsm_status device_parts(clsm_context *ctx, clsm_dtype dtype, const clsm_
     return err == CL_SUCCESS ? CLSM_SUCCESS : CLSM_ERROR_INVALID_ARGUMENT;
 }
 
+/* host_runs on device buffers (y NULL: statistics into stats), finished before it returns. */
+static clsm_status buffer_runs(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                               clsm_shape shape, double scale, const clsm_options *local,
+                               const kv_view *kv, cl_mem x, size_t x_offset, cl_mem y,
+                               size_t y_offset, cl_mem stats)
+{
+    clsm_status status = CLSM_SUCCESS;
+    for (size_t b = 0, n; status == CLSM_SUCCESS && b < kv->batch; b += n) {
+        clsm_options sub;
+        clsm_shape part;
+        n = run_of(kv, local, shape, b, &sub, &part);
+        size_t row = b * kv->entry_rows, skip = row * shape.axis * element_size(dtype);
+        clsm_tensor stats_part = {NULL, stats, 2 * row * real_size(dtype)};
+        if (y)
+            sub.stats_in = stats_part;
+        else
+            sub.stats_out = stats_part;
+        cl_event done = NULL;
+        status = clsm_softmax_buffers_ex(ctx, op, dtype, part, scale, &sub, x, x_offset + skip,
+                                         y, y ? y_offset + skip : 0, 0, NULL, &done);
+        if (done) {
+            if (clWaitForEvents(1, &done) != CL_SUCCESS)
+                status = CLSM_ERROR_OPENCL;
+            clReleaseEvent(done);
+        }
+    }
+    return status;
+}
+
 clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op op,
                                      clsm_dtype dtype, clsm_shape shape, size_t first_column,
                                      double scale, const clsm_options *options, cl_mem x,
@@ -262,6 +435,11 @@ clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op o
                                     has_sinks);
     if (status == CLSM_SUCCESS && shape.outer && shape.axis && (!x || !y))
         status = CLSM_ERROR_INVALID_ARGUMENT;
+    status = agree(comm, status);
+    clsm_options local = local_options(options, first_column);
+    kv_view kv = {.batch = 1, .entry_rows = shape.outer};
+    if (status == CLSM_SUCCESS)
+        status = agree(comm, kv_prepare(ctx, comm, shape, first_column, &local, 1, &kv));
     cl_mem stats_buffer = NULL;
     void *sinks = NULL, *stats = NULL;
     if (status == CLSM_SUCCESS && shape.outer) {
@@ -271,21 +449,15 @@ clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op o
     }
     cl_command_queue queue = ctx ? clsm_context_queue(ctx) : NULL;
     size_t stats_bytes = 2 * shape.outer * real_size(dtype);
-    clsm_options local = local_options(options, first_column);
     if (status == CLSM_SUCCESS && stats) {
         fill_empty(dtype, shape.outer, stats);
         if (shape.axis) {
-            local.stats_out.buffer = stats_buffer;
-            cl_event done = NULL;
-            status = clsm_softmax_buffers_ex(ctx, op, dtype, shape, scale, &local, x, x_offset,
-                                             NULL, 0, 0, NULL, &done);
-            local.stats_out.buffer = NULL;
+            status = buffer_runs(ctx, op, dtype, shape, scale, &local, &kv, x, x_offset, NULL, 0,
+                                 stats_buffer);
             if (status == CLSM_SUCCESS &&
-                clEnqueueReadBuffer(queue, stats_buffer, CL_TRUE, 0, stats_bytes, stats, 1,
-                                    &done, NULL) != CL_SUCCESS)
+                clEnqueueReadBuffer(queue, stats_buffer, CL_TRUE, 0, stats_bytes, stats, 0, NULL,
+                                    NULL) != CL_SUCCESS)
                 status = CLSM_ERROR_OPENCL;
-            if (done)
-                clReleaseEvent(done);
         }
     }
     status = agree(comm, status);
@@ -295,22 +467,16 @@ clsm_status clsm_mpi_softmax_buffers(clsm_context *ctx, MPI_Comm comm, clsm_op o
         if (sinks)
             join_sinks(dtype, &local, shape.outer, sinks, stats);
         if (shape.axis) {
-            cl_event done = NULL;
             if (clEnqueueWriteBuffer(queue, stats_buffer, CL_TRUE, 0, stats_bytes, stats, 0, NULL,
                                      NULL) != CL_SUCCESS)
                 status = CLSM_ERROR_OPENCL;
-            local.stats_in.buffer = stats_buffer;
             if (status == CLSM_SUCCESS)
-                status = clsm_softmax_buffers_ex(ctx, op, dtype, shape, scale, &local, x,
-                                                 x_offset, y, y_offset, 0, NULL, &done);
-            if (done) {
-                if (clWaitForEvents(1, &done) != CL_SUCCESS)
-                    status = CLSM_ERROR_OPENCL;
-                clReleaseEvent(done);
-            }
+                status = buffer_runs(ctx, op, dtype, shape, scale, &local, &kv, x, x_offset, y,
+                                     y_offset, stats_buffer);
         }
         status = agree(comm, status);
     }
+    kv_release(&kv);
     if (stats_buffer)
         clReleaseMemObject(stats_buffer);
     free(sinks);

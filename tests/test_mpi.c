@@ -263,6 +263,8 @@ typedef struct request {
     size_t window;
     int sinks;       /* two heads, one sink each */
     int shaped;      /* two heads, soft-capping and ALiBi (distances in global columns) */
+    int kv;          /* batch entries of two heads and two rows, KV lengths across the shards;
+                        2: lengths out of range too, clamped (buffers only) */
     int buffers;     /* the buffers entry point */
     uint64_t seed;
 } request;
@@ -270,11 +272,12 @@ typedef struct request {
 static void describe(const request *q)
 {
     snprintf(current, sizeof current,
-             "%s %s [%zu x %zu] %s scale=%g%s%s%s%s%s%s%s seed=%llu", ts_op_name(q->op),
+             "%s %s [%zu x %zu] %s scale=%g%s%s%s%s%s%s%s%s seed=%llu", ts_op_name(q->op),
              ts_dtype_name(q->dtype), q->outer, q->n, split_name(q->split_kind),
              (double)q->scale, q->specials ? " specials" : "", q->keep_mask ? " keep-mask" : "",
              q->add_mask ? " add-mask" : "", q->causal ? " causal" : "",
              q->sinks ? " sinks" : "", q->shaped ? " softcap alibi" : "",
+             q->kv == 2 ? " kv-lengths-clamped" : q->kv ? " kv-lengths" : "",
              q->buffers ? " buffers" : "", (unsigned long long)q->seed);
 }
 
@@ -319,10 +322,19 @@ static clsm_status run_sharded(const request *q, const split *s, const void *x_s
         cl_mem xb = buffer_of(pad + bytes, xs), yb = buffer_of(pad + bytes, NULL);
         free(xs);
         clsm_options bo = CLSM_OPTIONS_INIT;
-        cl_mem mb = NULL, sb = NULL;
+        cl_mem mb = NULL, sb = NULL, ab = NULL, kb = NULL;
         if (opt) {
             bo = *opt;
-            bo.mask.host = bo.sinks.host = NULL;
+            bo.mask.host = bo.sinks.host = bo.alibi_slopes.host = bo.kv_lengths.host = NULL;
+            if (opt->alibi_slopes.host) {
+                ab = buffer_of(opt->heads * (q->dtype == CLSM_F64 ? 8 : 4),
+                               opt->alibi_slopes.host);
+                bo.alibi_slopes.buffer = ab;
+            }
+            if (opt->kv_lengths.host) {
+                kb = buffer_of(opt->batch * sizeof(int32_t), opt->kv_lengths.host);
+                bo.kv_lengths.buffer = kb;
+            }
             if (opt->mask.host) {
                 size_t mbytes = q->outer * c * (opt->mask_type == CLSM_MASK_KEEP_U8 ? 1 : 4);
                 mb = buffer_of(mbytes, opt->mask.host);
@@ -346,6 +358,10 @@ static clsm_status run_sharded(const request *q, const split *s, const void *x_s
             clReleaseMemObject(mb);
         if (sb)
             clReleaseMemObject(sb);
+        if (ab)
+            clReleaseMemObject(ab);
+        if (kb)
+            clReleaseMemObject(kb);
     }
     *y_out = y;
     return st;
@@ -396,12 +412,6 @@ static void check_sharded(const request *q)
         full.mask.host = add_full;
         mine.mask.host = add_mine;
     }
-    if (q->keep_mask || q->add_mask) {
-        full.mask_stride[2] = q->n;
-        full.mask_stride[3] = 1;
-        mine.mask_stride[2] = c;
-        mine.mask_stride[3] = 1;
-    }
     if (q->causal) {
         full.causal = mine.causal = 1;
         full.causal_offset = mine.causal_offset = (ptrdiff_t)q->n - (ptrdiff_t)q->outer;
@@ -424,7 +434,37 @@ static void check_sharded(const request *q)
         full.alibi_slopes.host = mine.alibi_slopes.host =
             q->dtype == CLSM_F64 ? (void *)slopes64 : (void *)slopes32;
     }
-    int with_options = q->keep_mask || q->add_mask || q->causal || q->sinks || q->shaped;
+    int32_t lengths[12], clamped[12];
+    if (q->kv) {
+        full.heads = mine.heads = 2;
+        full.rows = mine.rows = 2;
+        full.batch = mine.batch = q->outer / 4;
+        ts_rng r = ts_rng_seed(q->seed ^ 0x6b76);
+        for (size_t b = 0; b < full.batch; b++) {
+            /* none, all, and lengths that end inside any shard */
+            int64_t len = b == 0 ? 0 : b == 1 ? (int64_t)q->n : (int64_t)ts_rng_below(&r, q->n + 1);
+            if (q->kv == 2 && b % 2 == 0)
+                len = b % 4 == 0 ? -5 - (int64_t)b : (int64_t)q->n + 1 + (int64_t)b;
+            lengths[b] = (int32_t)len;
+            clamped[b] = (int32_t)(len < 0 ? 0 : len > (int64_t)q->n ? (int64_t)q->n : len);
+        }
+        full.kv_lengths.host = clamped;
+        mine.kv_lengths.host = lengths;
+    }
+    if (q->keep_mask || q->add_mask) {
+        /* Strides of the [batch, heads, rows] view, so that batch entries read their own. */
+        size_t heads = full.heads ? full.heads : 1, rows = full.rows ? full.rows : q->outer;
+        full.mask_stride[0] = heads * rows * q->n;
+        full.mask_stride[1] = rows * q->n;
+        full.mask_stride[2] = q->n;
+        full.mask_stride[3] = 1;
+        mine.mask_stride[0] = heads * rows * c;
+        mine.mask_stride[1] = rows * c;
+        mine.mask_stride[2] = c;
+        mine.mask_stride[3] = 1;
+    }
+    int with_options =
+        q->keep_mask || q->add_mask || q->causal || q->sinks || q->shaped || q->kv;
 
     void *x_mine = take_shard(&s, q->outer, esize, x);
     void *x_copy = take_shard(&s, q->outer, esize, x);
@@ -632,14 +672,28 @@ static void check_bad_arguments(void)
         expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
     }
 
-    snprintf(current, sizeof current, "kv_lengths on every rank (not taken yet)");
+    snprintf(current, sizeof current, "a KV length past the whole row (host)");
     {
-        int32_t lengths[1] = {5};
+        int32_t lengths[1] = {(int32_t)n + 1};
         clsm_options o = CLSM_OPTIONS_INIT;
         o.kv_lengths.host = lengths;
         st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank], 1.0f,
                                    &o, xs, ys);
-        expect_everywhere(st, CLSM_ERROR_UNSUPPORTED);
+        expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
+        lengths[0] = -1;
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank], 1.0f,
+                                   &o, xs, ys);
+        expect_everywhere(st, CLSM_ERROR_INVALID_ARGUMENT);
+    }
+
+    snprintf(current, sizeof current, "kv_lengths on rank 0 only");
+    {
+        int32_t lengths[1] = {3};
+        clsm_options o = CLSM_OPTIONS_INIT;
+        o.kv_lengths.host = lengths;
+        st = clsm_mpi_softmax_host(ctx, comm, CLSM_SOFTMAX, CLSM_F32, sh, s.first[rank], 1.0f,
+                                   rank == 0 ? &o : NULL, xs, ys);
+        expect_everywhere(st, ranks > 1 ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS);
     }
 
     snprintf(current, sizeof current, "struct_size 0 on rank 0");
@@ -932,6 +986,18 @@ static void run_all(void)
                 check_sharded(&q);
                 q = base;
                 q.shaped = q.causal = 1;
+                q.seed = seed++;
+                check_sharded(&q);
+                q = base;
+                q.kv = 1;
+                q.seed = seed++;
+                check_sharded(&q);
+                q.shaped = q.causal = 1; /* ALiBi and causal aligned at each entry's length */
+                q.seed = seed++;
+                check_sharded(&q);
+                q = base;
+                q.kv = buffers ? 2 : 1;
+                q.causal = q.sinks = q.add_mask = 1;
                 q.seed = seed++;
                 check_sharded(&q);
             }
