@@ -24,28 +24,29 @@ static void staging_return(clsm_context *ctx, clsm_staging *s)
 
 static void staging_free_buffers(clsm_staging *s)
 {
-    if (s->x)
-        clReleaseMemObject(s->x);
-    if (s->y)
-        clReleaseMemObject(s->y);
-    s->x = s->y = NULL;
+    for (int i = 0; i < 3; ++i) {
+        if (s->buffers[i])
+            clReleaseMemObject(s->buffers[i]);
+        s->buffers[i] = NULL;
+    }
     s->capacity = 0;
 }
 
-static clsm_status staging_reserve(clsm_context *ctx, clsm_staging *s, size_t bytes)
+/* The first count buffers of s, each of at least bytes. */
+static clsm_status staging_reserve(clsm_context *ctx, clsm_staging *s, size_t bytes, int count)
 {
-    if (s->capacity >= bytes)
-        return CLSM_SUCCESS;
-    staging_free_buffers(s);
-    cl_int err;
-    s->x = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (err == CL_SUCCESS)
-        s->y = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (s->capacity < bytes) {
+        staging_free_buffers(s);
+        s->capacity = bytes;
+    }
+    cl_int err = CL_SUCCESS;
+    for (int i = 0; i < count && err == CL_SUCCESS; ++i)
+        if (!s->buffers[i])
+            s->buffers[i] = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, s->capacity, NULL, &err);
     if (err != CL_SUCCESS) {
         staging_free_buffers(s);
         return clsm_status_from_cl(err);
     }
-    s->capacity = bytes;
     return CLSM_SUCCESS;
 }
 
@@ -120,13 +121,13 @@ static clsm_status forward_run(clsm_context *ctx, clsm_staging *s, const clsm_re
      * most of a small call's time, so the call waits once, for the read. The kernel waits
      * for the write by its event (the queue may be out of order). */
     cl_event written;
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_FALSE, 0, r.bytes, x, 0, NULL,
-                                      &written);
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->buffers[0], CL_FALSE, 0, r.bytes, x, 0,
+                                      NULL, &written);
     if (err != CL_SUCCESS)
         return clsm_status_from_cl(err);
     cl_event computed;
-    clsm_status status =
-        clsm_launch(ctx, &r, s->x, 0, y ? s->y : NULL, 0, first, 1, &written, &computed);
+    clsm_status status = clsm_launch(ctx, &r, s->buffers[0], 0, y ? s->buffers[1] : NULL, 0,
+                                     first, 1, &written, &computed);
     if (status != CLSM_SUCCESS) {
         /* x must be no longer needed when the call returns. */
         clWaitForEvents(1, &written);
@@ -134,7 +135,8 @@ static clsm_status forward_run(clsm_context *ctx, clsm_staging *s, const clsm_re
         return status;
     }
     clReleaseEvent(written);
-    err = y ? clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, y, 1, &computed, NULL)
+    err = y ? clEnqueueReadBuffer(ctx->queue, s->buffers[1], CL_TRUE, 0, r.bytes, y, 1,
+                                  &computed, NULL)
             : clWaitForEvents(1, &computed);
     clReleaseEvent(computed);
     return clsm_status_from_cl(err);
@@ -163,7 +165,7 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
     if (status == CLSM_SUCCESS && !s)
         status = CLSM_ERROR_OUT_OF_MEMORY;
     if (status == CLSM_SUCCESS)
-        status = staging_reserve(ctx, s, per_run * slice_bytes);
+        status = staging_reserve(ctx, s, per_run * slice_bytes, 2);
     for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_run) {
         clsm_shape run = shape;
         run.outer = shape.outer - first < per_run ? shape.outer - first : per_run;
@@ -188,47 +190,57 @@ clsm_status clsm_softmax_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
     return clsm_softmax_host_ex(ctx, op, dtype, shape, scale, NULL, x, y);
 }
 
-/* One round trip of a run of outer slices: y into the staging x, dy into the staging y,
- * where dx is computed in place and read back from. */
+/* One round trip of outer slices first to first + run.outer: y, dy and (with a cap) x into
+ * the staging buffers, dx computed over the staged dy and read back from it. */
 static clsm_status backward_run(clsm_context *ctx, clsm_staging *s, const clsm_request *whole,
-                                clsm_shape run, const char *y, const char *dy, char *dx)
+                                clsm_shape run, size_t first, const char *x, const char *y,
+                                const char *dy, char *dx)
 {
     clsm_request r = *whole;
     r.shape = run;
     r.bytes = run.outer * run.axis * run.inner * clsm_dtype_size(r.dtype);
-    /* Not blocking, as in forward_run; but y and dy must be no longer needed when the call
-     * returns, whatever fails: dx may be either of them. */
-    cl_event written[2];
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, s->x, CL_FALSE, 0, r.bytes, y, 0, NULL,
-                                      &written[0]);
-    if (err != CL_SUCCESS)
-        return clsm_status_from_cl(err);
-    err = clEnqueueWriteBuffer(ctx->queue, s->y, CL_FALSE, 0, r.bytes, dy, 0, NULL, &written[1]);
-    cl_uint n = err == CL_SUCCESS ? 2 : 1;
+    /* Not blocking, as in forward_run; but the inputs must be no longer needed when the call
+     * returns, whatever fails: dx may be y or dy. */
+    const char *const inputs[3] = {y, dy, x};
+    cl_event written[3];
+    cl_uint n = 0;
+    cl_int err = CL_SUCCESS;
+    for (int i = 0; i < 3 && inputs[i] && err == CL_SUCCESS; ++i) {
+        err = clEnqueueWriteBuffer(ctx->queue, s->buffers[i], CL_FALSE, 0, r.bytes, inputs[i], 0,
+                                   NULL, &written[n]);
+        n += err == CL_SUCCESS;
+    }
     clsm_status status = clsm_status_from_cl(err);
     cl_event computed;
     if (status == CLSM_SUCCESS)
-        status = clsm_launch_backward(ctx, &r, s->x, 0, s->y, 0, s->y, 0, n, written, &computed);
-    if (status != CLSM_SUCCESS)
+        status = clsm_launch_backward(ctx, &r, x ? s->buffers[2] : NULL, 0, s->buffers[0], 0,
+                                      s->buffers[1], 0, s->buffers[1], 0, first, n, written,
+                                      &computed);
+    if (status != CLSM_SUCCESS && n)
         clWaitForEvents(n, written);
     for (cl_uint i = 0; i < n; i++)
         clReleaseEvent(written[i]);
     if (status != CLSM_SUCCESS)
         return status;
-    err = clEnqueueReadBuffer(ctx->queue, s->y, CL_TRUE, 0, r.bytes, dx, 1, &computed, NULL);
+    err = clEnqueueReadBuffer(ctx->queue, s->buffers[1], CL_TRUE, 0, r.bytes, dx, 1, &computed,
+                              NULL);
     clReleaseEvent(computed);
     return clsm_status_from_cl(err);
 }
 
-clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
-                                       clsm_shape shape, float scale, const void *y,
-                                       const void *dy, void *dx)
+clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                          clsm_shape shape, double scale,
+                                          const clsm_options *options, const void *x,
+                                          const void *y, const void *dy, void *dx)
 {
     clsm_request r;
-    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, NULL, &r);
+    clsm_status status = clsm_validate_request(ctx, op, dtype, shape, scale, options, &r);
     if (status != CLSM_SUCCESS || r.bytes == 0)
         return status;
-    status = clsm_validate_backward_host(&r, y, dy, dx);
+    /* x is read only for the cap's derivative. */
+    if (!(r.opt.softcap > 0))
+        x = NULL;
+    status = clsm_validate_backward_host(&r, x, y, dy, dx);
     if (status != CLSM_SUCCESS)
         return status;
 
@@ -237,17 +249,28 @@ clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype
     if (status != CLSM_SUCCESS)
         return status;
 
-    clsm_staging *s = staging_take(ctx);
-    if (!s)
-        return CLSM_ERROR_OUT_OF_MEMORY;
-    status = staging_reserve(ctx, s, per_run * slice_bytes);
+    status = options_to_device(ctx, &r);
+    clsm_staging *s = status == CLSM_SUCCESS ? staging_take(ctx) : NULL;
+    if (status == CLSM_SUCCESS && !s)
+        status = CLSM_ERROR_OUT_OF_MEMORY;
+    if (status == CLSM_SUCCESS)
+        status = staging_reserve(ctx, s, per_run * slice_bytes, x ? 3 : 2);
     for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_run) {
         clsm_shape run = shape;
         run.outer = shape.outer - first < per_run ? shape.outer - first : per_run;
         size_t skip = first * slice_bytes;
-        status = backward_run(ctx, s, &r, run, (const char *)y + skip, (const char *)dy + skip,
-                              (char *)dx + skip);
+        status = backward_run(ctx, s, &r, run, first, x ? (const char *)x + skip : NULL,
+                              (const char *)y + skip, (const char *)dy + skip, (char *)dx + skip);
     }
-    staging_return(ctx, s);
+    if (s)
+        staging_return(ctx, s);
+    options_release(&r);
     return status;
+}
+
+clsm_status clsm_softmax_backward_host(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                       clsm_shape shape, float scale, const void *y,
+                                       const void *dy, void *dx)
+{
+    return clsm_softmax_backward_host_ex(ctx, op, dtype, shape, scale, NULL, NULL, y, dy, dx);
 }

@@ -121,7 +121,7 @@ typedef struct clsm_variant {
     clsm_dtype dtype;
     /* group_size: compiled-in work-group size, 0 where the code does not depend on it;
      * items: regs' entries a work-item holds, 0 for the other families; backward: the
-     * gradient kernels, which take none of the options. */
+     * gradient kernels, which take the options that mask and the cap. */
     CLSM_VARIANT_FLAGS(CLSM_VARIANT_FIELD)
 } clsm_variant;
 
@@ -182,10 +182,11 @@ typedef struct clsm_program {
     struct clsm_program *next;
 } clsm_program;
 
-/* A pair of device buffers the host path copies through, reused across calls. */
+/* The device buffers the host path copies through, reused across calls: the forward's x and
+ * y, or the backward's y, dy (then dx) and x; the third only once a call needs it. */
 typedef struct clsm_staging {
-    cl_mem x, y;
-    size_t capacity;
+    cl_mem buffers[3];
+    size_t capacity; /* of each */
     struct clsm_staging *next;
 } clsm_staging;
 
@@ -243,12 +244,15 @@ clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
 clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r, cl_mem x,
                                   size_t x_offset, cl_mem y, size_t y_offset);
 clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y);
-/* The backward pass's y, dy and dx: dx may be exactly y or dy, and overlap neither otherwise. */
-clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, const clsm_request *r,
-                                           cl_mem y, size_t y_offset, cl_mem dy,
+/* The backward pass's x (NULL where it is not read), y, dy and dx, and its options, which the
+ * forward's rules check but for the sinks and ALiBi slopes, which it drops from r unread (the
+ * gradient does not depend on them); statistics are refused. dx may be exactly y or dy, and
+ * overlaps nothing otherwise. */
+clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, clsm_request *r, cl_mem x,
+                                           size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
                                            size_t dy_offset, cl_mem dx, size_t dx_offset);
-clsm_status clsm_validate_backward_host(const clsm_request *r, const void *y, const void *dy,
-                                        void *dx);
+clsm_status clsm_validate_backward_host(clsm_request *r, const void *x, const void *y,
+                                        const void *dy, void *dx);
 
 /* families.c */
 const clsm_family *clsm_family_of(clsm_family_id family);
@@ -287,11 +291,12 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
                         cl_mem y, size_t y_offset, size_t first, cl_uint num_events,
                         const cl_event *events, cl_event *event);
 
-/* launch.c: the backward pass of a validated, non-empty request (its options unused). */
-clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_mem y,
-                                 size_t y_offset, cl_mem dy, size_t dy_offset, cl_mem dx,
-                                 size_t dx_offset, cl_uint num_events, const cl_event *events,
-                                 cl_event *event);
+/* launch.c: the backward pass of a validated, non-empty request, as clsm_launch; x is NULL
+ * without a cap. */
+clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_mem x,
+                                 size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
+                                 size_t dy_offset, cl_mem dx, size_t dx_offset, size_t first,
+                                 cl_uint num_events, const cl_event *events, cl_event *event);
 
 /* kernel_args.c: the values of a kernel's arguments, one field per argument of its list in
  * kernel_args.h (an option tensor: name and name_off), set by name; call with ctx->lock held. */

@@ -129,6 +129,19 @@ static cl_mem chunk_scratch(clsm_context *ctx, const clsm_request *r, const clsm
                           NULL, err);
 }
 
+/* An argument list's option tensors in a, from the request r and its options o (validation
+ * cleared those not used), with offsets in elements. */
+#define SET_TENSOR(kind, type, name) SET_TENSOR_##kind(name)
+#define SET_TENSOR_in(name)
+#define SET_TENSOR_out(name)
+#define SET_TENSOR_val(name)
+#define SET_TENSOR_oval(name)
+#define SET_TENSOR_opt_in(name)                                                             \
+    a.name = o->name.buffer;                                                                \
+    a.name##_off = o->name.offset / r->extent[CLSM_TENSOR_##name].element;
+#define SET_TENSOR_opt_out(name) SET_TENSOR_opt_in(name)
+#define SET_TENSOR_scratch(name)
+
 clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size_t x_offset,
                         cl_mem y, size_t y_offset, size_t first, cl_uint num_events,
                         const cl_event *events, cl_event *event)
@@ -156,19 +169,7 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
         .window = o->window, .softcap = o->softcap,
         .chunk = g.chunk, .chunks = g.chunks,
     };
-    /* The option tensors (validation cleared those not used), with offsets in elements. */
-#define SET_TENSOR(kind, type, name) SET_TENSOR_##kind(name)
-#define SET_TENSOR_in(name)
-#define SET_TENSOR_out(name)
-#define SET_TENSOR_val(name)
-#define SET_TENSOR_oval(name)
-#define SET_TENSOR_opt_in(name)                                                             \
-    a.name = o->name.buffer;                                                                \
-    a.name##_off = o->name.offset / r->extent[CLSM_TENSOR_##name].element;
-#define SET_TENSOR_opt_out(name) SET_TENSOR_opt_in(name)
-#define SET_TENSOR_scratch(name)
     CLSM_FORWARD_ARGS(SET_TENSOR, )
-#undef SET_TENSOR
     cl_int err = CL_SUCCESS;
     int reduce_first =
         f->kernels[1] && !o->stats_in.buffer && !(f->one_chunk_alone && g.chunks == 1);
@@ -185,13 +186,14 @@ clsm_status clsm_launch(clsm_context *ctx, const clsm_request *r, cl_mem x, size
     return clsm_status_from_cl(err);
 }
 
-clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_mem y,
-                                 size_t y_offset, cl_mem dy, size_t dy_offset, cl_mem dx,
-                                 size_t dx_offset, cl_uint num_events, const cl_event *events,
-                                 cl_event *event)
+clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_mem x,
+                                 size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
+                                 size_t dy_offset, cl_mem dx, size_t dx_offset, size_t first,
+                                 cl_uint num_events, const cl_event *events, cl_event *event)
 {
     clsm_family_id family = choose_backward_family(ctx, r->shape);
     const clsm_family *f = clsm_family_of(family);
+    const clsm_options *o = &r->opt;
     size_t element = clsm_dtype_size(r->dtype);
     clsm_variant v = clsm_variant_of(r, family, 1);
     v.backward = 1;
@@ -204,13 +206,19 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
         return status;
 
     clsm_backward_args a = {
-        .y = y, .y_off = y_offset / element, .dy = dy, .dy_off = dy_offset / element,
-        .dx = dx, .dx_off = dx_offset / element,
+        .x = x, .x_off = x_offset / element, .y = y, .y_off = y_offset / element,
+        .dy = dy, .dy_off = dy_offset / element, .dx = dx, .dx_off = dx_offset / element,
         .outer = r->shape.outer, .axis = r->shape.axis, .inner = r->shape.inner,
         .scale_bits = scale_bits(r), .bundle = g.bundle,
         .stream = streams(ctx, r),
+        .first = first,
+        .mask_stride = {{o->mask_stride[0], o->mask_stride[1], o->mask_stride[2],
+                         o->mask_stride[3]}},
+        .heads = o->heads, .rows = o->rows, .causal_offset = o->causal_offset,
+        .window = o->window, .softcap = o->softcap,
         .chunk = g.chunk, .chunks = g.chunks,
     };
+    CLSM_BACKWARD_ARGS(SET_TENSOR, )
     cl_int err = CL_SUCCESS;
     int two = f->backward_kernels[1] != NULL;
     if (two) {
@@ -276,6 +284,32 @@ clsm_status clsm_softmax_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype
                                    num_events_in_wait_list, event_wait_list, event);
 }
 
+clsm_status clsm_softmax_backward_buffers_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
+                                             clsm_shape shape, double scale,
+                                             const clsm_options *options, cl_mem x,
+                                             size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
+                                             size_t dy_offset, cl_mem dx, size_t dx_offset,
+                                             cl_uint num_events_in_wait_list,
+                                             const cl_event *event_wait_list, cl_event *event)
+{
+    clsm_request r;
+    int done;
+    clsm_status status = start_buffers_call(ctx, op, dtype, shape, scale, options,
+                                            num_events_in_wait_list, event_wait_list, event, &r,
+                                            &done);
+    if (done)
+        return status;
+    /* x is read only for the cap's derivative. */
+    if (!(r.opt.softcap > 0))
+        x = NULL;
+    status = clsm_validate_backward_buffers(ctx, &r, x, x_offset, y, y_offset, dy, dy_offset, dx,
+                                            dx_offset);
+    if (status != CLSM_SUCCESS)
+        return status;
+    return clsm_launch_backward(ctx, &r, x, x_offset, y, y_offset, dy, dy_offset, dx, dx_offset,
+                                0, num_events_in_wait_list, event_wait_list, event);
+}
+
 clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op, clsm_dtype dtype,
                                           clsm_shape shape, float scale, cl_mem y,
                                           size_t y_offset, cl_mem dy, size_t dy_offset,
@@ -283,16 +317,7 @@ clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op, clsm_dt
                                           cl_uint num_events_in_wait_list,
                                           const cl_event *event_wait_list, cl_event *event)
 {
-    clsm_request r;
-    int done;
-    clsm_status status = start_buffers_call(ctx, op, dtype, shape, scale, NULL,
-                                            num_events_in_wait_list, event_wait_list, event, &r,
-                                            &done);
-    if (done)
-        return status;
-    status = clsm_validate_backward_buffers(ctx, &r, y, y_offset, dy, dy_offset, dx, dx_offset);
-    if (status != CLSM_SUCCESS)
-        return status;
-    return clsm_launch_backward(ctx, &r, y, y_offset, dy, dy_offset, dx, dx_offset,
-                                num_events_in_wait_list, event_wait_list, event);
+    return clsm_softmax_backward_buffers_ex(ctx, op, dtype, shape, scale, NULL, NULL, 0, y,
+                                            y_offset, dy, dy_offset, dx, dx_offset,
+                                            num_events_in_wait_list, event_wait_list, event);
 }

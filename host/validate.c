@@ -211,22 +211,35 @@ typedef struct tensor_use {
     cl_mem buffer;
     size_t offset, bytes, element;
     int written;
+    unsigned same_ok; /* bits of the uses it may be the very same range as (in place) */
 } tensor_use;
 
-/* x, y, then the option tensors in the order of their ids. */
-enum { USE_X, USE_Y, USE_OPTIONS, USES = USE_OPTIONS + CLSM_OPTION_TENSORS };
+/* The forward's x and y, or the backward's x, y, dy and dx, then the option tensors in the
+ * order of their ids. */
+enum { USE_X, USE_Y, USE_DY, USE_DX, USE_OPTIONS, USES = USE_OPTIONS + CLSM_OPTION_TENSORS };
 #define USE_OF(name) (USE_OPTIONS + CLSM_TENSOR_##name)
+#define USE_BIT(use) (1u << (use))
 
-static void list_uses(const clsm_request *r, const clsm_tensor *x, const clsm_tensor *y,
+/* given: x, y, dy and dx as the entry point has them, dy and dx unset for the forward. */
+static void list_uses(const clsm_request *r, int backward, const clsm_tensor *given,
                       tensor_use *u)
 {
     size_t element = clsm_dtype_size(r->dtype);
-    u[USE_X] = (tensor_use){x->host, x->buffer, x->offset, r->bytes, element, 0};
-    u[USE_Y] = (tensor_use){y->host, y->buffer, y->offset, r->bytes, element, 1};
+    for (int t = 0; t < USE_OPTIONS; ++t)
+        u[t] = (tensor_use){given[t].host, given[t].buffer, given[t].offset, r->bytes, element,
+                            0, 0};
+    if (backward) {
+        u[USE_DX].written = 1;
+        u[USE_DX].same_ok = USE_BIT(USE_Y) | USE_BIT(USE_DY);
+    } else {
+        u[USE_Y].written = 1;
+        u[USE_Y].same_ok = USE_BIT(USE_X);
+    }
     for (int t = 0; t < CLSM_OPTION_TENSORS; ++t) {
         const clsm_tensor *ot = clsm_option_tensor(&r->opt, t);
         u[USE_OPTIONS + t] = (tensor_use){ot->host, ot->buffer, ot->offset, r->extent[t].bytes,
-                                          r->extent[t].element, clsm_option_tensor_written(t)};
+                                          r->extent[t].element, clsm_option_tensor_written(t),
+                                          0};
     }
 }
 
@@ -236,8 +249,8 @@ static int ranges_overlap(uintptr_t a, size_t a_bytes, uintptr_t b, size_t b_byt
     return a < b + b_bytes && b < a + a_bytes;
 }
 
-/* What is written may share no byte with anything else; x and y may be the very same
- * range (in place). */
+/* What is written may share no byte with anything else, but may be the very same range as
+ * the inputs it may overwrite (in place). */
 static int uses_overlap(const tensor_use *u, const uintptr_t *start, const void *const *space)
 {
     for (int w = 0; w < USES; ++w) {
@@ -246,8 +259,7 @@ static int uses_overlap(const tensor_use *u, const uintptr_t *start, const void 
         for (int t = 0; t < USES; ++t) {
             if (t == w || !space[t] || space[t] != space[w])
                 continue;
-            int in_place = (w == USE_Y && t == USE_X) || (w == USE_X && t == USE_Y);
-            if (in_place && start[w] == start[t])
+            if ((u[w].same_ok & USE_BIT(t)) && start[w] == start[t])
                 continue;
             if (ranges_overlap(start[w], u[w].bytes, start[t], u[t].bytes))
                 return 1;
@@ -256,12 +268,18 @@ static int uses_overlap(const tensor_use *u, const uintptr_t *start, const void 
     return 0;
 }
 
-/* The rules every set tensor follows on both paths, and the ones both need set. */
-static clsm_status check_set(const clsm_request *r, const int *set)
+/* The rules every set tensor follows on both paths, and the ones each entry point needs set. */
+static clsm_status check_set(const clsm_request *r, int backward, const int *set)
 {
     const clsm_options *o = &r->opt;
-    if (!set[USE_X] || (!set[USE_Y] && !set[USE_OF(stats_out)]))
+    if (backward) {
+        /* The gradient has no statistics; x is read for the cap's derivative. */
+        if (!set[USE_Y] || !set[USE_DY] || !set[USE_DX] || (o->softcap > 0 && !set[USE_X]) ||
+            set[USE_OF(stats_in)] || set[USE_OF(stats_out)])
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    } else if (!set[USE_X] || (!set[USE_Y] && !set[USE_OF(stats_out)])) {
         return CLSM_ERROR_INVALID_ARGUMENT;
+    }
     if (o->mask_type != CLSM_MASK_NONE && !set[USE_OF(mask)])
         return CLSM_ERROR_INVALID_ARGUMENT;
     /* A slice with given statistics is not reduced, so it has none of its own to report. */
@@ -288,11 +306,10 @@ static clsm_status check_host_values(const clsm_request *r)
     return CLSM_SUCCESS;
 }
 
-clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
+static clsm_status validate_host(const clsm_request *r, int backward, const clsm_tensor *given)
 {
-    const clsm_tensor xt = {(void *)x, NULL, 0}, yt = {y, NULL, 0};
     tensor_use u[USES];
-    list_uses(r, &xt, &yt, u);
+    list_uses(r, backward, given, u);
     int set[USES];
     uintptr_t start[USES];
     const void *space[USES];
@@ -302,12 +319,34 @@ clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
         start[i] = (uintptr_t)u[i].host;
         space[i] = set[i] ? &host_memory : NULL;
     }
-    clsm_status status = check_set(r, set);
+    clsm_status status = check_set(r, backward, set);
     if (status != CLSM_SUCCESS)
         return status;
     if (uses_overlap(u, start, space))
         return CLSM_ERROR_INVALID_ARGUMENT;
     return check_host_values(r);
+}
+
+clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
+{
+    const clsm_tensor given[USE_OPTIONS] = {{(void *)x, NULL, 0}, {y, NULL, 0}};
+    return validate_host(r, 0, given);
+}
+
+/* Sinks and ALiBi move u by what does not depend on x, so the gradient never reads them: they
+ * are dropped unread, neither staged nor compiled in. */
+static void drop_unread_options(clsm_request *r)
+{
+    r->opt.sinks = r->opt.alibi_slopes = (clsm_tensor){0};
+}
+
+clsm_status clsm_validate_backward_host(clsm_request *r, const void *x, const void *y,
+                                        const void *dy, void *dx)
+{
+    drop_unread_options(r);
+    const clsm_tensor given[USE_OPTIONS] = {
+        {(void *)x, NULL, 0}, {(void *)y, NULL, 0}, {(void *)dy, NULL, 0}, {dx, NULL, 0}};
+    return validate_host(r, 1, given);
 }
 
 /* A buffer's root allocation and the offset of offset within it, so that sub-buffers of
@@ -339,16 +378,15 @@ static clsm_status check_buffer(const clsm_context *ctx, const tensor_use *u,
     return CLSM_SUCCESS;
 }
 
-clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r, cl_mem x,
-                                  size_t x_offset, cl_mem y, size_t y_offset)
+static clsm_status validate_buffers(const clsm_context *ctx, const clsm_request *r, int backward,
+                                    const clsm_tensor *given)
 {
-    const clsm_tensor xt = {NULL, x, x_offset}, yt = {NULL, y, y_offset};
     tensor_use u[USES];
-    list_uses(r, &xt, &yt, u);
+    list_uses(r, backward, given, u);
     int set[USES];
     for (int i = 0; i < USES; ++i)
         set[i] = u[i].buffer != NULL;
-    clsm_status status = check_set(r, set);
+    clsm_status status = check_set(r, backward, set);
     if (status != CLSM_SUCCESS)
         return status;
     cl_mem root[USES] = {NULL};
@@ -367,6 +405,25 @@ clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r
     return uses_overlap(u, start, space) ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS;
 }
 
+clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r, cl_mem x,
+                                  size_t x_offset, cl_mem y, size_t y_offset)
+{
+    const clsm_tensor given[USE_OPTIONS] = {{NULL, x, x_offset}, {NULL, y, y_offset}};
+    return validate_buffers(ctx, r, 0, given);
+}
+
+clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, clsm_request *r, cl_mem x,
+                                           size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
+                                           size_t dy_offset, cl_mem dx, size_t dx_offset)
+{
+    drop_unread_options(r);
+    const clsm_tensor given[USE_OPTIONS] = {{NULL, x, x_offset},
+                                            {NULL, y, y_offset},
+                                            {NULL, dy, dy_offset},
+                                            {NULL, dx, dx_offset}};
+    return validate_buffers(ctx, r, 1, given);
+}
+
 /* OpenCL leaves a NULL event, or one of another context, in a wait list undefined, and
  * PoCL enqueues it without a word. */
 clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
@@ -383,53 +440,4 @@ clsm_status clsm_validate_wait_list(const clsm_context *ctx, cl_uint num_events,
             return CLSM_ERROR_INVALID_ARGUMENT;
     }
     return CLSM_SUCCESS;
-}
-
-/* The backward pass's tensors, all of the same size. */
-enum { B_Y, B_DY, B_DX, B_TENSORS };
-
-/* dx may be exactly y or dy (in place), and share no byte with them otherwise; y and dy are
- * only read, so they may overlap as they like. */
-static int backward_overlap(const uintptr_t *start, const void *const *space, size_t bytes)
-{
-    for (int t = B_Y; t <= B_DY; ++t)
-        if (space[t] == space[B_DX] && start[t] != start[B_DX] &&
-            ranges_overlap(start[t], bytes, start[B_DX], bytes))
-            return 1;
-    return 0;
-}
-
-clsm_status clsm_validate_backward_host(const clsm_request *r, const void *y, const void *dy,
-                                        void *dx)
-{
-    static const char host_memory = 0;
-    if (!y || !dy || !dx)
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    const uintptr_t start[B_TENSORS] = {(uintptr_t)y, (uintptr_t)dy, (uintptr_t)dx};
-    const void *const space[B_TENSORS] = {&host_memory, &host_memory, &host_memory};
-    return backward_overlap(start, space, r->bytes) ? CLSM_ERROR_INVALID_ARGUMENT
-                                                    : CLSM_SUCCESS;
-}
-
-clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, const clsm_request *r,
-                                           cl_mem y, size_t y_offset, cl_mem dy,
-                                           size_t dy_offset, cl_mem dx, size_t dx_offset)
-{
-    const cl_mem buffers[B_TENSORS] = {y, dy, dx};
-    const size_t offsets[B_TENSORS] = {y_offset, dy_offset, dx_offset};
-    if (!y || !dy || !dx)
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    cl_mem root[B_TENSORS];
-    uintptr_t start[B_TENSORS];
-    for (int t = 0; t < B_TENSORS; ++t) {
-        const tensor_use u = {NULL, buffers[t], offsets[t], r->bytes, clsm_dtype_size(r->dtype),
-                              t == B_DX};
-        clsm_status status = check_buffer(ctx, &u, t == B_DX ? CL_MEM_READ_ONLY : CL_MEM_WRITE_ONLY,
-                                          &root[t], &start[t]);
-        if (status != CLSM_SUCCESS)
-            return status;
-    }
-    const void *const space[B_TENSORS] = {root[B_Y], root[B_DY], root[B_DX]};
-    return backward_overlap(start, space, r->bytes) ? CLSM_ERROR_INVALID_ARGUMENT
-                                                    : CLSM_SUCCESS;
 }

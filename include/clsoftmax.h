@@ -438,6 +438,49 @@ CLSM_API clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op
                                                    const cl_event *event_wait_list,
                                                    cl_event *event);
 
+/* ---- v2: the backward pass with the forward's options ---- */
+
+/**
+ * clsm_softmax_backward_host() for a forward call made with @p options, whose
+ * u_j = scale*x_j the options then shaped: with g_j the v1.1 formula without
+ * the scale,
+ *   dx_j = g_j * scale * (1 - tanh^2(scale*x_j/softcap))   with softcap > 0,
+ *   dx_j = g_j * scale                                      without,
+ * and dx_j = 0 (whatever y, dy and x hold) at every entry an option masks to
+ * -inf: a keep-mask's 0, an additive -inf, causal, window and kv_lengths. The
+ * sums of g still run over every entry of the slice, masked ones included, as
+ * PyTorch's do. ALiBi and sinks do not change the gradient, and stats_in and
+ * stats_out have none. NULL options is exactly clsm_softmax_backward_host();
+ * F64 calls use the scale as given, the others round it once to float.
+ *
+ * @param x the forward's input, read only with softcap > 0 (else it may be
+ *          NULL); of dtype and shape. dx may share no byte with it.
+ * @param y,dy,dx as for clsm_softmax_backward_host().
+ * @return as clsm_softmax_backward_host() and, for the options,
+ *         clsm_softmax_host_ex(); CLSM_ERROR_INVALID_ARGUMENT also for
+ *         stats_in or stats_out set, softcap > 0 with x NULL, and dx sharing
+ *         bytes with x or an option tensor. The host path refuses a kv_lengths
+ *         entry below 0 or above axis; the buffers path clamps it to [0, axis].
+ *         Bound: the v1.1 bound times 1 - tanh^2(scale*x_j/softcap).
+ */
+CLSM_API clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op,
+                                                   clsm_dtype dtype, clsm_shape shape,
+                                                   double scale, const clsm_options *options,
+                                                   const void *x, const void *y,
+                                                   const void *dy, void *dx);
+
+/**
+ * clsm_softmax_backward_host_ex() on device buffers, asynchronous like
+ * clsm_softmax_buffers(); @p event completes when dx is written. x (a NULL
+ * buffer without softcap) follows y's rules, the option buffers those of
+ * clsm_softmax_buffers_ex().
+ */
+CLSM_API clsm_status clsm_softmax_backward_buffers_ex(
+    clsm_context *ctx, clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
+    const clsm_options *options, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
+    size_t dy_offset, cl_mem dx, size_t dx_offset, cl_uint num_events_in_wait_list,
+    const cl_event *event_wait_list, cl_event *event);
+
 #ifdef __cplusplus
 }
 #endif

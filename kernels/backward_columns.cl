@@ -11,8 +11,8 @@
 __attribute__((vec_type_hint(realv)))
 kernel void backward_columns(BACKWARD_ARGS)
 {
-    real scale = scale_of(scale_bits);
-    global const store_t *ys = y + y_off, *dys = dy + dy_off;
+    options o = BACKWARD_OPTIONS_OF_ARGS;
+    global const store_t *xs = x + x_off, *ys = y + y_off, *dys = dy + dy_off;
     global store_t *dxs = dx + dx_off;
     ulong blocks_per_outer = (inner + VEC - 1) / VEC;
     ulong blocks = outer * blocks_per_outer;
@@ -20,11 +20,18 @@ kernel void backward_columns(BACKWARD_ARGS)
         ulong outer_index = b / blocks_per_outer;
         ulong c = (b - outer_index * blocks_per_outer) * VEC;
         ulong base = outer_index * axis * inner + c;
-        if (inner - c < VEC) {
-            for (ulong k = base; k < base + (inner - c); ++k)
-                slice_backward_scalar(ys + k, dys + k, dxs + k, inner, axis, scale);
+        ulong s = outer_index * inner + c;
+        /* The lanes are slices, which pass one j and one row for all: slices whose options
+         * reach the row or j take the scalar path. */
+        if (ROW_OPTIONS || inner - c < VEC) {
+            for (ulong k = 0; k < min(inner - c, (ulong)VEC); ++k) {
+                slice_ctx ck = slice_ctx_of(&o, s + k);
+                slice_backward_scalar(xs + base + k, ys + base + k, dys + base + k,
+                                      dxs + base + k, inner, axis, &ck);
+            }
             continue;
         }
+        slice_ctx any = slice_ctx_of(&o, s);
         realv sum = 0, comp = 0;
         maskv nan = 0;
         for (ulong j = 0; j < axis; ++j) {
@@ -35,7 +42,8 @@ kernel void backward_columns(BACKWARD_ARGS)
         realv S = dot_total_v(sum, comp);
         for (ulong j = 0; j < axis; ++j) {
             ulong k = base + j * inner;
-            store_lanes(dxs + k, 1, grad_v(load_lanes(ys + k, 1), load_lanes(dys + k, 1), S, nan, scale));
+            store_lanes(dxs + k, 1, grad_v(load_lanes(ys + k, 1), load_lanes(dys + k, 1), S, nan,
+                                           any.scale, factor_v(xs + k, &any), 0));
         }
     }
 }

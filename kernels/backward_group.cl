@@ -21,7 +21,7 @@ kernel void backward_group(BACKWARD_ARGS)
     local real sums[WG];
     local real comps[WG];
     local int nans[WG];
-    real scale = scale_of(scale_bits);
+    options o = BACKWARD_OPTIONS_OF_ARGS;
     uint lid = get_local_id(0);
     int cached = axis <= CACHED;
     ulong slices = outer * inner;
@@ -55,12 +55,18 @@ kernel void backward_group(BACKWARD_ARGS)
         }
         real S = dot_total(sums[0], comps[0]);
         nan = nans[0];
+        slice_ctx c = slice_ctx_of(&o, s);
+        ulong begin, end;
+        kept_range(&c, axis, &begin, &end);
         /* Each work-item reads back only the entries it cached itself. */
         for (ulong j = lid; j < axis; j += WG) {
             ulong k = base + j * inner;
             real yj = cached ? y_cache[j] : LOAD(y, y_off + k);
             real dyj = cached ? dy_cache[j] : LOAD(dy, dy_off + k);
-            STORE(dx, dx_off + k, nan ? CANONICAL_NAN : grad(yj, dyj, S, scale));
+            real v = dropped(&c, j, begin, end) ? (real)0
+                     : nan ? CANONICAL_NAN
+                           : grad(yj, dyj, S, c.scale, factor_at(x, x_off + k, &c));
+            STORE(dx, dx_off + k, v);
         }
         /* The next slice overwrites slot 0 and the cache; nobody may still be reading them. */
         barrier(CLK_LOCAL_MEM_FENCE);

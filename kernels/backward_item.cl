@@ -7,12 +7,13 @@
  */
 kernel void backward_item(BACKWARD_ARGS)
 {
-    real scale = scale_of(scale_bits);
+    options o = BACKWARD_OPTIONS_OF_ARGS;
     ulong slices = outer * inner;
     for (ulong s = get_global_id(0); s < slices; s += get_global_size(0)) {
         ulong outer_index = s / inner;
         ulong base = outer_index * axis * inner + (s - outer_index * inner);
-        slice_backward_scalar(y + y_off + base, dy + dy_off + base, dx + dx_off + base, inner,
-                              axis, scale);
+        slice_ctx c = slice_ctx_of(&o, s);
+        slice_backward_scalar(x + x_off + base, y + y_off + base, dy + dy_off + base,
+                              dx + dx_off + base, inner, axis, &c);
     }
 }

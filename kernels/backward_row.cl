@@ -13,13 +13,13 @@
 __attribute__((vec_type_hint(realv)))
 kernel void backward_row(BACKWARD_ARGS)
 {
-    real scale = scale_of(scale_bits);
-    global const store_t *ys = y + y_off, *dys = dy + dy_off;
+    options o = BACKWARD_OPTIONS_OF_ARGS;
+    global const store_t *xs = x + x_off, *ys = y + y_off, *dys = dy + dy_off;
     global store_t *dxs = dx + dx_off;
     bundle = min(bundle, (uint)VEC);
-    for (ulong first = get_global_id(0) * bundle; first < outer;
-         first += get_global_size(0) * bundle) {
-        uint count = outer - first < bundle ? (uint)(outer - first) : bundle;
+    for (ulong lead = get_global_id(0) * bundle; lead < outer;
+         lead += get_global_size(0) * bundle) {
+        uint count = outer - lead < bundle ? (uint)(outer - lead) : bundle;
         realv sums[VEC], comps[VEC];
         int nan[VEC];
         for (uint k = 0; k < VEC; ++k) {
@@ -28,15 +28,17 @@ kernel void backward_row(BACKWARD_ARGS)
             if (k >= count)
                 continue;
             maskv nan_lanes;
-            ulong off = (first + k) * axis;
+            ulong off = (lead + k) * axis;
             range_dot(ys + off, dys + off, axis, &sums[k], &comps[k], &nan_lanes);
             nan[k] = any(nan_lanes);
         }
         real S[VEC];
         VSTORE_REAL(S, lanes_total(sums, comps));
         for (uint k = 0; k < count; ++k) {
-            ulong off = (first + k) * axis;
-            range_grad(ys + off, dys + off, dxs + off, axis, S[k], nan[k], scale, stream);
+            ulong off = (lead + k) * axis;
+            slice_ctx c = slice_ctx_of(&o, lead + k);
+            slice_range_grad(xs + off, ys + off, dys + off, dxs + off, 0, axis, axis, S[k],
+                             nan[k], &c, stream);
         }
     }
 }

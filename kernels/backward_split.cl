@@ -46,19 +46,22 @@ kernel void backward_split_sums(BACKWARD_ARGS)
 __attribute__((vec_type_hint(realv)))
 kernel void backward_split_output(BACKWARD_ARGS)
 {
-    real scale = scale_of(scale_bits);
+    options o = BACKWARD_OPTIONS_OF_ARGS;
     ulong n = outer * chunks;
     for (ulong g = get_global_id(0); g < n; g += get_global_size(0)) {
-        ulong first = g / chunks * chunks;
+        ulong slice = g / chunks, lead = slice * chunks;
         real sum = 0, comp = 0;
         int nan = 0;
-        for (ulong c = first; c < first + chunks; ++c) {
-            dot_merge(&sum, &comp, scratch[c], scratch[n + c]);
-            nan |= scratch[2 * n + c] != 0;
+        for (ulong k = lead; k < lead + chunks; ++k) {
+            dot_merge(&sum, &comp, scratch[k], scratch[n + k]);
+            nan |= scratch[2 * n + k] != 0;
         }
         ulong off, len;
         backward_chunk(g, axis, chunk, chunks, &off, &len);
-        range_grad(y + y_off + off, dy + dy_off + off, dx + dx_off + off, len,
-                   dot_total(sum, comp), nan, scale, stream);
+        ulong base = slice * axis, from = off - base;
+        slice_ctx c = slice_ctx_of(&o, slice);
+        slice_range_grad(x + x_off + base, y + y_off + base, dy + dy_off + base,
+                         dx + dx_off + base, from, from + len, axis, dot_total(sum, comp), nan,
+                         &c, stream);
     }
 }

@@ -31,13 +31,19 @@
     SEP X(opt_in, int, kv_lengths) SEP X(scratch, real, scratch) SEP X(val, ulong, chunk)          \
     SEP X(val, ulong, chunks)
 
-/* The backward kernels' arguments, in the same form. */
+/* The backward kernels' arguments, in the same form: the forward's options that change the
+ * gradient (the masks to -inf, and the cap with x, whose derivative it takes), under the
+ * forward's names, so that slice_ctx_of reads them alike. */
 #define CLSM_BACKWARD_ARGS(X, SEP)                                                                 \
-    X(in, store_t, y) SEP X(val, ulong, y_off) SEP X(in, store_t, dy) SEP X(val, ulong, dy_off)    \
-    SEP X(out, store_t, dx) SEP X(val, ulong, dx_off) SEP X(val, ulong, outer)                     \
-    SEP X(val, ulong, axis) SEP X(val, ulong, inner) SEP X(val, ulong, scale_bits)                 \
-    SEP X(val, uint, bundle) SEP X(val, uint, stream) SEP X(scratch, real, scratch)                \
-    SEP X(val, ulong, chunk) SEP X(val, ulong, chunks)
+    X(in, store_t, x) SEP X(val, ulong, x_off) SEP X(in, store_t, y) SEP X(val, ulong, y_off)     \
+    SEP X(in, store_t, dy) SEP X(val, ulong, dy_off) SEP X(out, store_t, dx)                       \
+    SEP X(val, ulong, dx_off) SEP X(val, ulong, outer) SEP X(oval, ulong, axis)                    \
+    SEP X(val, ulong, inner) SEP X(val, ulong, scale_bits) SEP X(val, uint, bundle)                \
+    SEP X(val, uint, stream) SEP X(oval, ulong, first) SEP X(opt_in, mask_t, mask)                 \
+    SEP X(oval, ulong4, mask_stride) SEP X(oval, ulong, heads) SEP X(oval, ulong, rows)            \
+    SEP X(oval, long, causal_offset) SEP X(oval, ulong, window) SEP X(oval, float, softcap)        \
+    SEP X(opt_in, int, kv_lengths) SEP X(scratch, real, scratch) SEP X(val, ulong, chunk)          \
+    SEP X(val, ulong, chunks)
 
 /* The build flags after -DFAMILY_<name>=1 -DDTYPE_<name>=1, as X(field, FLAG, reach): the
  * host's clsm_variant field and the kernels' macro, an integer, 0 when unset. reach says what

@@ -47,6 +47,20 @@ static clsm_status call_backward_buffers(const ts_args *a)
                                          a->num_events, a->events, a->event);
 }
 
+static clsm_status call_backward_host_ex(const ts_args *a)
+{
+    return clsm_softmax_backward_host_ex(a->ctx, a->op, a->dtype, a->shape, a->scale, a->options,
+                                         a->in[2], a->in[0], a->in[1], a->out);
+}
+
+static clsm_status call_backward_buffers_ex(const ts_args *a)
+{
+    return clsm_softmax_backward_buffers_ex(
+        a->ctx, a->op, a->dtype, a->shape, a->scale, a->options, a->in_buffer[2], a->in_offset[2],
+        a->in_buffer[0], a->in_offset[0], a->in_buffer[1], a->in_offset[1], a->out_buffer,
+        a->out_offset, a->num_events, a->events, a->event);
+}
+
 const ts_entry ts_entries[TS_ENTRIES] = {
     {"host", 1, false, false, call_host},
     {"buffers", 1, true, false, call_buffers},
@@ -54,21 +68,23 @@ const ts_entry ts_entries[TS_ENTRIES] = {
     {"buffers_ex", 1, true, true, call_buffers_ex},
     {"backward_host", 2, false, false, call_backward_host},
     {"backward_buffers", 2, true, false, call_backward_buffers},
+    {"backward_host_ex", 2, false, true, call_backward_host_ex},
+    {"backward_buffers_ex", 2, true, true, call_backward_buffers_ex},
 };
 
-const size_t ts_entry_indices[TS_ENTRIES] = {0, 1, 2, 3, 4, 5};
+const size_t ts_entry_indices[TS_ENTRIES] = {0, 1, 2, 3, 4, 5, 6, 7};
 
 /* The tensors of a call, and where each sits on the buffers path: its offset and the pad
  * after it, in its own elements, no two alike, so that a kernel reading one tensor's offset
  * for another's reads the wrong elements. */
-enum { IN0, IN1, OUT, MASK, SINKS, STATS_IN, ALIBI, KV, STATS_OUT, SLOTS };
+enum { IN0, IN1, OUT, IN2, MASK, SINKS, STATS_IN, ALIBI, KV, STATS_OUT, SLOTS };
 _Static_assert(SLOTS == TS_SLOTS, "ts_staged holds every slot");
 static const struct {
     size_t offset, pad;
 } places[SLOTS] = {
-    [IN0] = {3, 5},  [IN1] = {7, 2},       [OUT] = {5, 3},        [MASK] = {11, 4},
-    [SINKS] = {2, 6}, [STATS_IN] = {13, 1}, [ALIBI] = {6, 9},      [KV] = {4, 8},
-    [STATS_OUT] = {9, 7},
+    [IN0] = {3, 5},  [IN1] = {7, 2},       [OUT] = {5, 3},        [IN2] = {12, 10},
+    [MASK] = {11, 4}, [SINKS] = {2, 6},    [STATS_IN] = {13, 1},  [ALIBI] = {6, 9},
+    [KV] = {4, 8},   [STATS_OUT] = {9, 7},
 };
 
 static ts_report failed(const char *fmt, const char *detail)
@@ -105,7 +121,7 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
     const size_t n = ts_count(d->shape), slices = d->shape.outer * d->shape.inner;
     const clsm_options *o = e->options ? d->options : NULL;
     memset(bytes, 0, SLOTS * sizeof *bytes);
-    elem[IN0] = elem[IN1] = elem[OUT] = es;
+    elem[IN0] = elem[IN1] = elem[IN2] = elem[OUT] = es;
     elem[SINKS] = elem[STATS_IN] = elem[STATS_OUT] = elem[ALIBI] = rs;
     elem[KV] = sizeof(int32_t);
     elem[MASK] = o ? ts_mask_element_size(o->mask_type) : 1;
@@ -114,6 +130,7 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
     bytes[OUT] = out ? n * es : 0;
     if (!o)
         return;
+    bytes[IN2] = e->inputs == 2 && d->in[2] ? n * es : 0;
     if (o->mask_type != CLSM_MASK_NONE && o->mask.host)
         bytes[MASK] = ts_mask_elements(o, d->shape) * elem[MASK];
     if (o->sinks.host)
@@ -137,6 +154,8 @@ static const void *input_data(const ts_data *d, int slot)
         return d->in[0];
     case IN1:
         return d->in[1];
+    case IN2:
+        return d->in[2];
     case MASK:
         return o->mask.host;
     case SINKS:
@@ -183,6 +202,7 @@ static ts_report stage_host(ts_staged *s, ts_args *a, const size_t bytes[SLOTS])
     }
     a->in[0] = s->alias == TS_APART || s->alias == TS_ON_IN1 ? d->in[0] : s->out;
     a->in[1] = s->alias == TS_ON_IN1 || s->alias == TS_ON_BOTH ? s->out : d->in[1];
+    a->in[2] = d->in[2];
     return (ts_report){true, ""};
 }
 
@@ -234,8 +254,8 @@ static ts_report stage_buffers(ts_staged *s, clsm_context *ctx, ts_args *a,
     }
     if (!r.ok)
         return r;
-    for (unsigned k = 0; k < 2; k++) {
-        const int slot = k == 1 && s->alias == TS_ON_BOTH ? IN0 : (int)k;
+    for (unsigned k = 0; k < 3; k++) {
+        const int slot = k == 2 ? IN2 : k == 1 && s->alias == TS_ON_BOTH ? IN0 : (int)k;
         a->in_buffer[k] = s->buffer[slot];
         a->in_offset[k] = s->offset[slot];
     }
@@ -289,10 +309,11 @@ static ts_report compare(const void *now, const void *before, size_t bytes, cons
     return (ts_report){true, ""};
 }
 
-static const char *const slot_names[SLOTS] = {"the first input", "the second input",
-                                              "the output",      "the mask",
-                                              "the sinks",       "stats_in",
-                                              "stats_out"};
+static const char *const slot_names[SLOTS] = {
+    [IN0] = "the first input", [IN1] = "the second input", [OUT] = "the output",
+    [IN2] = "x",               [MASK] = "the mask",         [SINKS] = "the sinks",
+    [STATS_IN] = "stats_in",   [ALIBI] = "the ALiBi slopes", [KV] = "kv_lengths",
+    [STATS_OUT] = "stats_out"};
 
 static ts_report unstage_host(ts_staged *s, clsm_status status)
 {
@@ -396,7 +417,8 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out)
     if (!want || !extra) {
         r = failed("%s", "out of host memory");
     } else if (e->inputs == 2) {
-        ref_softmax_backward(d->op, d->dtype, d->shape, d->scale, d->in[0], d->in[1], want, extra);
+        ref_softmax_backward_ex(d->op, d->dtype, d->shape, d->scale, o, o ? d->in[2] : NULL,
+                                d->in[0], d->in[1], want, extra);
         r = ts_check_backward(d->dtype, d->shape, out, want, extra);
     } else {
         ref_softmax_ex(d->op, d->dtype, d->shape, d->scale, o, d->in[0], want, extra);
@@ -423,14 +445,16 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out)
     return r;
 }
 
-void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t seed)
+void ts_options_make(ts_options *t, const ts_entry *e, clsm_dtype dtype, clsm_shape shape,
+                     uint64_t seed)
 {
     memset(t, 0, sizeof *t);
     t->o.struct_size = sizeof t->o;
     const clsm_dtype sd = ts_stats_dtype(dtype);
     const size_t slices = shape.outer * shape.inner;
     t->stats = malloc(2 * slices * ts_dtype_size(sd) + 1);
-    t->o.stats_out.host = t->stats;
+    if (e->inputs == 1)
+        t->o.stats_out.host = t->stats;
     t->o.softcap = 30.0f;
     if (shape.inner != 1)
         return;

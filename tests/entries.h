@@ -6,7 +6,8 @@
 
 /*
  * Every argument an entry point takes; each reads the ones it has. The forward's x is in[0]
- * and its y is out; the backward's y and dy are in[0] and in[1], and its dx is out.
+ * and its y is out; the backward's y and dy are in[0] and in[1], its x (the _ex entries', read
+ * with a cap) in[2], and its dx is out.
  */
 typedef struct ts_args {
     clsm_context *ctx;
@@ -15,10 +16,10 @@ typedef struct ts_args {
     clsm_shape shape;
     double scale; /* the v1 entry points take it as a float */
     const clsm_options *options;
-    const void *in[2]; /* the host entries' */
+    const void *in[3]; /* the host entries' */
     void *out;
-    cl_mem in_buffer[2]; /* the buffers entries' */
-    size_t in_offset[2];
+    cl_mem in_buffer[3]; /* the buffers entries' */
+    size_t in_offset[3];
     cl_mem out_buffer;
     size_t out_offset;
     cl_uint num_events;
@@ -28,15 +29,16 @@ typedef struct ts_args {
 
 typedef struct ts_entry {
     const char *name;
-    unsigned inputs; /* 1: x; 2: y and dy */
+    unsigned inputs; /* 1: x; 2: y and dy (and x with options) */
     bool buffers;    /* device memory: asynchronous, with a wait list and an event */
     bool options;    /* takes clsm_options */
     clsm_status (*call)(const ts_args *a);
 } ts_entry;
 
-/* host, buffers, host_ex, buffers_ex, backward_host, backward_buffers. A new public entry
- * point gets a row here, and every concern suite runs it. */
-#define TS_ENTRIES 6
+/* host, buffers, host_ex, buffers_ex, backward_host, backward_buffers, backward_host_ex,
+ * backward_buffers_ex. A new public entry point gets a row here, and every concern suite runs
+ * it. */
+#define TS_ENTRIES 8
 extern const ts_entry ts_entries[TS_ENTRIES];
 #define TS_FOR_EACH_ENTRY(e) for (const ts_entry *e = ts_entries; e < ts_entries + TS_ENTRIES; e++)
 /* 0 .. TS_ENTRIES - 1, for Criterion's parameterized tests. */
@@ -51,7 +53,7 @@ typedef struct ts_data {
     /* The _ex entries' options (NULL for the others): tensors in their host members;
      * stats_out.host receives the statistics. */
     const clsm_options *options;
-    const void *in[2];
+    const void *in[3]; /* as ts_args' */
 } ts_data;
 
 /* The memory the output shares: none; in[0]'s (x, or the backward's y); in[1]'s (dy); or
@@ -66,9 +68,9 @@ typedef enum ts_alias { TS_APART, TS_ON_IN0, TS_ON_IN1, TS_ON_BOTH } ts_alias;
  * shows; the output starts as sentinels. out: ts_count(d->shape) elements, or NULL for a
  * statistics-only _ex call.
  */
-/* x or y, dy, the output, and the option tensors: mask, sinks, stats_in, ALiBi slopes,
- * kv_lengths, stats_out. */
-#define TS_SLOTS 9
+/* x or y, dy, the output, the backward's x, and the option tensors: mask, sinks, stats_in,
+ * ALiBi slopes, kv_lengths, stats_out. */
+#define TS_SLOTS 10
 typedef struct ts_staged {
     const ts_entry *entry;
     const ts_data *data;
@@ -102,15 +104,16 @@ ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out);
  * Options that switch on every fused path a shape allows, for the _ex entries in the
  * concern suites: with inner == 1 an additive f32 mask over [batch 1, heads, rows], causal
  * with a window, a sink and an ALiBi slope per head and a KV length that masks the last
- * entry; soft-capping and statistics out on any shape. Host arrays, freed by
- * ts_options_free.
+ * entry; soft-capping on any shape, and statistics out (stats, allocated for any entry) for
+ * the forward entries, as the backward refuses them. Host arrays, freed by ts_options_free.
  */
 typedef struct ts_options {
     clsm_options o;
     void *mask, *sinks, *stats, *slopes;
     int32_t length;
 } ts_options;
-void ts_options_make(ts_options *t, clsm_dtype dtype, clsm_shape shape, uint64_t seed);
+void ts_options_make(ts_options *t, const ts_entry *e, clsm_dtype dtype, clsm_shape shape,
+                     uint64_t seed);
 void ts_options_free(ts_options *t);
 
 /* The element size of the statistics and sinks of a dtype's calls: f64 for F64, else f32. */

@@ -54,7 +54,9 @@ typedef enum option_set {
     OPTS_KEEP,       /* a keep-mask, causal with an offset that masks row 0 whole */
     OPTS_STATS_OUT,  /* stats_out alone, for the columns family, which takes no mask */
     OPTS_STATS_ONLY, /* stats_out with no y */
-    OPTS_STATS_IN    /* given statistics, some of them special */
+    OPTS_STATS_IN,   /* given statistics, some of them special */
+    OPTS_BWD,        /* the backward's: an additive mask, causal with a window, kv_lengths, the cap */
+    OPTS_BWD_CAP     /* the backward's cap alone, for strided slices */
 } option_set;
 
 /* How a mask is laid out over [batch, heads, rows, axis]. */
@@ -199,6 +201,15 @@ static const test_case cases[] = {
     /* Longer than the group kernel keeps in local memory (2048 elements, 1024 for F64), so
      * that it reads the slice again for the update, here over the dy it writes. */
     {"bwd-uncached", {1, 2500, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, 0, BWD},
+    /* The backward with the forward's options, on the host path: each mask layout, rows cut
+     * by causal, window and KV length on either side of split's chunks, and the cap's
+     * factor read from x, also in the columns family's lanes. */
+    {"bwd-opts", {12, 37, 1}, 0.75f, FILL_RANDOM, PATH_HOST, 0, LOG_SOFTMAX_ONLY,
+     {OPTS_BWD, LAYOUT_STRIDED, 2, 2, 0, 18}, true, false},
+    {"bwd-opts-split", {4, 4500, 1}, 1.0f, FILL_RANDOM, PATH_HOST, GROUP | ITEM, SOFTMAX_ONLY,
+     {OPTS_BWD, LAYOUT_BROADCAST, 1, 2, 0, 3000}, true, true},
+    {"bwd-cap-inner", {2, 9, 16}, -1.5f, FILL_RANDOM, PATH_HOST, GROUP, SOFTMAX_ONLY,
+     {OPTS_BWD_CAP, LAYOUT_STRIDED, 0, 0, 0, 0}, true, false},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -364,6 +375,7 @@ static void fill_backward(const test_case *c, clsm_dtype dtype, clsm_op op, void
 /* The host tensors of a case's options, with their sizes in bytes for the buffers path. */
 typedef struct option_data {
     clsm_options o; /* stats_out.host is where the call writes its statistics */
+    int32_t *lengths;
     bool no_y;
     size_t mask_bytes, sinks_bytes, stats_bytes;
 } option_data;
@@ -435,8 +447,8 @@ static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, ui
         o->heads = spec->heads;
         o->rows = c->shape.outer / (spec->batch * spec->heads);
     }
-    if (spec->set == OPTS_ADD || spec->set == OPTS_KEEP) {
-        o->mask_type = spec->set == OPTS_ADD ? additive_mask_for(dtype) : CLSM_MASK_KEEP_U8;
+    if (spec->set == OPTS_ADD || spec->set == OPTS_KEEP || spec->set == OPTS_BWD) {
+        o->mask_type = spec->set == OPTS_KEEP ? CLSM_MASK_KEEP_U8 : additive_mask_for(dtype);
         size_t n = set_mask_layout(o, c->shape.axis, spec->layout);
         o->mask.host = random_mask(o->mask_type, n, &r);
         d->mask_bytes = n * (o->mask_type == CLSM_MASK_ADD_F32    ? 4
@@ -452,6 +464,17 @@ static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, ui
         o->sinks.host = xmalloc(d->sinks_bytes);
         for (size_t h = 0; h < o->heads; h++)
             ts_store(sd, o->sinks.host, h, h == 0 ? -INFINITY : ts_rng_uniform(&r, -2, 3));
+    }
+    if (spec->set == OPTS_BWD || spec->set == OPTS_BWD_CAP) {
+        /* The gradient takes no statistics. Batch entry b keeps all but 1 + b*axis/3. */
+        o->softcap = 2.0f;
+        if (spec->set == OPTS_BWD) {
+            d->lengths = xmalloc(o->batch * sizeof *d->lengths);
+            for (size_t b = 0; b < o->batch; b++)
+                d->lengths[b] = (int32_t)(c->shape.axis - 1 - b * c->shape.axis / 3);
+            o->kv_lengths.host = d->lengths;
+        }
+        return true;
     }
     d->stats_bytes = 2 * slices * ss;
     if (spec->set == OPTS_STATS_IN) {
@@ -476,6 +499,7 @@ static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, ui
 
 static void free_options(option_data *d)
 {
+    free(d->lengths);
     free(d->o.mask.host);
     free(d->o.sinks.host);
     free(d->o.stats_in.host);
@@ -784,25 +808,35 @@ static bool run_backward_buffers(clsm_context *ctx, const call *k, const void *y
     return ok;
 }
 
-/* A backward case: dx from y and dy, checked against the f64 reference of the rule. */
+/* A backward case: dx from y and dy (and x, with options, which take the host path), checked
+ * against the f64 reference of the rule. */
 static bool run_backward_call(clsm_context *ctx, const call *k)
 {
     const test_case *c = k->c;
     size_t n = ts_count(c->shape), bytes = n * ts_dtype_size(k->dtype);
-    void *y = xmalloc(bytes), *dy = xmalloc(bytes), *dx = xmalloc(bytes);
+    void *y = xmalloc(bytes), *dy = xmalloc(bytes), *dx = xmalloc(bytes), *x = xmalloc(bytes);
     void *y_before = xmalloc(bytes), *dy_before = xmalloc(bytes);
     double *ref = xmalloc(n * sizeof *ref), *bound = xmalloc(n * sizeof *bound);
-    fill_backward(c, k->dtype, k->op, y, dy, (uint64_t)(c - cases) * 7919 + k->dtype);
+    const uint64_t seed = (uint64_t)(c - cases) * 7919 + k->dtype;
+    fill_backward(c, k->dtype, k->op, y, dy, seed);
+    fill(c, k->dtype, x, seed + 1);
+    option_data d;
+    const bool has_options = make_options(c, k->dtype, x, seed, &d);
     memcpy(y_before, y, bytes);
     memcpy(dy_before, dy, bytes);
     ts_fill_sentinel(dx, bytes);
 
     bool ok = true;
     if (c->path == PATH_HOST) {
-        clsm_status st = clsm_softmax_backward_host(ctx, k->op, k->dtype, c->shape, c->scale, y,
-                                                    dy, dx);
+        clsm_status st =
+            has_options ? clsm_softmax_backward_host_ex(ctx, k->op, k->dtype, c->shape, c->scale,
+                                                        &d.o, x, y, dy, dx)
+                        : clsm_softmax_backward_host(ctx, k->op, k->dtype, c->shape, c->scale, y,
+                                                     dy, dx);
         if (st != CLSM_SUCCESS)
-            ok = fail(k, "clsm_softmax_backward_host", clsm_status_string(st));
+            ok = fail(k, has_options ? "clsm_softmax_backward_host_ex"
+                                     : "clsm_softmax_backward_host",
+                      clsm_status_string(st));
         else if (memcmp(y, y_before, bytes) != 0)
             ok = fail(k, "y changed", "");
         else if (memcmp(dy, dy_before, bytes) != 0)
@@ -811,12 +845,15 @@ static bool run_backward_call(clsm_context *ctx, const call *k)
         ok = run_backward_buffers(ctx, k, y, dy, dx);
     }
     if (ok) {
-        ref_softmax_backward(k->op, k->dtype, c->shape, c->scale, y_before, dy_before, ref,
-                             bound);
+        ref_softmax_backward_ex(k->op, k->dtype, c->shape, c->scale, has_options ? &d.o : NULL,
+                                x, y_before, dy_before, ref, bound);
         ts_report r = ts_check_backward(k->dtype, c->shape, dx, ref, bound);
         if (!r.ok)
             ok = fail(k, "wrong result", r.msg);
     }
+    if (has_options)
+        free_options(&d);
+    free(x);
     free(bound);
     free(ref);
     free(dy_before);

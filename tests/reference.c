@@ -295,35 +295,44 @@ static void outer_dims(const clsm_options *o, clsm_shape shape, size_t *heads, s
     *rows = unset ? shape.outer : o->rows;
 }
 
+/* What the options make of outer slice o's slices: row, alignment, kept columns, mask row,
+ * ALiBi slope and sink. */
+static void slice_options(slice *s, clsm_shape shape, size_t o)
+{
+    const clsm_options *options = s->opt;
+    size_t heads, rows;
+    outer_dims(options, shape, &heads, &rows);
+    const bool f64 = s->dtype == CLSM_F64;
+    size_t r = o % rows, h = o / rows % heads, b = o / rows / heads;
+    s->row = r;
+    if (options == NULL)
+        return;
+    s->offset = options->causal_offset;
+    if (options->kv_lengths.host != NULL) {
+        /* The buffers path clamps a length to [0, axis]; the host path refuses it. */
+        int32_t len = ((const int32_t *)options->kv_lengths.host)[b];
+        s->kept = len < 0 ? 0 : (size_t)len > shape.axis ? shape.axis : (size_t)len;
+        s->offset += (ptrdiff_t)s->kept - (ptrdiff_t)rows;
+    }
+    if (options->alibi_slopes.host != NULL)
+        s->slope = f64 ? ((const double *)options->alibi_slopes.host)[h]
+                       : ((const float *)options->alibi_slopes.host)[h];
+    const size_t *st = options->mask_stride;
+    s->mask_base = b * st[0] + h * st[1] + r * st[2];
+    s->has_sink = options->sinks.host != NULL;
+    if (s->has_sink)
+        s->sink = f64 ? ((const double *)options->sinks.host)[h]
+                      : ((const float *)options->sinks.host)[h];
+}
+
 void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                     const clsm_options *options, const void *x, double *y, double *stats)
 {
-    size_t heads, rows;
-    outer_dims(options, shape, &heads, &rows);
     const bool f64 = dtype == CLSM_F64;
     slice s = {dtype, x, y, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0,
                0, shape.axis, 0};
     for (size_t o = 0; o < shape.outer; o++) {
-        size_t r = o % rows, h = o / rows % heads, b = o / rows / heads;
-        s.row = r;
-        if (options != NULL) {
-            s.offset = options->causal_offset;
-            if (options->kv_lengths.host != NULL) {
-                /* The buffers path clamps a length to [0, axis]; the host path refuses it. */
-                int32_t len = ((const int32_t *)options->kv_lengths.host)[b];
-                s.kept = len < 0 ? 0 : (size_t)len > shape.axis ? shape.axis : (size_t)len;
-                s.offset += (ptrdiff_t)s.kept - (ptrdiff_t)rows;
-            }
-            if (options->alibi_slopes.host != NULL)
-                s.slope = f64 ? ((const double *)options->alibi_slopes.host)[h]
-                              : ((const float *)options->alibi_slopes.host)[h];
-            const size_t *st = options->mask_stride;
-            s.mask_base = b * st[0] + h * st[1] + r * st[2];
-            s.has_sink = options->sinks.host != NULL;
-            if (s.has_sink)
-                s.sink = f64 ? ((const double *)options->sinks.host)[h]
-                             : ((const float *)options->sinks.host)[h];
-        }
+        slice_options(&s, shape, o);
         for (size_t i = 0; i < shape.inner; i++) {
             const size_t at = 2 * (o * shape.inner + i);
             s.base = o * shape.axis * shape.inner + i;
@@ -424,16 +433,41 @@ static backward_sums slice_sums(clsm_op op, clsm_dtype dtype, const void *y, con
     return r;
 }
 
-void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
-                          const void *y, const void *dy, double *dx, double *bound)
+/* The cap's derivative 1 - tanh^2(u/softcap) = 1/cosh^2 at u = scale*x_j as the compute type
+ * forms it (1 without a cap): cosh keeps its relative accuracy where 1 - tanh^2 cancels. */
+static double cap_factor(const slice *s, size_t j)
+{
+    if (s->opt == NULL || !(s->opt->softcap > 0))
+        return 1;
+    double v = ts_load(s->dtype, s->x, s->base + j * s->stride);
+    double u = s->scale * v;
+    if (s->dtype != CLSM_F64)
+        u = (float)u;
+    double c = cosh(u / s->opt->softcap);
+    return 1 / (c * c);
+}
+
+/* Whether an option masks entry j to -inf whatever x holds: its gradient is 0. */
+static bool dropped(const slice *s, size_t j)
+{
+    return masked(s, j) || additive_mask(s, j) == -INFINITY;
+}
+
+void ref_softmax_backward_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
+                             const clsm_options *options, const void *x, const void *y,
+                             const void *dy, double *dx, double *bound)
 {
     const bool f64 = dtype == CLSM_F64, narrow = dtype == CLSM_F16 || dtype == CLSM_BF16;
     const double rel = f64 ? 1e-13 : 1e-5;
     const long double tiny = ts_dtype_denorm_min(f64 ? CLSM_F64 : CLSM_F32);
     const double s = scale;
+    slice sl = {dtype, x, NULL, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0,
+                0, shape.axis, 0};
     for (size_t o = 0; o < shape.outer; o++) {
+        slice_options(&sl, shape, o);
         for (size_t i = 0; i < shape.inner; i++) {
             const size_t base = o * shape.axis * shape.inner + i;
+            sl.base = base;
             const backward_sums sums = slice_sums(op, dtype, y, dy, base, shape.inner, shape.axis);
             const double S = sums.sum, M = sums.magnitude;
             for (size_t j = 0; j < shape.axis; j++) {
@@ -442,21 +476,26 @@ void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double
                 /* d: the result; b: the contract's B_j; reach: how far the other factors
                  * may carry the error of a subnormal intermediate. d in double, whose few
                  * roundings stay far below F64's bound; b in long double, as in double it
-                 * can underflow to 0 beside a subnormal y_j, which would ask d exactly. */
+                 * can underflow to 0 beside a subnormal y_j, which would ask d exactly. The
+                 * cap's factor f multiplies d and b. */
                 double d = 0, reach = 0;
                 long double b = 0;
-                if (sums.nan) {
+                const bool drop = dropped(&sl, j);
+                const double f = drop ? 0 : cap_factor(&sl, j);
+                if (drop) {
+                    d = 0;
+                } else if (sums.nan) {
                     d = NAN;
                 } else if (op == CLSM_SOFTMAX) {
                     if (yj != 0 && s != 0) {
-                        d = s * yj * (dyj - S);
-                        b = fabsl(yj) * ((long double)fabs(dyj) + M);
+                        d = s * (yj * (dyj - S) * f);
+                        b = fabsl(yj) * ((long double)fabs(dyj) + M) * f;
                         reach = fabs(dyj) + M;
                     }
                 } else if (s != 0) {
                     const double p = compute_type_exp(dtype, yj);
-                    d = s * (dyj - (p == 0 ? 0 : p * S));
-                    b = fabs(dyj) + (p == 0 ? 0 : (long double)p * M);
+                    d = s * ((dyj - (p == 0 ? 0 : p * S)) * f);
+                    b = (fabs(dyj) + (p == 0 ? 0 : (long double)p * M)) * f;
                     reach = fabs(dyj) + (p == 0 ? 0 : M);
                 }
                 dx[at] = d;
@@ -478,4 +517,10 @@ void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double
             }
         }
     }
+}
+
+void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
+                          const void *y, const void *dy, double *dx, double *bound)
+{
+    ref_softmax_backward_ex(op, dtype, shape, scale, NULL, NULL, y, dy, dx, bound);
 }

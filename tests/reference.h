@@ -40,4 +40,16 @@ void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale
 void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                           const void *y, const void *dy, double *dx, double *bound);
 
+/*
+ * ref_softmax_backward with the options of clsm_softmax_backward_host_ex (their host
+ * tensors; NULL options is ref_softmax_backward): dx_j and its bound times the cap's
+ * derivative 1 - tanh^2(u_j/softcap), u_j = scale*x_j as the compute type forms it (x is read
+ * only with softcap > 0), and dx_j = 0 exactly, whatever y, dy and x hold, at each entry an
+ * option masks to -inf (a keep-mask's 0, an additive -inf, causal, window, kv_lengths, which
+ * are clamped to [0, axis]). The sums still take every entry.
+ */
+void ref_softmax_backward_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
+                             const clsm_options *options, const void *x, const void *y,
+                             const void *dy, double *dx, double *bound);
+
 #endif

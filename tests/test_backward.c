@@ -1,4 +1,4 @@
-/* The gradient itself (clsm_softmax_backward_host and _buffers): accuracy against the reference, masked entries, NaN slices, special values and finite differences of the forward; what every entry point shares (bad input, in place, determinism, threads, events) is in the suites by concern. */
+/* The gradient itself (clsm_softmax_backward_host and _buffers, and the _ex calls with the forward's options): accuracy against the reference, masked entries, NaN slices, special values and finite differences of the forward; what every entry point shares (bad input, in place, determinism, threads, events) is in the suites by concern. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -580,4 +580,452 @@ Test(backward, f64_gradient_matches_central_differences)
 Test(backward, f32_gradient_matches_central_differences)
 {
     check_gradient(CLSM_F32, 1e-2, 1e-2, 1100);
+}
+
+/* ---- with the forward's options (v2) ---- */
+
+/* The backward _ex rows of the entry-point table. */
+static const ts_entry *const ex_entries[] = {&ts_entries[6], &ts_entries[7]};
+
+/* The option sets of these tests: the cap alone (any inner), then, for inner = 1, each mask
+ * kind with or without the cap, and all of them together with sinks and ALiBi, which the
+ * gradient must ignore. */
+typedef enum {
+    OPT_CAP,
+    OPT_ADD,
+    OPT_KEEP,
+    OPT_CAUSAL,
+    OPT_KV,
+    OPT_ALL,
+    OPT_KINDS
+} opt_kind;
+static const char *const opt_names[OPT_KINDS] = {
+    "softcap", "additive mask with -inf and softcap", "keep-mask", "causal with offset, window "
+    "and softcap", "kv_lengths with causal at the bottom right", "every option"};
+
+/* The options of one kind for shape s, their tensors host arrays: free with free_options. */
+typedef struct option_set {
+    clsm_options o;
+    float *add;
+    unsigned char *keep;
+    int32_t *lengths;
+    void *sinks, *slopes;
+} option_set;
+
+static option_set make_options(opt_kind kind, clsm_dtype dtype, clsm_shape s, uint64_t seed)
+{
+    option_set t = {CLSM_OPTIONS_INIT, NULL, NULL, NULL, NULL, NULL};
+    clsm_options *o = &t.o;
+    const bool cap = kind == OPT_CAP || kind == OPT_ADD || kind == OPT_CAUSAL || kind == OPT_ALL;
+    o->softcap = cap ? 2.5f : 0.0f;
+    if (kind == OPT_CAP)
+        return t;
+    cr_assert_eq(s.inner, 1, "setup: %s needs inner 1", opt_names[kind]);
+    o->batch = s.outer % 2 == 0 ? 2 : 1;
+    o->heads = s.outer / o->batch % 3 == 0 ? 3 : 1;
+    o->rows = s.outer / o->batch / o->heads;
+    ts_rng r = ts_rng_seed(seed);
+    const size_t n = ts_count(s);
+    if (kind == OPT_ADD || kind == OPT_ALL) {
+        /* One entry in five masked, the rest biased by up to 2 either way; every slice of its
+         * own. */
+        t.add = ts_malloc(n * sizeof *t.add);
+        for (size_t i = 0; i < n; i++)
+            t.add[i] = ts_rng_below(&r, 5) == 0 ? -INFINITY : (float)ts_rng_uniform(&r, -2, 2);
+        o->mask_type = CLSM_MASK_ADD_F32;
+        o->mask.host = t.add;
+        const size_t strides[4] = {o->heads * o->rows * s.axis, o->rows * s.axis, s.axis, 1};
+        memcpy(o->mask_stride, strides, sizeof strides);
+    }
+    if (kind == OPT_KEEP) {
+        /* A quarter of the entries dropped, the same over the batch (stride 0). */
+        const size_t per_batch = n / o->batch;
+        t.keep = ts_malloc(per_batch);
+        for (size_t i = 0; i < per_batch; i++)
+            t.keep[i] = ts_rng_below(&r, 4) == 0 ? 0 : (unsigned char)(1 + ts_rng_below(&r, 255));
+        o->mask_type = CLSM_MASK_KEEP_U8;
+        o->mask.host = t.keep;
+        const size_t strides[4] = {0, o->rows * s.axis, s.axis, 1};
+        memcpy(o->mask_stride, strides, sizeof strides);
+    }
+    if (kind == OPT_CAUSAL || kind == OPT_ALL) {
+        o->causal = 1;
+        o->causal_offset = (ptrdiff_t)s.axis - (ptrdiff_t)o->rows + 1;
+        o->window = s.axis / 3 + 1;
+    }
+    if (kind == OPT_KV || kind == OPT_ALL) {
+        /* Batch entry b keeps all but a third of the axis per entry before it. */
+        t.lengths = ts_malloc(o->batch * sizeof *t.lengths);
+        for (size_t b = 0; b < o->batch; b++)
+            t.lengths[b] = (int32_t)(s.axis - b * s.axis / 3);
+        o->kv_lengths.host = t.lengths;
+        o->causal = 1;
+        o->causal_offset = kind == OPT_KV ? -1 : 0;
+    }
+    if (kind == OPT_ALL) {
+        const clsm_dtype sd = ts_stats_dtype(dtype);
+        t.sinks = ts_alloc(sd, o->heads);
+        for (size_t h = 0; h < o->heads; h++)
+            ts_store(sd, t.sinks, h, ts_rng_uniform(&r, -1, 1));
+        o->sinks.host = t.sinks;
+        t.slopes = ts_alloc(sd, o->heads);
+        cr_assert_eq(clsm_alibi_slopes(sd, o->heads, 8.0, 0, o->heads, t.slopes), CLSM_SUCCESS);
+        o->alibi_slopes.host = t.slopes;
+    }
+    return t;
+}
+
+static void free_options(option_set *t)
+{
+    free(t->slopes);
+    free(t->sinks);
+    free(t->lengths);
+    free(t->keep);
+    free(t->add);
+}
+
+/* The forward _ex output of x with options o, from the item context, as forward() does. */
+static void *forward_ex(clsm_op op, clsm_dtype dtype, clsm_shape s, float scale,
+                        const clsm_options *o, const void *x)
+{
+    void *y = ts_alloc(dtype, ts_count(s));
+    clsm_status st = clsm_softmax_host_ex(ts_ctx[0], op, dtype, s, scale, o, x, y);
+    char what[160];
+    ts_describe(what, sizeof what, "forward_ex", op, dtype, s, scale);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+    return y;
+}
+
+/* check_everywhere for the _ex entry points with options o; x is passed only with a cap, so
+ * that the calls without one also show that x may be NULL. */
+static void check_ex_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, float scale,
+                                const clsm_options *o, const void *x, const void *y,
+                                const void *dy, const char *label)
+{
+    const size_t n = ts_count(s);
+    const ts_data d = {op, dtype, s, scale, o, {y, dy, o->softcap > 0 ? x : NULL}};
+    void *dx = ts_alloc(dtype, n);
+    for (size_t c = 0; c < TS_CONFIGS; c++) {
+        for (size_t k = 0; k < N_OF(ex_entries); k++) {
+            char what[320], head[200];
+            ts_describe(head, sizeof head, ts_config_name(c), op, dtype, s, scale);
+            snprintf(what, sizeof what, "%s (%s)", head, label);
+            ts_run_checked(ex_entries[k], ts_ctx[c], &d, dx, what);
+        }
+    }
+    free(dx);
+}
+
+/*
+ * y is the forward _ex output of random x in [-4, 4] with the same options and scale (the
+ * cap of 2.5 bends it far from 1 there), dy uniform in [-1, 1], against the reference's
+ * formula with the cap's factor, exact zeros at the masked entries and sums over every
+ * entry. Axis lengths 1 and primes (9001 cut into chunks by split) with each option set;
+ * strided slices, inner 3, 16 and 17, with the cap, the one option they allow.
+ */
+static const clsm_shape ex_shapes[] = {{4, 1, 1}, {6, 7, 1},  {6, 127, 1}, {2, 9001, 1},
+                                       {3, 1, 17}, {3, 31, 3}, {2, 63, 16}, {2, 257, 17}};
+
+static void check_options_random(clsm_dtype dtype, bool every_kind, uint64_t seed)
+{
+    const float scales[] = {1.0f, -1.5f, 0.0f};
+    for (size_t k = 0; k < N_OF(ex_shapes); k++) {
+        const clsm_shape s = ex_shapes[k];
+        const size_t n = ts_count(s);
+        for (int kind = every_kind ? OPT_CAP : OPT_ALL; kind < OPT_KINDS; kind++) {
+            if (s.inner != 1 && kind != OPT_CAP)
+                continue;
+            option_set t = make_options((opt_kind)kind, dtype, s, seed + 7 * k);
+            for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+                const uint64_t at = seed + 100 * k + 10 * (uint64_t)kind + (uint64_t)op;
+                const float scale = scales[(k + (size_t)kind + (size_t)op) % N_OF(scales)];
+                void *x = ts_random(dtype, n, -4, 4, at);
+                void *y = forward_ex((clsm_op)op, dtype, s, scale, &t.o, x);
+                void *dy = ts_random(dtype, n, -1, 1, at + 5);
+                check_ex_everywhere((clsm_op)op, dtype, s, scale, &t.o, x, y, dy,
+                                    opt_names[kind]);
+                free(dy);
+                free(y);
+                free(x);
+            }
+            free_options(&t);
+        }
+    }
+}
+
+Test(backward, f32_with_options_within_the_bound)
+{
+    check_options_random(CLSM_F32, true, 2000);
+}
+
+Test(backward, f64_with_options_within_the_bound)
+{
+    check_options_random(CLSM_F64, true, 2100);
+}
+
+/* The storage types only change loads and stores: every option at once is enough there. */
+Test(backward, f16_and_bf16_with_options_within_the_bound)
+{
+    check_options_random(CLSM_F16, false, 2200);
+    check_options_random(CLSM_BF16, false, 2300);
+}
+
+/*
+ * The cap's factor far into its tails: u/softcap up to 30, where 1 - tanh^2 computed as such
+ * would have lost every digit in f32 (it falls to 4e-26), while the bound is relative to the
+ * factor; and beyond, where it underflows and x = +-inf, which give 0.
+ */
+Test(backward, cap_factor_keeps_its_precision_far_into_the_tails)
+{
+    const clsm_shape s = {3, 40, 1};
+    const size_t n = ts_count(s);
+    const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F64};
+    for (size_t d = 0; d < N_OF(dtypes); d++) {
+        clsm_options o = CLSM_OPTIONS_INIT;
+        o.softcap = 0.5f;
+        void *x = ts_alloc(dtypes[d], n);
+        for (size_t i = 0; i < n; i++)
+            ts_store(dtypes[d], x, i, (i % 2 ? 1.0 : -1.0) * 15.0 * (double)(i % 40) / 39);
+        ts_store(dtypes[d], x, 5, INFINITY);
+        ts_store(dtypes[d], x, 46, -INFINITY);
+        ts_store(dtypes[d], x, 87, 1e6);
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            void *y = forward_ex((clsm_op)op, dtypes[d], s, 1.0f, &o, x);
+            void *dy = ts_random(dtypes[d], n, -1, 1, 2400 + 10 * d + (uint64_t)op);
+            check_ex_everywhere((clsm_op)op, dtypes[d], s, 1.0f, &o, x, y, dy, "cap's tails");
+            free(dy);
+            free(y);
+        }
+        free(x);
+    }
+}
+
+/* The entries the reference drops (their dx is 0 whatever the data): with NaN in every y,
+ * the only entries whose dx is not NaN. */
+static bool *reference_drops(clsm_op op, clsm_dtype dtype, clsm_shape s, const clsm_options *o,
+                             const void *x)
+{
+    const size_t n = ts_count(s);
+    void *y = ts_alloc(dtype, n), *dy = ts_alloc(dtype, n);
+    for (size_t i = 0; i < n; i++) {
+        ts_store(dtype, y, i, NAN);
+        ts_store(dtype, dy, i, 1);
+    }
+    double *dx = ts_malloc(n * sizeof *dx), *bound = ts_malloc(n * sizeof *bound);
+    ref_softmax_backward_ex(op, dtype, s, 1.0, o, x, y, dy, dx, bound);
+    bool *drop = ts_malloc(n * sizeof *drop);
+    for (size_t i = 0; i < n; i++)
+        drop[i] = dx[i] == 0;
+    free(bound);
+    free(dx);
+    free(dy);
+    free(y);
+    return drop;
+}
+
+/*
+ * Masked entries get dx exactly +0, whatever y, dy and x hold there: a NaN in the slice's y
+ * (the rest of the slice NaN), dy of +-inf (softmax, whose y is 0 there) and x NaN or inf.
+ * The entries kept stay within the bound, and NaN where the slice holds one.
+ */
+Test(backward, masked_entries_get_exactly_zero_whatever_the_data)
+{
+    const clsm_shape s = {6, 37, 1};
+    const size_t n = ts_count(s);
+    for (int kind = OPT_ADD; kind < OPT_KINDS; kind++) {
+        option_set t = make_options((opt_kind)kind, CLSM_F32, s, 2500 + (uint64_t)kind);
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            void *x = ts_random(CLSM_F32, n, -4, 4, 2510 + 10 * (uint64_t)kind);
+            void *y = forward_ex((clsm_op)op, CLSM_F32, s, 1.0f, &t.o, x);
+            void *dy = ts_random(CLSM_F32, n, -1, 1, 2520 + 10 * (uint64_t)kind);
+            bool *drop = reference_drops((clsm_op)op, CLSM_F32, s, &t.o, x);
+            size_t dropped = 0;
+            for (size_t i = 0; i < n; i++) {
+                dropped += drop[i];
+                if (!drop[i])
+                    continue;
+                ts_store(CLSM_F32, x, i, i % 2 ? NAN : INFINITY);
+                if (op == CLSM_SOFTMAX)
+                    ts_store(CLSM_F32, dy, i, i % 3 ? INFINITY : -INFINITY);
+            }
+            cr_assert(dropped > 0 && dropped < n, "setup: %s drops %zu of %zu entries",
+                      opt_names[kind], dropped, n);
+            /* Slice 1: a NaN at a kept entry of y. */
+            for (size_t j = 0; j < s.axis; j++) {
+                if (!drop[s.axis + j]) {
+                    ts_store(CLSM_F32, y, s.axis + j, NAN);
+                    break;
+                }
+            }
+            const ts_data d = {(clsm_op)op, CLSM_F32, s, 1.0f, &t.o,
+                               {y, dy, t.o.softcap > 0 ? x : NULL}};
+            float *dx = ts_alloc(CLSM_F32, n);
+            for (size_t c = 0; c < TS_CONFIGS; c++) {
+                for (size_t k = 0; k < N_OF(ex_entries); k++) {
+                    char what[300], head[200];
+                    ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, CLSM_F32, s,
+                                1.0f);
+                    snprintf(what, sizeof what, "%s (%s)", head, opt_names[kind]);
+                    ts_run_checked(ex_entries[k], ts_ctx[c], &d, dx, what);
+                    for (size_t i = 0; i < n; i++) {
+                        uint32_t bits;
+                        memcpy(&bits, &dx[i], sizeof bits);
+                        cr_assert(!drop[i] || bits == 0,
+                                  "%s %s: masked entry %zu is %g (bits %08x), not +0",
+                                  ex_entries[k]->name, what, i, (double)dx[i], (unsigned)bits);
+                    }
+                }
+            }
+            free(dx);
+            free(drop);
+            free(dy);
+            free(y);
+            free(x);
+        }
+        free_options(&t);
+    }
+}
+
+/*
+ * The sums run over every entry, masked ones included, as PyTorch's do: log-softmax's
+ * S = sum_k dy_k takes the dy of masked entries (whose y is -inf), so a gradient that left
+ * them out of S differs, and the test asks that it does before checking the reference.
+ * Softmax's S = sum_k y_k*dy_k gets nothing from them (y = 0) whatever their dy.
+ */
+Test(backward, sums_take_the_masked_entries_too)
+{
+    const clsm_shape s = {6, 37, 1};
+    const size_t n = ts_count(s);
+    for (int kind = OPT_ADD; kind < OPT_KINDS; kind++) {
+        option_set t = make_options((opt_kind)kind, CLSM_F64, s, 2600 + (uint64_t)kind);
+        void *x = ts_random(CLSM_F64, n, -4, 4, 2610 + (uint64_t)kind);
+        void *y = forward_ex(CLSM_LOG_SOFTMAX, CLSM_F64, s, 1.0f, &t.o, x);
+        void *dy = ts_random(CLSM_F64, n, -1, 1, 2620 + (uint64_t)kind);
+        /* Large dy at the masked entries, so that leaving them out moves S by far more than
+         * the bound. */
+        for (size_t i = 0; i < n; i++)
+            if (ts_load(CLSM_F64, y, i) == -INFINITY)
+                ts_store(CLSM_F64, dy, i, 50.0 + (double)(i % 7));
+        double *want = ts_malloc(n * sizeof *want), *bound = ts_malloc(n * sizeof *bound);
+        ref_softmax_backward_ex(CLSM_LOG_SOFTMAX, CLSM_F64, s, 1.0, &t.o, x, y, dy, want, bound);
+        size_t telling = 0;
+        for (size_t slice = 0; slice < s.outer; slice++) {
+            double kept_sum = 0;
+            for (size_t j = 0; j < s.axis; j++) {
+                const size_t i = slice * s.axis + j;
+                kept_sum += ts_load(CLSM_F64, y, i) == -INFINITY ? 0 : ts_load(CLSM_F64, dy, i);
+            }
+            for (size_t j = 0; j < s.axis; j++) {
+                const size_t i = slice * s.axis + j;
+                const double yi = ts_load(CLSM_F64, y, i);
+                const double without = ts_load(CLSM_F64, dy, i) - exp(yi) * kept_sum;
+                telling += yi != -INFINITY && fabs(without - want[i]) > 1e3 * bound[i] + 1e-6;
+            }
+        }
+        cr_assert_gt(telling, s.outer, "setup: %s: leaving the masked entries out of S would "
+                                       "change only %zu entries",
+                     opt_names[kind], telling);
+        check_ex_everywhere(CLSM_LOG_SOFTMAX, CLSM_F64, s, 1.0f, &t.o, x, y, dy,
+                            "dy at masked entries");
+        free(bound);
+        free(want);
+        free(dy);
+        free(y);
+        free(x);
+        free_options(&t);
+    }
+}
+
+/*
+ * The gradient of L(x) = sum_j w_j*y_j(x), y the forward _ex output with options o: each
+ * option set, every family, both _ex entry points, against central differences of the
+ * forward in f64 (steps of 1e-6 relative), within 1e-6 of the largest |dx| of the slice.
+ * Log-softmax's y is -inf at masked entries, where w is 0 so that L stays finite: there its
+ * sums meet no masked dy (the test above covers them).
+ */
+static void check_gradient_with_options(opt_kind kind, clsm_shape s, uint64_t seed)
+{
+    const clsm_dtype dtype = CLSM_F64;
+    const size_t n = ts_count(s), es = ts_dtype_size(dtype);
+    const float scales[] = {0.7f, -1.3f};
+    option_set t = make_options(kind, dtype, s, seed);
+    for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+        for (size_t i = 0; i < N_OF(scales); i++) {
+            const float scale = scales[i];
+            const uint64_t at = seed + 2 * (uint64_t)op + i;
+            void *x = ts_random(dtype, n, -2, 2, at);
+            void *w = ts_random(dtype, n, -1, 1, at + 100);
+            void *y = forward_ex((clsm_op)op, dtype, s, scale, &t.o, x);
+            for (size_t e = 0; e < n; e++)
+                if (ts_load(dtype, y, e) == -INFINITY)
+                    ts_store(dtype, w, e, 0);
+            void *moved = ts_alloc(dtype, n);
+            double *numeric = ts_malloc(n * sizeof(double));
+            for (size_t e = 0; e < n; e++) {
+                const size_t slice = e / (s.axis * s.inner) * s.inner + e % s.inner;
+                const double xe = ts_load(dtype, x, e);
+                const double h = 1e-6 * fmax(1, fabs(xe));
+                double loss[2], step[2];
+                for (int side = 0; side < 2; side++) {
+                    memcpy(moved, x, n * es);
+                    ts_store(dtype, moved, e, side ? xe - h : xe + h);
+                    step[side] = ts_load(dtype, moved, e);
+                    void *ym = forward_ex((clsm_op)op, dtype, s, scale, &t.o, moved);
+                    long double l = 0;
+                    for (size_t j = 0; j < s.axis; j++) {
+                        const size_t k = slice_at(s, slice, j);
+                        const double wk = ts_load(dtype, w, k);
+                        l += wk == 0 ? 0 : (long double)wk * ts_load(dtype, ym, k);
+                    }
+                    loss[side] = (double)l;
+                    free(ym);
+                }
+                numeric[e] = (loss[0] - loss[1]) / (step[0] - step[1]);
+            }
+            const ts_data d = {(clsm_op)op, dtype, s, scale, &t.o, {y, w, x}};
+            void *dx = ts_alloc(dtype, n);
+            for (size_t c = 0; c < TS_CONFIGS; c++) {
+                for (size_t k = 0; k < N_OF(ex_entries); k++) {
+                    char what[300], head[200];
+                    ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype, s,
+                                scale);
+                    snprintf(what, sizeof what, "%s %s (%s)", ex_entries[k]->name, head,
+                             opt_names[kind]);
+                    clsm_status st;
+                    ts_report r = ts_run(ex_entries[k], ts_ctx[c], &d, TS_APART, dx, &st);
+                    cr_assert(r.ok && st == CLSM_SUCCESS, "%s: %s %s", what, r.msg,
+                              clsm_status_string(st));
+                    for (size_t slice = 0; slice < s.outer * s.inner; slice++) {
+                        double largest = 0;
+                        for (size_t j = 0; j < s.axis; j++)
+                            largest = fmax(largest,
+                                           fabs(ts_load(dtype, dx, slice_at(s, slice, j))));
+                        for (size_t j = 0; j < s.axis; j++) {
+                            const size_t e = slice_at(s, slice, j);
+                            const double got = ts_load(dtype, dx, e);
+                            cr_assert_leq(fabs(got - numeric[e]), 1e-6 * largest,
+                                          "%s: slice %zu entry %zu: backward %.17g, central "
+                                          "difference %.17g (largest |dx| %.3g)",
+                                          what, slice, j, got, numeric[e], largest);
+                        }
+                    }
+                }
+            }
+            free(dx);
+            free(numeric);
+            free(moved);
+            free(y);
+            free(w);
+            free(x);
+        }
+    }
+    free_options(&t);
+}
+
+Test(backward, f64_gradient_with_options_matches_central_differences)
+{
+    const clsm_shape rows = {6, 11, 1}, strided = {2, 5, 3};
+    check_gradient_with_options(OPT_CAP, strided, 2700);
+    for (int kind = OPT_CAP; kind < OPT_KINDS; kind++)
+        check_gradient_with_options((opt_kind)kind, rows, 2710 + 10 * (uint64_t)kind);
 }

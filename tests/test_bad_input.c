@@ -769,6 +769,270 @@ Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
     free(got);
 }
 
+/* ---- the backward with the forward's options ---- */
+
+/* Rows for the options that need inner = 1: [batch 2, heads 1, rows 2] of 8 entries, 32 F32. */
+static const clsm_shape rows_shape = {4, 8, 1};
+static float x_host[REGION / 4];
+
+static bool backward_ex(const ts_entry *e)
+{
+    return e->inputs == 2 && e->options;
+}
+
+/* A valid call of a backward _ex entry on rows_shape with options o and x (x_host or xb). */
+static ts_args with_options(const ts_entry *e, const clsm_options *o, cl_mem xb)
+{
+    ts_args a = valid(e);
+    a.shape = rows_shape;
+    a.options = o;
+    if (e->buffers)
+        a.in_buffer[2] = xb;
+    else
+        a.in[2] = x_host;
+    return a;
+}
+
+static clsm_options rows_options(float softcap)
+{
+    clsm_options o = CLSM_OPTIONS_INIT;
+    o.batch = 2, o.heads = 1, o.rows = 2;
+    o.softcap = softcap;
+    return o;
+}
+
+/* A tensor as entry e reads it: host memory, or a buffer at offset 0. */
+static clsm_tensor tensor_for(const ts_entry *e, void *host, cl_mem buffer)
+{
+    return e->buffers ? (clsm_tensor){NULL, buffer, 0} : (clsm_tensor){host, NULL, 0};
+}
+
+/* The gradient has no statistics: stats_in or stats_out is refused, with a cap or without. */
+Test(bad_input, backward_with_statistics)
+{
+    float stats[2 * 4 * 2];
+    cl_mem sb = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE, sizeof stats);
+    cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, sizeof x_host, x_host);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (int cap = 0; backward_ex(e) && cap < 2; cap++) {
+            clsm_options o = rows_options(cap ? 2.0f : 0.0f);
+            o.stats_in = tensor_for(e, stats, sb);
+            expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, "stats_in");
+            o = rows_options(cap ? 2.0f : 0.0f);
+            o.stats_out = tensor_for(e, stats, sb);
+            expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, "stats_out");
+            o = rows_options(cap ? 2.0f : 0.0f);
+            expect(e, with_options(e, &o, xb), CLSM_SUCCESS, "no statistics");
+        }
+    }
+    clReleaseMemObject(xb);
+    clReleaseMemObject(sb);
+}
+
+/* The cap's derivative needs x: NULL x (host) or a NULL buffer is refused with a cap, and
+ * without one x is not looked at, not even where it would overlap dx. */
+Test(bad_input, backward_cap_needs_x)
+{
+    cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, sizeof x_host, x_host);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!backward_ex(e))
+            continue;
+        clsm_options o = rows_options(2.0f);
+        ts_args a = with_options(e, &o, xb);
+        a.in[2] = NULL;
+        a.in_buffer[2] = NULL;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "softcap 2 without x");
+        expect(e, with_options(e, &o, xb), CLSM_SUCCESS, "softcap 2 with x");
+        o.softcap = 0;
+        expect(e, a, CLSM_SUCCESS, "no cap, no x");
+        a = with_options(e, &o, xb);
+        if (e->buffers)
+            a.in_buffer[2] = a.out_buffer;
+        else
+            a.in[2] = a.out;
+        expect(e, a, CLSM_SUCCESS, "no cap, x on dx, unread");
+    }
+    clReleaseMemObject(xb);
+}
+
+Test(bad_input, backward_cap_must_be_finite_and_not_negative)
+{
+    const float bad[] = {NAN, -1.0f, -1e-30f, INFINITY, -INFINITY};
+    cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, sizeof x_host, x_host);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (size_t k = 0; backward_ex(e) && k < N_OF(bad); k++) {
+            clsm_options o = rows_options(bad[k]);
+            char what[48];
+            snprintf(what, sizeof what, "softcap %g", bad[k]);
+            expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, what);
+        }
+    }
+    clReleaseMemObject(xb);
+}
+
+/* x follows the inputs' rules with a cap: dx may not share a byte with it, not even as the
+ * same range (x is neither y nor dy), while x may share any bytes with y and dy. */
+Test(bad_input, backward_dx_may_not_overlap_x)
+{
+    const size_t bytes = ts_count(rows_shape) * 4;
+    cl_mem shared = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE, 4 * REGION);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!backward_ex(e))
+            continue;
+        clsm_options o = rows_options(2.0f);
+        const struct {
+            size_t x, dx;
+            clsm_status want;
+            const char *what;
+        } cases[] = {
+            {0, 0, CLSM_ERROR_INVALID_ARGUMENT, "x is dx"},
+            {4, 0, CLSM_ERROR_INVALID_ARGUMENT, "x one element after dx"},
+            {0, bytes - 4, CLSM_ERROR_INVALID_ARGUMENT, "dx in the last element of x"},
+            {0, bytes, CLSM_SUCCESS, "dx right after x"},
+        };
+        for (size_t k = 0; k < N_OF(cases); k++) {
+            ts_args a = with_options(e, &o, NULL);
+            if (e->buffers) {
+                /* The inputs beside them in the same buffer, apart. */
+                a.in_buffer[0] = a.in_buffer[1] = a.in_buffer[2] = a.out_buffer = shared;
+                a.in_offset[0] = 2 * REGION;
+                a.in_offset[1] = 3 * REGION;
+                a.in_offset[2] = cases[k].x;
+                a.out_offset = cases[k].dx;
+            } else {
+                a.in[2] = region(OUTPUT) + cases[k].x;
+                a.out = region(OUTPUT) + cases[k].dx;
+            }
+            expect(e, a, cases[k].want, cases[k].what);
+        }
+        ts_args a = with_options(e, &o, NULL);
+        if (e->buffers) {
+            a.in_buffer[2] = a.in_buffer[0];
+            expect(e, a, CLSM_SUCCESS, "x is y");
+            a.in_buffer[2] = a.in_buffer[1];
+            a.in_offset[2] = 4;
+            expect(e, a, CLSM_SUCCESS, "x overlaps dy");
+        } else {
+            a.in[2] = a.in[0];
+            expect(e, a, CLSM_SUCCESS, "x is y");
+            a.in[2] = (const unsigned char *)a.in[1] + 4;
+            expect(e, a, CLSM_SUCCESS, "x overlaps dy");
+        }
+    }
+    clReleaseMemObject(shared);
+}
+
+/* With a cap, x's buffer follows the input buffers' rules. */
+Test(bad_input, backward_x_buffer)
+{
+    cl_int err;
+    cl_context other = clCreateContext(NULL, 1, &cl.device, NULL, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    const size_t bytes = ts_count(rows_shape) * 4;
+    cl_mem foreign = ts_cl_sentinel_buffer(other, CL_MEM_READ_WRITE, bytes);
+    cl_mem write_only = ts_cl_sentinel_buffer(cl.context, CL_MEM_WRITE_ONLY, bytes);
+    cl_mem short_one = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE, bytes - 4);
+    cl_mem fits = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, bytes, x_host);
+    const struct {
+        cl_mem buffer;
+        size_t offset;
+        clsm_status want;
+        const char *what;
+    } cases[] = {
+        {foreign, 0, CLSM_ERROR_INVALID_ARGUMENT, "x from another context"},
+        {write_only, 0, CLSM_ERROR_INVALID_ARGUMENT, "write-only x"},
+        {fits, 2, CLSM_ERROR_INVALID_ARGUMENT, "x offset 2"},
+        {short_one, 0, CLSM_ERROR_INVALID_SHAPE, "x one element short"},
+        {fits, 4, CLSM_ERROR_INVALID_SHAPE, "x pushed past its end"},
+        {fits, 0, CLSM_SUCCESS, "x exactly large enough"},
+    };
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (size_t k = 0; backward_ex(e) && e->buffers && k < N_OF(cases); k++) {
+            clsm_options o = rows_options(2.0f);
+            ts_args a = with_options(e, &o, cases[k].buffer);
+            a.in_offset[2] = cases[k].offset;
+            expect(e, a, cases[k].want, cases[k].what);
+        }
+    }
+    cl_mem all[] = {fits, short_one, write_only, foreign};
+    for (size_t k = 0; k < N_OF(all); k++)
+        clReleaseMemObject(all[k]);
+    clReleaseContext(other);
+}
+
+/* The host path refuses a length outside [0, axis] as the forward does; the buffers path
+ * clamps it, to the gradient of the clamped lengths (the reference clamps too). */
+Test(bad_input, backward_kv_lengths)
+{
+    const int32_t refused[][2] = {{-1, 8}, {0, 9}, {INT32_MIN, 4}};
+    int32_t lengths[2];
+    cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, sizeof x_host, x_host);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (size_t k = 0; backward_ex(e) && k < N_OF(refused); k++) {
+            memcpy(lengths, refused[k], sizeof lengths);
+            clsm_options o = rows_options(2.0f);
+            o.causal = 1;
+            o.kv_lengths.host = lengths;
+            char what[64];
+            snprintf(what, sizeof what, "kv_lengths {%d, %d} of axis 8", (int)lengths[0],
+                     (int)lengths[1]);
+            if (!e->buffers) {
+                expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, what);
+                continue;
+            }
+            fill_tensors();
+            const ts_data d = {CLSM_LOG_SOFTMAX, CLSM_F32, rows_shape, 1.0, &o,
+                               {region(FIRST), region(SECOND), x_host}};
+            float *dx = ts_alloc(CLSM_F32, ts_count(rows_shape));
+            ts_run_checked(e, ctx, &d, dx, what);
+            free(dx);
+        }
+    }
+    clReleaseMemObject(xb);
+}
+
+/* The gradient checks its options by the forward's rules, but for the ALiBi slopes, which
+ * it does not read: the host path takes a non-finite slope that the forward refuses. */
+Test(bad_input, backward_options_by_the_forward_rules)
+{
+    float slopes[1] = {NAN};
+    cl_mem xb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, sizeof x_host, x_host);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!backward_ex(e))
+            continue;
+        clsm_options o = rows_options(0.0f);
+        o.causal = 1;
+        ts_args a = with_options(e, &o, xb);
+        a.shape = (clsm_shape){4, 4, 2};
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "causal with inner 2");
+        o = rows_options(0.0f);
+        o.window = 2;
+        expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, "window without causal");
+        o = rows_options(0.0f);
+        o.rows = 3;
+        expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, "2 * 1 * 3 rows of 4");
+        o = rows_options(0.0f);
+        o.mask_type = CLSM_MASK_KEEP_U8;
+        expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, "a mask type, no mask");
+        o = rows_options(0.0f);
+        o.mask_type = 9;
+        expect(e, with_options(e, &o, xb), CLSM_ERROR_INVALID_ARGUMENT, "mask type 9");
+        if (e->buffers)
+            continue;
+        o = rows_options(0.0f);
+        o.alibi_slopes.host = slopes;
+        expect(e, with_options(e, &o, xb), CLSM_SUCCESS, "a NaN ALiBi slope, unread");
+    }
+    clReleaseMemObject(xb);
+}
+
 /* ---- empty tensors ---- */
 
 /* A zero after dimensions whose product overflows is still an empty tensor. */

@@ -12,13 +12,15 @@
 TestSuite(determinism, .init = ts_open_all, .fini = ts_close_all);
 
 /* The inputs of a call of e: x uniform in [-8, 8]; for the backward, y a softmax's or
- * log-softmax's range and dy uniform in [-1, 1]. */
+ * log-softmax's range, dy uniform in [-1, 1] and x (in[2]) in [-8, 8]. */
 static void fill_inputs(const ts_entry *e, clsm_op op, clsm_dtype dtype, size_t n, uint64_t seed,
-                        void *in[2])
+                        void *in[3])
 {
     ts_rng r = ts_rng_seed(seed);
     in[0] = ts_alloc(dtype, n);
     in[1] = ts_alloc(dtype, n);
+    in[2] = ts_alloc(dtype, n);
+    ts_fill_uniform(&r, dtype, in[2], n, -8, 8);
     if (e->inputs == 1) {
         ts_fill_uniform(&r, dtype, in[0], n, -8, 8);
         return;
@@ -47,16 +49,18 @@ static void run(const ts_entry *e, clsm_context *ctx, const ts_data *d, void *ou
 static void check_repeatable(const ts_entry *e, clsm_dtype dtype, clsm_shape s, uint64_t seed)
 {
     const size_t n = ts_count(s), slices = s.outer * s.inner;
-    const size_t stats_bytes = e->options ? 2 * slices * ts_dtype_size(ts_stats_dtype(dtype)) : 0;
-    void *first = ts_alloc(dtype, n), *again = ts_alloc(dtype, n);
-    void *first_stats = ts_malloc(stats_bytes), *again_stats = ts_malloc(stats_bytes);
     ts_options t = {0};
     if (e->options)
-        ts_options_make(&t, dtype, s, seed);
+        ts_options_make(&t, e, dtype, s, seed);
+    const size_t stats_bytes =
+        t.o.stats_out.host ? 2 * slices * ts_dtype_size(ts_stats_dtype(dtype)) : 0;
+    void *first = ts_alloc(dtype, n), *again = ts_alloc(dtype, n);
+    void *first_stats = ts_malloc(stats_bytes), *again_stats = ts_malloc(stats_bytes);
     for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
-        void *in[2];
+        void *in[3];
         fill_inputs(e, (clsm_op)op, dtype, n, seed + (uint64_t)op, in);
-        const ts_data d = {(clsm_op)op, dtype, s, 1.0f, e->options ? &t.o : NULL, {in[0], in[1]}};
+        const ts_data d = {(clsm_op)op, dtype, s, 1.0f, e->options ? &t.o : NULL,
+                           {in[0], in[1], in[2]}};
         for (size_t c = 0; c < TS_CONFIGS; c++) {
             char what[200], head[160];
             ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype, s, 1.0f);
@@ -79,6 +83,7 @@ static void check_repeatable(const ts_entry *e, clsm_dtype dtype, clsm_shape s, 
             }
             clsm_context_release(fresh);
         }
+        free(in[2]);
         free(in[1]);
         free(in[0]);
     }

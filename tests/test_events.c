@@ -50,12 +50,12 @@ static clsm_context *create_on_queue(const char *family, cl_command_queue q)
     return ctx;
 }
 
-/* A call's data for e: x (or y) uniform in [-4, 4], dy in [-1, 1], and for the _ex entries
- * every option the shape allows. */
+/* A call's data for e: x (or y) uniform in [-4, 4], dy in [-1, 1], the backward's x in
+ * [-4, 4], and for the _ex entries every option the shape allows. */
 typedef struct call {
     ts_data data;
     ts_options options;
-    void *in[2];
+    void *in[3];
 } call;
 
 static void make_call(call *c, const ts_entry *e, clsm_op op, clsm_shape s, uint64_t seed)
@@ -63,15 +63,17 @@ static void make_call(call *c, const ts_entry *e, clsm_op op, clsm_shape s, uint
     memset(c, 0, sizeof *c);
     c->in[0] = ts_random(CLSM_F32, ts_count(s), -4, 4, seed);
     c->in[1] = ts_random(CLSM_F32, ts_count(s), -1, 1, seed + 1);
+    c->in[2] = ts_random(CLSM_F32, ts_count(s), -4, 4, seed + 3);
     if (e->options)
-        ts_options_make(&c->options, CLSM_F32, s, seed + 2);
+        ts_options_make(&c->options, e, CLSM_F32, s, seed + 2);
     c->data = (ts_data){op, CLSM_F32, s, 1.0f, e->options ? &c->options.o : NULL,
-                        {c->in[0], c->in[1]}};
+                        {c->in[0], c->in[1], c->in[2]}};
 }
 
 static void free_call(call *c)
 {
     ts_options_free(&c->options);
+    free(c->in[2]);
     free(c->in[1]);
     free(c->in[0]);
 }

@@ -3,11 +3,13 @@
 
 #include <criterion/criterion.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "reference.h"
 #include "support.h"
 
 /*
@@ -243,6 +245,59 @@ Test(faults, host_tensor_above_the_allocation_limit_goes_through_in_runs)
                              1.0f, x, NULL);
         free(x);
     }
+    clsm_context_release(ctx);
+}
+
+/* The backward with options in runs too: each run's rows must meet their own mask row,
+ * causal alignment and KV length (the run's first slice), and x its run. 600 rows of 37 make
+ * two runs in F32 and three in F64; the mask [rows, axis] is shared by the batch and heads,
+ * so that it fits one allocation. */
+Test(faults, host_backward_with_options_goes_through_in_runs)
+{
+    fault.max_alloc = 64 * 1024;
+    clsm_context *ctx = create();
+    const clsm_shape s = {600, 37, 1};
+    const size_t n = ts_count(s);
+    ts_rng r = ts_rng_seed(83);
+    float *mask = ts_malloc(100 * 37 * sizeof *mask);
+    for (size_t i = 0; i < 100 * 37; i++)
+        mask[i] = ts_rng_below(&r, 6) == 0 ? -INFINITY : (float)ts_rng_uniform(&r, -1, 1);
+    int32_t lengths[2] = {37, 30};
+    clsm_options o = CLSM_OPTIONS_INIT;
+    o.batch = 2, o.heads = 3, o.rows = 100;
+    o.mask_type = CLSM_MASK_ADD_F32;
+    o.mask.host = mask;
+    o.mask_stride[2] = 37, o.mask_stride[3] = 1;
+    o.causal = 1;
+    o.causal_offset = 10;
+    o.kv_lengths.host = lengths;
+    o.softcap = 3.0f;
+    double *want = ts_malloc(n * sizeof *want), *bound = ts_malloc(n * sizeof *bound);
+    for (int dt = CLSM_F32; dt <= CLSM_F64; dt += CLSM_F64 - CLSM_F32) {
+        void *x = ts_alloc((clsm_dtype)dt, n), *y = ts_alloc((clsm_dtype)dt, n);
+        void *dy = ts_alloc((clsm_dtype)dt, n), *dx = ts_alloc((clsm_dtype)dt, n);
+        ts_fill_uniform(&r, (clsm_dtype)dt, x, n, -5, 5);
+        ts_fill_uniform(&r, (clsm_dtype)dt, y, n, -3, 0);
+        ts_fill_uniform(&r, (clsm_dtype)dt, dy, n, -1, 1);
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            clsm_status st = clsm_softmax_backward_host_ex(ctx, (clsm_op)op, (clsm_dtype)dt, s,
+                                                           0.5, &o, x, y, dy, dx);
+            cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", ts_dtype_name((clsm_dtype)dt),
+                         clsm_status_string(st));
+            ref_softmax_backward_ex((clsm_op)op, (clsm_dtype)dt, s, 0.5, &o, x, y, dy, want,
+                                    bound);
+            ts_report rep = ts_check_backward((clsm_dtype)dt, s, dx, want, bound);
+            cr_assert(rep.ok, "%s %s: %s", ts_dtype_name((clsm_dtype)dt),
+                      ts_op_name((clsm_op)op), rep.msg);
+        }
+        free(dx);
+        free(dy);
+        free(y);
+        free(x);
+    }
+    free(bound);
+    free(want);
+    free(mask);
     clsm_context_release(ctx);
 }
 

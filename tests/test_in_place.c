@@ -26,15 +26,18 @@ static const char *const alias_names[] = {"apart", "over the first input", "over
  * Inputs with a NaN in every other slice, at a place that moves from slice to slice: a NaN's
  * sign and payload depend on the order of operands, which a compiler may choose differently
  * for in-place and separate memory, so only the canonical NaN compares bitwise. The
- * backward's y is a softmax's or log-softmax's range, its dy uniform in [-1, 1].
+ * backward's y is a softmax's or log-softmax's range, its dy uniform in [-1, 1], its x (in[2])
+ * in [-4, 4].
  */
 static void fill_inputs(const ts_entry *e, clsm_op op, clsm_dtype dtype, clsm_shape s,
-                        uint64_t seed, void *in[2])
+                        uint64_t seed, void *in[3])
 {
     const size_t n = ts_count(s);
     ts_rng r = ts_rng_seed(seed);
     in[0] = ts_alloc(dtype, n);
     in[1] = ts_alloc(dtype, n);
+    in[2] = ts_alloc(dtype, n);
+    ts_fill_uniform(&r, dtype, in[2], n, -4, 4);
     const bool backward = e->inputs == 2;
     ts_fill_uniform(&r, dtype, in[0], n, backward && op == CLSM_SOFTMAX ? 0 : -4,
                     backward && op == CLSM_SOFTMAX ? 1 : backward ? 0 : 4);
@@ -61,13 +64,13 @@ static void check_entry(const ts_entry *e)
             void *want = ts_alloc(dtype, n), *got = ts_alloc(dtype, n);
             ts_options t = {0};
             if (e->options)
-                ts_options_make(&t, dtype, s, 40 + k);
+                ts_options_make(&t, e, dtype, s, 40 + k);
             for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
-                void *in[2];
+                void *in[3];
                 fill_inputs(e, (clsm_op)op, dtype, s, 10 * d + k, in);
                 for (size_t sc = 0; sc < sizeof scales / sizeof scales[0]; sc++) {
                     ts_data data = {(clsm_op)op, dtype, s, scales[sc], e->options ? &t.o : NULL,
-                                    {in[0], in[1]}};
+                                    {in[0], in[1], in[2]}};
                     for (size_t c = 0; c < TS_CONFIGS; c++) {
                         for (int a = TS_ON_IN0; a <= (int)last; a++) {
                             char what[240], head[160];
@@ -95,6 +98,7 @@ static void check_entry(const ts_entry *e)
                         }
                     }
                 }
+                free(in[2]);
                 free(in[1]);
                 free(in[0]);
             }

@@ -15,7 +15,7 @@ TestSuite(smoke, .init = ts_open_all, .fini = ts_close_all);
 /*
  * Rows for the families that take them and strided slices for columns, with -inf entries in
  * the forward's x (some slices fully masked) so that the special-value paths run too; the
- * _ex entries with every option the shape allows. F32 and BF16 for the _ex entries, whose
+ * _ex entries with every option the shape allows, the backward's with an x of its own. F32 and BF16 for the _ex entries, whose
  * fused programs the other suites compile in those two only: every dtype still meets every
  * family through the other entry points.
  */
@@ -30,25 +30,27 @@ static void check_entry(const ts_entry *e)
             const clsm_dtype dtype = ts_dtypes[d];
             if (e->options && dtype != CLSM_F32 && dtype != CLSM_BF16)
                 continue;
-            void *in[2] = {ts_random(dtype, n, -4, 4, 10 * d + c),
-                           ts_random(dtype, n, -1, 1, 10 * d + c + 5)};
+            void *in[3] = {ts_random(dtype, n, -4, 4, 10 * d + c),
+                           ts_random(dtype, n, -1, 1, 10 * d + c + 5),
+                           ts_random(dtype, n, -40, 40, 10 * d + c + 7)};
             /* The forward's x: every fifth entry -inf, and the last outer slices all. */
             for (size_t i = 0; i < n && e->inputs == 1; i++)
                 if (i % 5 == 0 || i >= n - s.axis * s.inner)
                     ts_store(dtype, in[0], i, -INFINITY);
             ts_options t = {0};
             if (e->options)
-                ts_options_make(&t, dtype, s, d);
+                ts_options_make(&t, e, dtype, s, d);
             void *out = ts_alloc(dtype, n);
             for (size_t k = 0; k < TS_OPS; k++) {
                 const ts_data data = {ts_ops[k], dtype, s, 0.5f, e->options ? &t.o : NULL,
-                                      {in[0], in[1]}};
+                                      {in[0], in[1], in[2]}};
                 char what[160];
                 ts_describe(what, sizeof what, ts_config_name(c), ts_ops[k], dtype, s, 0.5f);
                 ts_run_checked(e, ts_ctx[c], &data, out, what);
             }
             free(out);
             ts_options_free(&t);
+            free(in[2]);
             free(in[1]);
             free(in[0]);
         }

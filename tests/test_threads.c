@@ -24,7 +24,7 @@ typedef struct call {
     const ts_entry *entry;
     ts_data data;
     ts_options options;
-    void *in[2];
+    void *in[3];
 } call;
 
 /* The _ex entries take F32 and BF16 only: their fused programs are compiled per family,
@@ -41,21 +41,24 @@ static void make_call(call *c, ts_rng *r, size_t index)
                           1 + ts_rng_below(r, 4)};
     const size_t n = ts_count(s);
     const double range = dtype == CLSM_F16 || dtype == CLSM_BF16 ? 4 : 10;
-    c->in[0] = malloc(n * ts_dtype_size(dtype) + 1);
-    c->in[1] = malloc(n * ts_dtype_size(dtype) + 1);
-    if (c->in[0] && c->in[1]) {
+    for (int k = 0; k < 3; k++)
+        c->in[k] = malloc(n * ts_dtype_size(dtype) + 1);
+    if (c->in[0] && c->in[1] && c->in[2]) {
         ts_fill_uniform(r, dtype, c->in[0], n, -range, range);
         ts_fill_uniform(r, dtype, c->in[1], n, -1, 1);
+        ts_fill_uniform(r, dtype, c->in[2], n, -range, range);
     }
     if (c->entry->options)
-        ts_options_make(&c->options, dtype, s, ts_rng_next(r));
+        ts_options_make(&c->options, c->entry, dtype, s, ts_rng_next(r));
     c->data = (ts_data){op, dtype, s, scales[ts_rng_below(r, 3)],
-                        c->entry->options ? &c->options.o : NULL, {c->in[0], c->in[1]}};
+                        c->entry->options ? &c->options.o : NULL,
+                        {c->in[0], c->in[1], c->in[2]}};
 }
 
 static void free_call(call *c)
 {
     ts_options_free(&c->options);
+    free(c->in[2]);
     free(c->in[1]);
     free(c->in[0]);
 }
@@ -88,7 +91,7 @@ static void *worker(void *arg)
         void *out = malloc(ts_count(c.data.shape) * ts_dtype_size(c.data.dtype) + 1);
         ts_report rep = {false, "out of host memory"};
         clsm_status st = CLSM_SUCCESS;
-        if (out && c.in[0] && c.in[1] && (!c.entry->options || c.options.stats))
+        if (out && c.in[0] && c.in[1] && c.in[2] && (!c.entry->options || c.options.stats))
             rep = ts_run(c.entry, j->ctx, &c.data, TS_APART, out, &st);
         if (rep.ok && st != CLSM_SUCCESS)
             snprintf(rep.msg, sizeof rep.msg, "%s", clsm_status_string(st));
@@ -189,12 +192,13 @@ typedef struct stress_thread {
 } stress_thread;
 
 
-/* A job's run into out and, for the _ex entries, its statistics into stats: threads share
- * the job, so each run gets options of its own that point there. */
+/* A job's run into out and, where its options ask for them, its statistics into stats:
+ * threads share the job, so each run gets options of its own that point there. */
 static ts_report stress_run(clsm_context *ctx, const stress_job *j, void *out, void *stats)
 {
     clsm_options o = j->call.options.o;
-    o.stats_out.host = stats;
+    if (o.stats_out.host)
+        o.stats_out.host = stats;
     ts_data d = j->call.data;
     if (d.options)
         d.options = &o;
@@ -248,7 +252,7 @@ Test(threads_stress, sixteen_threads_match_serial_results_bitwise)
         if (k % 5 == 0)
             ts_store(j->call.data.dtype, j->call.in[0], n / 2, NAN);
         j->bytes = n * ts_dtype_size(j->call.data.dtype);
-        j->stats_bytes = j->call.entry->options
+        j->stats_bytes = j->call.options.o.stats_out.host
                              ? 2 * j->call.data.shape.outer * j->call.data.shape.inner *
                                    ts_dtype_size(ts_stats_dtype(j->call.data.dtype))
                              : 0;

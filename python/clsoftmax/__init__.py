@@ -95,20 +95,33 @@ def logsumexp(x, axis=None, *, scale=1.0, keepdims=False, mask=None, causal=Fals
                                        alibi_slopes=alibi_slopes, kv_lengths=kv_lengths)
 
 
-def softmax_backward(y, dy, axis=None, *, scale=1.0, log=False):
+def softmax_backward(y, dy, axis=None, *, scale=1.0, log=False, x=None, softcap=0.0, mask=None,
+                     causal=False, causal_offset=0, window=0, kv_lengths=None):
     """The gradient dx with respect to x, from the forward output y and the upstream
     gradient dy (of one shape):
 
-    softmax (log=False):    dx = scale * y * (dy - sum(dy * y, axis))
-    log_softmax (log=True): dx = scale * (dy - exp(y) * sum(dy, axis))
+    softmax (log=False):    dx = scale * y * (dy - sum(dy * y, axis)) * f
+    log_softmax (log=True): dx = scale * (dy - exp(y) * sum(dy, axis)) * f
+
+    with f = 1 - tanh(scale*x/softcap)**2 when the forward soft-capped (else 1), and dx = 0
+    at every entry the forward's mask, causal, window or kv_lengths set to -inf. The sums
+    still take every entry, masked ones included, as PyTorch's do.
 
     axis and scale as in the forward call. A zero factor from y (y = 0 for softmax,
     exp(y) = 0 for log_softmax) counts as 0 even against an infinite dy, so masked
-    entries never make a slice NaN; NaN in y or dy makes that slice NaN. y and dy are
-    computed in their common result dtype (see softmax()); as pyopencl arrays, both on
-    one queue and of one dtype.
+    entries never make a slice NaN; NaN in y or dy makes that slice NaN but for its masked
+    entries. y and dy are computed in their common result dtype (see softmax()); as
+    pyopencl arrays, both on one queue and of one dtype.
+
+    x: the forward's input, of y's shape; needed (else ValueError) with softcap > 0, and
+    not read without it. softcap, mask, causal, causal_offset, window and kv_lengths: the
+    forward call's, with its rules (all but softcap need the last axis). The forward's
+    sinks and alibi_slopes do not change the gradient and are not taken.
     """
-    return _default_context().softmax_backward(y, dy, axis, scale=scale, log=log)
+    return _default_context().softmax_backward(y, dy, axis, scale=scale, log=log, x=x,
+                                              softcap=softcap, mask=mask, causal=causal,
+                                              causal_offset=causal_offset, window=window,
+                                              kv_lengths=kv_lengths)
 
 
 def alibi_slopes(heads, max_bias=8.0, first_head=0, count=None):

@@ -82,11 +82,14 @@ class Context:
                        kv_lengths=kv_lengths)
         return _host.logsumexp(self._handle, x, axis, scale, keepdims, options)
 
-    def softmax_backward(self, y, dy, axis=None, *, scale=1.0, log=False):
+    def softmax_backward(self, y, dy, axis=None, *, scale=1.0, log=False, x=None, softcap=0.0,
+                         mask=None, causal=False, causal_offset=0, window=0, kv_lengths=None):
         """clsoftmax.softmax_backward() on this context."""
+        options = dict(mask=mask, causal=causal, causal_offset=causal_offset, window=window,
+                       softcap=softcap, kv_lengths=kv_lengths)
         if _device.is_device_array(y) or _device.is_device_array(dy):
-            return _device.backward(y, dy, axis, scale, log)
-        return _host.backward(self._handle, y, dy, axis, scale, log)
+            return _device.backward(y, dy, axis, scale, log, x, options)
+        return _host.backward(self._handle, y, dy, axis, scale, log, x, options)
 
     def _forward(self, op, x, axis, scale, return_stats, **options):
         if _device.is_device_array(x):

@@ -7,7 +7,7 @@ from . import _lib
 from ._args import check_scale, require_last_axis
 from ._dtypes import exact_storage
 from ._handle import Handle
-from ._host import call
+from ._host import _backward_x, call
 from ._layout import adjacent, check_empty, check_scalar_axis, reduced_axes, triple
 from ._options import Attention, requested, requested_rows
 
@@ -119,7 +119,7 @@ def softmax(op, x, axis, scale, options, return_stats):
     return (y, stats) if return_stats else y
 
 
-def backward(y, dy, axis, scale, log):
+def backward(y, dy, axis, scale, log, x, options):
     import pyopencl.array as cla
 
     if not (is_device_array(y) and is_device_array(dy)):
@@ -129,25 +129,48 @@ def backward(y, dy, axis, scale, log):
     if y.dtype != dy.dtype:
         raise TypeError(f"clsoftmax: y and dy differ in dtype: {y.dtype} and {dy.dtype} "
                         "(device arrays are not converted)")
+    x = _backward_x(x, y, options["softcap"])
+    if x is not None and not is_device_array(x):
+        raise TypeError("clsoftmax: x must be a pyopencl array, as y and dy are")
+    if x is not None and x.dtype != y.dtype:
+        raise TypeError(f"clsoftmax: x and y differ in dtype: {x.dtype} and {y.dtype} "
+                        "(device arrays are not converted)")
     st = exact_storage(y.dtype)
-    scale = check_scale(scale)
+    scale = check_scale(scale, wide=st.code == _lib.F64)
     shape = y.shape
     if y.ndim == 0:
         check_scalar_axis(axis)
         y, dy, axis = y.reshape(1), dy.reshape(1), None
+        x = None if x is None else x.reshape(1)
     axes = reduced_axes(axis, y.ndim)
     _check_layout(y, axes, "y")
     _check_layout(dy, axes, "dy")
+    if x is not None:
+        _check_layout(x, axes, "x")
+    # The gradient takes neither sinks nor ALiBi: they move u by what x does not change.
+    options = dict(options, sinks=None, alibi_slopes=None)
+    att = None
+    if requested(**options):
+        if requested_rows(**{k: v for k, v in options.items() if k != "softcap"}):
+            require_last_axis(axes, y.ndim, "mask, causal or kv_lengths")
+        att = Attention(y.shape, st, **options)
     dx = cla.empty_like(y)
     if y.size == 0:
         check_empty(y.shape, axis)
     else:
-        count, waits = _wait_list([y, dy])
+        opt = None
+        if att is not None:
+            # As in softmax(): the buffers live until the call has enqueued.
+            mask, mask_buffer = _upload(y.context, att.mask)
+            lengths, lengths_buffer = _upload(y.context, att.kv_lengths)
+            opt = att.struct(mask, None, None, lengths)
+        count, waits = _wait_list([a for a in (y, dy, x) if a is not None])
         event = ctypes.c_void_p()
         op = _lib.LOG_SOFTMAX if log else _lib.SOFTMAX
-        call(_handle(y.queue), _lib.lib.clsm_softmax_backward_buffers, op, st.code,
-             _lib.Shape(*triple(y.shape, axes)), scale, y.base_data.int_ptr, y.offset,
-             dy.base_data.int_ptr, dy.offset, dx.base_data.int_ptr, dx.offset, count, waits,
-             ctypes.byref(event))
+        call(_handle(y.queue), _lib.lib.clsm_softmax_backward_buffers_ex, op, st.code,
+             _lib.Shape(*triple(y.shape, axes)), scale, opt,
+             None if x is None else x.base_data.int_ptr, 0 if x is None else x.offset,
+             y.base_data.int_ptr, y.offset, dy.base_data.int_ptr, dy.offset,
+             dx.base_data.int_ptr, dx.offset, count, waits, ctypes.byref(event))
         _finish(event, dx)
     return dx.reshape(shape) if dx.shape != shape else dx

@@ -89,25 +89,45 @@ def logsumexp(handle, x, axis, scale, keepdims, options):
     return result[()] if result.ndim == 0 else result
 
 
-def backward(handle, y, dy, axis, scale, log):
+def _backward_x(x, y, softcap):
+    """The forward's x of a backward call, needed for the cap's derivative only (else
+    ignored): of y's shape."""
+    if not softcap:
+        return None
+    if x is None:
+        raise ValueError("clsoftmax: softcap needs x, the forward's input, for its derivative")
+    if x.shape != y.shape:
+        raise ValueError(f"clsoftmax: x and y differ in shape: {x.shape} and {y.shape}")
+    return x
+
+
+def backward(handle, y, dy, axis, scale, log, x, options):
     y, dy = np.asarray(y), np.asarray(dy)
     if y.shape != dy.shape:
         raise ValueError(f"clsoftmax: y and dy differ in shape: {y.shape} and {dy.shape}")
     st = storage(np.result_type(y.dtype, dy.dtype))
-    scale = check_scale(scale)
+    scale = check_scale(scale, wide=st.code == _lib.F64)
+    x = _backward_x(None if x is None else np.asarray(x), y, options["softcap"])
     scalar = y.ndim == 0
     if scalar:
         check_scalar_axis(axis)
         y, dy, axis = y.reshape(1), dy.reshape(1), None
+        x = None if x is None else x.reshape(1)
     axes = reduced_axes(axis, y.ndim)
+    # The gradient takes neither sinks nor ALiBi: they move u by what x does not change.
+    att = _attention(y, axes, st, dict(options, sinks=None, alibi_slopes=None),
+                     "mask, causal or kv_lengths")
     if y.size == 0:
         check_empty(y.shape, axis)
         return np.empty(y.shape, st.dtype)
-    layout = Layout(y, axes)
+    layout = Layout(y, axes, allow_fortran=att is None)
     y_work, dy_work = layout.to_work(y, st.dtype), layout.to_work(dy, st.dtype)
+    x_work = None if x is None else layout.to_work(x, st.dtype)
     dx = np.empty(y_work.shape, st.dtype)
     op = _lib.LOG_SOFTMAX if log else _lib.SOFTMAX
-    call(handle, _lib.lib.clsm_softmax_backward_host, op, st.code, _lib.Shape(*layout.triple),
-         scale, y_work.ctypes.data, dy_work.ctypes.data, dx.ctypes.data)
+    call(handle, _lib.lib.clsm_softmax_backward_host_ex, op, st.code, _lib.Shape(*layout.triple),
+         scale, att.host_struct() if att is not None else None,
+         None if x_work is None else x_work.ctypes.data, y_work.ctypes.data, dy_work.ctypes.data,
+         dx.ctypes.data)
     dx = layout.from_work(dx)
     return dx[0] if scalar else dx

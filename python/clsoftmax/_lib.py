@@ -83,11 +83,12 @@ def _load():
     _declare(lib, "clsm_softmax_buffers_ex", _status, _p, ctypes.c_int, ctypes.c_int, Shape,
              ctypes.c_double, ctypes.POINTER(Options), _p, ctypes.c_size_t, _p, ctypes.c_size_t,
              ctypes.c_uint, _events, ctypes.POINTER(_p))
-    _declare(lib, "clsm_softmax_backward_host", _status, _p, ctypes.c_int, ctypes.c_int, Shape,
-             ctypes.c_float, _p, _p, _p)
-    _declare(lib, "clsm_softmax_backward_buffers", _status, _p, ctypes.c_int, ctypes.c_int,
-             Shape, ctypes.c_float, _p, ctypes.c_size_t, _p, ctypes.c_size_t, _p,
-             ctypes.c_size_t, ctypes.c_uint, _events, ctypes.POINTER(_p))
+    _declare(lib, "clsm_softmax_backward_host_ex", _status, _p, ctypes.c_int, ctypes.c_int,
+             Shape, ctypes.c_double, ctypes.POINTER(Options), _p, _p, _p, _p)
+    _declare(lib, "clsm_softmax_backward_buffers_ex", _status, _p, ctypes.c_int, ctypes.c_int,
+             Shape, ctypes.c_double, ctypes.POINTER(Options), _p, ctypes.c_size_t, _p,
+             ctypes.c_size_t, _p, ctypes.c_size_t, _p, ctypes.c_size_t, ctypes.c_uint, _events,
+             ctypes.POINTER(_p))
     _declare(lib, "clsm_alibi_slopes", _status, ctypes.c_int, ctypes.c_size_t, ctypes.c_double,
              ctypes.c_size_t, ctypes.c_size_t, _p)
     return lib

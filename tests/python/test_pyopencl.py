@@ -62,6 +62,22 @@ def test_backward_equals_the_host_path(queue, rng):
     assert np.array_equal(dxd.get(), cs.softmax_backward(y, dy, axis=1))
 
 
+def test_backward_with_options_equals_the_host_path(queue, rng):
+    x = rng.standard_normal((2, 1, 3, 12)).astype(np.float32)
+    keep = rng.random((3, 12)) > 0.2
+    options = dict(softcap=2.0, mask=keep, causal=True, causal_offset=9,
+                   kv_lengths=np.array([12, 8]))
+    y = cs.log_softmax(x, -1, **options)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    dxd = cs.softmax_backward(cla.to_device(queue, y), cla.to_device(queue, dy), -1, log=True,
+                              x=cla.to_device(queue, x), **options)
+    assert isinstance(dxd, cla.Array)
+    assert np.array_equal(dxd.get(), cs.softmax_backward(y, dy, -1, log=True, x=x, **options))
+    with pytest.raises(TypeError, match="pyopencl"):
+        cs.softmax_backward(cla.to_device(queue, y), cla.to_device(queue, dy), -1, x=x,
+                            softcap=2.0)
+
+
 def test_wait_list_is_honoured(queue, rng):
     x = rng.standard_normal((4, 32)).astype(np.float32)
     xd = cla.zeros(queue, x.shape, np.float32)
