@@ -1,10 +1,12 @@
-/* The attention table: causal, f16-masked, soft-capped, ALiBi and KV-length softmax against the plain call of the same shape. */
+/* The attention table: causal, f16-masked, soft-capped, ALiBi and KV-length softmax against the
+ * plain call of the same shape, then the backward rows (attention_backward.c). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "attention.h"
+#include "attention_backward.h"
 #include "check.h"
 #include "input.h"
 #include "measure.h"
@@ -295,5 +297,6 @@ int attention_table(clsm_context *ctx, cl_context clctx, const copy_kernels *cop
             return -1;
         failed |= r;
     }
-    return failed;
+    int r = attention_backward(ctx, clctx, copy, run, heads);
+    return r < 0 ? -1 : failed | r;
 }

@@ -165,7 +165,7 @@ static int measure_clsm(const bench *b, clsm_op op, clsm_shape s, const tensors 
     *bwd = *row;
     bwd->backward = 1;
     bwd->clsm.seconds = seconds[1];
-    bwd->clsm.check = check_backward(op, s, 1.0f, t->hy, t->hdy, t->hdx);
+    bwd->clsm.check = check_backward(op, s, 1.0f, NULL, NULL, t->hy, t->hdy, t->hdx);
     bwd->forward_seconds = seconds[0];
     return 0;
 }
@@ -352,7 +352,7 @@ static void usage(FILE *f)
             "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
             "            instead of the fixed shapes, forward only, with a progress line on stderr\n"
             "  --attention\n"
-            "            only the attention table (causal and f16-masked against plain), which\n"
+            "            only the attention table (the options against the plain call), which\n"
             "            otherwise follows the fixed shapes in the human table; --csv and --json\n"
             "            print one table: the fixed shapes unless this or --sweep\n"
             "  --reps N  timed repetitions per measurement, median reported (default %d)\n"

@@ -31,9 +31,11 @@ check_result check(clsm_op op, clsm_shape s, const clsm_options *opt, const floa
 /* The backward pass (dx from y and dy) against an f64 reference of the contract's rule, with
  * its F32 bound |dx_j - ref_j| <= TOL*|scale|*B_j + BACKWARD_FLOOR*(|scale| + 1), where B_j is
  * |y_j|*(|dy_j| + sum_k |dy_k*y_k|) for softmax and |dy_j| + exp(y_j)*sum_k |dy_k| for
- * log-softmax. max_err is the largest |dx_j - ref_j| / (|scale|*B_j), so that it too
- * compares against TOL. A slice with a NaN in y or dy must be NaN throughout. */
-check_result check_backward(clsm_op op, clsm_shape s, float scale, const float *y,
-                            const float *dy, const float *dx);
+ * log-softmax, times the cap's factor 1 - tanh^2(scale*x_j/softcap) with soft-capping.
+ * max_err is the largest |dx_j - ref_j| / (|scale|*B_j), so that it too compares against
+ * TOL. A slice with a NaN in y or dy must be NaN throughout. opt (NULL: the plain call) as
+ * for check(); an entry it masks must be exactly 0. x is read only with softcap. */
+check_result check_backward(clsm_op op, clsm_shape s, float scale, const clsm_options *opt,
+                            const float *x, const float *y, const float *dy, const float *dx);
 
 #endif
