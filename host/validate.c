@@ -84,7 +84,7 @@ static clsm_status check_options(const clsm_options *o, clsm_shape shape)
  * part; one before the point where none keeps entry 0, or a window that ends before entry
  * 0, keeps nothing; a window longer than any row's reach cuts nothing. ALiBi measures
  * distances from r + off, so there the offset stays as given, bounded only far beyond any
- * tensor (2^60), and the window too (2^61). */
+ * tensor (2^60; the window keeps its lower edge), and the window too (2^61). */
 static void normalise_options(clsm_request *r)
 {
     clsm_options *o = &r->opt;
@@ -94,8 +94,20 @@ static void normalise_options(clsm_request *r)
     }
     const ptrdiff_t far = (ptrdiff_t)1 << 60;
     if (o->alibi_slopes.host || o->alibi_slopes.buffer) {
-        o->causal_offset = o->causal_offset > far ? far : o->causal_offset < -far ? -far
-                                                                                  : o->causal_offset;
+        /* A window within the excess keeps nothing. */
+        if (o->causal_offset > far) {
+            size_t excess = (size_t)o->causal_offset - (size_t)far;
+            if (o->window && o->window <= excess) {
+                o->causal_offset = -far;
+                o->window = 0;
+                return;
+            }
+            if (o->window)
+                o->window -= excess;
+            o->causal_offset = far;
+        }
+        if (o->causal_offset < -far)
+            o->causal_offset = -far;
         if (o->window > (size_t)far * 2)
             o->window = (size_t)far * 2;
         return;

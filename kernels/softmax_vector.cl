@@ -343,8 +343,13 @@ INLINE void bundle_states(global const store_t *x, const ulong *offs, const ulon
     real a = o->a;
     realv sums[VEC], comps[VEC];
     for (uint k = 0; k < VEC; ++k) {
+        sums[k] = (realv)0;
+        /* Past count there is no slice, and its context would read options past its end
+         * (a kv_lengths entry past the batch). */
+        if (k >= count)
+            continue;
         slice_ctx c = slice_ctx_of(o, slice0 + k);
-        sums[k] = k < count ? range_max(x + offs[k], lens[k], &c, j0s[k]) : (realv)0;
+        sums[k] = range_max(x + offs[k], lens[k], &c, j0s[k]);
     }
     *umax = lanes_max(sums);
     *hi = a * *umax;

@@ -45,8 +45,9 @@ typedef enum op_set { BOTH_OPS, SOFTMAX_ONLY, LOG_SOFTMAX_ONLY } op_set;
 /*
  * The fused options of a case, each set one kernel variant per family, dtype
  * and op, combined where the contract allows so that oclgrind compiles few:
- * mask, causal and sinks need inner == 1, so the columns family meets only
- * the statistics sets; stats_in goes with neither sinks nor stats_out.
+ * mask, causal, sinks, ALiBi and kv_lengths need inner == 1, so the columns
+ * family meets only the statistics sets and soft-capping; stats_in goes with
+ * neither sinks nor stats_out.
  */
 typedef enum option_set {
     OPTS_NONE,
@@ -56,7 +57,14 @@ typedef enum option_set {
     OPTS_STATS_ONLY, /* stats_out with no y */
     OPTS_STATS_IN,   /* given statistics, some of them special */
     OPTS_BWD,        /* the backward's: an additive mask, causal with a window, kv_lengths, the cap */
-    OPTS_BWD_CAP     /* the backward's cap alone, for strided slices */
+    OPTS_BWD_CAP,    /* the backward's cap alone, for strided slices */
+    /* soft-capping, ALiBi and kv_lengths (each batch entry shorter than the last), causal
+     * with an offset and a window, stats_out */
+    OPTS_V2_CAUSAL,
+    /* soft-capping, ALiBi and kv_lengths below 0 and beyond axis, which only the buffers
+     * path takes (it clamps them); no causal */
+    OPTS_V2_CLAMPED,
+    OPTS_SOFTCAP     /* soft-capping and stats_out, for the columns family */
 } option_set;
 
 /* How a mask is laid out over [batch, heads, rows, axis]. */
@@ -86,8 +94,9 @@ typedef struct test_case {
     bool races_only; /* left out of the --uninitialized runs, which take a process per call */
 } test_case;
 
-/* The forward calls, in the --uninitialized runs too. */
+/* The forward calls, in the --uninitialized runs too, or not. */
 #define FWD false, false
+#define FWD_RACES false, true
 /* Both ops, no options: the v1 calls. */
 #define V1 BOTH_OPS, {OPTS_NONE, LAYOUT_STRIDED, 0, 0, 0, 0}, FWD
 /* Both ops of the backward pass, also in the --uninitialized runs or not. */
@@ -176,6 +185,20 @@ static const test_case cases[] = {
      {OPTS_STATS_IN, LAYOUT_STRIDED, 0, 0, 0, 0}, FWD},
     {"stats-in-split", {6, 4500, 1}, 1.0f, FILL_RANDOM, PATH_IN_PLACE, GROUP | ITEM,
      LOG_SOFTMAX_ONLY, {OPTS_STATS_IN, LAYOUT_STRIDED, 0, 0, 0, 0}, FWD},
+    /* The v2 options read a slope per head and a length per batch entry, and the lengths
+     * cut the ranges every path walks: rows aligned to the bottom right of each entry's
+     * kept columns with causal, and clamped to [0, axis] on the buffers path without. The
+     * rows of 300 give the regs family two chunks on work-groups of 16, the second fully
+     * masked in batch entry 1; those of 4500 the split family two chunks. Soft-capping
+     * reads nothing: it rides along, and meets the columns family on its own. */
+    {"v2-causal", {12, 300, 1}, 0.5f, FILL_RANDOM, PATH_HOST, 0, SOFTMAX_ONLY,
+     {OPTS_V2_CAUSAL, LAYOUT_STRIDED, 2, 2, 1, 90}, FWD},
+    {"v2-causal-split", {4, 4500, 1}, 1.0f, FILL_RANDOM, PATH_OFFSETS, GROUP | ITEM | REGS,
+     SOFTMAX_ONLY, {OPTS_V2_CAUSAL, LAYOUT_STRIDED, 2, 1, 0, 2000}, FWD_RACES},
+    {"v2-clamped", {12, 37, 1}, 1.0f, FILL_SPECIAL, PATH_OFFSETS, 0, LOG_SOFTMAX_ONLY,
+     {OPTS_V2_CLAMPED, LAYOUT_STRIDED, 3, 2, 0, 0}, FWD},
+    {"softcap-inner", {2, 9, 5}, 2.0f, FILL_SPECIAL, PATH_OFFSETS, ITEM | GROUP | REGS,
+     SOFTMAX_ONLY, {OPTS_SOFTCAP, LAYOUT_STRIDED, 0, 0, 0, 0}, FWD},
     /* The backward pass, whose kernels mirror the forward ones family by family: the same
      * layouts, with one more input. A single-call process costs about as much as a whole
      * family's run of races, so the --uninitialized runs take the cases that reach each
@@ -375,10 +398,17 @@ static void fill_backward(const test_case *c, clsm_dtype dtype, clsm_op op, void
 /* The host tensors of a case's options, with their sizes in bytes for the buffers path. */
 typedef struct option_data {
     clsm_options o; /* stats_out.host is where the call writes its statistics */
-    int32_t *lengths;
     bool no_y;
-    size_t mask_bytes, sinks_bytes, stats_bytes;
+    size_t mask_bytes, sinks_bytes, stats_bytes, slopes_bytes, lengths_bytes;
 } option_data;
+
+/* The option tensors, in the order of option_data's sizes. */
+#define OPTION_TENSORS 6
+static void option_tensors(clsm_options *o, clsm_tensor **t)
+{
+    t[0] = &o->mask, t[1] = &o->sinks, t[2] = &o->stats_in, t[3] = &o->stats_out;
+    t[4] = &o->alibi_slopes, t[5] = &o->kv_lengths;
+}
 
 /* Sinks and statistics are f32, f64 for F64 calls. */
 static clsm_dtype stat_dtype(clsm_dtype dtype)
@@ -469,10 +499,11 @@ static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, ui
         /* The gradient takes no statistics. Batch entry b keeps all but 1 + b*axis/3. */
         o->softcap = 2.0f;
         if (spec->set == OPTS_BWD) {
-            d->lengths = xmalloc(o->batch * sizeof *d->lengths);
+            d->lengths_bytes = o->batch * sizeof(int32_t);
+            int32_t *len = xmalloc(d->lengths_bytes);
             for (size_t b = 0; b < o->batch; b++)
-                d->lengths[b] = (int32_t)(c->shape.axis - 1 - b * c->shape.axis / 3);
-            o->kv_lengths.host = d->lengths;
+                len[b] = (int32_t)(c->shape.axis - 1 - b * c->shape.axis / 3);
+            o->kv_lengths.host = len;
         }
         return true;
     }
@@ -489,21 +520,41 @@ static bool make_options(const test_case *c, clsm_dtype dtype, const void *x, ui
         for (size_t i = 0; i < 2 * slices; i++)
             ts_store(sd, o->stats_in.host, i, own[i]);
         free(own);
-    } else if (spec->set != OPTS_KEEP) {
+    } else if (spec->set != OPTS_KEEP && spec->set != OPTS_V2_CLAMPED) {
         o->stats_out.host = xmalloc(d->stats_bytes);
         ts_fill_sentinel(o->stats_out.host, d->stats_bytes);
     }
     d->no_y = spec->set == OPTS_STATS_ONLY;
+    if (spec->set == OPTS_V2_CAUSAL || spec->set == OPTS_V2_CLAMPED || spec->set == OPTS_SOFTCAP)
+        o->softcap = 5;
+    if (spec->set == OPTS_V2_CAUSAL || spec->set == OPTS_V2_CLAMPED) {
+        d->slopes_bytes = o->heads * ss;
+        o->alibi_slopes.host = xmalloc(d->slopes_bytes);
+        clsm_alibi_slopes(sd, o->heads, 8.0, 0, o->heads, o->alibi_slopes.host);
+        d->lengths_bytes = o->batch * sizeof(int32_t);
+        int32_t *len = xmalloc(d->lengths_bytes);
+        const int32_t axis = (int32_t)c->shape.axis;
+        for (size_t b = 0; b < o->batch; b++)
+            len[b] = spec->set == OPTS_V2_CAUSAL ? axis - 3 - (int32_t)b * axis / 3
+                     : b % 3 == 0                ? -3
+                     : b % 3 == 1                ? axis / 2
+                                                 : axis + 5;
+        o->kv_lengths.host = len;
+    }
+    if (spec->set == OPTS_V2_CAUSAL) {
+        o->causal = 1;
+        o->causal_offset = spec->causal_offset;
+        o->window = spec->window;
+    }
     return true;
 }
 
 static void free_options(option_data *d)
 {
-    free(d->lengths);
-    free(d->o.mask.host);
-    free(d->o.sinks.host);
-    free(d->o.stats_in.host);
-    free(d->o.stats_out.host);
+    clsm_tensor *t[OPTION_TENSORS];
+    option_tensors(&d->o, t);
+    for (size_t i = 0; i < OPTION_TENSORS; i++)
+        free(t[i]->host);
 }
 
 /* Whether ts_families[f], forced, takes this layout at all (docs/DEVELOPING.md, "Kernel families"). */
@@ -538,7 +589,8 @@ static bool family_runs(size_t f, const test_case *c)
  */
 static const char *const regs_uninitialized[] = {
     "axis17",  "axis700", "split9000",     "inner3",       "inner4x300", "special",
-    "offsets", "in-place", "add-broadcast", "keep-strided", "stats-only", "stats-in-inner"};
+    "offsets", "in-place", "add-broadcast", "keep-strided", "stats-only", "stats-in-inner",
+    "v2-clamped"};
 
 static bool uninitialized_run(const char *family, const test_case *c, clsm_dtype dtype)
 {
@@ -605,10 +657,12 @@ static bool options_to_buffers(const call *k, cl_context cl, const option_data *
                                clsm_options *o)
 {
     *o = d->o;
-    clsm_tensor *t[] = {&o->mask, &o->sinks, &o->stats_in, &o->stats_out};
-    const size_t bytes[] = {d->mask_bytes, d->sinks_bytes, d->stats_bytes, d->stats_bytes};
+    clsm_tensor *t[OPTION_TENSORS];
+    option_tensors(o, t);
+    const size_t bytes[OPTION_TENSORS] = {d->mask_bytes,  d->sinks_bytes,  d->stats_bytes,
+                                          d->stats_bytes, d->slopes_bytes, d->lengths_bytes};
     bool ok = true;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < OPTION_TENSORS; i++) {
         if (ok && t[i]->host != NULL) {
             t[i]->offset = OPTION_PAD;
             t[i]->buffer = option_buffer(k, cl, t[i]->host, bytes[i], &ok);
@@ -618,10 +672,11 @@ static bool options_to_buffers(const call *k, cl_context cl, const option_data *
     return ok;
 }
 
-static void release_options(const clsm_options *o)
+static void release_options(clsm_options *o)
 {
-    const clsm_tensor *t[] = {&o->mask, &o->sinks, &o->stats_in, &o->stats_out};
-    for (size_t i = 0; i < 4; i++)
+    clsm_tensor *t[OPTION_TENSORS];
+    option_tensors(o, t);
+    for (size_t i = 0; i < OPTION_TENSORS; i++)
         if (t[i]->buffer != NULL)
             clReleaseMemObject(t[i]->buffer);
 }
@@ -901,13 +956,15 @@ static bool run_call(clsm_context *ctx, const call *k)
     if (ok) {
         ref_softmax_ex(k->op, k->dtype, c->shape, c->scale, has_options ? &d.o : NULL, x_before,
                        ref, ref_stats);
-        ts_report r = d.no_y ? ts_check_sentinel(y, bytes) : ts_check(k->op, k->dtype, c->shape,
-                                                                       y, ref);
+        ts_report r = d.no_y ? ts_check_sentinel(y, bytes)
+                             : ts_check_within(k->op, k->dtype, c->shape, y, ref,
+                                               ts_softcap_allowance(k->dtype, &d.o));
         if (!r.ok)
             ok = fail(k, d.no_y ? "y written on a statistics-only call" : "wrong result", r.msg);
     }
     if (ok && d.o.stats_out.host != NULL) {
-        ts_report r = ts_check_stats(k->dtype, slices, d.o.stats_out.host, ref_stats);
+        ts_report r = ts_check_stats_within(k->dtype, slices, d.o.stats_out.host, ref_stats,
+                                            ts_softcap_allowance(k->dtype, &d.o));
         if (!r.ok)
             ok = fail(k, "wrong stats_out", r.msg);
     }

@@ -1,6 +1,7 @@
 /* The fuzzer's decoder: input bytes to a request, every argument of a forward or backward call, valid or not, with its tensors' data. */
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,9 @@
  *          bit 3 ask for an event, bits 4-5 count for a mismatched list, bit 6 a NULL
  *          event after the valid one
  *   27     bit 0 data as raw bit patterns, else one byte per element (value_of_byte);
- *          bit 1 also the context constructors and getters with bad arguments
+ *          bit 1 also the context constructors and getters with bad arguments; bit 2 the v2
+ *          fields (bytes 53-77) follow, and the data after them (else every v2 field is 0,
+ *          v1.1's call, so that inputs written before v2 decode as they did)
  *   28     bit 0 the _ex entry point, bit 1 its options NULL; bits 2-4 mask type (5-7:
  *          unknown values, BAD_MASK_TYPES[]); bit 5 the mask tensor not set; bit 6 causal;
  *          bit 7 sinks
@@ -55,8 +58,22 @@
  *   49     dy buffer: bits 0-1 root (DY_ROOTS[]), bit 2 a sub-buffer, bits 3-4 its origin
  *   50, 51 dy byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
  *   52     host dy overlap: dy = y + this signed byte count (0 counts as 1)
+ * The v2 fields, a forward call's (the _ex scale; the options' with options):
+ *   53     softcap: SOFTCAPS[] by the low four bits
+ *   54     ALiBi slopes: bits 0-1 none, ALIBI_SLOPES (clsm_alibi_slopes with max_bias
+ *          MAX_BIASES[] by bits 2-3), ALIBI_VALUES (value_of_byte of bytes 66-69, head h
+ *          from byte 66 + h % 4), ALIBI_ONE (clsm_alibi_slopes, but head byte 66 % heads
+ *          value_of_byte(byte 67))
+ *   55     kv_lengths: bits 0-2 KV_*, from bytes 70-77 (batch entry b from byte 70 + b % 8;
+ *          KV_RAW: the i32 of bytes 70-73 or 74-77 by b % 2)
+ *   56     struct_size by the low four bits (decode_struct_size): the library's own, too
+ *          small ones, larger ones, and larger ones with a nonzero byte past the library's
+ *          struct
+ *   57     the _ex entry points' double scale: 0 byte 9's float, below 0x80 DOUBLE_SCALES[]
+ *          (from 1), else the double whose bits are bytes 58-65
  */
 #define HEADER 53
+#define V2_HEADER 78
 
 static const int X_ROOTS[4] = {ROOT_A, ROOT_A, ROOT_F, NO_ROOT};
 static const int Y_ROOTS[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
@@ -82,6 +99,21 @@ static const float SCALES[] = {
     FLT_MIN, 0x1p-149f, -0x1p-149f, 1e-40f, 1e-30f, 1e30f, 3.0f, -0.25f, 100.0f, 1e4f,
     0.125f, 1e-3f};
 #define N_SCALES (sizeof SCALES / sizeof SCALES[0])
+/* Small and large caps, a negative zero (off), then the ones the contract refuses. */
+static const float SOFTCAPS[16] = {0,         0.5f,  1,       2,     5,   30, 50,       1e-3f,
+                                   0x1p-149f, 1e30f, FLT_MAX, -0.0f, NAN, -1, INFINITY, -INFINITY};
+static const double MAX_BIASES[4] = {8, 1, 0.25, 64};
+enum { ALIBI_NONE, ALIBI_SLOPES, ALIBI_VALUES, ALIBI_ONE };
+/* Every batch entry's length: KV_BYTES from its byte, modulo axis + 1; KV_BELOW and
+ * KV_ABOVE the same but one entry -1 or axis + 1; KV_PICKS one of KV_PICKS' values. */
+enum { KV_NONE, KV_BYTES, KV_ZERO, KV_AXIS, KV_BELOW, KV_ABOVE, KV_PICKS, KV_RAW };
+/* Scales a float cannot hold: inexact, beyond FLT_MAX (or just below where it rounds to
+ * it), below the smallest subnormal, and a double's extremes. */
+static const double DOUBLE_SCALES[] = {
+    0.1,     1.0 / 3, 1 + 0x1p-30, -0.7,      1e39,  -1e39, 0x1.ffffffp127, 0x1.fffffefffffffp127,
+    1e-50,   -1e-50,  1e-46,       DBL_MAX,   -DBL_MAX, DBL_MIN, 0x1p-1074, 1e300,
+    NAN,     INFINITY, -INFINITY,  2.5};
+#define N_DOUBLE_SCALES (sizeof DOUBLE_SCALES / sizeof DOUBLE_SCALES[0])
 
 void *xmalloc(size_t n)
 {
@@ -96,11 +128,18 @@ void *xmalloc(size_t n)
 typedef struct reader {
     const uint8_t *p;
     size_t n;
+    size_t header; /* HEADER, or V2_HEADER with the v2 fields */
 } reader;
+
+/* Whether the v2 fields follow the header. */
+static int has_v2(const uint8_t *p, size_t n)
+{
+    return n > 27 && (p[27] >> 2) & 1;
+}
 
 static uint8_t byte_at(reader r, size_t i)
 {
-    return i < r.n ? r.p[i] : 0;
+    return i < r.n && (i < HEADER || r.header == V2_HEADER) ? r.p[i] : 0;
 }
 
 static uint16_t u16_at(reader r, size_t i)
@@ -113,11 +152,16 @@ static uint32_t u32_at(reader r, size_t i)
     return (uint32_t)u16_at(r, i) | (uint32_t)u16_at(r, i + 2) << 16;
 }
 
+static uint64_t u64_at(reader r, size_t i)
+{
+    return (uint64_t)u32_at(r, i) | (uint64_t)u32_at(r, i + 4) << 32;
+}
+
 /* Data byte i (of the bytes after the header, repeated), or 0 without data. */
 static uint8_t data_at(reader r, size_t i)
 {
-    size_t data = r.n > HEADER ? r.n - HEADER : 0;
-    return data ? r.p[HEADER + i % data] : 0;
+    size_t data = r.n > r.header ? r.n - r.header : 0;
+    return data ? r.p[r.header + i % data] : 0;
 }
 
 /* One byte per element: quarter steps around 0 where exp is interesting, then special values. */
@@ -140,6 +184,34 @@ static float decode_scale(reader r)
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;
+}
+
+/* Byte 57: the _ex entry points' double scale, or the float one already decoded. */
+static double decode_double_scale(reader r, double scale)
+{
+    uint8_t s = byte_at(r, 57);
+    if (s == 0)
+        return scale;
+    if (s < 0x80)
+        return DOUBLE_SCALES[(s - 1) % N_DOUBLE_SCALES];
+    uint64_t bits = u64_at(r, 58);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* Byte 56: the library's own struct_size; too small ones (0, 1, one byte or one field
+ * short, the fields before v2.0's); larger ones with a zero tail; larger ones with a nonzero
+ * byte past the library's struct, first, last or alone. */
+static void decode_struct_size(reader r, request *q)
+{
+    const size_t own = sizeof(clsm_options), v1 = offsetof(clsm_options, softcap);
+    const size_t sizes[16] = {own,     0,       1,        own - 1, own - 8, v1,  own + 1, own + 8,
+                              own + 64, own + 8, own + 8, own + 64, own + 1, own, own,    own};
+    static const long tails[16] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 7, 63, 0, -1, -1, -1};
+    const unsigned k = byte_at(r, 56) & 15;
+    q->struct_size = sizes[k];
+    q->tail_byte = tails[k];
 }
 
 static size_t decode_dim(uint16_t v)
@@ -232,6 +304,36 @@ int token_tensor(const request *q, int k)
     return q->need_overflows[k] || q->need[k] > MAX_TENSOR_BYTES;
 }
 
+clsm_tensor *option_tensor(clsm_options *o, int k)
+{
+    clsm_tensor *t[TENSORS] = {[T_MASK] = &o->mask,          [T_SINKS] = &o->sinks,
+                               [T_STATS_IN] = &o->stats_in,  [T_ALIBI] = &o->alibi_slopes,
+                               [T_KV] = &o->kv_lengths,      [T_STATS_OUT] = &o->stats_out};
+    return t[k];
+}
+
+double compute_scale(const request *q)
+{
+    return q->dtype == CLSM_F64 ? q->scale : (double)(float)q->scale;
+}
+
+clsm_status struct_size_status(const request *q)
+{
+    if (q->struct_size < sizeof(clsm_options))
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    return q->tail_byte >= 0 ? CLSM_ERROR_UNSUPPORTED : CLSM_SUCCESS;
+}
+
+const clsm_options *pass_options(const request *q, const clsm_options *opt, options_block *b)
+{
+    memset(b, 0, sizeof *b);
+    b->opt = *opt;
+    b->opt.struct_size = q->struct_size;
+    if (q->tail_byte >= 0)
+        b->tail[q->tail_byte] = 1;
+    return &b->opt;
+}
+
 static void decode_options(reader r, request *q)
 {
     uint8_t b = byte_at(r, 28), c = byte_at(r, 29);
@@ -248,6 +350,12 @@ static void decode_options(reader r, request *q)
     q->set[T_STATS_OUT] = c & 1;
     q->set[T_STATS_IN] = (c >> 1) & 1;
     q->stats_own = (c >> 2) & 1;
+    if (q->ex)
+        q->scale = decode_double_scale(r, q->scale);
+    o->softcap = SOFTCAPS[byte_at(r, 53) & 15];
+    q->set[T_ALIBI] = (byte_at(r, 54) & 3) != ALIBI_NONE;
+    q->set[T_KV] = (byte_at(r, 55) & 7) != KV_NONE;
+    decode_struct_size(r, q);
 
     size_t *dims[3] = {&o->batch, &o->heads, &o->rows};
     switch ((c >> 3) & 3) {
@@ -304,7 +412,10 @@ static void decode_options(reader r, request *q)
     }
     o->window = decode_dim(u16_at(r, 39));
     uint8_t bad = byte_at(r, 41);
-    q->bad_tensor = (bad & 7) - 1;
+    /* In the order of the tensors' first seeds, so that those still decode as written. */
+    static const int BAD_TENSORS[8] = {-1,      T_MASK, T_SINKS, T_STATS_IN,
+                                       T_STATS_OUT, T_ALIBI, T_KV,   -1};
+    q->bad_tensor = BAD_TENSORS[bad & 7];
     q->bad_kind = (bad >> 3) & 7;
     /* One byte past an element boundary is still a boundary for a keep-mask's bytes. */
     if (q->bad_tensor == T_MASK && o->mask_type == CLSM_MASK_KEEP_U8 &&
@@ -325,6 +436,8 @@ static void decode_options(reader r, request *q)
     q->slices = q->need_overflows[T_STATS_IN] ? 0 : slices;
     q->need[T_STATS_OUT] = q->need[T_STATS_IN];
     q->need_overflows[T_STATS_OUT] = q->need_overflows[T_STATS_IN];
+    q->need_overflows[T_ALIBI] = mul_overflows(d[1], stat_size(q->dtype), &q->need[T_ALIBI]);
+    q->need_overflows[T_KV] = mul_overflows(d[0], sizeof(int32_t), &q->need[T_KV]);
     for (int k = 0; k < T_STATS_OUT; k++) {
         if (!q->set[k])
             continue;
@@ -332,6 +445,55 @@ static void decode_options(reader r, request *q)
         q->tensor[k] = xmalloc(bytes);
         memset(q->tensor[k], 0, bytes);
     }
+}
+
+/* The slopes of byte 54: clsm_alibi_slopes' for the call's heads, arbitrary values, or the
+ * former with one head's arbitrary (bytes 66-69). */
+static void fill_slopes(reader r, request *q)
+{
+    const clsm_dtype sd = q->dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+    const size_t heads = q->need[T_ALIBI] / stat_size(q->dtype);
+    const uint8_t mode = byte_at(r, 54) & 3;
+    unsigned char *t = q->tensor[T_ALIBI];
+    if (heads == 0)
+        return;
+    if (mode == ALIBI_VALUES) {
+        for (size_t h = 0; h < heads; h++)
+            ts_store(sd, t, h, value_of_byte(byte_at(r, 66 + h % 4)));
+        return;
+    }
+    if (clsm_alibi_slopes(sd, heads, MAX_BIASES[(byte_at(r, 54) >> 2) & 3], 0, heads, t) !=
+        CLSM_SUCCESS) {
+        fprintf(stderr, "fuzz_softmax: setup: clsm_alibi_slopes refused %zu heads\n", heads);
+        exit(1);
+    }
+    if (mode == ALIBI_ONE)
+        ts_store(sd, t, byte_at(r, 66) % heads, value_of_byte(byte_at(r, 67)));
+}
+
+/* The lengths of byte 55, each batch entry's from bytes 70-77. */
+static void fill_lengths(reader r, request *q)
+{
+    const size_t batch = q->need[T_KV] / sizeof(int32_t);
+    const int64_t axis = q->shape.axis < INT32_MAX ? (int64_t)q->shape.axis : INT32_MAX - 1;
+    const int64_t picks[8] = {0, axis, -1, axis + 1, INT32_MIN, INT32_MAX, 1, axis / 2};
+    const uint8_t mode = byte_at(r, 55) & 7;
+    int32_t *len = (int32_t *)(void *)q->tensor[T_KV];
+    for (size_t b = 0; b < batch; b++) {
+        const uint8_t v = byte_at(r, 70 + b % 8);
+        int64_t l = v % (axis + 1);
+        if (mode == KV_ZERO)
+            l = 0;
+        else if (mode == KV_AXIS)
+            l = axis;
+        else if (mode == KV_PICKS)
+            l = picks[v & 7];
+        else if (mode == KV_RAW)
+            l = (int32_t)u32_at(r, 70 + 4 * (b % 2));
+        len[b] = (int32_t)l;
+    }
+    if (batch && (mode == KV_BELOW || mode == KV_ABOVE))
+        len[byte_at(r, 70) % batch] = mode == KV_BELOW ? -1 : (int32_t)(axis + 1);
 }
 
 /* Host data for the tensors the call sets, from the data bytes and bytes 42-47. A mask
@@ -356,18 +518,24 @@ static void fill_tensors(reader r, request *q)
     if (q->set[T_SINKS] && !token_tensor(q, T_SINKS))
         for (size_t h = 0; h < q->need[T_SINKS] / stat_size(q->dtype); h++)
             ts_store(sd, q->tensor[T_SINKS], h, value_of_byte(q->values[h % 6]));
+    if (q->set[T_ALIBI] && !token_tensor(q, T_ALIBI))
+        fill_slopes(r, q);
+    if (q->set[T_KV] && !token_tensor(q, T_KV))
+        fill_lengths(r, q);
     if (!q->set[T_STATS_IN] || token_tensor(q, T_STATS_IN))
         return;
     /* The slices' own statistics need every tensor they read, within its bounds. */
     double *own = NULL;
-    if (q->stats_own && !option_violations(q) && !token_tensor(q, T_MASK) &&
-        !token_tensor(q, T_SINKS)) {
+    int readable = !option_violations(q);
+    for (int k = 0; k < T_STATS_OUT; k++)
+        readable &= k == T_STATS_IN || !token_tensor(q, k);
+    if (q->stats_own && readable) {
         clsm_options ro;
         reference_options(q, &ro);
         ro.stats_in.host = NULL;
         own = xmalloc(2 * q->slices * sizeof *own);
-        ref_softmax_ex((clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale, &ro, q->x,
-                       NULL, own);
+        ref_softmax_ex((clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, compute_scale(q), &ro,
+                       q->x, NULL, own);
     }
     for (size_t k = 0; k < 2 * q->slices; k++)
         ts_store(sd, q->tensor[T_STATS_IN], k, own ? own[k] : value_of_byte(q->values[k % 6]));
@@ -378,18 +546,21 @@ static void fill_tensors(reader r, request *q)
 static void fill_element(reader r, const request *q, unsigned char *t, size_t i, size_t e)
 {
     const size_t element = ts_dtype_size((clsm_dtype)q->dtype);
-    if (q->raw_data && r.n > HEADER)
+    if (q->raw_data && r.n > r.header)
         for (size_t k = 0; k < element; k++)
             t[i * element + k] = data_at(r, e * element + k);
     else
-        ts_store((clsm_dtype)q->dtype, t, i, r.n > HEADER ? value_of_byte(data_at(r, e)) : 0.0);
+        ts_store((clsm_dtype)q->dtype, t, i,
+                 r.n > r.header ? value_of_byte(data_at(r, e)) : 0.0);
 }
 
 void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q)
 {
-    reader r = {data, size};
+    reader r = {data, size, has_v2(data, size) ? V2_HEADER : HEADER};
     memset(q, 0, sizeof *q);
     q->opt.struct_size = sizeof q->opt;
+    q->struct_size = sizeof q->opt;
+    q->tail_byte = -1;
     q->dev = *dev;
     uint8_t b0 = byte_at(r, 0);
     q->buffers = b0 & 1;

@@ -1,6 +1,7 @@
 /* libFuzzer target over the public API, forward and backward: makes each decoded request's call on the host or buffers path, and checks its outcome against the contract. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,27 +125,29 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
     o->no_y = q->host_null_y;
     if (q->backward) {
         o->status = clsm_softmax_backward_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype,
-                                               q->shape, q->scale, q->host_null_x ? NULL : x,
+                                               q->shape, (float)q->scale,
+                                               q->host_null_x ? NULL : x,
                                                q->host_dy == HDY_NULL ? NULL : at[H_DY],
                                                q->host_null_y ? NULL : y);
     } else if (!q->ex) {
         o->status = clsm_softmax_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
-                                      q->scale, q->host_null_x ? NULL : x,
+                                      (float)q->scale, q->host_null_x ? NULL : x,
                                       q->host_null_y ? NULL : y);
     } else {
         /* Each tensor exactly as large as it must be, so that ASan sees overruns. */
         clsm_options opt = q->opt;
-        clsm_tensor *t[TENSORS] = {&opt.mask, &opt.sinks, &opt.stats_in, &opt.stats_out};
         for (int k = 0; k < T_STATS_OUT; k++)
-            t[k]->host = q->set[k] ? q->tensor[k] : NULL;
+            option_tensor(&opt, k)->host = q->set[k] ? q->tensor[k] : NULL;
         if (q->options && q->set[T_STATS_OUT]) {
             o->stats_size = token_tensor(q, T_STATS_OUT) ? TOKEN_BYTES : q->need[T_STATS_OUT];
             o->stats = xmalloc(o->stats_size);
             ts_fill_sentinel(o->stats, o->stats_size);
             opt.stats_out.host = o->stats;
         }
+        options_block b;
         o->status = clsm_softmax_host_ex(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
-                                         q->scale, q->null_options ? NULL : &opt,
+                                         q->scale,
+                                         q->null_options ? NULL : pass_options(q, &opt, &b),
                                          q->host_null_x ? NULL : x, q->host_null_y ? NULL : y);
     }
 }
@@ -243,22 +246,27 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
 
     cl_event done = NULL;
     clsm_options opt = q->opt;
-    clsm_tensor *t[TENSORS] = {&opt.mask, &opt.sinks, &opt.stats_in, &opt.stats_out};
-    size_t sizes[TENSORS] = {0, 0, 0, 0};
-    if (q->options)
-        for (int k = 0; k < TENSORS; k++)
+    clsm_tensor *t[TENSORS];
+    size_t sizes[TENSORS] = {0};
+    for (int k = 0; k < TENSORS; k++) {
+        t[k] = option_tensor(&opt, k);
+        if (q->options)
             t[k]->buffer = tensor_buffer(q, k, &t[k]->offset, &sizes[k]);
+    }
+    options_block b;
     if (q->backward)
         o->status = clsm_softmax_backward_buffers(
-            ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale, x, q->x_offset, dy,
-            q->dy_offset, y, q->y_offset, n_waits, wait_list, q->want_event ? &done : NULL);
+            ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, (float)q->scale, x,
+            q->x_offset, dy, q->dy_offset, y, q->y_offset, n_waits, wait_list,
+            q->want_event ? &done : NULL);
     else if (!q->ex)
         o->status = clsm_softmax_buffers(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
-                                         q->scale, x, q->x_offset, y, q->y_offset, n_waits,
+                                         (float)q->scale, x, q->x_offset, y, q->y_offset, n_waits,
                                          wait_list, q->want_event ? &done : NULL);
     else
         o->status = clsm_softmax_buffers_ex(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
-                                            q->scale, q->null_options ? NULL : &opt, x,
+                                            q->scale,
+                                            q->null_options ? NULL : pass_options(q, &opt, &b), x,
                                             q->x_offset, y, q->y_offset, n_waits, wait_list,
                                             q->want_event ? &done : NULL);
     if (wait) {
@@ -412,7 +420,27 @@ static void check_same(const request *q, const outcome *a, const outcome *b, con
 static void check_equals_plain_call(const request *q, const outcome *o, unsigned char *y,
                                     unsigned char *dy)
 {
+    /* The host path refuses a slope that is not finite, which the buffers path spreads as
+     * NaN over its head: there is no plain call to compare with. */
+    if (q->options && q->set[T_ALIBI] && !token_tensor(q, T_ALIBI)) {
+        const clsm_dtype sd = q->dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+        for (size_t h = 0; h < q->need[T_ALIBI] / ts_dtype_size(sd); h++)
+            if (!isfinite(ts_load(sd, q->tensor[T_ALIBI], h)))
+                return;
+    }
     request plain = *q;
+    /* The buffers path clamps each length to [0, axis], which the host path asks for. */
+    int32_t *lengths = NULL;
+    if (q->options && q->set[T_KV] && !token_tensor(q, T_KV)) {
+        const size_t batch = q->need[T_KV] / sizeof *lengths;
+        const int32_t *given = (const int32_t *)(const void *)q->tensor[T_KV];
+        lengths = xmalloc(q->need[T_KV]);
+        for (size_t b = 0; b < batch; b++)
+            lengths[b] = given[b] < 0 ? 0
+                         : (uint64_t)given[b] > q->shape.axis ? (int32_t)q->shape.axis
+                                                              : given[b];
+        plain.tensor[T_KV] = (unsigned char *)lengths;
+    }
     plain.buffers = 0;
     plain.host_layout = HOST_SEPARATE;
     plain.host_null_x = 0;
@@ -445,6 +473,7 @@ static void check_equals_plain_call(const request *q, const outcome *o, unsigned
         free(got);
     }
     outcome_free(&p);
+    free(lengths);
 }
 
 /* The rest of the API with bad or borrowed arguments; none may crash. */

@@ -8,13 +8,14 @@
  * so that a kernel reading one tensor's offset for another's reads the wrong elements. The
  * tail shows writes past stats_out. */
 static const size_t LEAD[TENSORS] = {[T_MASK] = 13, [T_SINKS] = 3, [T_STATS_IN] = 5,
-                                     [T_STATS_OUT] = 7};
+                                     [T_ALIBI] = 11, [T_KV] = 17, [T_STATS_OUT] = 7};
 static const size_t TAIL[TENSORS] = {[T_MASK] = 3, [T_SINKS] = 5, [T_STATS_IN] = 2,
-                                     [T_STATS_OUT] = 4};
+                                     [T_ALIBI] = 6, [T_KV] = 1, [T_STATS_OUT] = 4};
 
 void tensor_pads(const request *q, int k, size_t *lead, size_t *tail)
 {
-    const size_t element = k == T_MASK ? mask_element_size(q->opt.mask_type)
+    const size_t element = k == T_MASK          ? mask_element_size(q->opt.mask_type)
+                           : k == T_KV            ? sizeof(int32_t)
                            : q->dtype == CLSM_F64 ? 8
                                                   : 4;
     *lead = LEAD[k] * element;

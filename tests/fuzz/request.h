@@ -19,8 +19,9 @@ enum { HDY_SEPARATE, HDY_SAME_AS_Y, HDY_OVERLAP_Y, HDY_NULL };
 enum { WAIT_NONE, WAIT_VALID, WAIT_COUNT_WITHOUT_LIST, WAIT_LIST_WITHOUT_COUNT };
 /* Roots of the buffers path: A and B in the harness's OpenCL context, F in another one. */
 enum { ROOT_A, ROOT_B, ROOT_F, ROOTS, NO_ROOT = -1 };
-/* The option tensors, and how a buffer of one can be wrong (BAD_KINDS: not at all). */
-enum { T_MASK, T_SINKS, T_STATS_IN, T_STATS_OUT, TENSORS };
+/* The option tensors, the one the call writes last, and how a buffer of one can be wrong
+ * (BAD_KINDS: not at all). */
+enum { T_MASK, T_SINKS, T_STATS_IN, T_ALIBI, T_KV, T_STATS_OUT, TENSORS };
 enum { BAD_SMALL, BAD_MISALIGNED, BAD_HUGE_OFFSET, BAD_FOREIGN, BAD_FLAGS, BAD_KINDS };
 /* The host path's tensors: the input (x, or a backward call's y), the output (y, or dx) and
  * a backward call's dy. */
@@ -45,7 +46,7 @@ typedef struct request {
     int ctx_index;
     int op, dtype;
     clsm_shape shape;
-    float scale;
+    double scale; /* as the call is given it: a float's value but for the _ex entry points */
     int count_overflows; /* outer*axis*inner does not fit in size_t */
     int bytes_overflow;  /* it does, but not times the element size */
     size_t count, bytes;
@@ -79,6 +80,10 @@ typedef struct request {
     int ex, null_options;
     int options; /* ex with options */
     clsm_options opt;
+    /* The struct_size the call passes, and the byte past the library's struct that it sets
+     * (none: -1); opt.struct_size is always the library's own. */
+    size_t struct_size;
+    long tail_byte;
     int set[TENSORS]; /* which tensors the call sets */
     int stats_own;    /* stats_in holds the slices' own statistics */
     uint8_t values[6];
@@ -112,6 +117,20 @@ size_t mask_element_size(int type);
 void row_dims(const request *q, size_t d[3]);
 /* Whether tensor k is too large to hold (or its size overflows): a token array stands in. */
 int token_tensor(const request *q, int k);
+/* The member of o that holds option tensor k. */
+clsm_tensor *option_tensor(clsm_options *o, int k);
+/* The scale the call computes with: as given for F64, else rounded once to float. */
+double compute_scale(const request *q);
+/* Whether the options as passed are refused for their struct_size: the status, or
+ * CLSM_SUCCESS. */
+clsm_status struct_size_status(const request *q);
+/* The bytes of options a call passes: the options, and room for a struct_size past them. */
+typedef struct options_block {
+    clsm_options opt;
+    unsigned char tail[64];
+} options_block;
+/* opt, in b, with q's struct_size and tail byte. */
+const clsm_options *pass_options(const request *q, const clsm_options *opt, options_block *b);
 
 /* layout.c */
 /* Where each tensor of the host path lies: its block and byte, and each block's size. */

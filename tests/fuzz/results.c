@@ -42,21 +42,39 @@ static int canonical_nan(clsm_dtype dtype, const void *p, size_t i)
 /*
  * tests/reference.c takes causal_offset and window in ptrdiff_t arithmetic, which the
  * fuzzer's extreme values overflow: it gets the pair that masks the same entries of every
- * slice, both edges held within [-rows, axis].
+ * slice. Row r of batch entry b keeps j in (c + offset - window, c + offset] with c = r, or
+ * with kv_lengths c = r + len_b - rows, within [0, axis): each edge is held within where it
+ * still cuts, [-rows, axis] (with kv_lengths [-(axis + rows), axis + rows], as c reaches
+ * further). ALiBi also measures distances from c + offset, which the library bounds at
+ * 2^60 (host/validate.c); there the offset is held there, and only the window moved.
  */
 static void reach_causal(const request *q, clsm_options *o)
 {
-    if (!o->causal)
+    const long double far = 0x1p60L;
+    const int alibi = q->set[T_ALIBI];
+    if (!o->causal) {
+        /* Without causal the offset aligns ALiBi only. */
+        const long double given = (long double)o->causal_offset;
+        o->causal_offset = alibi ? (ptrdiff_t)fminl(fmaxl(given, -far), far) : 0;
         return;
+    }
     size_t d[3];
     row_dims(q, d);
-    const long double low = -(long double)d[2], high = (long double)q->shape.axis;
-    long double last = (long double)o->causal_offset, first = last - (long double)o->window;
-    last = fminl(fmaxl(last, low), high);
-    first = fminl(fmaxl(first, low), high);
-    /* A window that masks every entry needs causal to mask them instead. */
-    if (o->window && first == last)
-        first = last = low;
+    const long double rows = (long double)d[2], axis = (long double)q->shape.axis;
+    const long double low = q->set[T_KV] ? -(axis + rows) : -rows;
+    const long double high = q->set[T_KV] ? axis + rows : axis;
+    const long double given = (long double)o->causal_offset;
+    long double last = fminl(fmaxl(given, low), high);
+    long double first = fminl(fmaxl(given - (long double)o->window, low), high);
+    /* A window that masks every entry needs causal to mask them instead; so does an offset
+     * below every entry, where ALiBi's distances no longer matter. */
+    if ((o->window && first == last) || last == low) {
+        o->causal_offset = (ptrdiff_t)low;
+        o->window = 0;
+        return;
+    }
+    if (alibi)
+        last = fminl(fmaxl(given, -far), far);
     o->causal_offset = (ptrdiff_t)last;
     o->window = o->window ? (size_t)(last - first) : 0;
 }
@@ -64,9 +82,8 @@ static void reach_causal(const request *q, clsm_options *o)
 void reference_options(const request *q, clsm_options *o)
 {
     *o = q->opt;
-    clsm_tensor *t[TENSORS] = {&o->mask, &o->sinks, &o->stats_in, &o->stats_out};
     for (int k = 0; k < TENSORS; k++)
-        t[k]->host = k != T_STATS_OUT && q->set[k] ? q->tensor[k] : NULL;
+        option_tensor(o, k)->host = k != T_STATS_OUT && q->set[k] ? q->tensor[k] : NULL;
     if (!o->mask.host)
         o->mask_type = CLSM_MASK_NONE;
     reach_causal(q, o);
@@ -77,7 +94,7 @@ void reference_options(const request *q, clsm_options *o)
  * gets the rounded products as x, with scale 1. A zero scale keeps its own rule. */
 typedef struct handed {
     clsm_dtype dtype;
-    float scale;
+    double scale;
     const void *x;
     void *rounded;
 } handed;
@@ -85,8 +102,9 @@ typedef struct handed {
 static handed hand_x(const request *q)
 {
     const int type = q->opt.mask_type;
-    handed h = {(clsm_dtype)q->dtype, q->scale, q->x, NULL};
-    if (!q->options || q->scale == 0 ||
+    const double scale = compute_scale(q);
+    handed h = {(clsm_dtype)q->dtype, scale, q->x, NULL};
+    if (!q->options || scale == 0 ||
         !((type >= CLSM_MASK_ADD_F32 && type <= CLSM_MASK_ADD_BF16) || q->set[T_SINKS] ||
           q->set[T_STATS_OUT] || q->set[T_STATS_IN]))
         return h;
@@ -94,7 +112,7 @@ static handed hand_x(const request *q)
     h.scale = 1;
     h.x = h.rounded = xmalloc(q->count * ts_dtype_size(h.dtype));
     for (size_t i = 0; i < q->count; i++)
-        ts_store(h.dtype, h.rounded, i, q->scale * ts_load((clsm_dtype)q->dtype, q->x, i));
+        ts_store(h.dtype, h.rounded, i, scale * ts_load((clsm_dtype)q->dtype, q->x, i));
     return h;
 }
 
@@ -119,6 +137,7 @@ static ts_report check_given(const request *q, const handed *h, clsm_options *o,
     const double tiny = dtype == CLSM_F64 ? 1e-290 : 1e-30;
     const double floor = dtype == CLSM_F64 ? 1e-300 : 1e-35;
     const void *given = o->stats_in.host;
+    const double cap = ts_softcap_allowance(dtype, o);
     double *want = xmalloc(n * sizeof *want), *d = xmalloc(n * sizeof *d);
     double *bound = xmalloc(n * sizeof *bound);
     /* The library takes a max of -inf as a slice without mass, whatever the sum, where the
@@ -162,6 +181,8 @@ static ts_report check_given(const request *q, const handed *h, clsm_options *o,
                                                    : 1 + fabs(d[i]) + fabs(log(fabs(gs)));
         if (gm != INFINITY)
             bound[i] = fmax(bound[i], 4 * rel * terms);
+        /* The cap's allowance on u moves exp(u - max) by that factor. */
+        bound[i] += q->op == CLSM_SOFTMAX ? expm1(cap) * fabs(ref) : cap;
     }
     ts_report r = ts_check_backward(dtype, q->shape, y, want, bound);
     o->stats_in.host = (void *)given;
@@ -205,10 +226,12 @@ ts_report check_forward(const request *q, const void *y, const void *stats)
         clsm_shape checked = q->shape;
         if (checked.axis == 1 && q->options && q->set[T_SINKS])
             checked = (clsm_shape){1, q->shape.outer, q->shape.inner};
-        r = ts_check((clsm_op)q->op, dtype, checked, y, want);
+        r = ts_check_within((clsm_op)q->op, dtype, checked, y, want,
+                            ts_softcap_allowance(dtype, ro));
     }
     if (r.ok && stats) {
-        r = ts_check_stats(dtype, q->slices, stats, want_stats);
+        r = ts_check_stats_within(dtype, q->slices, stats, want_stats,
+                                  ts_softcap_allowance(dtype, ro));
         if (!r.ok) {
             char msg[sizeof r.msg];
             snprintf(msg, sizeof msg, "stats_out: %.480s", r.msg);

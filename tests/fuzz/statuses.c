@@ -9,15 +9,19 @@ unsigned option_violations(const request *q)
     const clsm_options *o = &q->opt;
     if (!q->options)
         return 0;
+    unsigned v = 0;
+    if (struct_size_status(q) != CLSM_SUCCESS)
+        v |= BIT(struct_size_status(q));
     size_t product;
     int dims_set = o->batch || o->heads || o->rows;
+    int rows_matter = o->mask_type != CLSM_MASK_NONE || o->causal || q->set[T_SINKS] ||
+                      q->set[T_ALIBI] || q->set[T_KV];
     if (!mask_type_valid(o->mask_type) || (o->window && !o->causal) ||
-        ((o->mask_type != CLSM_MASK_NONE || o->causal || q->set[T_SINKS]) &&
-         q->shape.inner != 1) ||
+        !(isfinite(o->softcap) && o->softcap >= 0) || (rows_matter && q->shape.inner != 1) ||
         (dims_set && (mul_overflows(o->batch, o->heads, &product) ||
                       mul_overflows(product, o->rows, &product) || product != q->shape.outer)))
-        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
-    return 0;
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    return v;
 }
 
 /* Whether y may be left out: a statistics-only call. */
@@ -59,11 +63,33 @@ static unsigned tensor_violations(const request *q)
     }
 }
 
+/* The host path reads the lengths and slopes it is handed, and refuses what the buffers path
+ * would clamp (a length) or spread as NaN (a slope). */
+static unsigned host_value_violations(const request *q)
+{
+    if (!q->options || q->buffers)
+        return 0;
+    if (q->set[T_KV] && !token_tensor(q, T_KV)) {
+        const int32_t *len = (const int32_t *)(const void *)q->tensor[T_KV];
+        for (size_t b = 0; b < q->need[T_KV] / sizeof *len; b++)
+            if (len[b] < 0 || (uint64_t)len[b] > q->shape.axis)
+                return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    if (q->set[T_ALIBI] && !token_tensor(q, T_ALIBI)) {
+        const clsm_dtype sd = q->dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
+        for (size_t h = 0; h < q->need[T_ALIBI] / ts_dtype_size(sd); h++)
+            if (!isfinite(ts_load(sd, q->tensor[T_ALIBI], h)))
+                return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    return 0;
+}
+
 static unsigned request_violations(const request *q)
 {
     unsigned v = 0;
+    /* A finite scale must also be finite as the float a call other than F64 rounds it to. */
     if (q->ctx_index == CTX_NULL || (q->op != CLSM_SOFTMAX && q->op != CLSM_LOG_SOFTMAX) ||
-        !dtype_valid(q->dtype) || !isfinite(q->scale))
+        !dtype_valid(q->dtype) || !isfinite(q->scale) || !isfinite(compute_scale(q)))
         v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
     if (q->count_overflows || q->bytes_overflow)
         v |= BIT(CLSM_ERROR_INVALID_SHAPE);
@@ -141,6 +167,7 @@ static unsigned call_violations(const request *q)
         if (q->host_null_x || (q->host_null_y && !y_optional(q)) ||
             (q->host_layout == HOST_OVERLAP && (size_t)labs(q->overlap) < q->bytes))
             v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        v |= host_value_violations(q);
     } else {
         if (wait_list_invalid(q))
             v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
