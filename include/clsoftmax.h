@@ -449,8 +449,9 @@ CLSM_API clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op
  * and dx_j = 0 (whatever y, dy and x hold) at every entry an option masks to
  * -inf: a keep-mask's 0, an additive -inf, causal, window and kv_lengths. The
  * sums of g still run over every entry of the slice, masked ones included, as
- * PyTorch's do. ALiBi and sinks do not change the gradient, and stats_in and
- * stats_out have none. NULL options is exactly clsm_softmax_backward_host();
+ * PyTorch's do. ALiBi and sinks do not change the gradient: their tensors are
+ * not read. stats_in and stats_out have no place here. NULL options is exactly
+ * clsm_softmax_backward_host();
  * F64 calls use the scale as given, the others round it once to float.
  *
  * @param x the forward's input, read only with softcap > 0 (else it may be

@@ -716,6 +716,56 @@ static void check_ex_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, floa
     free(dx);
 }
 
+/* NULL options and zeroed ones are the v1.1 call: each _ex entry against its plain one,
+ * bitwise, with x given or not (without a cap it is not read). */
+Test(backward, zero_and_null_options_are_the_v1_1_call)
+{
+    const clsm_shape shapes[] = {{5, 17, 3}, {3, 1, 1}, {2, 4099, 1}};
+    const float scales[] = {0.5f, 0.0f};
+    const clsm_options zero = CLSM_OPTIONS_INIT;
+    const clsm_options *const options[] = {NULL, &zero};
+    for (size_t k = 0; k < N_OF(shapes); k++) {
+        const size_t n = ts_count(shapes[k]);
+        void *y = ts_random(CLSM_F32, n, 0, 1, 2800 + k), *dy = ts_random(CLSM_F32, n, -1, 1, 2810);
+        void *x = ts_random(CLSM_F32, n, -4, 4, 2820 + k);
+        void *plain = ts_alloc(CLSM_F32, n), *ex = ts_alloc(CLSM_F32, n);
+        for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+            for (size_t sc = 0; sc < N_OF(scales); sc++) {
+                for (size_t c = 0; c < TS_CONFIGS; c++) {
+                    for (size_t e = 0; e < N_OF(ex_entries); e++) {
+                        char what[256];
+                        ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, CLSM_F32,
+                                    shapes[k], scales[sc]);
+                        ts_data d = {(clsm_op)op, CLSM_F32, shapes[k], scales[sc], NULL,
+                                     {y, dy}};
+                        clsm_status st;
+                        ts_report r = ts_run(backward_entries[e], ts_ctx[c], &d, TS_APART,
+                                             plain, &st);
+                        cr_assert(r.ok && st == CLSM_SUCCESS, "%s, %s: %s %s", what,
+                                  backward_entries[e]->name, clsm_status_string(st), r.msg);
+                        for (size_t o = 0; o < 4; o++) {
+                            d.options = options[o % 2];
+                            d.in[2] = o < 2 ? NULL : x;
+                            r = ts_run(ex_entries[e], ts_ctx[c], &d, TS_APART, ex, &st);
+                            cr_assert(r.ok && st == CLSM_SUCCESS, "%s, %s, %s options: %s %s",
+                                      what, ex_entries[e]->name, o % 2 ? "zero" : "NULL",
+                                      clsm_status_string(st), r.msg);
+                            r = ts_check_identical(CLSM_F32, n, ex, plain);
+                            cr_assert(r.ok, "%s, %s, %s options: %s", what, ex_entries[e]->name,
+                                      o % 2 ? "zero" : "NULL", r.msg);
+                        }
+                    }
+                }
+            }
+        }
+        free(ex);
+        free(plain);
+        free(x);
+        free(dy);
+        free(y);
+    }
+}
+
 /*
  * y is the forward _ex output of random x in [-4, 4] with the same options and scale (the
  * cap of 2.5 bends it far from 1 there), dy uniform in [-1, 1], against the reference's

@@ -33,12 +33,14 @@ Test(dtypes, f64_within_1e_13)
 }
 
 /* The _ex calls use an F64 call's double scale as given: 0.1 and 1/3 differ from their
- * float roundings by about 1e-9 relatively, far past the F64 bound at |x| up to 10. */
+ * float roundings by about 1e-9 relatively, far past the F64 bound at |x| up to 10. The
+ * backward's y is x's values (its formula holds for any y), its dy in [-1, 1]. */
 Test(dtypes, f64_takes_the_double_scale_as_given)
 {
     const double scales[] = {0.1, 1.0 / 3, -0.7};
     const clsm_shape shape = {5, 1000, 1};
     void *x = ts_random(CLSM_F64, ts_count(shape), -10, 10, 2100);
+    void *dy = ts_random(CLSM_F64, ts_count(shape), -1, 1, 2101);
     double *y = ts_malloc(ts_count(shape) * sizeof *y);
     TS_FOR_EACH_ENTRY(e)
     {
@@ -46,11 +48,13 @@ Test(dtypes, f64_takes_the_double_scale_as_given)
             continue;
         for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
             for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
-                ts_data d = {(clsm_op)op, CLSM_F64, shape, scales[i], NULL, {x, NULL}};
+                ts_data d = {(clsm_op)op, CLSM_F64, shape, scales[i], NULL,
+                             {x, e->inputs == 2 ? dy : NULL}};
                 ts_run_checked(e, ts_ctx[0], &d, y, "double scale");
             }
     }
     free(y);
+    free(dy);
     free(x);
 }
 
