@@ -118,7 +118,8 @@ Test(kernel_args, the_longest_variant_builds)
 {
     clsm_variant v = {.family = CLSM_FAMILY_GROUP, .dtype = CLSM_BF16, .log_softmax = 1,
                       .group_size = 1024, .mask = CLSM_MASK_ADD_BF16, .causal = 1, .window = 1,
-                      .sinks = 1, .stats_out = 1, .write_y = 1};
+                      .sinks = 1, .stats_out = 1, .softcap = 1, .alibi = 1, .kv_lengths = 1,
+                      .write_y = 1};
     if ((size_t)v.group_size > ctx->info.max_group_size)
         v.group_size = (long)ctx->info.max_group_size;
     char key[CLSM_OPTIONS_MAX];
