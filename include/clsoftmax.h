@@ -301,7 +301,8 @@ typedef struct clsm_options {
     /** ALiBi: one slope per head (f32; f64 for F64 calls), after the mask
      * u -= slope_h*|j - (r + off_b)|, off_b as for causal (below). clsm_alibi_slopes()
      * computes them. Needs inner == 1. The host path refuses a slope that is not finite;
-     * on the buffers path such a head's kept entries are NaN. */
+     * on the buffers path such a head's kept entries are NaN. A causal_offset beyond
+     * +-2^60 counts as +-2^60 here (a window keeps its lower edge). */
     clsm_tensor alibi_slopes;
     /** One int32_t per batch entry: entries j >= len_b of every slice of batch b are
      * masked, without being read. With it, causal rows are aligned to the bottom right:
