@@ -519,6 +519,25 @@ void ref_softmax_backward_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, dou
     }
 }
 
+void ref_backward_factors(clsm_dtype dtype, clsm_shape shape, double scale,
+                          const clsm_options *options, const void *x, unsigned char *drop,
+                          double *factor)
+{
+    slice sl = {dtype, x, NULL, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0,
+                0, shape.axis, 0};
+    for (size_t o = 0; o < shape.outer; o++) {
+        slice_options(&sl, shape, o);
+        for (size_t i = 0; i < shape.inner; i++) {
+            sl.base = o * shape.axis * shape.inner + i;
+            for (size_t j = 0; j < shape.axis; j++) {
+                const size_t at = sl.base + j * shape.inner;
+                drop[at] = dropped(&sl, j);
+                factor[at] = drop[at] ? 0 : cap_factor(&sl, j);
+            }
+        }
+    }
+}
+
 void ref_softmax_backward(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale,
                           const void *y, const void *dy, double *dx, double *bound)
 {

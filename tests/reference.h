@@ -52,4 +52,14 @@ void ref_softmax_backward_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, dou
                              const clsm_options *options, const void *x, const void *y,
                              const void *dy, double *dx, double *bound);
 
+/*
+ * What the options of ref_softmax_backward_ex make of each element's dx, for oracles of
+ * their own: drop[i] 1 where an option masks the entry to -inf (dx_i is +0), else 0, and
+ * factor[i] the cap's derivative there as ref_softmax_backward_ex takes it (1 without a cap,
+ * 0 where dropped).
+ */
+void ref_backward_factors(clsm_dtype dtype, clsm_shape shape, double scale,
+                          const clsm_options *options, const void *x, unsigned char *drop,
+                          double *factor);
+
 #endif

@@ -51,10 +51,14 @@
  *   41     buffers path: bits 0-2 which tensor gets a bad buffer (1 + T_*), bits 3-5 how
  *          (BAD_*)
  *   42-47  value_of_byte of these, in turn: the sinks, and the statistics given
- *   48     bit 0 the backward entry points (bytes 28-47 unused), whose y and dx take x's
- *          and y's place in the fields above, and dy its own: bit 1 on the host path, dx
- *          in place in (HOST_IN_PLACE) or overlapping (HOST_OVERLAP) y, else dy; bits 2-3
- *          dy on the host path (HDY_*); a NULL dx is byte 14's NULL y
+ *   48     bit 0 the backward entry points (bytes 28-47 unused but with bit 4), whose y
+ *          and dx take x's and y's place in the fields above, and dy its own: bit 1 on the
+ *          host path, dx in place in (HOST_IN_PLACE) or overlapping (HOST_OVERLAP) y, else
+ *          dy; bits 2-3 dy on the host path (HDY_*); a NULL dx is byte 14's NULL y; bit 4
+ *          (with bit 0) bytes 28-47 and the v2 fields apply to the backward call as to the
+ *          forward (byte 28 bit 0 its _ex entry point, bit 1 its options NULL), and both
+ *          those and bytes 78-82 follow, whatever byte 27's bit 2 says (without bit 4 a
+ *          backward call is v1.1's, so that inputs written before decode as they did)
  *   49     dy buffer: bits 0-1 root (DY_ROOTS[]), bit 2 a sub-buffer, bits 3-4 its origin
  *   50, 51 dy byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
  *   52     host dy overlap: dy = y + this signed byte count (0 counts as 1)
@@ -71,13 +75,26 @@
  *          struct
  *   57     the _ex entry points' double scale: 0 byte 9's float, below 0x80 DOUBLE_SCALES[]
  *          (from 1), else the double whose bits are bytes 58-65
+ * The backward _ex fields (byte 48 bit 4), the forward's x (data from element 2*(count+1) on,
+ * after dy's and one more spare byte) and what dx shares:
+ *   78     bits 0-1 x on the host path (HX_*); bits 2-4 the option tensor whose host array
+ *          (host path) or buffer and offset (buffers path) are dx's, where the options set
+ *          it: 1 + T_* up to T_KV (mask, sinks, stats_in, ALiBi slopes, kv_lengths), else
+ *          none
+ *   79     host x overlap: x = dx + this signed byte count (0 counts as 1)
+ *   80     x buffer: bits 0-1 root (FX_ROOTS[]), bit 2 a sub-buffer, bits 3-4 its origin
+ *   81, 82 x byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
  */
 #define HEADER 53
 #define V2_HEADER 78
+#define BWD_EX_HEADER 83
 
 static const int X_ROOTS[4] = {ROOT_A, ROOT_A, ROOT_F, NO_ROOT};
 static const int Y_ROOTS[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
 static const int DY_ROOTS[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
+/* A: y's root, where x may lie anywhere; B: dx's (and dy's) by default, where it may not
+ * meet dx. */
+static const int FX_ROOTS[4] = {ROOT_A, ROOT_B, ROOT_F, NO_ROOT};
 enum { DIMS_ZERO, DIMS_FACTORS, DIMS_RAW, DIMS_HUGE };
 enum { STRIDES_FULL, STRIDES_BROADCAST, STRIDES_RAW, STRIDES_HUGE };
 
@@ -128,18 +145,25 @@ void *xmalloc(size_t n)
 typedef struct reader {
     const uint8_t *p;
     size_t n;
-    size_t header; /* HEADER, or V2_HEADER with the v2 fields */
+    size_t header; /* HEADER, V2_HEADER with the v2 fields, BWD_EX_HEADER with those too */
 } reader;
 
-/* Whether the v2 fields follow the header. */
-static int has_v2(const uint8_t *p, size_t n)
+/* Whether the backward call takes the options' bytes (byte 48, bits 0 and 4). */
+static int has_backward_ex(const uint8_t *p, size_t n)
 {
-    return n > 27 && (p[27] >> 2) & 1;
+    return n > 48 && (p[48] & 0x11) == 0x11;
+}
+
+static size_t header_size(const uint8_t *p, size_t n)
+{
+    if (has_backward_ex(p, n))
+        return BWD_EX_HEADER;
+    return n > 27 && (p[27] >> 2) & 1 ? V2_HEADER : HEADER;
 }
 
 static uint8_t byte_at(reader r, size_t i)
 {
-    return i < r.n && (i < HEADER || r.header == V2_HEADER) ? r.p[i] : 0;
+    return i < r.n && i < r.header ? r.p[i] : 0;
 }
 
 static uint16_t u16_at(reader r, size_t i)
@@ -554,9 +578,25 @@ static void fill_element(reader r, const request *q, unsigned char *t, size_t i,
                  r.n > r.header ? value_of_byte(data_at(r, e)) : 0.0);
 }
 
+/* Bytes 78-82: a backward _ex call's x, on either path, and the option tensor over dx. */
+static void decode_backward_x(reader r, request *q)
+{
+    const uint8_t h = byte_at(r, 78), xm = byte_at(r, 80);
+    const int over = (h >> 2) & 7;
+    q->fx_host = h & 3;
+    q->over_dx = q->options && over >= 1 && over <= 1 + T_KV && q->set[over - 1] ? over - 1 : -1;
+    q->fx_overlap = (int8_t)byte_at(r, 79);
+    if (q->fx_overlap == 0)
+        q->fx_overlap = 1;
+    q->fx_root = FX_ROOTS[xm & 3];
+    q->fx_sub = (xm >> 2) & 1;
+    q->fx_origin = q->fx_sub ? ((xm >> 3) & 3) * q->dev.base_align : 0;
+    q->fx_offset = decode_offset(u16_at(r, 81));
+}
+
 void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q)
 {
-    reader r = {data, size, has_v2(data, size) ? V2_HEADER : HEADER};
+    reader r = {data, size, header_size(data, size)};
     memset(q, 0, sizeof *q);
     q->opt.struct_size = sizeof q->opt;
     q->struct_size = sizeof q->opt;
@@ -632,8 +672,13 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
     q->dy_overlap = (int8_t)byte_at(r, 52);
     if (q->dy_overlap == 0)
         q->dy_overlap = 1;
-    if (!q->backward)
+    q->fx_host = HX_NULL;
+    q->fx_root = NO_ROOT;
+    q->over_dx = -1;
+    if (!q->backward || has_backward_ex(data, size))
         decode_options(r, q);
+    if (q->backward && q->ex)
+        decode_backward_x(r, q);
 
     if (!q->small)
         return;
@@ -650,12 +695,18 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
     q->dy = xmalloc(q->bytes);
     for (size_t i = 0; i < q->count; i++)
         fill_element(r, q, q->dy, i, q->count + 1 + i);
+    if (!q->ex)
+        return;
+    q->fx = xmalloc(q->bytes);
+    for (size_t i = 0; i < q->count; i++)
+        fill_element(r, q, q->fx, i, 2 * (q->count + 1) + i);
 }
 
 void free_request(request *q)
 {
     free(q->x);
     free(q->dy);
+    free(q->fx);
     for (int k = 0; k < TENSORS; k++)
         free(q->tensor[k]);
 }

@@ -84,8 +84,8 @@ static const char *describe(const request *q)
 typedef struct outcome {
     clsm_status status;
     /* Every byte the call could have written: the host blocks or the roots. */
-    unsigned char *memory[ROOTS];
-    size_t size[ROOTS];
+    unsigned char *memory[BLOCKS];
+    size_t size[BLOCKS];
     /* Where y is inside memory[y_block]; none for a statistics-only call. */
     int y_block, no_y;
     size_t y_at;
@@ -97,7 +97,7 @@ typedef struct outcome {
 
 static void outcome_free(outcome *o)
 {
-    for (int i = 0; i < ROOTS; i++)
+    for (int i = 0; i < BLOCKS; i++)
         free(o->memory[i]);
     free(o->stats);
 }
@@ -107,7 +107,7 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
 {
     host_layout l;
     layout_host(q, &l);
-    unsigned char *at[H_TENSORS] = {NULL, NULL, NULL};
+    unsigned char *at[H_TENSORS] = {NULL, NULL, NULL, NULL};
     /* A block of an empty tensor too, so that the call gets pointers it must not touch. */
     for (int t = 0; t < H_TENSORS; t++) {
         const int b = l.block[t];
@@ -123,33 +123,43 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
     o->y_block = l.block[H_OUT];
     o->y_at = l.at[H_OUT];
     o->no_y = q->host_null_y;
-    if (q->backward) {
+    if (q->backward && !q->ex) {
         o->status = clsm_softmax_backward_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype,
                                                q->shape, (float)q->scale,
                                                q->host_null_x ? NULL : x,
                                                q->host_dy == HDY_NULL ? NULL : at[H_DY],
                                                q->host_null_y ? NULL : y);
-    } else if (!q->ex) {
+        return;
+    }
+    if (!q->ex) {
         o->status = clsm_softmax_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
                                       (float)q->scale, q->host_null_x ? NULL : x,
                                       q->host_null_y ? NULL : y);
-    } else {
-        /* Each tensor exactly as large as it must be, so that ASan sees overruns. */
-        clsm_options opt = q->opt;
-        for (int k = 0; k < T_STATS_OUT; k++)
-            option_tensor(&opt, k)->host = q->set[k] ? q->tensor[k] : NULL;
-        if (q->options && q->set[T_STATS_OUT]) {
-            o->stats_size = token_tensor(q, T_STATS_OUT) ? TOKEN_BYTES : q->need[T_STATS_OUT];
-            o->stats = xmalloc(o->stats_size);
-            ts_fill_sentinel(o->stats, o->stats_size);
-            opt.stats_out.host = o->stats;
-        }
-        options_block b;
-        o->status = clsm_softmax_host_ex(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
-                                         q->scale,
-                                         q->null_options ? NULL : pass_options(q, &opt, &b),
-                                         q->host_null_x ? NULL : x, q->host_null_y ? NULL : y);
+        return;
     }
+    /* Each tensor exactly as large as it must be, so that ASan sees overruns. */
+    clsm_options opt = q->opt;
+    for (int k = 0; k < T_STATS_OUT; k++)
+        option_tensor(&opt, k)->host = q->set[k] ? q->tensor[k] : NULL;
+    if (q->options && q->set[T_STATS_OUT]) {
+        o->stats_size = token_tensor(q, T_STATS_OUT) ? TOKEN_BYTES : q->need[T_STATS_OUT];
+        o->stats = xmalloc(o->stats_size);
+        ts_fill_sentinel(o->stats, o->stats_size);
+        opt.stats_out.host = o->stats;
+    }
+    if (q->over_dx >= 0)
+        option_tensor(&opt, q->over_dx)->host = y;
+    options_block b;
+    const clsm_options *passed = q->null_options ? NULL : pass_options(q, &opt, &b);
+    if (q->backward)
+        o->status = clsm_softmax_backward_host_ex(
+            ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale, passed, at[H_X],
+            q->host_null_x ? NULL : x, q->host_dy == HDY_NULL ? NULL : at[H_DY],
+            q->host_null_y ? NULL : y);
+    else
+        o->status = clsm_softmax_host_ex(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
+                                         q->scale, passed, q->host_null_x ? NULL : x,
+                                         q->host_null_y ? NULL : y);
 }
 
 static cl_mem make_root(const request *q, int root, cl_context cl, cl_command_queue queue)
@@ -213,7 +223,7 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
     cl_mem roots[ROOTS] = {NULL, NULL, NULL};
     const int dy_root = q->backward ? q->dy_root : NO_ROOT;
     for (int i = 0; i < ROOTS; i++) {
-        if (q->x_root == i || q->y_root == i || dy_root == i)
+        if (q->x_root == i || q->y_root == i || dy_root == i || q->fx_root == i)
             roots[i] = make_root(q, i, i == ROOT_F ? g.foreign_cl : g.cl,
                                  i == ROOT_F ? g.foreign_queue : g.queue);
     }
@@ -226,6 +236,9 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
     cl_mem dy = dy_root == NO_ROOT ? NULL
                                    : view_of(roots[dy_root], q->dy_sub, q->dy_origin,
                                              root_size(q, dy_root));
+    cl_mem fx = q->fx_root == NO_ROOT ? NULL
+                                      : view_of(roots[q->fx_root], q->fx_sub, q->fx_origin,
+                                                root_size(q, q->fx_root));
 
     cl_event wait = NULL, waits[2] = {NULL, NULL};
     cl_uint n_waits = 0;
@@ -250,13 +263,23 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
     size_t sizes[TENSORS] = {0};
     for (int k = 0; k < TENSORS; k++) {
         t[k] = option_tensor(&opt, k);
-        if (q->options)
+        if (q->options && k != q->over_dx)
             t[k]->buffer = tensor_buffer(q, k, &t[k]->offset, &sizes[k]);
     }
+    if (q->over_dx >= 0) {
+        t[q->over_dx]->buffer = y;
+        t[q->over_dx]->offset = q->y_offset;
+    }
     options_block b;
-    if (q->backward)
+    if (q->backward && !q->ex)
         o->status = clsm_softmax_backward_buffers(
             ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, (float)q->scale, x,
+            q->x_offset, dy, q->dy_offset, y, q->y_offset, n_waits, wait_list,
+            q->want_event ? &done : NULL);
+    else if (q->backward)
+        o->status = clsm_softmax_backward_buffers_ex(
+            ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale,
+            q->null_options ? NULL : pass_options(q, &opt, &b), fx, q->fx_offset, x,
             q->x_offset, dy, q->dy_offset, y, q->y_offset, n_waits, wait_list,
             q->want_event ? &done : NULL);
     else if (!q->ex)
@@ -313,7 +336,7 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
             setup_failed("reading stats_out", err);
     }
     for (int k = 0; k < TENSORS; k++)
-        if (t[k]->buffer)
+        if (t[k]->buffer && k != q->over_dx)
             clReleaseMemObject(t[k]->buffer);
     if (x && x != roots[q->x_root])
         clReleaseMemObject(x);
@@ -321,6 +344,8 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
         clReleaseMemObject(y);
     if (dy && dy != roots[dy_root])
         clReleaseMemObject(dy);
+    if (fx && fx != roots[q->fx_root])
+        clReleaseMemObject(fx);
     for (int i = 0; i < ROOTS; i++)
         if (roots[i])
             clReleaseMemObject(roots[i]);
@@ -359,7 +384,7 @@ static void check_stats_untouched(const request *q, const outcome *o, size_t fro
 
 static void check_nothing_written(const request *q, const outcome *o)
 {
-    for (int b = 0; b < ROOTS; b++)
+    for (int b = 0; b < BLOCKS; b++)
         if (o->memory[b] && !untouched(q, o, b, 0, o->size[b]))
             fail("%s: %s, yet memory changed (block %d)", describe(q),
                  clsm_status_string(o->status), b);
@@ -367,7 +392,7 @@ static void check_nothing_written(const request *q, const outcome *o)
 
 static void check_only_y_written(const request *q, const outcome *o)
 {
-    for (int b = 0; b < ROOTS; b++) {
+    for (int b = 0; b < BLOCKS; b++) {
         if (!o->memory[b])
             continue;
         if (b != o->y_block) {
@@ -387,14 +412,14 @@ static void *aligned_copy(const void *p, size_t n)
     return p ? memcpy(xmalloc(n), p, n) : NULL;
 }
 
-/* y (or dx) and stats_out against the reference; y and dy of a backward call as it saw
+/* y (or dx) and stats_out against the reference; y, dy and x of a backward call as it saw
  * them, where they overlapped each other. */
 static void check_results(const request *q, const outcome *o, const unsigned char *y,
-                          const unsigned char *dy)
+                          const unsigned char *dy, const unsigned char *x)
 {
     void *got = o->no_y ? NULL : aligned_copy(o->memory[o->y_block] + o->y_at, q->bytes);
     void *stats = o->stats ? aligned_copy(o->stats + o->stats_at, q->need[T_STATS_OUT]) : NULL;
-    ts_report r = q->backward ? check_backward(q, got, y, dy) : check_forward(q, got, stats);
+    ts_report r = q->backward ? check_backward(q, got, y, dy, x) : check_forward(q, got, stats);
     if (!r.ok)
         fail("%s: %s", describe(q), r.msg);
     free(stats);
@@ -406,7 +431,7 @@ static void check_same(const request *q, const outcome *a, const outcome *b, con
     if (a->status != b->status)
         fail("%s: %s: %s, then %s", describe(q), what, clsm_status_string(a->status),
              clsm_status_string(b->status));
-    for (int i = 0; i < ROOTS; i++)
+    for (int i = 0; i < BLOCKS; i++)
         if (a->size[i] != b->size[i] ||
             (a->size[i] && memcmp(a->memory[i], b->memory[i], a->size[i]) != 0))
             fail("%s: %s: the memory differs (block %d)", describe(q), what, i);
@@ -415,14 +440,14 @@ static void check_same(const request *q, const outcome *a, const outcome *b, con
         fail("%s: %s: stats_out differs", describe(q), what);
 }
 
-/* Out of place on the host path, the plain call every other form must equal bitwise; y and
- * dy of a backward call are as it saw them, where they overlapped each other. */
+/* Out of place on the host path, the plain call every other form must equal bitwise; y, dy
+ * and x of a backward call are as it saw them, where they overlapped each other. */
 static void check_equals_plain_call(const request *q, const outcome *o, unsigned char *y,
-                                    unsigned char *dy)
+                                    unsigned char *dy, unsigned char *x)
 {
     /* The host path refuses a slope that is not finite, which the buffers path spreads as
-     * NaN over its head: there is no plain call to compare with. */
-    if (q->options && q->set[T_ALIBI] && !token_tensor(q, T_ALIBI)) {
+     * NaN over its head: there is no plain call to compare with. The backward reads none. */
+    if (!q->backward && q->options && q->set[T_ALIBI] && !token_tensor(q, T_ALIBI)) {
         const clsm_dtype sd = q->dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
         for (size_t h = 0; h < q->need[T_ALIBI] / ts_dtype_size(sd); h++)
             if (!isfinite(ts_load(sd, q->tensor[T_ALIBI], h)))
@@ -450,6 +475,10 @@ static void check_equals_plain_call(const request *q, const outcome *o, unsigned
         plain.x = y;
         plain.dy = dy;
         plain.host_dy = HDY_SEPARATE;
+        plain.fx = x;
+        plain.fx_host = x ? HX_SEPARATE : HX_NULL;
+        plain.fx_root = NO_ROOT;
+        plain.over_dx = -1;
     }
     outcome p;
     call(&plain, &p);
@@ -583,6 +612,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     outcome first, again;
     unsigned char *y = q.backward ? effective_input(&q, H_IN) : NULL;
     unsigned char *dy = q.backward ? effective_input(&q, H_DY) : NULL;
+    unsigned char *x = q.backward ? effective_input(&q, H_X) : NULL;
     call(&q, &first);
     unsigned want = expected_statuses(&q);
     if (!(want & BIT(first.status)))
@@ -601,16 +631,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_stats_untouched(&q, &first, first.stats_at + q.need[T_STATS_OUT],
                                   first.stats_size);
         }
-        check_results(&q, &first, y, dy);
+        check_results(&q, &first, y, dy, x);
     }
     call(&q, &again);
     check_same(&q, &first, &again, "a second identical call");
     if (first.status == CLSM_SUCCESS && !q.empty &&
         (q.buffers || q.host_layout != HOST_SEPARATE || q.misalign ||
-         (q.backward && q.host_dy != HDY_SEPARATE)))
-        check_equals_plain_call(&q, &first, y, dy);
+         (q.backward && q.host_dy != HDY_SEPARATE) || q.fx_host == HX_SAME_AS_Y ||
+         q.fx_host == HX_OVERLAP_DX || q.over_dx >= 0))
+        check_equals_plain_call(&q, &first, y, dy, x);
     outcome_free(&again);
     outcome_free(&first);
+    free(x);
     free(dy);
     free(y);
     free_request(&q);

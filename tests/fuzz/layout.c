@@ -39,6 +39,10 @@ size_t root_size(const request *q, int root)
         size_t end = q->dy_origin + (q->dy_offset <= 0xFFFF ? q->dy_offset : 0) + bytes;
         need = end > need ? end : need;
     }
+    if (q->fx_root == root) {
+        size_t end = q->fx_origin + (q->fx_offset <= 0xFFFF ? q->fx_offset : 0) + bytes;
+        need = end > need ? end : need;
+    }
     long size = (long)need + q->size_delta[root];
     /* The largest origin must stay inside the root, so its sub-buffer exists. */
     long least = (long)(3 * q->dev.base_align + 1);
@@ -50,12 +54,14 @@ size_t root_size(const request *q, int root)
 void layout_host(const request *q, host_layout *l)
 {
     const size_t bytes = q->small ? q->bytes : 0;
-    const size_t misalign[ROOTS] = {q->misalign, q->misalign * 3 & 7, q->misalign * 5 & 7};
-    long rel[H_TENSORS] = {0, 0, 0};
+    const size_t misalign[BLOCKS] = {q->misalign, q->misalign * 3 & 7, q->misalign * 5 & 7,
+                                     q->misalign * 7 & 7};
+    long rel[H_TENSORS] = {0, 0, 0, 0};
     memset(l, 0, sizeof *l);
     l->block[H_IN] = 0;
     l->block[H_OUT] = 1;
     l->block[H_DY] = q->backward ? 2 : -1;
+    l->block[H_X] = q->fx_host == HX_NULL ? -1 : BLOCK_X;
     if (q->backward && (q->host_dy == HDY_SAME_AS_Y || q->host_dy == HDY_OVERLAP_Y)) {
         l->block[H_DY] = 0;
         rel[H_DY] = q->host_dy == HDY_OVERLAP_Y ? q->dy_overlap : 0;
@@ -65,7 +71,12 @@ void layout_host(const request *q, host_layout *l)
         l->block[H_OUT] = l->block[partner];
         rel[H_OUT] = rel[partner] + (q->host_layout == HOST_OVERLAP ? q->overlap : 0);
     }
-    for (int b = 0; b < ROOTS; b++) {
+    if (q->fx_host == HX_SAME_AS_Y || q->fx_host == HX_OVERLAP_DX) {
+        const int partner = q->fx_host == HX_SAME_AS_Y ? H_IN : H_OUT;
+        l->block[H_X] = l->block[partner];
+        rel[H_X] = rel[partner] + (q->fx_host == HX_OVERLAP_DX ? q->fx_overlap : 0);
+    }
+    for (int b = 0; b < BLOCKS; b++) {
         long lo = 0, hi = 0;
         int used = 0;
         for (int t = 0; t < H_TENSORS; t++) {
@@ -84,22 +95,22 @@ void layout_host(const request *q, host_layout *l)
     }
 }
 
-/* Where input t (H_IN or H_DY) is before the call, if the harness could place it: block
+/* Where input t (H_IN, H_DY or H_X) is before the call, if the harness could place it: block
  * and byte. */
 static int input_placement(const request *q, int t, int *block, size_t *at)
 {
-    if (!q->small || (t == H_DY && !q->backward))
+    if (!q->small || (t == H_DY && !q->backward) || (t == H_X && !q->fx))
         return 0;
     if (!q->buffers) {
         host_layout l;
         layout_host(q, &l);
         *block = l.block[t];
         *at = l.at[t];
-        return 1;
+        return *block >= 0;
     }
-    const int root = t == H_IN ? q->x_root : q->dy_root;
-    const size_t origin = t == H_IN ? q->x_origin : q->dy_origin;
-    const size_t offset = t == H_IN ? q->x_offset : q->dy_offset;
+    const int root = t == H_IN ? q->x_root : t == H_DY ? q->dy_root : q->fx_root;
+    const size_t origin = t == H_IN ? q->x_origin : t == H_DY ? q->dy_origin : q->fx_origin;
+    const size_t offset = t == H_IN ? q->x_offset : t == H_DY ? q->dy_offset : q->fx_offset;
     if (root == NO_ROOT)
         return 0;
     size_t size = root_size(q, root);
@@ -108,17 +119,19 @@ static int input_placement(const request *q, int t, int *block, size_t *at)
     return offset <= size && origin <= size - offset && q->bytes <= size - origin - offset;
 }
 
-/* Sentinels, then the inputs placed in the block, dy over y where they overlap. */
+/* Sentinels, then the inputs placed in the block, dy over y and x over both where they
+ * overlap. */
 unsigned char *initial_block(const request *q, int block, size_t size)
 {
     unsigned char *m = xmalloc(size);
     ts_fill_sentinel(m, size);
-    const int inputs[2] = {H_IN, H_DY};
-    for (int k = 0; k < 2; k++) {
+    const int inputs[3] = {H_IN, H_DY, H_X};
+    for (int k = 0; k < 3; k++) {
         int b;
         size_t at;
         if (input_placement(q, inputs[k], &b, &at) && b == block)
-            memcpy(m + at, inputs[k] == H_IN ? q->x : q->dy, q->bytes);
+            memcpy(m + at, inputs[k] == H_IN ? q->x : inputs[k] == H_DY ? q->dy : q->fx,
+                   q->bytes);
     }
     return m;
 }

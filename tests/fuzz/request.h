@@ -16,16 +16,21 @@ enum { CTX_AUTO, CTX_FAMILY, CTX_OWN = CTX_FAMILY + TS_FAMILIES, CTX_NULL, CTX_C
 enum { HOST_SEPARATE, HOST_IN_PLACE, HOST_OVERLAP, HOST_NULL };
 /* Where a backward call's dy lies on the host path. */
 enum { HDY_SEPARATE, HDY_SAME_AS_Y, HDY_OVERLAP_Y, HDY_NULL };
+/* Where the forward's x of a backward _ex call lies on the host path: a block of its own, y's
+ * very bytes, dx's (moved by fx_overlap), or NULL. */
+enum { HX_SEPARATE, HX_SAME_AS_Y, HX_OVERLAP_DX, HX_NULL };
 enum { WAIT_NONE, WAIT_VALID, WAIT_COUNT_WITHOUT_LIST, WAIT_LIST_WITHOUT_COUNT };
 /* Roots of the buffers path: A and B in the harness's OpenCL context, F in another one. */
 enum { ROOT_A, ROOT_B, ROOT_F, ROOTS, NO_ROOT = -1 };
+/* The host path's blocks: one in place of each root, and the forward's x's own. */
+enum { BLOCK_X = ROOTS, BLOCKS };
 /* The option tensors, the one the call writes last, and how a buffer of one can be wrong
  * (BAD_KINDS: not at all). */
 enum { T_MASK, T_SINKS, T_STATS_IN, T_ALIBI, T_KV, T_STATS_OUT, TENSORS };
 enum { BAD_SMALL, BAD_MISALIGNED, BAD_HUGE_OFFSET, BAD_FOREIGN, BAD_FLAGS, BAD_KINDS };
-/* The host path's tensors: the input (x, or a backward call's y), the output (y, or dx) and
- * a backward call's dy. */
-enum { H_IN, H_OUT, H_DY, H_TENSORS };
+/* The host path's tensors: the input (x, or a backward call's y), the output (y, or dx), a
+ * backward call's dy and a backward _ex call's x (the forward's input). */
+enum { H_IN, H_OUT, H_DY, H_X, H_TENSORS };
 
 /* Elements of a tensor the harness allocates; larger shapes are cut down. */
 #define MAX_ELEMENTS 16384
@@ -76,6 +81,15 @@ typedef struct request {
     int dy_root, dy_sub;
     size_t dy_origin, dy_offset;
     unsigned char *dy; /* count elements, NULL unless small */
+    /* the backward _ex entry points' x, the forward's input: HX_* on the host path, a root
+     * (NO_ROOT for NULL) on the buffers path; HX_NULL and NO_ROOT for the other calls */
+    int fx_host;
+    long fx_overlap;
+    int fx_root, fx_sub;
+    size_t fx_origin, fx_offset;
+    unsigned char *fx; /* count elements, NULL unless small or without the _ex call */
+    /* The option tensor (T_*) a backward _ex call places at dx's first byte, or -1. */
+    int over_dx;
     /* the _ex entry points: opt holds the scalar options, the tensors are set per call */
     int ex, null_options;
     int options; /* ex with options */
@@ -135,9 +149,9 @@ const clsm_options *pass_options(const request *q, const clsm_options *opt, opti
 /* layout.c */
 /* Where each tensor of the host path lies: its block and byte, and each block's size. */
 typedef struct host_layout {
-    int block[H_TENSORS]; /* -1: none (dy of a forward call) */
+    int block[H_TENSORS]; /* -1: none (dy of a forward call, x of all but backward _ex) */
     size_t at[H_TENSORS];
-    size_t size[ROOTS];
+    size_t size[BLOCKS];
 } host_layout;
 void layout_host(const request *q, host_layout *l);
 size_t root_size(const request *q, int root);
@@ -158,7 +172,8 @@ unsigned option_violations(const request *q);
 void reference_options(const request *q, clsm_options *o);
 /* y (NULL for statistics only) and stats_out (NULL without) of a forward call. */
 ts_report check_forward(const request *q, const void *y, const void *stats);
-/* dx of a backward call from y and dy as it saw them. */
-ts_report check_backward(const request *q, const void *dx, const void *y, const void *dy);
+/* dx of a backward call from y, dy and x (NULL for all but the _ex calls) as it saw them. */
+ts_report check_backward(const request *q, const void *dx, const void *y, const void *dy,
+                         const void *x);
 
 #endif

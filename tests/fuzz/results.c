@@ -261,9 +261,17 @@ ts_report check_forward(const request *q, const void *y, const void *stats)
  * the compute type's largest value (its rounding then decides between a finite result, an
  * infinity and NaN), where exp(y_j) comes near underflowing to 0 or overflowing to inf and
  * that matters, and where an infinite p_j meets an S whose sign long double cannot settle.
+ *
+ * The _ex calls' options, from tests/reference.c (ref_backward_factors): dx_j = +0 exactly
+ * where an option masks the entry to -inf, also in a NaN slice; elsewhere the rule above
+ * times the cap's factor f_j, and so the relative bound. The floor stays whole, as the last
+ * roundings come after the factor, and grows where f_j is subnormal in the compute type (or
+ * underflows there): its own rounding there reaches |s|*B_j times a few of the smallest
+ * subnormals.
  */
 static ts_report check_backward_slice(const request *q, const void *dx, const void *y,
-                                      const void *dy, size_t base, size_t stride)
+                                      const void *dy, const unsigned char *drop,
+                                      const double *factor, size_t base, size_t stride)
 {
     const size_t n = q->shape.axis;
     const clsm_dtype dtype = (clsm_dtype)q->dtype;
@@ -274,7 +282,7 @@ static ts_report check_backward_slice(const request *q, const void *dx, const vo
     /* Half the compute type's smallest subnormal, its largest rounding error there. */
     const long double eta = f64 ? 0x1p-1075L : 0x1p-150L;
     const double normal_min = f64 ? DBL_MIN : FLT_MIN;
-    const long double s = q->scale, as = fabsl(s), grow = as > 1 ? as : 1;
+    const long double s = compute_scale(q), as = fabsl(s), grow = as > 1 ? as : 1;
     long double S = 0, mag = 0;
     int has_nan = 0;
     for (size_t k = 0; k < n; k++) {
@@ -296,10 +304,13 @@ static ts_report check_backward_slice(const request *q, const void *dx, const vo
         double want = 0;
         if (isnan(got) && !canonical_nan(dtype, dx, i)) {
             rule = "every NaN written is the canonical one", want = NAN;
+        } else if (drop && drop[i]) {
+            if (got != 0 || signbit(got))
+                rule = "+0 where an option masks the entry";
         } else if (has_nan) {
             if (!isnan(got))
                 rule = "NaN in the slice's y or dy", want = NAN;
-        } else if (q->scale == 0 || (op == CLSM_SOFTMAX && yj == 0)) {
+        } else if (s == 0 || (op == CLSM_SOFTMAX && yj == 0)) {
             if (got != 0)
                 rule = "a zero factor";
         } else {
@@ -332,6 +343,10 @@ static ts_report check_backward_slice(const request *q, const void *dx, const vo
                 envelope = mag;
             if (envelope * grow >= big)
                 continue;
+            const long double f = factor ? factor[i] : 1;
+            if (f < 4 * normal_min)
+                floor += 16 * eta * as * b;
+            ref *= f;
             want = (double)ref;
             if (isnan(ref)) {
                 if (!isnan(got))
@@ -340,7 +355,7 @@ static ts_report check_backward_slice(const request *q, const void *dx, const vo
                 if (got != want)
                     rule = "an infinite result";
             } else {
-                long double bound = rel * as * b + floor;
+                long double bound = rel * as * b * f + floor;
                 if (narrow) {
                     bound += narrow_ulp(dtype, fabs(want));
                     /* Past the storage's largest value, rounding may give the infinity. */
@@ -359,14 +374,25 @@ static ts_report check_backward_slice(const request *q, const void *dx, const vo
     return (ts_report){true, ""};
 }
 
-ts_report check_backward(const request *q, const void *dx, const void *y, const void *dy)
+ts_report check_backward(const request *q, const void *dx, const void *y, const void *dy,
+                         const void *x)
 {
-    for (size_t o = 0; o < q->shape.outer; o++)
-        for (size_t i = 0; i < q->shape.inner; i++) {
-            ts_report r = check_backward_slice(q, dx, y, dy, o * q->shape.axis * q->shape.inner + i,
-                                               q->shape.inner);
-            if (!r.ok)
-                return r;
-        }
-    return (ts_report){true, ""};
+    unsigned char *drop = NULL;
+    double *factor = NULL;
+    if (q->options) {
+        clsm_options o;
+        reference_options(q, &o);
+        drop = xmalloc(q->count);
+        factor = xmalloc(q->count * sizeof *factor);
+        ref_backward_factors((clsm_dtype)q->dtype, q->shape, compute_scale(q), &o, x, drop,
+                             factor);
+    }
+    ts_report r = {true, ""};
+    for (size_t o = 0; o < q->shape.outer && r.ok; o++)
+        for (size_t i = 0; i < q->shape.inner && r.ok; i++)
+            r = check_backward_slice(q, dx, y, dy, drop, factor,
+                                     o * q->shape.axis * q->shape.inner + i, q->shape.inner);
+    free(factor);
+    free(drop);
+    return r;
 }

@@ -30,25 +30,36 @@ static int y_optional(const request *q)
     return q->options && q->set[T_STATS_OUT];
 }
 
+/* The backward pass drops the sinks and ALiBi slopes unread, once their sizes are known: their
+ * buffers are not checked. */
+static int unread(const request *q, int k)
+{
+    return q->backward && (k == T_SINKS || k == T_ALIBI);
+}
+
 /* What the tensors of the options bring: which are set together, and how large they are. */
 static unsigned tensor_violations(const request *q)
 {
     unsigned v = 0;
     if (!q->options)
         return 0;
+    /* The gradient has no statistics. */
     if ((q->opt.mask_type != CLSM_MASK_NONE && !q->set[T_MASK]) ||
-        (q->set[T_STATS_IN] && (q->set[T_SINKS] || q->set[T_STATS_OUT])))
+        (q->set[T_STATS_IN] && (q->set[T_SINKS] || q->set[T_STATS_OUT])) ||
+        (q->backward && (q->set[T_STATS_IN] || q->set[T_STATS_OUT])))
         v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
     /* The library sizes the mask from its type and strides before it looks for the tensor. */
     for (int k = 0; k < TENSORS; k++)
         if ((q->set[k] || (k == T_MASK && q->opt.mask_type != CLSM_MASK_NONE)) &&
             q->need_overflows[k])
             v |= BIT(CLSM_ERROR_INVALID_SHAPE);
-    /* A buffer of the harness holds a token in place of a tensor too large to hold. */
+    /* A buffer of the harness holds a token in place of a tensor too large to hold (dx's
+     * buffer, too small for it, where the tensor is over dx). */
     for (int k = 0; k < TENSORS; k++)
-        if (q->buffers && q->set[k] && token_tensor(q, k))
+        if (q->buffers && q->set[k] && token_tensor(q, k) && !unread(q, k))
             v |= BIT(CLSM_ERROR_INVALID_SHAPE);
-    if (!q->buffers || q->bad_tensor < 0 || q->bad_tensor >= TENSORS || !q->set[q->bad_tensor])
+    if (!q->buffers || q->bad_tensor < 0 || q->bad_tensor >= TENSORS ||
+        !q->set[q->bad_tensor] || unread(q, q->bad_tensor) || q->bad_tensor == q->over_dx)
         return v;
     switch (q->bad_kind) {
     case BAD_MISALIGNED:
@@ -75,7 +86,7 @@ static unsigned host_value_violations(const request *q)
             if (len[b] < 0 || (uint64_t)len[b] > q->shape.axis)
                 return BIT(CLSM_ERROR_INVALID_ARGUMENT);
     }
-    if (q->set[T_ALIBI] && !token_tensor(q, T_ALIBI)) {
+    if (q->set[T_ALIBI] && !token_tensor(q, T_ALIBI) && !unread(q, T_ALIBI)) {
         const clsm_dtype sd = q->dtype == CLSM_F64 ? CLSM_F64 : CLSM_F32;
         for (size_t h = 0; h < q->need[T_ALIBI] / ts_dtype_size(sd); h++)
             if (!isfinite(ts_load(sd, q->tensor[T_ALIBI], h)))
@@ -127,20 +138,57 @@ static int wait_list_invalid(const request *q)
            (q->wait == WAIT_VALID && (q->ctx_index == CTX_OWN || q->null_event));
 }
 
+/* Where [a, a+n) and [b, b+n) share a byte. */
+static int overlap(size_t a, size_t b, size_t n)
+{
+    return a < b ? b - a < n : a - b < n;
+}
+
+/* The mask and kv_lengths of a backward _ex call may share no byte with dx; the sinks and
+ * slopes are dropped unread and unchecked. Over dx on the buffers path, a tensor must also
+ * fit in dx's buffer from dx's offset. */
+static unsigned over_dx_violations(const request *q)
+{
+    const int k = q->over_dx;
+    if (k < 0 || unread(q, k))
+        return 0;
+    unsigned v = BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (q->buffers && q->y_root != NO_ROOT) {
+        const size_t size = root_size(q, q->y_root) - (q->y_sub ? q->y_origin : 0);
+        if (q->y_offset > size || q->need[k] > size - q->y_offset)
+            v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    }
+    return v;
+}
+
 /* A backward call's tensors: none NULL, y and dy not write-only and dx not read-only, and dx
- * exactly y or dy or apart from both (y and dy may overlap as they like). */
+ * exactly y or dy or apart from both (y and dy may overlap as they like). The _ex calls' x
+ * is looked at only with a cap: then it follows y's rules and may share no byte with dx. */
 static unsigned backward_violations(const request *q)
 {
-    unsigned v = 0;
+    unsigned v = over_dx_violations(q);
+    const int cap = q->options && q->opt.softcap > 0;
     if (!q->buffers) {
         host_layout l;
         layout_host(q, &l);
-        if (q->host_null_x || q->host_null_y || q->host_dy == HDY_NULL)
+        if (q->host_null_x || q->host_null_y || q->host_dy == HDY_NULL ||
+            (cap && q->fx_host == HX_NULL))
             v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
         for (int t = H_IN; t <= H_DY; t += H_DY - H_IN)
             if (l.block[t] == l.block[H_OUT] && partially_overlap(l.at[t], l.at[H_OUT], q->bytes))
                 v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
-        return v;
+        if (cap && l.block[H_X] == l.block[H_OUT] && overlap(l.at[H_X], l.at[H_OUT], q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        return v | host_value_violations(q);
+    }
+    if (cap && q->fx_root == NO_ROOT)
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (cap && q->fx_root != NO_ROOT) {
+        v |= buffer_violations(q, q->fx_root, q->fx_sub, q->fx_origin, q->fx_offset,
+                               CL_MEM_WRITE_ONLY);
+        if (q->fx_root == q->y_root &&
+            overlap(q->fx_origin + q->fx_offset, q->y_origin + q->y_offset, q->bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
     }
     if (wait_list_invalid(q))
         v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
