@@ -455,13 +455,15 @@ CLSM_API clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op
  * clsm_softmax_backward_host();
  * F64 calls use the scale as given, the others round it once to float.
  *
- * @param x the forward's input, read only with softcap > 0 (else it may be
- *          NULL); of dtype and shape. dx may share no byte with it.
+ * @param x the forward's input, read only with softcap > 0, of dtype and shape,
+ *          and then dx may share no byte with it; without a cap it is not
+ *          looked at (it may be NULL).
  * @param y,dy,dx as for clsm_softmax_backward_host().
  * @return as clsm_softmax_backward_host() and, for the options,
  *         clsm_softmax_host_ex(); CLSM_ERROR_INVALID_ARGUMENT also for
  *         stats_in or stats_out set, softcap > 0 with x NULL, and dx sharing
- *         bytes with x or an option tensor. The host path refuses a kv_lengths
+ *         bytes with a tensor the call reads (x with a cap, the mask,
+ *         kv_lengths; ALiBi's and the sinks' are not read). The host path refuses a kv_lengths
  *         entry below 0 or above axis; the buffers path clamps it to [0, axis].
  *         Bound: the v1.1 bound times 1 - tanh^2(scale*x_j/softcap).
  */
