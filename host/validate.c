@@ -75,6 +75,28 @@ static clsm_status check_options(const clsm_options *o, clsm_shape shape)
     return CLSM_SUCCESS;
 }
 
+/* causal_offset held within [lowest, highest] and the window within widest. An offset above
+ * highest comes down to it with the window shortened by the excess, so that the window's
+ * lower edge stays; a window within the excess keeps nothing (lowest, no window). */
+static void hold_offset(clsm_options *o, ptrdiff_t lowest, ptrdiff_t highest, size_t widest)
+{
+    if (o->causal_offset > highest) {
+        size_t excess = (size_t)o->causal_offset - (size_t)highest;
+        if (o->window && o->window <= excess) {
+            o->causal_offset = lowest;
+            o->window = 0;
+            return;
+        }
+        if (o->window)
+            o->window -= excess;
+        o->causal_offset = highest;
+    }
+    if (o->causal_offset < lowest)
+        o->causal_offset = lowest;
+    if (o->window > widest)
+        o->window = widest;
+}
+
 /* The request with the batch, heads and rows the kernels index by, and causal bounds
  * that the kernels' signed arithmetic cannot overflow. Row r of batch entry b keeps
  * entries j with r + off - window < j <= r + off, and every entry lies in [0, axis) (with
@@ -94,22 +116,7 @@ static void normalise_options(clsm_request *r)
     }
     const ptrdiff_t far = (ptrdiff_t)1 << 60;
     if (o->alibi_slopes.host || o->alibi_slopes.buffer) {
-        /* A window within the excess keeps nothing. */
-        if (o->causal_offset > far) {
-            size_t excess = (size_t)o->causal_offset - (size_t)far;
-            if (o->window && o->window <= excess) {
-                o->causal_offset = -far;
-                o->window = 0;
-                return;
-            }
-            if (o->window)
-                o->window -= excess;
-            o->causal_offset = far;
-        }
-        if (o->causal_offset < -far)
-            o->causal_offset = -far;
-        if (o->window > (size_t)far * 2)
-            o->window = (size_t)far * 2;
+        hold_offset(o, -far, far, (size_t)far * 2);
         return;
     }
     if (!o->causal)
@@ -119,21 +126,7 @@ static void normalise_options(clsm_request *r)
     const ptrdiff_t all_kept = (ptrdiff_t)(kv ? axis + rows : axis),
                     none_kept = kv ? -(ptrdiff_t)(axis + rows) - 1 : -(ptrdiff_t)rows - 1;
     const size_t cuts_nothing = kv ? 2 * (axis + rows) + 1 : axis + rows + 1;
-    if (o->causal_offset > all_kept) {
-        size_t excess = (size_t)o->causal_offset - (size_t)all_kept;
-        if (o->window && o->window <= excess) {
-            o->causal_offset = none_kept;
-            o->window = 0;
-            return;
-        }
-        if (o->window)
-            o->window -= excess;
-        o->causal_offset = all_kept;
-    }
-    if (o->causal_offset < none_kept)
-        o->causal_offset = none_kept;
-    if (o->window > cuts_nothing)
-        o->window = cuts_nothing;
+    hold_offset(o, none_kept, all_kept, cuts_nothing);
 }
 
 /* The bytes of options v2.0 knew. Options appended later leave it as it is, so that a
