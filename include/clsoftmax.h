@@ -463,8 +463,9 @@ CLSM_API clsm_status clsm_softmax_backward_buffers(clsm_context *ctx, clsm_op op
  *         clsm_softmax_host_ex(); CLSM_ERROR_INVALID_ARGUMENT also for
  *         stats_in or stats_out set, softcap > 0 with x NULL, and dx sharing
  *         bytes with a tensor the call reads (x with a cap, the mask,
- *         kv_lengths; ALiBi's and the sinks' are not read). The host path refuses a kv_lengths
- *         entry below 0 or above axis; the buffers path clamps it to [0, axis].
+ *         kv_lengths; ALiBi's and the sinks' are not read). The host path
+ *         refuses a kv_lengths entry below 0 or above axis; the buffers path
+ *         clamps it to [0, axis].
  *         Bound: the v1.1 bound times 1 - tanh^2(scale*x_j/softcap).
  */
 CLSM_API clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op,
