@@ -62,9 +62,7 @@ void clsm_staging_release_all(clsm_context *ctx)
     ctx->idle_staging = NULL;
 }
 
-/* The option tensors a host call reads, copied to device buffers for the whole call, and
- * the one it writes; released by options_release. */
-static clsm_status options_to_device(clsm_context *ctx, clsm_request *r)
+clsm_status clsm_options_to_device(clsm_context *ctx, clsm_request *r)
 {
     cl_int err = CL_SUCCESS;
     for (int i = 0; i < CLSM_OPTION_TENSORS; ++i) {
@@ -82,7 +80,7 @@ static clsm_status options_to_device(clsm_context *ctx, clsm_request *r)
     return clsm_status_from_cl(err);
 }
 
-static void options_release(clsm_request *r)
+void clsm_options_release(clsm_request *r)
 {
     for (int i = 0; i < CLSM_OPTION_TENSORS; ++i) {
         cl_mem buffer = clsm_option_tensor(&r->opt, i)->buffer;
@@ -160,7 +158,7 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
         return status;
 
     void *stats_out = r.opt.stats_out.host;
-    status = options_to_device(ctx, &r);
+    status = clsm_options_to_device(ctx, &r);
     clsm_staging *s = status == CLSM_SUCCESS ? staging_take(ctx) : NULL;
     if (status == CLSM_SUCCESS && !s)
         status = CLSM_ERROR_OUT_OF_MEMORY;
@@ -180,7 +178,7 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
                                                          0, NULL, NULL));
     if (s)
         staging_return(ctx, s);
-    options_release(&r);
+    clsm_options_release(&r);
     return status;
 }
 
@@ -249,7 +247,7 @@ clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op, clsm_dt
     if (status != CLSM_SUCCESS)
         return status;
 
-    status = options_to_device(ctx, &r);
+    status = clsm_options_to_device(ctx, &r);
     clsm_staging *s = status == CLSM_SUCCESS ? staging_take(ctx) : NULL;
     if (status == CLSM_SUCCESS && !s)
         status = CLSM_ERROR_OUT_OF_MEMORY;
@@ -264,7 +262,7 @@ clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op, clsm_dt
     }
     if (s)
         staging_return(ctx, s);
-    options_release(&r);
+    clsm_options_release(&r);
     return status;
 }
 

@@ -254,6 +254,31 @@ clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, clsm_request
 clsm_status clsm_validate_backward_host(clsm_request *r, const void *x, const void *y,
                                         const void *dy, void *dx);
 
+/* validate.c, for sampling (sample.c): its tensors, as clsm_sampling and the entry point hold
+ * them, which the kernel takes in this order too (CLSM_SAMPLE_ARGS). */
+typedef enum clsm_sample_tensor_id {
+    CLSM_SAMPLE_T_TOKENS,
+    CLSM_SAMPLE_T_LOGPROBS,
+    CLSM_SAMPLE_T_TEMPERATURES,
+    CLSM_SAMPLE_T_TOP_KS,
+    CLSM_SAMPLE_T_TOP_PS,
+    CLSM_SAMPLE_T_MIN_PS,
+    CLSM_SAMPLE_T_SEEDS,
+    CLSM_SAMPLE_TENSORS
+} clsm_sample_tensor_id;
+/* A growing struct (clsoftmax.h) into the library's own, of own bytes. */
+clsm_status clsm_read_grown(const void *given, void *out, size_t own, size_t min_size);
+/* A temperature finite and >= 0; top_p and min_p in [0, 1]; NaN fails both. */
+#define clsm_temperature_ok(t) (isfinite(t) && (t) >= 0)
+#define clsm_fraction_ok(p) ((p) >= 0 && (p) <= 1)
+/* The tensors of a validated sampling request (shape {rows, vocab, 1}): tensors are indexed
+ * by clsm_sample_tensor_id; the host path also checks the per-row values. */
+clsm_status clsm_validate_sample_host(const clsm_request *r, const void *logits,
+                                      const clsm_tensor *tensors);
+clsm_status clsm_validate_sample_buffers(const clsm_context *ctx, const clsm_request *r,
+                                         cl_mem logits, size_t logits_offset,
+                                         const clsm_tensor *tensors);
+
 /* families.c */
 const clsm_family *clsm_family_of(clsm_family_id family);
 
@@ -314,13 +339,30 @@ typedef struct clsm_kernel_args {
 typedef struct clsm_backward_args {
     CLSM_BACKWARD_ARGS(CLSM_ARG_FIELD, )
 } clsm_backward_args;
+typedef struct clsm_sample_args {
+    CLSM_SAMPLE_ARGS(CLSM_ARG_FIELD, )
+} clsm_sample_args;
 cl_int clsm_set_kernel_args(cl_kernel kernel, const clsm_kernel_args *a);
 cl_int clsm_set_backward_args(cl_kernel kernel, const clsm_backward_args *a);
-/* The name of argument index of the forward or backward kernels, NULL past the last: what
- * the kernels' own argument names must read (tests/test_kernel_args.c). */
-const char *clsm_kernel_arg_name(int backward, cl_uint index);
+cl_int clsm_set_sample_args(cl_kernel kernel, const clsm_sample_args *a);
+/* The name of argument index of a list's kernels, NULL past the last: what the kernels' own
+ * argument names must read (tests/test_kernel_args.c). */
+typedef enum { CLSM_ARGS_FORWARD, CLSM_ARGS_BACKWARD, CLSM_ARGS_SAMPLE } clsm_arg_list;
+const char *clsm_kernel_arg_name(clsm_arg_list list, cl_uint index);
+
+/* launch.c: the sampling kernel over rows first .. first + r->shape.outer - 1 of a validated,
+ * non-empty request; tensors (clsm_sample_tensor_id) are buffers with byte offsets, the
+ * per-row ones at their first row; flags are CLSM_SAMPLE_* (shared_constants.h). */
+clsm_status clsm_launch_sample(clsm_context *ctx, const clsm_request *r, const clsm_sampling *s,
+                               unsigned flags, cl_mem logits, size_t logits_offset,
+                               const clsm_tensor *tensors, size_t first, cl_uint num_events,
+                               const cl_event *events, cl_event *event);
 
 /* host_path.c */
 void clsm_staging_release_all(clsm_context *ctx);
+/* The option tensors a host call reads, copied to device buffers for the whole call, and the
+ * one it writes; released by clsm_options_release. */
+clsm_status clsm_options_to_device(clsm_context *ctx, clsm_request *r);
+void clsm_options_release(clsm_request *r);
 
 #endif

@@ -25,6 +25,9 @@ static const arg_row forward_rows[] = {CLSM_FORWARD_ARGS(ROWS, ){NULL, 0, 0}};
 #define ARGS clsm_backward_args
 static const arg_row backward_rows[] = {CLSM_BACKWARD_ARGS(ROWS, ){NULL, 0, 0}};
 #undef ARGS
+#define ARGS clsm_sample_args
+static const arg_row sample_rows[] = {CLSM_SAMPLE_ARGS(ROWS, ){NULL, 0, 0}};
+#undef ARGS
 
 static cl_int set_args(cl_kernel kernel, const arg_row *rows, const void *a)
 {
@@ -44,9 +47,16 @@ cl_int clsm_set_backward_args(cl_kernel kernel, const clsm_backward_args *a)
     return set_args(kernel, backward_rows, a);
 }
 
-const char *clsm_kernel_arg_name(int backward, cl_uint index)
+cl_int clsm_set_sample_args(cl_kernel kernel, const clsm_sample_args *a)
 {
-    const arg_row *rows = backward ? backward_rows : forward_rows;
+    return set_args(kernel, sample_rows, a);
+}
+
+const char *clsm_kernel_arg_name(clsm_arg_list list, cl_uint index)
+{
+    const arg_row *rows = list == CLSM_ARGS_BACKWARD ? backward_rows
+                          : list == CLSM_ARGS_SAMPLE ? sample_rows
+                                                     : forward_rows;
     for (cl_uint i = 0; rows[i].name; ++i)
         if (i == index)
             return rows[i].name;

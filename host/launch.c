@@ -91,6 +91,11 @@ static cl_int set_backward(cl_kernel kernel, const void *args)
     return clsm_set_backward_args(kernel, args);
 }
 
+static cl_int set_sample(cl_kernel kernel, const void *args)
+{
+    return clsm_set_sample_args(kernel, args);
+}
+
 /* Enqueues first (unless NULL), then last; the event between them orders the two on an
  * out-of-order queue too. */
 static cl_int enqueue_kernels(clsm_context *ctx, cl_kernel first, cl_kernel last,
@@ -231,6 +236,70 @@ clsm_status clsm_launch_backward(clsm_context *ctx, const clsm_request *r, cl_me
     if (a.scratch)
         clReleaseMemObject(a.scratch);
     return clsm_status_from_cl(err);
+}
+
+/* Sampling's work-group: CLSM_SAMPLE_GROUP work-items a row for the GPU families, where the
+ * group's chunks read in parallel; one on a CPU, whose work-group runs on one thread anyway,
+ * so that rows spread over the cores and no barrier splits the loops. */
+static size_t sample_group_size(const clsm_context *ctx)
+{
+    clsm_family_id family = ctx->forced_family != CLSM_FAMILY_AUTO ? ctx->forced_family
+                            : ctx->tuning->contiguous;
+    return family == CLSM_FAMILY_GROUP || family == CLSM_FAMILY_REGS ||
+                   family == CLSM_FAMILY_ITEM
+               ? CLSM_SAMPLE_GROUP
+               : 1;
+}
+
+clsm_status clsm_launch_sample(clsm_context *ctx, const clsm_request *r, const clsm_sampling *s,
+                               unsigned flags, cl_mem logits, size_t logits_offset,
+                               const clsm_tensor *tensors, size_t first, cl_uint num_events,
+                               const cl_event *events, cl_event *event)
+{
+    clsm_variant v = clsm_variant_of(r, CLSM_FAMILY_GROUP, 0);
+    v.sample = 1;
+    v.group_size = (long)sample_group_size(ctx);
+    if ((size_t)v.group_size > ctx->info.max_group_size)
+        v.group_size = (long)ctx->info.max_group_size;
+    clsm_status status;
+    const clsm_program *p;
+    while ((p = clsm_program_get(ctx, &v, &status)) && p->max_group_size < (size_t)v.group_size)
+        v.group_size = (long)p->max_group_size;
+    if (!p)
+        return status;
+    const clsm_options *o = &r->opt;
+    size_t groups = r->shape.outer, most = clsm_common.groups_per_unit * ctx->info.compute_units;
+    clsm_geometry g = {.local = (size_t)v.group_size};
+    g.global = g.local * (groups < most ? groups : most);
+    size_t element = clsm_dtype_size(r->dtype), real = clsm_real_size(r->dtype);
+    clsm_sample_args a = {
+        .x = logits, .x_off = logits_offset / element,
+        .outer = r->shape.outer, .axis = r->shape.axis, .inner = 1,
+        .scale_bits = scale_bits(r), .first = first,
+        .mask_stride = {{o->mask_stride[0], o->mask_stride[1], o->mask_stride[2],
+                         o->mask_stride[3]}},
+        .heads = o->heads, .rows = o->rows, .causal_offset = o->causal_offset,
+        .window = o->window, .softcap = o->softcap,
+        .tokens = tensors[CLSM_SAMPLE_T_TOKENS].buffer,
+        .tokens_off = tensors[CLSM_SAMPLE_T_TOKENS].offset / sizeof(cl_int),
+        .logprobs = tensors[CLSM_SAMPLE_T_LOGPROBS].buffer,
+        .logprobs_off = tensors[CLSM_SAMPLE_T_LOGPROBS].offset / real,
+        .temperatures = tensors[CLSM_SAMPLE_T_TEMPERATURES].buffer,
+        .temperatures_off = tensors[CLSM_SAMPLE_T_TEMPERATURES].offset / sizeof(cl_float),
+        .top_ks = tensors[CLSM_SAMPLE_T_TOP_KS].buffer,
+        .top_ks_off = tensors[CLSM_SAMPLE_T_TOP_KS].offset / sizeof(cl_uint),
+        .top_ps = tensors[CLSM_SAMPLE_T_TOP_PS].buffer,
+        .top_ps_off = tensors[CLSM_SAMPLE_T_TOP_PS].offset / sizeof(cl_float),
+        .min_ps = tensors[CLSM_SAMPLE_T_MIN_PS].buffer,
+        .min_ps_off = tensors[CLSM_SAMPLE_T_MIN_PS].offset / sizeof(cl_float),
+        .seeds = tensors[CLSM_SAMPLE_T_SEEDS].buffer,
+        .seeds_off = tensors[CLSM_SAMPLE_T_SEEDS].offset / sizeof(cl_ulong),
+        .flags = flags, .temperature = s->temperature, .top_k = s->top_k, .top_p = s->top_p,
+        .min_p = s->min_p, .seed = s->seed, .offset = s->offset,
+    };
+    CLSM_FORWARD_ARGS(SET_TENSOR, )
+    return clsm_status_from_cl(enqueue_kernels(ctx, NULL, p->kernels[0], set_sample, &a, &g,
+                                               num_events, events, event));
 }
 
 /* The checks every buffers entry point starts with; *done where the call ends here, with

@@ -12,6 +12,7 @@ extern const char clsm_src_softmax_common[];
 extern const char clsm_src_softmax_entries[];
 extern const char clsm_src_softmax_vector[];
 extern const char clsm_src_backward_common[];
+extern const char clsm_src_sample[];
 
 /* The build log of a failed build, or NULL. */
 static clsm_build_log *build_log(const clsm_context *ctx, cl_program program)
@@ -76,8 +77,11 @@ cl_uint clsm_program_sources(const clsm_variant *variant, const char **sources)
                               clsm_src_softmax_common, clsm_src_softmax_entries,
                               clsm_src_softmax_vector, clsm_src_backward_common,
                               f->backward_source};
-    const char **chosen = variant->backward ? backward : forward;
-    cl_uint count = variant->backward ? 7 : f->sources[1] ? 6 : 5;
+    /* Sampling is one kernel in every family; the family sets its work-group size only. */
+    const char *sample[] = {clsm_src_shared_constants, clsm_src_kernel_args,
+                            clsm_src_softmax_common, clsm_src_softmax_entries, clsm_src_sample};
+    const char **chosen = variant->sample ? sample : variant->backward ? backward : forward;
+    cl_uint count = variant->sample ? 5 : variant->backward ? 7 : f->sources[1] ? 6 : 5;
     for (cl_uint i = 0; i < count; ++i)
         sources[i] = chosen[i];
     return count;
@@ -89,7 +93,10 @@ static clsm_status build(clsm_context *ctx, const clsm_variant *variant, clsm_pr
                          clsm_build_log **log)
 {
     const clsm_family *f = clsm_family_of(variant->family);
-    const char *const *kernels = variant->backward ? f->backward_kernels : f->kernels;
+    static const char *const sample_kernels[2] = {"sample_rows", NULL};
+    const char *const *kernels = variant->sample     ? sample_kernels
+                                 : variant->backward ? f->backward_kernels
+                                                     : f->kernels;
     const char *sources[CLSM_PROGRAM_SOURCES_MAX];
     cl_uint count = clsm_program_sources(variant, sources);
     const char *options = out->key;

@@ -133,23 +133,27 @@ static void normalise_options(clsm_request *r)
  * caller compiled against v2.0 keeps working. */
 #define OPTIONS_V2_0_SIZE sizeof(clsm_options)
 
-/* The caller's options as this library's struct, by the growing-struct rule (clsoftmax.h):
- * fields past the caller's struct_size read as zero, and what the caller knows past this
- * library's struct must be zero. */
+/* A caller's growing struct (clsoftmax.h) as this library's, of own bytes, which starts
+ * with its struct_size: at least min_size, fields past it read as zero, and what the
+ * caller knows past this library's struct must be zero. */
+clsm_status clsm_read_grown(const void *given, void *out, size_t own, size_t min_size)
+{
+    size_t size;
+    memcpy(&size, given, sizeof size);
+    if (size < min_size)
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    for (size_t i = own; i < size; ++i)
+        if (((const unsigned char *)given)[i] != 0)
+            return CLSM_ERROR_UNSUPPORTED;
+    memcpy(out, given, size < own ? size : own);
+    return CLSM_SUCCESS;
+}
+
 static clsm_status read_options(const clsm_options *given, clsm_options *o)
 {
     static const clsm_options none = CLSM_OPTIONS_INIT;
     *o = none;
-    if (!given)
-        return CLSM_SUCCESS;
-    size_t size = given->struct_size;
-    if (size < OPTIONS_V2_0_SIZE)
-        return CLSM_ERROR_INVALID_ARGUMENT;
-    for (size_t i = sizeof *o; i < size; ++i)
-        if (((const unsigned char *)given)[i] != 0)
-            return CLSM_ERROR_UNSUPPORTED;
-    memcpy(o, given, size < sizeof *o ? size : sizeof *o);
-    return CLSM_SUCCESS;
+    return given ? clsm_read_grown(given, o, sizeof *o, OPTIONS_V2_0_SIZE) : CLSM_SUCCESS;
 }
 
 /* The scale a call computes with: as given for F64, else rounded once to float, which a
@@ -219,21 +223,45 @@ typedef struct tensor_use {
     unsigned same_ok; /* bits of the uses it may be the very same range as (in place) */
 } tensor_use;
 
-/* The forward's x and y, or the backward's x, y, dy and dx, then the option tensors in the
- * order of their ids. */
-enum { USE_X, USE_Y, USE_DY, USE_DX, USE_OPTIONS, USES = USE_OPTIONS + CLSM_OPTION_TENSORS };
+/* The forward's x and y, the backward's x, y, dy and dx, or sampling's logits (x) and its
+ * tensors, then the option tensors in the order of their ids. */
+typedef enum { CALL_FORWARD, CALL_BACKWARD, CALL_SAMPLE } call_kind;
+
+enum {
+    USE_X, USE_Y, USE_DY, USE_DX,
+    USE_SAMPLE, /* the clsm_sample_tensor ids from here */
+    USE_OPTIONS = USE_SAMPLE + CLSM_SAMPLE_TENSORS,
+    USES = USE_OPTIONS + CLSM_OPTION_TENSORS
+};
 #define USE_OF(name) (USE_OPTIONS + CLSM_TENSOR_##name)
 #define USE_BIT(use) (1u << (use))
 
-/* given: x, y, dy and dx as the entry point has them, dy and dx unset for the forward. */
-static void list_uses(const clsm_request *r, int backward, const clsm_tensor *given,
+/* What sampling's tensors hold per row, and which it writes. */
+static size_t sample_element(const clsm_request *r, int t)
+{
+    static const size_t sizes[CLSM_SAMPLE_TENSORS] = {
+        [CLSM_SAMPLE_T_TOKENS] = sizeof(int32_t), [CLSM_SAMPLE_T_TEMPERATURES] = sizeof(float),
+        [CLSM_SAMPLE_T_TOP_KS] = sizeof(uint32_t), [CLSM_SAMPLE_T_TOP_PS] = sizeof(float),
+        [CLSM_SAMPLE_T_MIN_PS] = sizeof(float), [CLSM_SAMPLE_T_SEEDS] = sizeof(uint64_t)};
+    return t == CLSM_SAMPLE_T_LOGPROBS ? clsm_real_size(r->dtype) : sizes[t];
+}
+
+/* given: the USE_OPTIONS tensors before the options, as the entry point has them; those it
+ * does not take unset. */
+static void list_uses(const clsm_request *r, call_kind kind, const clsm_tensor *given,
                       tensor_use *u)
 {
     size_t element = clsm_dtype_size(r->dtype);
     for (int t = 0; t < USE_OPTIONS; ++t)
         u[t] = (tensor_use){given[t].host, given[t].buffer, given[t].offset, r->bytes, element,
                             0, 0};
-    if (backward) {
+    for (int t = 0; t < CLSM_SAMPLE_TENSORS; ++t) {
+        u[USE_SAMPLE + t].element = sample_element(r, t);
+        u[USE_SAMPLE + t].bytes = r->shape.outer * u[USE_SAMPLE + t].element;
+        u[USE_SAMPLE + t].written =
+            t == CLSM_SAMPLE_T_TOKENS || t == CLSM_SAMPLE_T_LOGPROBS;
+    }
+    if (kind == CALL_BACKWARD) {
         u[USE_DX].written = 1;
         u[USE_DX].same_ok = USE_BIT(USE_Y) | USE_BIT(USE_DY);
     } else {
@@ -274,10 +302,15 @@ static int uses_overlap(const tensor_use *u, const uintptr_t *start, const void 
 }
 
 /* The rules every set tensor follows on both paths, and the ones each entry point needs set. */
-static clsm_status check_set(const clsm_request *r, int backward, const int *set)
+static clsm_status check_set(const clsm_request *r, call_kind kind, const int *set)
 {
     const clsm_options *o = &r->opt;
-    if (backward) {
+    if (kind == CALL_SAMPLE) {
+        /* No sink token to draw, and no statistics to give or take. */
+        if ((r->bytes && !set[USE_X]) || (r->shape.outer && !set[USE_SAMPLE + CLSM_SAMPLE_T_TOKENS]) ||
+            set[USE_OF(sinks)] || set[USE_OF(stats_in)] || set[USE_OF(stats_out)])
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    } else if (kind == CALL_BACKWARD) {
         /* The gradient has no statistics; x is read for the cap's derivative. */
         if (!set[USE_Y] || !set[USE_DY] || !set[USE_DX] || (o->softcap > 0 && !set[USE_X]) ||
             set[USE_OF(stats_in)] || set[USE_OF(stats_out)])
@@ -311,10 +344,23 @@ static clsm_status check_host_values(const clsm_request *r)
     return CLSM_SUCCESS;
 }
 
-static clsm_status validate_host(const clsm_request *r, int backward, const clsm_tensor *given)
+/* The per-row values of a host sampling call, checked as the scalars are. */
+static clsm_status check_sample_values(const clsm_request *r, const tensor_use *u)
+{
+    const float *t = u[USE_SAMPLE + CLSM_SAMPLE_T_TEMPERATURES].host,
+                *p = u[USE_SAMPLE + CLSM_SAMPLE_T_TOP_PS].host,
+                *m = u[USE_SAMPLE + CLSM_SAMPLE_T_MIN_PS].host;
+    for (size_t i = 0; i < r->shape.outer; ++i)
+        if ((t && !clsm_temperature_ok(t[i])) || (p && !clsm_fraction_ok(p[i])) ||
+            (m && !clsm_fraction_ok(m[i])))
+            return CLSM_ERROR_INVALID_ARGUMENT;
+    return CLSM_SUCCESS;
+}
+
+static clsm_status validate_host(const clsm_request *r, call_kind kind, const clsm_tensor *given)
 {
     tensor_use u[USES];
-    list_uses(r, backward, given, u);
+    list_uses(r, kind, given, u);
     int set[USES];
     uintptr_t start[USES];
     const void *space[USES];
@@ -324,18 +370,20 @@ static clsm_status validate_host(const clsm_request *r, int backward, const clsm
         start[i] = (uintptr_t)u[i].host;
         space[i] = set[i] ? &host_memory : NULL;
     }
-    clsm_status status = check_set(r, backward, set);
+    clsm_status status = check_set(r, kind, set);
     if (status != CLSM_SUCCESS)
         return status;
     if (uses_overlap(u, start, space))
         return CLSM_ERROR_INVALID_ARGUMENT;
+    if (kind == CALL_SAMPLE && (status = check_sample_values(r, u)) != CLSM_SUCCESS)
+        return status;
     return check_host_values(r);
 }
 
 clsm_status clsm_validate_host(const clsm_request *r, const void *x, void *y)
 {
     const clsm_tensor given[USE_OPTIONS] = {{(void *)x, NULL, 0}, {y, NULL, 0}};
-    return validate_host(r, 0, given);
+    return validate_host(r, CALL_FORWARD, given);
 }
 
 /* Sinks and ALiBi move u by what does not depend on x, so the gradient never reads them: they
@@ -351,7 +399,7 @@ clsm_status clsm_validate_backward_host(clsm_request *r, const void *x, const vo
     drop_unread_options(r);
     const clsm_tensor given[USE_OPTIONS] = {
         {(void *)x, NULL, 0}, {(void *)y, NULL, 0}, {(void *)dy, NULL, 0}, {dx, NULL, 0}};
-    return validate_host(r, 1, given);
+    return validate_host(r, CALL_BACKWARD, given);
 }
 
 /* A buffer's root allocation and the offset of offset within it, so that sub-buffers of
@@ -383,15 +431,15 @@ static clsm_status check_buffer(const clsm_context *ctx, const tensor_use *u,
     return CLSM_SUCCESS;
 }
 
-static clsm_status validate_buffers(const clsm_context *ctx, const clsm_request *r, int backward,
+static clsm_status validate_buffers(const clsm_context *ctx, const clsm_request *r, call_kind kind,
                                     const clsm_tensor *given)
 {
     tensor_use u[USES];
-    list_uses(r, backward, given, u);
+    list_uses(r, kind, given, u);
     int set[USES];
     for (int i = 0; i < USES; ++i)
         set[i] = u[i].buffer != NULL;
-    clsm_status status = check_set(r, backward, set);
+    clsm_status status = check_set(r, kind, set);
     if (status != CLSM_SUCCESS)
         return status;
     cl_mem root[USES] = {NULL};
@@ -414,7 +462,7 @@ clsm_status clsm_validate_buffers(const clsm_context *ctx, const clsm_request *r
                                   size_t x_offset, cl_mem y, size_t y_offset)
 {
     const clsm_tensor given[USE_OPTIONS] = {{NULL, x, x_offset}, {NULL, y, y_offset}};
-    return validate_buffers(ctx, r, 0, given);
+    return validate_buffers(ctx, r, CALL_FORWARD, given);
 }
 
 clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, clsm_request *r, cl_mem x,
@@ -426,7 +474,35 @@ clsm_status clsm_validate_backward_buffers(const clsm_context *ctx, clsm_request
                                             {NULL, y, y_offset},
                                             {NULL, dy, dy_offset},
                                             {NULL, dx, dx_offset}};
-    return validate_buffers(ctx, r, 1, given);
+    return validate_buffers(ctx, r, CALL_BACKWARD, given);
+}
+
+/* Sampling's logits (x) and tensors (clsm_sample_tensor_id), as host memory or buffers. */
+static void sample_given(const void *logits, cl_mem logits_buffer, size_t logits_offset,
+                         const clsm_tensor *tensors, clsm_tensor *given)
+{
+    for (int i = 0; i < USE_OPTIONS; ++i)
+        given[i] = (clsm_tensor){0};
+    given[USE_X] = (clsm_tensor){(void *)logits, logits_buffer, logits_offset};
+    for (int t = 0; t < CLSM_SAMPLE_TENSORS; ++t)
+        given[USE_SAMPLE + t] = tensors[t];
+}
+
+clsm_status clsm_validate_sample_host(const clsm_request *r, const void *logits,
+                                      const clsm_tensor *tensors)
+{
+    clsm_tensor given[USE_OPTIONS];
+    sample_given(logits, NULL, 0, tensors, given);
+    return validate_host(r, CALL_SAMPLE, given);
+}
+
+clsm_status clsm_validate_sample_buffers(const clsm_context *ctx, const clsm_request *r,
+                                         cl_mem logits, size_t logits_offset,
+                                         const clsm_tensor *tensors)
+{
+    clsm_tensor given[USE_OPTIONS];
+    sample_given(NULL, logits, logits_offset, tensors, given);
+    return validate_buffers(ctx, r, CALL_SAMPLE, given);
 }
 
 /* OpenCL leaves a NULL event, or one of another context, in a wait list undefined, and

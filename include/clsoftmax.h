@@ -3,6 +3,7 @@
 #define CLSOFTMAX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <CL/cl.h>
 
@@ -485,6 +486,102 @@ CLSM_API clsm_status clsm_softmax_backward_buffers_ex(
     const clsm_options *options, cl_mem x, size_t x_offset, cl_mem y, size_t y_offset, cl_mem dy,
     size_t dy_offset, cl_mem dx, size_t dx_offset, cl_uint num_events_in_wait_list,
     const cl_event *event_wait_list, cl_event *event);
+
+/* ---- v2: sampling the next token ---- */
+
+/**
+ * How clsm_sample_host() and clsm_sample_buffers() draw a token from each
+ * row. Start from CLSM_SAMPLING_INIT; it grows like clsm_options (its
+ * struct_size rules are the same).
+ *
+ * Row r, u its logits as the options shaped them, T its temperature:
+ *  - T = 0: the token is the smallest j with u_j = max u (greedy).
+ *  - T > 0: p = softmax(u/T). In the order u descending, then j ascending,
+ *    keep the first top_k entries (0, or >= vocab: all); of those, the
+ *    shortest prefix whose mass reaches top_p of their mass (at least one
+ *    entry); of those, the entries with p_j >= min_p * max p. The token is
+ *    drawn from p restricted to the kept set, renormalised.
+ *  - A row with a NaN gives token -1 (logprob NaN); a row of only -inf gives
+ *    -1 (logprob -inf). +inf entries share all the mass, as in softmax.
+ * Each entry weighs w = exp((u - max u)/T) in the compute type, counted in
+ * fixed point (floor(w * 2^63)) and summed exactly; the top-p boundary is
+ * exact in those sums, min-p compares w >= min_p, and each kept entry is drawn
+ * with probability its weight over the kept weight, within 2^-64.
+ * Randomness is Philox4x32-10, keyed by the seed; its counter is the offset
+ * and, with the scalar seed, the row index (per-row seeds leave it out, so a
+ * request keeps its tokens when it moves to another row). The token never
+ * depends on the device, the work split or the thread count.
+ */
+typedef struct clsm_sampling {
+    size_t struct_size; /**< sizeof(clsm_sampling) as the caller compiled it */
+    float temperature;  /**< 0: greedy; finite and >= 0 */
+    uint32_t top_k;     /**< 0: off */
+    float top_p;        /**< in [0, 1]; 0 or 1: off */
+    float min_p;        /**< in [0, 1]; 0: off */
+    /** Per-row values (f32, uint32_t, f32, f32; one per row): when set they
+     * replace the scalar above for every row. The host path checks each value
+     * as the scalar; the buffers path cannot, and gives a row whose
+     * temperature is negative or not finite token -1 and logprob NaN, and
+     * clamps top_p and min_p to [0, 1] (NaN: 0, off). */
+    clsm_tensor temperatures, top_ks, top_ps, min_ps;
+    uint64_t seed;       /**< the key of every row, with the row index counted */
+    clsm_tensor seeds;   /**< or one uint64_t key per row */
+    uint64_t offset;     /**< counted with the key, e.g. the decoding step */
+    /** Out (optional): one f32 per row (f64 for F64), log_softmax(u/T) at the
+     * token before any filter (T = 0 uses T = 1), within the log-softmax bound;
+     * NaN and -inf for the rows above. */
+    clsm_tensor logprobs;
+} clsm_sampling;
+
+/** A sampling struct with nothing set: greedy, seed 0. */
+#ifdef __cplusplus
+#define CLSM_SAMPLING_INIT {sizeof(clsm_sampling)}
+#else
+#define CLSM_SAMPLING_INIT {.struct_size = sizeof(clsm_sampling)}
+#endif
+
+/**
+ * One int32_t token per row of @p logits [rows, vocab] of @p dtype, drawn as
+ * clsm_sampling says, after @p scale and @p options (may be NULL) shape the
+ * logits exactly as for clsm_softmax_host_ex() with outer = rows, axis =
+ * vocab, inner = 1. Blocking.
+ *
+ * rows = 0 succeeds and does nothing; vocab = 0 gives every row token -1 and
+ * logprob -inf.
+ *
+ * @return CLSM_SUCCESS, or with nothing written: CLSM_ERROR_INVALID_ARGUMENT
+ *         for NULL ctx, sampling, logits (with rows and vocab > 0) or tokens
+ *         (rows > 0), a temperature that is negative or not finite, top_p or
+ *         min_p outside [0, 1] (per-row values too), the options' errors of
+ *         clsm_softmax_host_ex(), options sinks, stats_in or stats_out (a
+ *         sampling call has no sink token and no statistics), and tokens or
+ *         logprobs sharing bytes with any other tensor of the call;
+ *         CLSM_ERROR_INVALID_SHAPE for vocab > INT32_MAX or rows*vocab
+ *         overflowing; CLSM_ERROR_UNSUPPORTED for F64 on a device without it.
+ */
+CLSM_API clsm_status clsm_sample_host(clsm_context *ctx, clsm_dtype dtype, size_t rows,
+                                      size_t vocab, double scale, const clsm_options *options,
+                                      const clsm_sampling *sampling, const void *logits,
+                                      int32_t *tokens);
+
+/**
+ * clsm_sample_host() on device buffers, asynchronous like
+ * clsm_softmax_buffers(): @p event completes when the tokens (and logprobs)
+ * are written. Every tensor of @p sampling is read from (logprobs written to)
+ * its buffer, and follows the rules of clsm_softmax_buffers_ex()'s option
+ * buffers; tokens and logprobs must not be CL_MEM_READ_ONLY.
+ *
+ * @return as clsm_sample_host(), and CLSM_ERROR_INVALID_SHAPE for a buffer
+ *         smaller than its offset plus its extent (per-row tensors: rows
+ *         values).
+ */
+CLSM_API clsm_status clsm_sample_buffers(clsm_context *ctx, clsm_dtype dtype, size_t rows,
+                                         size_t vocab, double scale,
+                                         const clsm_options *options,
+                                         const clsm_sampling *sampling, cl_mem logits,
+                                         size_t logits_offset, cl_mem tokens,
+                                         size_t tokens_offset, cl_uint num_events_in_wait_list,
+                                         const cl_event *event_wait_list, cl_event *event);
 
 #ifdef __cplusplus
 }

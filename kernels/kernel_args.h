@@ -31,6 +31,22 @@
     SEP X(opt_in, int, kv_lengths) SEP X(scratch, real, scratch) SEP X(val, ulong, chunk)          \
     SEP X(val, ulong, chunks)
 
+/* The sampling kernel's arguments: the forward's (x holds the logits; y and scratch are not
+ * used), then CLSM_SAMPLE_ONLY_ARGS: the tokens, the log-probabilities, the per-row tensors
+ * and the scalars of clsm_sampling. flags holds CLSM_SAMPLE_* bits (shared_constants.h):
+ * which tensors are set. A SEP that is itself a macro (COMMA) would expand before the inner
+ * list sees it, so the kernel joins the two lists itself (sample.cl). */
+#define CLSM_SAMPLE_ONLY_ARGS(X, SEP)                                                              \
+    X(out, int, tokens) SEP X(val, ulong, tokens_off) SEP X(out, real, logprobs)                  \
+    SEP X(val, ulong, logprobs_off) SEP X(in, float, temperatures)                               \
+    SEP X(val, ulong, temperatures_off) SEP X(in, uint, top_ks) SEP X(val, ulong, top_ks_off)    \
+    SEP X(in, float, top_ps) SEP X(val, ulong, top_ps_off) SEP X(in, float, min_ps)              \
+    SEP X(val, ulong, min_ps_off) SEP X(in, ulong, seeds) SEP X(val, ulong, seeds_off)           \
+    SEP X(val, uint, flags) SEP X(val, float, temperature) SEP X(val, uint, top_k)               \
+    SEP X(val, float, top_p) SEP X(val, float, min_p) SEP X(val, ulong, seed)                    \
+    SEP X(val, ulong, offset)
+#define CLSM_SAMPLE_ARGS(X, SEP) CLSM_FORWARD_ARGS(X, SEP) SEP CLSM_SAMPLE_ONLY_ARGS(X, SEP)
+
 /* The backward kernels' arguments, in the same form: the forward's options that change the
  * gradient (the masks to -inf, and the cap with x, whose derivative it takes), under the
  * forward's names, so that slice_ctx_of reads them alike. */
@@ -59,6 +75,7 @@
     X(items, ITEMS, code) X(mask, MASK, row) X(causal, CAUSAL, row) X(window, WINDOW, row)         \
     X(sinks, SINKS, both) X(stats_out, STATS_OUT, slice) X(stats_in, STATS_IN, slice)              \
     X(softcap, SOFTCAP, code) X(alibi, ALIBI, row) X(kv_lengths, KV_LENGTHS, row)                  \
-    X(write_y, WRITE_Y, code) X(backward, BACKWARD, code)
+    X(write_y, WRITE_Y, code) X(backward, BACKWARD, code)        \
+    X(sample, SAMPLE, code)
 
 #endif

@@ -29,4 +29,19 @@
 #define CLSM_REGS_MAX_GROUP 1024
 #define CLSM_REGS_MAX_GROUP_F64 512
 
+/* Sampling (kernels/sample.cl): top-k up to CLSM_SAMPLE_SMALL_K is found in one pass from
+ * per-work-item candidate lists; each work-item's chunk is cut into CLSM_SAMPLE_SUBS
+ * sub-blocks, so that finding the drawn entry reads one of them again; GPUs take a row with
+ * CLSM_SAMPLE_GROUP work-items, whose candidate lists fill 16 KiB of local memory (24 KiB
+ * f64). The flags say which of the call's tensors are set. */
+#define CLSM_SAMPLE_SMALL_K 64
+#define CLSM_SAMPLE_SUBS 16
+#define CLSM_SAMPLE_GROUP 32
+#define CLSM_SAMPLE_TEMPERATURES 1
+#define CLSM_SAMPLE_TOP_KS 2
+#define CLSM_SAMPLE_TOP_PS 4
+#define CLSM_SAMPLE_MIN_PS 8
+#define CLSM_SAMPLE_SEEDS 16
+#define CLSM_SAMPLE_LOGPROBS 32
+
 #endif

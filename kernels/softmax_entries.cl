@@ -31,9 +31,9 @@
 #define CUTS_RANGE (CAUSAL || KV_LENGTHS)
 
 /* u = scale*v in the compute type, as the contract forms it, wherever something is added to
- * it (a mask, a sink) or reported (statistics). Elsewhere s*v = a*u with a = |s| and u =
+ * it (a mask, a sink), reported (statistics) or sampled from. Elsewhere s*v = a*u with a = |s| and u =
  * sign(s)*v, and the shift keeps the exact product (softmax_common.cl). */
-#define SCALED_DOMAIN (MASK_ADD || SINKS || STATS_OUT || STATS_IN || SOFTCAP || ALIBI)
+#define SCALED_DOMAIN (MASK_ADD || SINKS || STATS_OUT || STATS_IN || SOFTCAP || ALIBI || SAMPLE)
 
 #if MASK == 1
 typedef float mask_t;

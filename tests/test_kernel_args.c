@@ -51,7 +51,12 @@ static void check_names(clsm_variant v)
     err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
     cr_assert_eq(err, CL_SUCCESS, "%s%s: build failed (%d)", f->name,
                  v.backward ? " backward" : "", err);
-    const char *const *kernels = v.backward ? f->backward_kernels : f->kernels;
+    static const char *const sample_kernels[2] = {"sample_rows", NULL};
+    const char *const *kernels = v.sample     ? sample_kernels
+                                 : v.backward ? f->backward_kernels
+                                              : f->kernels;
+    clsm_arg_list list = v.sample ? CLSM_ARGS_SAMPLE : v.backward ? CLSM_ARGS_BACKWARD
+                                                                  : CLSM_ARGS_FORWARD;
     for (int k = 0; k < 2 && kernels[k]; ++k) {
         cl_kernel kernel = clCreateKernel(program, kernels[k], &err);
         cr_assert_eq(err, CL_SUCCESS, "%s: no kernel", kernels[k]);
@@ -59,7 +64,7 @@ static void check_names(clsm_variant v)
         cr_assert_eq(clGetKernelInfo(kernel, CL_KERNEL_NUM_ARGS, sizeof args, &args, NULL),
                      CL_SUCCESS);
         for (cl_uint i = 0; i <= args; ++i) {
-            const char *want = clsm_kernel_arg_name(v.backward, i);
+            const char *want = clsm_kernel_arg_name(list, i);
             if (i == args) {
                 cr_expect_null(want, "%s takes %u arguments; the host's table has more, "
                                      "from %s on", kernels[k], args, want);
@@ -92,6 +97,13 @@ Test(kernel_args, backward_names_match_the_host_table)
             check_names(variant_of(family, 1));
 }
 
+Test(kernel_args, sample_names_match_the_host_table)
+{
+    clsm_variant v = {.family = CLSM_FAMILY_GROUP, .dtype = CLSM_F32, .sample = 1,
+                      .group_size = CLSM_SAMPLE_GROUP};
+    check_names(v);
+}
+
 /* Every flag at a value of the most characters: the key must hold them all, and a cut would
  * lose the last flag first. */
 Test(kernel_args, the_longest_possible_key_fits)
@@ -107,7 +119,7 @@ Test(kernel_args, the_longest_possible_key_fits)
     cr_assert_eq(clsm_variant_options(&v, key), CLSM_SUCCESS);
     cr_expect_lt(strlen(key), (size_t)CLSM_OPTIONS_MAX);
     char last[64];
-    snprintf(last, sizeof last, " -DBACKWARD=%ld", LONG_MIN);
+    snprintf(last, sizeof last, " -DSAMPLE=%ld", LONG_MIN);
     cr_expect(strlen(key) > strlen(last) && !strcmp(key + strlen(key) - strlen(last), last),
               "the key does not end with its last flag: %s", key);
 }

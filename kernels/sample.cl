@@ -1,0 +1,577 @@
+/* Sampling one token per row of logits: greedy, temperature, top-k, top-p and min-p, drawn
+ * exactly from the kept set by a counter-based generator.
+ *
+ * Needs softmax_common.cl and softmax_entries.cl before it (built with -DSAMPLE=1, which puts
+ * entry_u in the contract's scaled domain), and -DWG=<work-group size>. One work-group takes
+ * one row at a time; each work-item owns a contiguous chunk of it, cut into SUBS sub-blocks.
+ *
+ * Why every token is independent of the work split: each row is reduced only with exact
+ * operations. The max and the first index of the max compare exactly; the candidates of a
+ * small top-k are a set; counts are integers; and masses are sums of fixed-point weights,
+ * floor(w * 2^63) with w = exp((u - max)/T) <= 1 in the compute type, added exactly in 128
+ * bits. The kept set is then a prefix of the order (u descending, j ascending), cut by the
+ * first of top-k, top-p and min-p to end, and the token is the kept entry j at which the
+ * cumulative kept mass in index order first exceeds t = floor(M * U / 2^64), M the kept mass
+ * and U 64 bits of Philox4x32-10. Each entry is drawn with probability m_j / M within 2^-64.
+ * A weight below 2^-63 of the max counts as 0: such an entry is never drawn.
+ */
+
+/* A work-group of one needs no barrier, and on a CPU each would split the kernel's loops. */
+#if WG > 1
+#define BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
+#else
+#define BARRIER()
+#endif
+
+#define SUBS CLSM_SAMPLE_SUBS /* shared_constants.h */
+#define KS CLSM_SAMPLE_SMALL_K
+#define SAMPLE_ARGS \
+    CLSM_FORWARD_ARGS(KERNEL_PARAM, COMMA), CLSM_SAMPLE_ONLY_ARGS(KERNEL_PARAM, COMMA)
+
+/* ---- 128-bit unsigned integers, for exact masses ---- */
+typedef struct {
+    ulong lo, hi;
+} u128;
+
+u128 u128_of(ulong v)
+{
+    u128 r = {v, 0};
+    return r;
+}
+
+u128 u128_add(u128 a, u128 b)
+{
+    u128 r;
+    r.lo = a.lo + b.lo;
+    r.hi = a.hi + b.hi + (r.lo < a.lo);
+    return r;
+}
+
+u128 u128_sub(u128 a, u128 b)
+{
+    u128 r;
+    r.lo = a.lo - b.lo;
+    r.hi = a.hi - b.hi - (a.lo < b.lo);
+    return r;
+}
+
+int u128_less(u128 a, u128 b)
+{
+    return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+}
+
+/* a * b where the product fits 128 bits (a.hi * b must). */
+u128 u128_mul(u128 a, ulong b)
+{
+    u128 r;
+    r.lo = a.lo * b;
+    r.hi = mul_hi(a.lo, b) + a.hi * b;
+    return r;
+}
+
+/* ceil(a / 2^s) */
+u128 u128_shr_ceil(u128 a, uint s)
+{
+    if (s == 0)
+        return a;
+    if (s >= 128)
+        return u128_of(a.lo || a.hi ? 1 : 0);
+    u128 r;
+    int rest;
+    if (s >= 64) {
+        r.lo = s == 64 ? a.hi : a.hi >> (s - 64);
+        r.hi = 0;
+        rest = a.lo != 0 || (s > 64 && (a.hi << (128 - s)) != 0);
+    } else {
+        r.lo = (a.lo >> s) | (a.hi << (64 - s));
+        r.hi = a.hi >> s;
+        rest = (a.lo << (64 - s)) != 0;
+    }
+    return rest ? u128_add(r, u128_of(1)) : r;
+}
+
+real u128_real(u128 a)
+{
+    return (real)a.hi * (real)0x1p64 + (real)a.lo;
+}
+
+/* ---- Philox4x32-10 (Salmon et al., SC'11) ---- */
+uint4 philox4x32_10(uint4 c, uint2 k)
+{
+    for (int i = 0; i < 10; ++i) {
+        uint hi0 = mul_hi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
+        uint hi1 = mul_hi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
+        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+/* 64 random bits of a row: keyed by the seed, counted by the offset and, for the scalar
+ * seed, the row. */
+ulong row_random(ulong seed, ulong offset, ulong row)
+{
+    uint4 r = philox4x32_10((uint4)((uint)offset, (uint)(offset >> 32), (uint)row,
+                                    (uint)(row >> 32)),
+                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    return (ulong)r.x | (ulong)r.y << 32;
+}
+
+/* ---- keys: u's order as unsigned integers ---- */
+#if DTYPE_F64
+typedef ulong key_t;
+#define KEY_BITS 64
+key_t key_of(real u)
+{
+    ulong b = as_ulong(u + 0.0); /* -0 is +0 */
+    return (b >> 63) ? ~b : b | 0x8000000000000000UL;
+}
+real u_of_key(key_t k)
+{
+    return as_double((k >> 63) ? k & 0x7fffffffffffffffUL : ~k);
+}
+#else
+typedef uint key_t;
+#define KEY_BITS 32
+key_t key_of(real u)
+{
+    uint b = as_uint(u + 0.0f);
+    return (b >> 31) ? ~b : b | 0x80000000u;
+}
+real u_of_key(key_t k)
+{
+    return as_float((k >> 31) ? k & 0x7fffffffu : ~k);
+}
+#endif
+
+/* The weight of u against the row's max m at temperature t, and its fixed point. With m =
+ * +inf the +inf entries share the mass (v1's rule). */
+real weight_of(real u, real m, real t)
+{
+    if (isinf(m))
+        return u == m ? (real)1 : (real)0;
+    return exp((u - m) / t);
+}
+
+ulong fixed_of(real w)
+{
+    return convert_ulong(w * (real)0x1p63);
+}
+
+
+/* ceil(p * mass) for 0 < p < 1: the mass a top-p prefix must reach, exactly. */
+u128 top_p_goal(float p, u128 mass)
+{
+    uint bits = as_uint(p), e = bits >> 23;
+    ulong mant = e ? (bits & 0x7fffffu) | 0x800000u : bits & 0x7fffffu;
+    uint shift = e ? 150 - e : 149;
+    return u128_shr_ceil(u128_mul(mass, mant), shift);
+}
+
+/* floor(mass * r / 2^64): uniform in [0, mass) for r uniform in [0, 2^64). */
+u128 draw_target(u128 mass, ulong r)
+{
+    u128 t = {mass.hi * r, mul_hi(mass.hi, r)};
+    return u128_add(t, u128_of(mul_hi(mass.lo, r)));
+}
+
+/* One row as the work-group sees it. */
+typedef struct {
+    global const store_t *x;
+    slice_ctx c;
+    ulong from, to; /* this work-item's entries that causal, window and kv_lengths keep */
+    ulong lo, sub;  /* its chunk's start, and the length of a sub-block */
+    real m, t;      /* the row's max and temperature */
+    real min_p;
+} row_view;
+
+real u_at(const row_view *v, ulong j)
+{
+    return entry_u(LOAD(v->x, j), &v->c, j);
+}
+
+/* The kept set: entries with key > vk, or key == vk and j <= jk, for top-k and likewise for
+ * top-p; min-p is checked on the weight. */
+typedef struct {
+    int topk, topp;
+    key_t vk, vp;
+    ulong jk, jp;
+} kept_cut;
+
+int kept(const kept_cut *cut, key_t key, ulong j)
+{
+    return (!cut->topk || key > cut->vk || (key == cut->vk && j <= cut->jk)) &&
+           (!cut->topp || key > cut->vp || (key == cut->vp && j <= cut->jp));
+}
+
+/* The exact sum of every work-item's value, and the sum of those before this one. */
+typedef struct {
+    u128 total, before;
+} group_total;
+
+group_total group_sum(local ulong *lo, local ulong *hi, u128 mine, uint lid)
+{
+    lo[lid] = mine.lo;
+    hi[lid] = mine.hi;
+    BARRIER();
+    group_total g = {u128_of(0), u128_of(0)};
+    for (uint i = 0; i < WG; ++i) {
+        if (i == lid)
+            g.before = g.total;
+        u128 v = {lo[i], hi[i]};
+        g.total = u128_add(g.total, v);
+    }
+    BARRIER();
+    return g;
+}
+
+/* Radix select, 4 bits a pass from the top: the key of the entry at rank need (1 = the
+ * first) of the order among the finite entries that cut keeps, ranked by count (by_mass 0)
+ * or by fixed-point mass, and the rank (count or mass) left within that key's ties. */
+typedef struct {
+    key_t key;
+    u128 need;
+} selected;
+
+selected select_key(const row_view *v, const kept_cut *cut, int by_mass, u128 need,
+                    local ulong *l_lo, local ulong *l_hi, uint lid)
+{
+    key_t prefix = 0;
+    for (int shift = KEY_BITS - 4; shift >= 0; shift -= 4) {
+        u128 bucket[16];
+        for (int b = 0; b < 16; ++b)
+            bucket[b] = u128_of(0);
+        for (ulong j = v->from; j < v->to; ++j) {
+            real u = u_at(v, j);
+            key_t key = key_of(u);
+            if (u == -INFINITY || !kept(cut, key, j) ||
+                (shift + 4 < KEY_BITS && (key >> (shift + 4)) != (prefix >> (shift + 4))))
+                continue;
+            uint b = (uint)(key >> shift) & 15;
+            bucket[b] = u128_add(bucket[b],
+                                 u128_of(by_mass ? fixed_of(weight_of(u, v->m, v->t)) : 1));
+        }
+        for (int b = 0; b < 16; ++b) {
+            l_lo[lid * 16 + b] = bucket[b].lo;
+            l_hi[lid * 16 + b] = bucket[b].hi;
+        }
+        BARRIER();
+        for (int b = 15; b >= 0; --b) {
+            u128 in_b = u128_of(0);
+            for (uint i = 0; i < WG; ++i) {
+                u128 part = {l_lo[i * 16 + b], l_hi[i * 16 + b]};
+                in_b = u128_add(in_b, part);
+            }
+            if (!u128_less(in_b, need) || b == 0) {
+                prefix |= (key_t)b << shift;
+                break;
+            }
+            need = u128_sub(need, in_b);
+        }
+        BARRIER();
+    }
+    selected r = {prefix, need};
+    return r;
+}
+
+/* The index of the c-th (1 = the first) finite entry with this key that cut keeps. */
+ulong nth_tie(const row_view *v, const kept_cut *cut, key_t key, ulong c, local ulong *l_lo,
+              local ulong *l_hi, local ulong *l_found, uint lid)
+{
+    ulong mine = 0;
+    for (ulong j = v->from; j < v->to; ++j) {
+        real u = u_at(v, j);
+        mine += u != -INFINITY && key_of(u) == key && kept(cut, key, j);
+    }
+    ulong before = group_sum(l_lo, l_hi, u128_of(mine), lid).before.lo;
+    if (before < c && c <= before + mine) {
+        ulong left = c - before;
+        for (ulong j = v->from; j < v->to; ++j) {
+            real u = u_at(v, j);
+            if (u != -INFINITY && key_of(u) == key && kept(cut, key, j) && --left == 0) {
+                *l_found = j;
+                break;
+            }
+        }
+    }
+    BARRIER();
+    ulong found = *l_found;
+    BARRIER();
+    return found;
+}
+
+/* The exact masses of the row: of every finite entry (all), of the kept ones (kept), and
+ * of the kept ones before this work-item (before); sub holds this work-item's kept mass by
+ * sub-block of its chunk. */
+typedef struct {
+    u128 all, kept, before;
+    u128 sub[SUBS];
+} row_mass;
+
+row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, local ulong *l_hi,
+                    uint lid)
+{
+    row_mass r;
+    u128 mine_all = u128_of(0), mine = u128_of(0);
+    for (int b = 0; b < SUBS; ++b) {
+        r.sub[b] = u128_of(0);
+        ulong from = max(v->from, v->lo + b * v->sub), to = min(v->to, v->lo + (b + 1) * v->sub);
+        for (ulong j = from; j < to; ++j) {
+            real u = u_at(v, j);
+            real w = weight_of(u, v->m, v->t);
+            ulong f = fixed_of(w);
+            mine_all = u128_add(mine_all, u128_of(f));
+            if (f && kept(cut, key_of(u), j) && w >= v->min_p)
+                r.sub[b] = u128_add(r.sub[b], u128_of(f));
+        }
+        mine = u128_add(mine, r.sub[b]);
+    }
+    r.all = group_sum(l_lo, l_hi, mine_all, lid).total;
+    group_total g = group_sum(l_lo, l_hi, mine, lid);
+    r.kept = g.total;
+    r.before = g.before;
+    return r;
+}
+
+/* The kept entry at which the kept mass, summed in index order, first passes target; run
+ * is the kept mass before this work-item. -1 where it lies in another work-item's chunk. */
+long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 target,
+            u128 run)
+{
+    if (u128_less(target, run))
+        return -1;
+    for (int b = 0; b < SUBS; ++b) {
+        u128 next = u128_add(run, kept_sub[b]);
+        if (!u128_less(target, next)) {
+            run = next;
+            continue;
+        }
+        ulong from = max(v->from, v->lo + b * v->sub), to = min(v->to, v->lo + (b + 1) * v->sub);
+        for (ulong j = from; j < to; ++j) {
+            real u = u_at(v, j);
+            real w = weight_of(u, v->m, v->t);
+            ulong f = fixed_of(w);
+            if (f && kept(cut, key_of(u), j) && w >= v->min_p) {
+                run = u128_add(run, u128_of(f));
+                if (u128_less(target, run))
+                    return (long)j;
+            }
+        }
+        break;
+    }
+    return -1;
+}
+
+/* A small top-k (k <= KS): the row's k first entries, merged from the work-items' lists in
+ * local memory, then top-p and min-p over them and the draw, by one work-item. */
+int small_top_k(const row_view *v, uint k, float p, ulong random, local const real *l_cu,
+                local const uint *l_cj, real *u_token)
+{
+    uint at[WG];
+    for (uint i = 0; i < WG; ++i)
+        at[i] = 0;
+    real uk[KS];
+    uint jk[KS];
+    ulong fk[KS];
+    u128 mass = u128_of(0);
+    for (uint r = 0; r < k; ++r) {
+        uint best = 0;
+        for (uint i = 1; i < WG; ++i)
+            if (l_cu[i * KS + at[i]] > l_cu[best * KS + at[best]])
+                best = i;
+        uk[r] = l_cu[best * KS + at[best]];
+        jk[r] = l_cj[best * KS + at[best]];
+        ++at[best];
+        fk[r] = fixed_of(weight_of(uk[r], v->m, v->t));
+        mass = u128_add(mass, u128_of(fk[r]));
+    }
+    uint keep = k;
+    if (p > 0) {
+        u128 goal = top_p_goal(p, mass), run = u128_of(0);
+        for (keep = 0; keep < k && u128_less(run, goal); ++keep)
+            run = u128_add(run, u128_of(fk[keep]));
+    }
+    while (keep > 1 && !(weight_of(uk[keep - 1], v->m, v->t) >= v->min_p))
+        --keep;
+    u128 kept_mass = u128_of(0);
+    for (uint r = 0; r < keep; ++r)
+        kept_mass = u128_add(kept_mass, u128_of(fk[r]));
+    u128 target = draw_target(kept_mass, random), run = u128_of(0);
+    /* In index order, as every other path draws. */
+    uint last = 0;
+    for (uint r = 0; r < keep; ++r) {
+        uint next = KS;
+        for (uint i = 0; i < keep; ++i)
+            if ((r == 0 || jk[i] > last) && (next == KS || jk[i] < jk[next]))
+                next = i;
+        last = jk[next];
+        run = u128_add(run, u128_of(fk[next]));
+        if (u128_less(target, run)) {
+            *u_token = uk[next];
+            return (int)jk[next];
+        }
+    }
+    return -1; /* not reached: target < kept_mass */
+}
+
+__attribute__((reqd_work_group_size(WG, 1, 1)))
+kernel void sample_rows(SAMPLE_ARGS)
+{
+    options o = OPTIONS_OF_ARGS;
+    local real l_max[WG];
+    local ulong l_arg[WG];
+    local uint l_nan[WG], l_finite[WG];
+    local ulong l_lo[WG * 16], l_hi[WG * 16];
+    local real l_cu[WG * KS];
+    local uint l_cj[WG * KS];
+    local ulong l_found;
+    local int l_token;
+    uint lid = get_local_id(0);
+    ulong per = (axis + WG - 1) / WG;
+    row_view v;
+    v.lo = min((ulong)lid * per, axis);
+    ulong hi = min(v.lo + per, axis);
+    v.sub = (per + SUBS - 1) / SUBS;
+
+    for (ulong s = get_group_id(0); s < outer; s += get_num_groups(0)) {
+        v.x = x + x_off + s * axis;
+        v.c = slice_ctx_of(&o, s);
+        ulong begin, end;
+        kept_range(&v.c, axis, &begin, &end);
+        v.from = max(v.lo, begin);
+        v.to = max(v.from, min(hi, end));
+
+        /* The row's parameters. */
+        float tf = (flags & CLSM_SAMPLE_TEMPERATURES) ? temperatures[temperatures_off + s]
+                                                      : temperature;
+        int bad = !(tf >= 0) || isinf(tf);
+        real t = bad ? (real)1 : (real)tf;
+        uint k = (flags & CLSM_SAMPLE_TOP_KS) ? top_ks[top_ks_off + s] : top_k;
+        /* Clamped to [0, 1]; NaN is 0, off. */
+        float p = fmin(fmax((flags & CLSM_SAMPLE_TOP_PS) ? top_ps[top_ps_off + s] : top_p, 0.0f),
+                       1.0f);
+        if (p >= 1.0f)
+            p = 0;
+        v.min_p = fmin(fmax((flags & CLSM_SAMPLE_MIN_PS) ? min_ps[min_ps_off + s] : min_p, 0.0f),
+                       1.0f);
+        ulong random = (flags & CLSM_SAMPLE_SEEDS) ? row_random(seeds[seeds_off + s], offset, 0)
+                                                   : row_random(seed, offset, first + s);
+        int small = t > 0 && k > 0 && k <= KS;
+
+        /* Pass 1: the max and its first index, NaN, the finite entries, and a small top-k's
+         * candidates, in order (u descending, j ascending). */
+        real m = -INFINITY;
+        ulong arg = axis;
+        uint nan_seen = 0, finite = 0, n = 0;
+        real cu[KS];
+        uint cj[KS];
+        for (ulong j = v.from; j < v.to; ++j) {
+            real u = u_at(&v, j);
+            if (isnan(u)) {
+                nan_seen = 1;
+                continue;
+            }
+            if (u > m) {
+                m = u;
+                arg = j;
+            }
+            if (u == -INFINITY)
+                continue;
+            ++finite;
+            if (small && (n < k || u > cu[n - 1])) {
+                uint i = n < k ? n++ : n - 1;
+                for (; i > 0 && u > cu[i - 1]; --i) {
+                    cu[i] = cu[i - 1];
+                    cj[i] = cj[i - 1];
+                }
+                cu[i] = u;
+                cj[i] = (uint)j;
+            }
+        }
+        l_max[lid] = m;
+        l_arg[lid] = arg;
+        l_nan[lid] = nan_seen;
+        l_finite[lid] = finite;
+        if (small)
+            for (uint i = 0; i < KS; ++i) {
+                l_cu[lid * KS + i] = i < n ? cu[i] : (real)-INFINITY;
+                l_cj[lid * KS + i] = i < n ? cj[i] : 0;
+            }
+        BARRIER();
+        for (uint i = 0; i < WG; ++i) {
+            nan_seen |= l_nan[i];
+            if (i != lid)
+                finite += l_finite[i];
+            if (l_max[i] > m || (l_max[i] == m && l_arg[i] < arg)) {
+                m = l_max[i];
+                arg = l_arg[i];
+            }
+        }
+        BARRIER();
+        v.m = m;
+        v.t = t > 0 ? t : (real)1; /* greedy rows' log-probabilities are at T = 1 */
+
+        /* Every work-item passes every barrier below, in the same order: the phases a row
+         * does not need run over an empty range (idle). */
+        int live = !nan_seen && !bad && m != -INFINITY;
+        int drawn_small = live && small, general = live && t > 0 && !small;
+        row_view idle = v;
+        idle.to = idle.from;
+        int token = live && t == 0 ? (int)arg : -1;
+        real u_token = m;
+
+        if (lid == 0 && drawn_small)
+            l_token = small_top_k(&v, min(k, finite), p, random, l_cu, l_cj, &u_token);
+        BARRIER();
+        if (drawn_small)
+            token = l_token;
+        BARRIER();
+
+        kept_cut cut = {0};
+        int top_k_on = general && k > 0 && k < finite;
+        selected sel = select_key(top_k_on ? &v : &idle, &cut, 0, u128_of(k), l_lo, l_hi, lid);
+        cut.vk = sel.key;
+        cut.jk = nth_tie(top_k_on ? &v : &idle, &cut, cut.vk, sel.need.lo, l_lo, l_hi, &l_found,
+                         lid);
+        cut.topk = top_k_on;
+
+        int top_p_on = general && p > 0;
+        row_view whole = top_p_on ? v : idle;
+        whole.min_p = 0;
+        u128 goal = top_p_goal(p, row_masses(&whole, &cut, l_lo, l_hi, lid).kept);
+        sel = select_key(top_p_on ? &v : &idle, &cut, 1, goal, l_lo, l_hi, lid);
+        cut.vp = sel.key;
+        u128 need = sel.need;
+        /* The ties needed: the fewest c with c * q >= need. */
+        ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.t)), c = 0;
+        for (ulong step = 1UL << 32; step; step >>= 1)
+            if (u128_less(u128_mul(u128_of(q), c + step), need))
+                c += step;
+        cut.jp = nth_tie(top_p_on ? &v : &idle, &cut, cut.vp, c + 1, l_lo, l_hi, &l_found, lid);
+        cut.topp = top_p_on;
+
+        /* The draw of the general path, and the row's mass for its log-probability. */
+        int masses = general || (live && (flags & CLSM_SAMPLE_LOGPROBS));
+        row_mass rm = row_masses(masses ? &v : &idle, &cut, l_lo, l_hi, lid);
+        long found = general ? locate(&v, &cut, rm.sub, draw_target(rm.kept, random), rm.before)
+                             : -1;
+        if (found >= 0)
+            l_found = (ulong)found;
+        BARRIER();
+        if (general)
+            token = (int)l_found;
+        BARRIER();
+        if (lid == 0 && general)
+            u_token = u_at(&v, (ulong)token);
+        /* all is the sum of 2^63 * exp((u - m)/T) over the row. */
+        real logprob = nan_seen || bad ? CANONICAL_NAN
+                       : !live         ? (real)-INFINITY
+                                       : (isinf(m) ? (real)0 : (u_token - m) / v.t) -
+                                     log(u128_real(rm.all) * (real)0x1p-63);
+        if (lid == 0) {
+            tokens[tokens_off + s] = token;
+            if (flags & CLSM_SAMPLE_LOGPROBS)
+                logprobs[logprobs_off + s] = logprob;
+        }
+    }
+}
