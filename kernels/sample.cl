@@ -190,6 +190,67 @@ real u_at(const row_view *v, ulong j)
     return entry_u(LOAD(v->x, j), &v->c, j);
 }
 
+/* A work-group of one on a CPU walks its row in explicit vectors of VEC entries, which reach
+ * PoCL's vectorised exp; where an option makes u depend on j or the cap applies, it takes the
+ * scalar path. Each entry's u and weight are the scalar path's, lane by lane. */
+#define VECTOR_ROW (WG == 1 && !ROW_OPTIONS && !SOFTCAP && !ZERO_SCALE)
+#if VECTOR_ROW
+/* ulongv: lanes of fixed-point weights; indexv: lanes of indices or counts, as wide as a
+ * comparison of reals, which selects them directly (vocab < 2^31). */
+#if DTYPE_F64
+typedef ulong8 ulongv;
+typedef ulong8 indexv;
+typedef ulong index_lane;
+#define TO_ULONGV convert_ulong8
+#define MASK_OF(c) (c)
+#define LANES (ulong8)(0, 1, 2, 3, 4, 5, 6, 7)
+#define AS_INDEXV as_ulong8
+#else
+typedef ulong16 ulongv;
+typedef uint16 indexv;
+typedef uint index_lane;
+#define TO_ULONGV convert_ulong16
+#define MASK_OF(c) convert_long16(c)
+#define LANES (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#define AS_INDEXV as_uint16
+#endif
+
+realv u_vec(const row_view *v, ulong j)
+{
+    return v->c.scale * VLOAD(v->x + j);
+}
+
+/* The fixed-point weights of VEC entries from j, 0 where min-p drops them; the row's max is
+ * finite (an infinite one takes the scalar path). */
+ulongv fixed_vec(const row_view *v, ulong j, ulongv *all)
+{
+    realv w = exp((u_vec(v, j) - v->m) / v->t);
+    ulongv f = TO_ULONGV(w * (real)0x1p63);
+    *all = f;
+    return select((ulongv)0, f, MASK_OF(w >= v->min_p));
+}
+
+/* Lane sums into 128 bits: lo wraps, hi counts the carries. */
+void lanes_add(ulongv *lo, ulongv *hi, ulongv f)
+{
+    *lo += f;
+    *hi += TO_ULONGV(-MASK_OF(*lo < f));
+}
+
+u128 lanes_total(ulongv lo, ulongv hi)
+{
+    ulong l[VEC], h[VEC];
+    u128 total = u128_of(0);
+    *(ulongv *)l = lo;
+    *(ulongv *)h = hi;
+    for (int i = 0; i < VEC; ++i) {
+        u128 lane = {l[i], h[i]};
+        total = u128_add(total, lane);
+    }
+    return total;
+}
+#endif
+
 /* The kept set: entries with key > vk, or key == vk and j <= jk, for top-k and likewise for
  * top-p; min-p is checked on the weight. */
 typedef struct {
@@ -316,7 +377,19 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
     for (int b = 0; b < SUBS; ++b) {
         r.sub[b] = u128_of(0);
         ulong from = max(v->from, v->lo + b * v->sub), to = min(v->to, v->lo + (b + 1) * v->sub);
-        for (ulong j = from; j < to; ++j) {
+        ulong j = from;
+#if VECTOR_ROW
+        if (!cut->topk && !cut->topp && isfinite(v->m)) {
+            ulongv lo = 0, hi = 0, all_lo = 0, all_hi = 0, all;
+            for (; j + VEC <= to; j += VEC) {
+                lanes_add(&lo, &hi, fixed_vec(v, j, &all));
+                lanes_add(&all_lo, &all_hi, all);
+            }
+            r.sub[b] = lanes_total(lo, hi);
+            mine_all = u128_add(mine_all, lanes_total(all_lo, all_hi));
+        }
+#endif
+        for (; j < to; ++j) {
             real u = u_at(v, j);
             real w = weight_of(u, v->m, v->t);
             ulong f = fixed_of(w);
@@ -347,7 +420,22 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
             continue;
         }
         ulong from = max(v->from, v->lo + b * v->sub), to = min(v->to, v->lo + (b + 1) * v->sub);
-        for (ulong j = from; j < to; ++j) {
+        ulong j = from;
+#if VECTOR_ROW
+        if (!cut->topk && !cut->topp && isfinite(v->m)) {
+            for (; j + VEC <= to; j += VEC) {
+                ulongv all;
+                ulong f[VEC];
+                *(ulongv *)f = fixed_vec(v, j, &all);
+                for (int i = 0; i < VEC; ++i) {
+                    run = u128_add(run, u128_of(f[i]));
+                    if (u128_less(target, run))
+                        return (long)(j + i);
+                }
+            }
+        }
+#endif
+        for (; j < to; ++j) {
             real u = u_at(v, j);
             real w = weight_of(u, v->m, v->t);
             ulong f = fixed_of(w);
@@ -360,6 +448,85 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
         break;
     }
     return -1;
+}
+
+/* What pass 1 finds in a work-item's entries. */
+typedef struct {
+    real m;      /* the max of u, NaN aside */
+    ulong arg;   /* its first index */
+    uint nan_seen, finite;
+    uint n;      /* candidates found, of at most k */
+} row_stats;
+
+/* Entry j with u joins the candidates cu, cj of a small top-k: kept in order, u descending
+ * and then j ascending, as j only grows. */
+void candidate(real u, ulong j, uint k, real *cu, uint *cj, uint *n)
+{
+    if (*n == k && !(u > cu[*n - 1]))
+        return;
+    uint i = *n < k ? (*n)++ : *n - 1;
+    for (; i > 0 && u > cu[i - 1]; --i) {
+        cu[i] = cu[i - 1];
+        cj[i] = cj[i - 1];
+    }
+    cu[i] = u;
+    cj[i] = (uint)j;
+}
+
+/* Pass 1 over this work-item's entries; k > 0 gathers the candidates of a small top-k. */
+row_stats stats_of(const row_view *v, uint k, real *cu, uint *cj)
+{
+    row_stats st = {-INFINITY, v->to, 0, 0, 0};
+    ulong j = v->from;
+#if VECTOR_ROW
+    realv vmax = -INFINITY;
+    indexv at = 0, finite = 0;
+    int nan_seen = 0;
+    for (; j + VEC <= v->to; j += VEC) {
+        realv u = u_vec(v, j);
+        nan_seen |= any(isnan(u));
+        at = select(at, (indexv)(index_lane)j + LANES, u > vmax);
+        vmax = select(vmax, u, u > vmax);
+        finite -= AS_INDEXV(u > -INFINITY); /* true is -1 */
+        if (k && (st.n < k || any(u > (realv)cu[st.n - 1]))) {
+            real lanes[VEC];
+            *(realv *)lanes = u;
+            for (int i = 0; i < VEC; ++i)
+                if (lanes[i] > -INFINITY)
+                    candidate(lanes[i], j + i, k, cu, cj, &st.n);
+        }
+    }
+    real lm[VEC];
+    index_lane la[VEC], lf[VEC];
+    *(realv *)lm = vmax;
+    *(indexv *)la = at;
+    *(indexv *)lf = finite;
+    for (int i = 0; i < VEC; ++i) {
+        if (lm[i] > st.m || (lm[i] == st.m && lm[i] > -INFINITY && la[i] < st.arg)) {
+            st.m = lm[i];
+            st.arg = la[i];
+        }
+        st.finite += (uint)lf[i];
+    }
+    st.nan_seen = nan_seen;
+#endif
+    for (; j < v->to; ++j) {
+        real u = u_at(v, j);
+        if (isnan(u)) {
+            st.nan_seen = 1;
+            continue;
+        }
+        if (u > st.m) {
+            st.m = u;
+            st.arg = j;
+        }
+        if (u == -INFINITY)
+            continue;
+        ++st.finite;
+        if (k)
+            candidate(u, j, k, cu, cj, &st.n);
+    }
+    return st;
 }
 
 /* A small top-k (k <= KS): the row's k first entries, merged from the work-items' lists in
@@ -460,34 +627,12 @@ kernel void sample_rows(SAMPLE_ARGS)
 
         /* Pass 1: the max and its first index, NaN, the finite entries, and a small top-k's
          * candidates, in order (u descending, j ascending). */
-        real m = -INFINITY;
-        ulong arg = axis;
-        uint nan_seen = 0, finite = 0, n = 0;
         real cu[KS];
         uint cj[KS];
-        for (ulong j = v.from; j < v.to; ++j) {
-            real u = u_at(&v, j);
-            if (isnan(u)) {
-                nan_seen = 1;
-                continue;
-            }
-            if (u > m) {
-                m = u;
-                arg = j;
-            }
-            if (u == -INFINITY)
-                continue;
-            ++finite;
-            if (small && (n < k || u > cu[n - 1])) {
-                uint i = n < k ? n++ : n - 1;
-                for (; i > 0 && u > cu[i - 1]; --i) {
-                    cu[i] = cu[i - 1];
-                    cj[i] = cj[i - 1];
-                }
-                cu[i] = u;
-                cj[i] = (uint)j;
-            }
-        }
+        row_stats st = stats_of(&v, small ? k : 0, cu, cj);
+        real m = st.m;
+        ulong arg = st.arg;
+        uint nan_seen = st.nan_seen, finite = st.finite, n = st.n;
         l_max[lid] = m;
         l_arg[lid] = arg;
         l_nan[lid] = nan_seen;

@@ -6,6 +6,7 @@ if(NOT TARGET clsm_test_core)
     ${CMAKE_CURRENT_LIST_DIR}/values.c
     ${CMAKE_CURRENT_LIST_DIR}/checks.c
     ${CMAKE_CURRENT_LIST_DIR}/reference.c
+    ${CMAKE_CURRENT_LIST_DIR}/sample_reference.c
     ${CMAKE_CURRENT_LIST_DIR}/entries.c)
   target_include_directories(clsm_test_core PUBLIC ${CMAKE_CURRENT_LIST_DIR}
                              ${PROJECT_SOURCE_DIR}/include)
