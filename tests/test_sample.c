@@ -196,6 +196,7 @@ static const kept_case kept_cases[] = {
     {"k = vocab", {1, 300, 0, 0}, 300, fill_spread},
     {"k past the small path", {1.3, 200, 0, 0}, 1000, fill_spread},
     {"ties at the top-p boundary", {1, 0, 0.5, 0}, 64, fill_tied_boundary},
+    {"ties at the top-p boundary, top-k 10", {1, 10, 0.5, 0}, 64, fill_tied_boundary},
     {"top-p 1e-7", {1, 0, 1e-7, 0}, 500, fill_spread},
     {"top-p 1 - 1e-7", {1, 0, 1 - 1e-7, 0}, 500, fill_levels},
     {"top-p 0.9", {0.8, 0, 0.9, 0}, 3000, fill_spread},
