@@ -16,14 +16,23 @@
  * A weight below 2^-63 of the max counts as 0: such an entry is never drawn.
  */
 
-/* A work-group of one needs no barrier, and on a CPU each would split the kernel's loops. */
+/* A work-group of one needs no barrier, and on a CPU each would split the kernel's loops. A
+ * larger one passes every barrier in every work-item in the same order, so every phase of
+ * the row runs, over an empty range where the row does not need it; a work-group of one
+ * skips such phases. */
 #if WG > 1
 #define BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
+#define PHASE(needed) 1
 #else
 #define BARRIER()
+#define PHASE(needed) (needed)
 #endif
 
-#define SUBS CLSM_SAMPLE_SUBS /* shared_constants.h */
+#define SUBS (WG == 1 ? CLSM_SAMPLE_SUBS_CPU : CLSM_SAMPLE_SUBS) /* shared_constants.h */
+/* Radix digits: a work-item's buckets are private, 256 for a work-group of one, 16 for the
+ * GPUs' work-items, whose buckets meet in local memory. */
+#define RADIX (WG == 1 ? 8 : 4)
+#define BUCKETS (1 << RADIX)
 #define KS CLSM_SAMPLE_SMALL_K
 #define SAMPLE_ARGS \
     CLSM_FORWARD_ARGS(KERNEL_PARAM, COMMA), CLSM_SAMPLE_ONLY_ARGS(KERNEL_PARAM, COMMA)
@@ -190,6 +199,21 @@ real u_at(const row_view *v, ulong j)
     return entry_u(LOAD(v->x, j), &v->c, j);
 }
 
+
+/* The kept set: entries with key > vk, or key == vk and j <= jk, for top-k and likewise for
+ * top-p; min-p is checked on the weight. */
+typedef struct {
+    int topk, topp;
+    key_t vk, vp;
+    ulong jk, jp;
+} kept_cut;
+
+int kept(const kept_cut *cut, key_t key, ulong j)
+{
+    return (!cut->topk || key > cut->vk || (key == cut->vk && j <= cut->jk)) &&
+           (!cut->topp || key > cut->vp || (key == cut->vp && j <= cut->jp));
+}
+
 /* A work-group of one on a CPU walks its row in explicit vectors of VEC entries, which reach
  * PoCL's vectorised exp; where an option makes u depend on j or the cap applies, it takes the
  * scalar path. Each entry's u and weight are the scalar path's, lane by lane. */
@@ -200,6 +224,10 @@ real u_at(const row_view *v, ulong j)
 #if DTYPE_F64
 typedef ulong8 ulongv;
 typedef ulong8 indexv;
+typedef ulong8 keyv;
+typedef long8 cmpv;
+#define AS_KEYV as_ulong8
+#define AS_SIGNED_KEYV as_long8
 typedef ulong index_lane;
 #define TO_ULONGV convert_ulong8
 #define MASK_OF(c) (c)
@@ -208,6 +236,10 @@ typedef ulong index_lane;
 #else
 typedef ulong16 ulongv;
 typedef uint16 indexv;
+typedef uint16 keyv;
+typedef int16 cmpv;
+#define AS_KEYV as_uint16
+#define AS_SIGNED_KEYV as_int16
 typedef uint index_lane;
 #define TO_ULONGV convert_ulong16
 #define MASK_OF(c) convert_long16(c)
@@ -220,14 +252,38 @@ realv u_vec(const row_view *v, ulong j)
     return v->c.scale * VLOAD(v->x + j);
 }
 
-/* The fixed-point weights of VEC entries from j, 0 where min-p drops them; the row's max is
- * finite (an infinite one takes the scalar path). */
-ulongv fixed_vec(const row_view *v, ulong j, ulongv *all)
+/* key_of, lane by lane. */
+keyv key_vec(realv u)
 {
-    realv w = exp((u_vec(v, j) - v->m) / v->t);
+    keyv b = AS_KEYV(u + (real)0);
+    keyv negative = AS_KEYV(AS_SIGNED_KEYV(b) >> (KEY_BITS - 1));
+    return b ^ (negative | (keyv)((key_t)1 << (KEY_BITS - 1)));
+}
+
+/* kept, lane by lane: true lanes are all ones. */
+cmpv kept_vec(const kept_cut *cut, keyv key, ulong j)
+{
+    indexv at = (indexv)(index_lane)j + LANES;
+    cmpv ok = (cmpv)-1;
+    if (cut->topk)
+        ok &= (key > (keyv)cut->vk) | ((key == (keyv)cut->vk) & (at <= (indexv)(index_lane)cut->jk));
+    if (cut->topp)
+        ok &= (key > (keyv)cut->vp) | ((key == (keyv)cut->vp) & (at <= (indexv)(index_lane)cut->jp));
+    return ok;
+}
+
+/* The fixed-point weights of VEC entries from j, 0 where the cut or min-p drops them; *all
+ * gets them all. The row's max is finite (an infinite one takes the scalar path). */
+ulongv fixed_vec(const row_view *v, const kept_cut *cut, ulong j, ulongv *all)
+{
+    realv u = u_vec(v, j);
+    realv w = exp((u - v->m) / v->t);
     ulongv f = TO_ULONGV(w * (real)0x1p63);
     *all = f;
-    return select((ulongv)0, f, MASK_OF(w >= v->min_p));
+    cmpv keep = (w >= v->min_p);
+    if (cut->topk || cut->topp)
+        keep &= kept_vec(cut, key_vec(u), j);
+    return select((ulongv)0, f, MASK_OF(keep));
 }
 
 /* Lane sums into 128 bits: lo wraps, hi counts the carries. */
@@ -251,20 +307,6 @@ u128 lanes_total(ulongv lo, ulongv hi)
 }
 #endif
 
-/* The kept set: entries with key > vk, or key == vk and j <= jk, for top-k and likewise for
- * top-p; min-p is checked on the weight. */
-typedef struct {
-    int topk, topp;
-    key_t vk, vp;
-    ulong jk, jp;
-} kept_cut;
-
-int kept(const kept_cut *cut, key_t key, ulong j)
-{
-    return (!cut->topk || key > cut->vk || (key == cut->vk && j <= cut->jk)) &&
-           (!cut->topp || key > cut->vp || (key == cut->vp && j <= cut->jp));
-}
-
 /* The exact sum of every work-item's value, and the sum of those before this one. */
 typedef struct {
     u128 total, before;
@@ -286,7 +328,7 @@ group_total group_sum(local ulong *lo, local ulong *hi, u128 mine, uint lid)
     return g;
 }
 
-/* Radix select, 4 bits a pass from the top: the key of the entry at rank need (1 = the
+/* Radix select, RADIX bits a pass from the top: the key of the entry at rank need (1 = the
  * first) of the order among the finite entries that cut keeps, ranked by count (by_mass 0)
  * or by fixed-point mass, and the rank (count or mass) left within that key's ties. */
 typedef struct {
@@ -298,29 +340,54 @@ selected select_key(const row_view *v, const kept_cut *cut, int by_mass, u128 ne
                     local ulong *l_lo, local ulong *l_hi, uint lid)
 {
     key_t prefix = 0;
-    for (int shift = KEY_BITS - 4; shift >= 0; shift -= 4) {
-        u128 bucket[16];
-        for (int b = 0; b < 16; ++b)
+    for (int shift = KEY_BITS - RADIX; shift >= 0; shift -= RADIX) {
+        int whole = shift + RADIX == KEY_BITS; /* no digit decided yet */
+        key_t high = whole ? 0 : prefix >> (shift + RADIX);
+        u128 bucket[BUCKETS];
+        for (int b = 0; b < BUCKETS; ++b)
             bucket[b] = u128_of(0);
-        for (ulong j = v->from; j < v->to; ++j) {
+        ulong j = v->from;
+#if VECTOR_ROW
+        if (isfinite(v->m)) {
+            for (; j + VEC <= v->to; j += VEC) {
+                realv u = u_vec(v, j);
+                keyv key = key_vec(u);
+                cmpv in = kept_vec(cut, key, j) & (u > -INFINITY);
+                if (!whole)
+                    in &= (key >> (shift + RADIX)) == (keyv)high;
+                if (!any(in))
+                    continue;
+                ulongv all, f = by_mass ? fixed_vec(v, cut, j, &all) : (ulongv)1;
+                f = select((ulongv)0, f, MASK_OF(in));
+                key_t keys[VEC];
+                ulong fs[VEC];
+                *(keyv *)keys = key;
+                *(ulongv *)fs = f;
+                for (int i = 0; i < VEC; ++i) {
+                    uint b = (uint)(keys[i] >> shift) & (BUCKETS - 1);
+                    bucket[b] = u128_add(bucket[b], u128_of(fs[i]));
+                }
+            }
+        }
+#endif
+        for (; j < v->to; ++j) {
             real u = u_at(v, j);
             key_t key = key_of(u);
-            if (u == -INFINITY || !kept(cut, key, j) ||
-                (shift + 4 < KEY_BITS && (key >> (shift + 4)) != (prefix >> (shift + 4))))
+            if (u == -INFINITY || !kept(cut, key, j) || (!whole && (key >> (shift + RADIX)) != high))
                 continue;
-            uint b = (uint)(key >> shift) & 15;
+            uint b = (uint)(key >> shift) & (BUCKETS - 1);
             bucket[b] = u128_add(bucket[b],
                                  u128_of(by_mass ? fixed_of(weight_of(u, v->m, v->t)) : 1));
         }
-        for (int b = 0; b < 16; ++b) {
-            l_lo[lid * 16 + b] = bucket[b].lo;
-            l_hi[lid * 16 + b] = bucket[b].hi;
+        for (int b = 0; b < BUCKETS; ++b) {
+            l_lo[lid * BUCKETS + b] = bucket[b].lo;
+            l_hi[lid * BUCKETS + b] = bucket[b].hi;
         }
         BARRIER();
-        for (int b = 15; b >= 0; --b) {
+        for (int b = BUCKETS - 1; b >= 0; --b) {
             u128 in_b = u128_of(0);
             for (uint i = 0; i < WG; ++i) {
-                u128 part = {l_lo[i * 16 + b], l_hi[i * 16 + b]};
+                u128 part = {l_lo[i * BUCKETS + b], l_hi[i * BUCKETS + b]};
                 in_b = u128_add(in_b, part);
             }
             if (!u128_less(in_b, need) || b == 0) {
@@ -379,10 +446,10 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
         ulong from = max(v->from, v->lo + b * v->sub), to = min(v->to, v->lo + (b + 1) * v->sub);
         ulong j = from;
 #if VECTOR_ROW
-        if (!cut->topk && !cut->topp && isfinite(v->m)) {
+        if (isfinite(v->m)) {
             ulongv lo = 0, hi = 0, all_lo = 0, all_hi = 0, all;
             for (; j + VEC <= to; j += VEC) {
-                lanes_add(&lo, &hi, fixed_vec(v, j, &all));
+                lanes_add(&lo, &hi, fixed_vec(v, cut, j, &all));
                 lanes_add(&all_lo, &all_hi, all);
             }
             r.sub[b] = lanes_total(lo, hi);
@@ -422,11 +489,11 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
         ulong from = max(v->from, v->lo + b * v->sub), to = min(v->to, v->lo + (b + 1) * v->sub);
         ulong j = from;
 #if VECTOR_ROW
-        if (!cut->topk && !cut->topp && isfinite(v->m)) {
+        if (isfinite(v->m)) {
             for (; j + VEC <= to; j += VEC) {
                 ulongv all;
                 ulong f[VEC];
-                *(ulongv *)f = fixed_vec(v, j, &all);
+                *(ulongv *)f = fixed_vec(v, cut, j, &all);
                 for (int i = 0; i < VEC; ++i) {
                     run = u128_add(run, u128_of(f[i]));
                     if (u128_less(target, run))
@@ -481,10 +548,10 @@ row_stats stats_of(const row_view *v, uint k, real *cu, uint *cj)
 #if VECTOR_ROW
     realv vmax = -INFINITY;
     indexv at = 0, finite = 0;
-    int nan_seen = 0;
+    cmpv nan_seen = 0;
     for (; j + VEC <= v->to; j += VEC) {
         realv u = u_vec(v, j);
-        nan_seen |= any(isnan(u));
+        nan_seen |= isnan(u);
         at = select(at, (indexv)(index_lane)j + LANES, u > vmax);
         vmax = select(vmax, u, u > vmax);
         finite -= AS_INDEXV(u > -INFINITY); /* true is -1 */
@@ -508,7 +575,7 @@ row_stats stats_of(const row_view *v, uint k, real *cu, uint *cj)
         }
         st.finite += (uint)lf[i];
     }
-    st.nan_seen = nan_seen;
+    st.nan_seen = any(nan_seen);
 #endif
     for (; j < v->to; ++j) {
         real u = u_at(v, j);
@@ -588,7 +655,7 @@ kernel void sample_rows(SAMPLE_ARGS)
     local real l_max[WG];
     local ulong l_arg[WG];
     local uint l_nan[WG], l_finite[WG];
-    local ulong l_lo[WG * 16], l_hi[WG * 16];
+    local ulong l_lo[WG * BUCKETS], l_hi[WG * BUCKETS];
     local real l_cu[WG * KS];
     local uint l_cj[WG * KS];
     local ulong l_found;
@@ -656,8 +723,6 @@ kernel void sample_rows(SAMPLE_ARGS)
         v.m = m;
         v.t = t > 0 ? t : (real)1; /* greedy rows' log-probabilities are at T = 1 */
 
-        /* Every work-item passes every barrier below, in the same order: the phases a row
-         * does not need run over an empty range (idle). */
         int live = !nan_seen && !bad && m != -INFINITY;
         int drawn_small = live && small, general = live && t > 0 && !small;
         row_view idle = v;
@@ -665,47 +730,58 @@ kernel void sample_rows(SAMPLE_ARGS)
         int token = live && t == 0 ? (int)arg : -1;
         real u_token = m;
 
-        if (lid == 0 && drawn_small)
-            l_token = small_top_k(&v, min(k, finite), p, random, l_cu, l_cj, &u_token);
-        BARRIER();
-        if (drawn_small)
-            token = l_token;
-        BARRIER();
+        if (PHASE(drawn_small)) {
+            if (lid == 0 && drawn_small)
+                l_token = small_top_k(&v, min(k, finite), p, random, l_cu, l_cj, &u_token);
+            BARRIER();
+            if (drawn_small)
+                token = l_token;
+            BARRIER();
+        }
 
         kept_cut cut = {0};
         int top_k_on = general && k > 0 && k < finite;
-        selected sel = select_key(top_k_on ? &v : &idle, &cut, 0, u128_of(k), l_lo, l_hi, lid);
-        cut.vk = sel.key;
-        cut.jk = nth_tie(top_k_on ? &v : &idle, &cut, cut.vk, sel.need.lo, l_lo, l_hi, &l_found,
-                         lid);
-        cut.topk = top_k_on;
+        if (PHASE(top_k_on)) {
+            selected sel =
+                select_key(top_k_on ? &v : &idle, &cut, 0, u128_of(k), l_lo, l_hi, lid);
+            cut.vk = sel.key;
+            cut.jk = nth_tie(top_k_on ? &v : &idle, &cut, cut.vk, sel.need.lo, l_lo, l_hi,
+                             &l_found, lid);
+            cut.topk = top_k_on;
+        }
 
         int top_p_on = general && p > 0;
-        row_view whole = top_p_on ? v : idle;
-        whole.min_p = 0;
-        u128 goal = top_p_goal(p, row_masses(&whole, &cut, l_lo, l_hi, lid).kept);
-        sel = select_key(top_p_on ? &v : &idle, &cut, 1, goal, l_lo, l_hi, lid);
-        cut.vp = sel.key;
-        u128 need = sel.need;
-        /* The ties needed: the fewest c with c * q >= need. */
-        ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.t)), c = 0;
-        for (ulong step = 1UL << 32; step; step >>= 1)
-            if (u128_less(u128_mul(u128_of(q), c + step), need))
-                c += step;
-        cut.jp = nth_tie(top_p_on ? &v : &idle, &cut, cut.vp, c + 1, l_lo, l_hi, &l_found, lid);
-        cut.topp = top_p_on;
+        if (PHASE(top_p_on)) {
+            row_view whole = top_p_on ? v : idle;
+            whole.min_p = 0;
+            u128 goal = top_p_goal(p, row_masses(&whole, &cut, l_lo, l_hi, lid).kept);
+            selected sel = select_key(top_p_on ? &v : &idle, &cut, 1, goal, l_lo, l_hi, lid);
+            cut.vp = sel.key;
+            /* The ties needed: the fewest c with c * q >= what is left to reach. */
+            ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.t)), c = 0;
+            for (ulong step = 1UL << 32; step; step >>= 1)
+                if (u128_less(u128_mul(u128_of(q), c + step), sel.need))
+                    c += step;
+            cut.jp =
+                nth_tie(top_p_on ? &v : &idle, &cut, cut.vp, c + 1, l_lo, l_hi, &l_found, lid);
+            cut.topp = top_p_on;
+        }
 
         /* The draw of the general path, and the row's mass for its log-probability. */
         int masses = general || (live && (flags & CLSM_SAMPLE_LOGPROBS));
-        row_mass rm = row_masses(masses ? &v : &idle, &cut, l_lo, l_hi, lid);
-        long found = general ? locate(&v, &cut, rm.sub, draw_target(rm.kept, random), rm.before)
+        row_mass rm = {0};
+        if (PHASE(masses)) {
+            rm = row_masses(masses ? &v : &idle, &cut, l_lo, l_hi, lid);
+            long found = general
+                             ? locate(&v, &cut, rm.sub, draw_target(rm.kept, random), rm.before)
                              : -1;
-        if (found >= 0)
-            l_found = (ulong)found;
-        BARRIER();
-        if (general)
-            token = (int)l_found;
-        BARRIER();
+            if (found >= 0)
+                l_found = (ulong)found;
+            BARRIER();
+            if (general)
+                token = (int)l_found;
+            BARRIER();
+        }
         if (lid == 0 && general)
             u_token = u_at(&v, (ulong)token);
         /* all is the sum of 2^63 * exp((u - m)/T) over the row. */
