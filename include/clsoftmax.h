@@ -9,7 +9,7 @@
 
 /* The build reads the version from these three lines. */
 #define CLSM_VERSION_MAJOR 2
-#define CLSM_VERSION_MINOR 0
+#define CLSM_VERSION_MINOR 1
 #define CLSM_VERSION_PATCH 0
 
 #if defined(_WIN32) && defined(CLSM_BUILDING_SHARED)
