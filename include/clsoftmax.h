@@ -503,14 +503,16 @@ CLSM_API clsm_status clsm_softmax_backward_buffers_ex(
  *    drawn from p restricted to the kept set, renormalised.
  *  - A row with a NaN gives token -1 (logprob NaN); a row of only -inf gives
  *    -1 (logprob -inf). +inf entries share all the mass, as in softmax.
- * Each entry weighs w = exp((u - max u)/T) in the compute type, counted in
- * fixed point (floor(w * 2^63)) and summed exactly; the top-p boundary is
- * exact in those sums, min-p compares w >= min_p, and each kept entry is drawn
- * with probability its weight over the kept weight, within 2^-64.
+ * Each entry weighs w = 2^((u - max u)/T * log2 e) <= 1, computed from IEEE
+ * additions and products in f32 (exp in f64 for F64; docs/SEMANTICS.md),
+ * counted in fixed point (floor(w * 2^63)) and summed exactly; the top-p
+ * boundary is exact in those sums, min-p compares w >= min_p, and each kept
+ * entry is drawn with probability its weight over the kept weight, within
+ * 2^-64.
  * Randomness is Philox4x32-10, keyed by the seed; its counter is the offset
  * and, with the scalar seed, the row index (per-row seeds leave it out, so a
  * request keeps its tokens when it moves to another row). The token never
- * depends on the device, the work split or the thread count.
+ * depends on the family, the work split or the thread count.
  */
 typedef struct clsm_sampling {
     size_t struct_size; /**< sizeof(clsm_sampling) as the caller compiled it */

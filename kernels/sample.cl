@@ -153,14 +153,43 @@ real u_of_key(key_t k)
 }
 #endif
 
-/* The weight of u against the row's max m at temperature t, and its fixed point. With m =
- * +inf the +inf entries share the mass (v1's rule). */
-real weight_of(real u, real m, real t)
+/* The weight of u against the row's max m at temperature 1/inv_t: w = 2^z, z = (u - m) *
+ * inv_t * log2(e) <= 0. With m = +inf the +inf entries share the mass (v1's rule).
+ * For the f32 compute type 2^z is written out, z = n + f with n = rint(z) and |f| <= 1/2,
+ * 2^f by its Taylor polynomial of degree 7 (within 6e-9 relative, below f32's rounding),
+ * times 2^n: only additions and products, rounded as IEEE says (FP_CONTRACT is off), so the
+ * weights, and with them the token, are the same bits on every device, and the vector lanes
+ * cost a third of a library exp. 2^f is exactly 1 at f = 0, so w never exceeds 1. Below
+ * 2^-64 the weight is 0, as its fixed point would be. F64 calls take exp. */
+#if DTYPE_F64
+real weight_of(real u, real m, real inv_t)
 {
     if (isinf(m))
         return u == m ? (real)1 : (real)0;
-    return exp((u - m) / t);
+    return exp((u - m) * inv_t);
 }
+#else
+#define EXP2_TAYLOR(f)                                                                            \
+    (1.0f + (f) * (0.693147182f +                                                                 \
+                   (f) * (0.240226507f +                                                          \
+                          (f) * (0.0555041087f +                                                  \
+                                 (f) * (0.00961812911f +                                          \
+                                        (f) * (0.00133335581f +                                   \
+                                               (f) * (0.000154035304f +                           \
+                                                      (f) * 0.0000152527338f)))))))
+#define LOG2_E 1.44269502f
+
+float weight_of(float u, float m, float inv_t)
+{
+    if (isinf(m))
+        return u == m ? 1.0f : 0.0f;
+    float z = (u - m) * inv_t * LOG2_E;
+    if (!(z >= -64.0f))
+        return 0;
+    float n = rint(z), f = z - n;
+    return EXP2_TAYLOR(f) * as_float(((int)n + 127) << 23);
+}
+#endif
 
 ulong fixed_of(real w)
 {
@@ -191,6 +220,7 @@ typedef struct {
     ulong from, to; /* this work-item's entries that causal, window and kv_lengths keep */
     ulong lo, sub;  /* its chunk's start, and the length of a sub-block */
     real m, t;      /* the row's max and temperature */
+    real inv_t;     /* 1/t */
     real min_p;
 } row_view;
 
@@ -277,9 +307,17 @@ cmpv kept_vec(const kept_cut *cut, keyv key, ulong j)
 ulongv fixed_vec(const row_view *v, const kept_cut *cut, ulong j, ulongv *all)
 {
     realv u = u_vec(v, j);
-    realv w = exp((u - v->m) / v->t);
+#if DTYPE_F64
+    realv w = exp((u - v->m) * v->inv_t);
+#else
+    realv z = (u - v->m) * v->inv_t * LOG2_E, n = rint(z), frac = z - n;
+    realv w = select(EXP2_TAYLOR(frac) * as_float16((convert_int16(n) + 127) << 23),
+                     (realv)0.0f, !(z >= -64.0f));
+#endif
     ulongv f = TO_ULONGV(w * (real)0x1p63);
     *all = f;
+    if (v->min_p == 0 && !cut->topk && !cut->topp)
+        return f;
     cmpv keep = (w >= v->min_p);
     if (cut->topk || cut->topp)
         keep &= kept_vec(cut, key_vec(u), j);
@@ -377,7 +415,7 @@ selected select_key(const row_view *v, const kept_cut *cut, int by_mass, u128 ne
                 continue;
             uint b = (uint)(key >> shift) & (BUCKETS - 1);
             bucket[b] = u128_add(bucket[b],
-                                 u128_of(by_mass ? fixed_of(weight_of(u, v->m, v->t)) : 1));
+                                 u128_of(by_mass ? fixed_of(weight_of(u, v->m, v->inv_t)) : 1));
         }
         for (int b = 0; b < BUCKETS; ++b) {
             l_lo[lid * BUCKETS + b] = bucket[b].lo;
@@ -448,17 +486,20 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
 #if VECTOR_ROW
         if (isfinite(v->m)) {
             ulongv lo = 0, hi = 0, all_lo = 0, all_hi = 0, all;
+            /* Without a cut the kept entries are all of them: one sum serves. */
+            int everything = !cut->topk && !cut->topp && v->min_p == 0;
             for (; j + VEC <= to; j += VEC) {
                 lanes_add(&lo, &hi, fixed_vec(v, cut, j, &all));
-                lanes_add(&all_lo, &all_hi, all);
+                if (!everything)
+                    lanes_add(&all_lo, &all_hi, all);
             }
             r.sub[b] = lanes_total(lo, hi);
-            mine_all = u128_add(mine_all, lanes_total(all_lo, all_hi));
+            mine_all = u128_add(mine_all, everything ? r.sub[b] : lanes_total(all_lo, all_hi));
         }
 #endif
         for (; j < to; ++j) {
             real u = u_at(v, j);
-            real w = weight_of(u, v->m, v->t);
+            real w = weight_of(u, v->m, v->inv_t);
             ulong f = fixed_of(w);
             mine_all = u128_add(mine_all, u128_of(f));
             if (f && kept(cut, key_of(u), j) && w >= v->min_p)
@@ -504,7 +545,7 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
 #endif
         for (; j < to; ++j) {
             real u = u_at(v, j);
-            real w = weight_of(u, v->m, v->t);
+            real w = weight_of(u, v->m, v->inv_t);
             ulong f = fixed_of(w);
             if (f && kept(cut, key_of(u), j) && w >= v->min_p) {
                 run = u128_add(run, u128_of(f));
@@ -616,7 +657,7 @@ int small_top_k(const row_view *v, uint k, float p, ulong random, local const re
         uk[r] = l_cu[best * KS + at[best]];
         jk[r] = l_cj[best * KS + at[best]];
         ++at[best];
-        fk[r] = fixed_of(weight_of(uk[r], v->m, v->t));
+        fk[r] = fixed_of(weight_of(uk[r], v->m, v->inv_t));
         mass = u128_add(mass, u128_of(fk[r]));
     }
     uint keep = k;
@@ -625,7 +666,7 @@ int small_top_k(const row_view *v, uint k, float p, ulong random, local const re
         for (keep = 0; keep < k && u128_less(run, goal); ++keep)
             run = u128_add(run, u128_of(fk[keep]));
     }
-    while (keep > 1 && !(weight_of(uk[keep - 1], v->m, v->t) >= v->min_p))
+    while (keep > 1 && !(weight_of(uk[keep - 1], v->m, v->inv_t) >= v->min_p))
         --keep;
     u128 kept_mass = u128_of(0);
     for (uint r = 0; r < keep; ++r)
@@ -722,6 +763,7 @@ kernel void sample_rows(SAMPLE_ARGS)
         BARRIER();
         v.m = m;
         v.t = t > 0 ? t : (real)1; /* greedy rows' log-probabilities are at T = 1 */
+        v.inv_t = 1 / v.t;
 
         int live = !nan_seen && !bad && m != -INFINITY;
         int drawn_small = live && small, general = live && t > 0 && !small;
@@ -758,7 +800,7 @@ kernel void sample_rows(SAMPLE_ARGS)
             selected sel = select_key(top_p_on ? &v : &idle, &cut, 1, goal, l_lo, l_hi, lid);
             cut.vp = sel.key;
             /* The ties needed: the fewest c with c * q >= what is left to reach. */
-            ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.t)), c = 0;
+            ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.inv_t)), c = 0;
             for (ulong step = 1UL << 32; step; step >>= 1)
                 if (u128_less(u128_mul(u128_of(q), c + step), sel.need))
                     c += step;
