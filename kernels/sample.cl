@@ -8,7 +8,7 @@
  * Why every token is independent of the work split: each row is reduced only with exact
  * operations. The max and the first index of the max compare exactly; the candidates of a
  * small top-k are a set; counts are integers; and masses are sums of fixed-point weights,
- * floor(w * 2^63) with w = exp((u - max)/T) <= 1 in the compute type, added exactly in 128
+ * floor(w * 2^63) with w <= 1 the weight of weight_of, added exactly in 128
  * bits. The kept set is then a prefix of the order (u descending, j ascending), cut by the
  * first of top-k, top-p and min-p to end, and the token is the kept entry j at which the
  * cumulative kept mass in index order first exceeds t = floor(M * U / 2^64), M the kept mass
