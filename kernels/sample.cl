@@ -444,15 +444,35 @@ selected select_key(const row_view *v, const kept_cut *cut, int by_mass, u128 ne
 ulong nth_tie(const row_view *v, const kept_cut *cut, key_t key, ulong c, local ulong *l_lo,
               local ulong *l_hi, local ulong *l_found, uint lid)
 {
-    ulong mine = 0;
+    /* A work-group of one holds all the ties: no count first. */
+    ulong mine = 0, before = 0;
+#if WG > 1
     for (ulong j = v->from; j < v->to; ++j) {
         real u = u_at(v, j);
         mine += u != -INFINITY && key_of(u) == key && kept(cut, key, j);
     }
-    ulong before = group_sum(l_lo, l_hi, u128_of(mine), lid).before.lo;
+    before = group_sum(l_lo, l_hi, u128_of(mine), lid).before.lo;
+#else
+    mine = c;
+#endif
     if (before < c && c <= before + mine) {
-        ulong left = c - before;
-        for (ulong j = v->from; j < v->to; ++j) {
+        ulong left = c - before, j = v->from;
+#if VECTOR_ROW
+        for (; j + VEC <= v->to; j += VEC) {
+            realv u = u_vec(v, j);
+            keyv k = key_vec(u);
+            cmpv tie = (k == (keyv)key) & (u > -INFINITY) & kept_vec(cut, k, j);
+            index_lane n[VEC];
+            *(indexv *)n = -AS_INDEXV(tie);
+            ulong count = 0;
+            for (int i = 0; i < VEC; ++i)
+                count += n[i];
+            if (count >= left)
+                break;
+            left -= count;
+        }
+#endif
+        for (; j < v->to; ++j) {
             real u = u_at(v, j);
             if (u != -INFINITY && key_of(u) == key && kept(cut, key, j) && --left == 0) {
                 *l_found = j;
