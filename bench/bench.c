@@ -190,26 +190,6 @@ static int measure_op(const bench *b, clsm_op op, clsm_shape s, const tensors *t
     return 0;
 }
 
-/* A device buffer, holding a copy of host's bytes unless host is NULL; NULL after saying why. */
-static cl_mem device_buffer(const bench *b, const float *host, size_t bytes)
-{
-    cl_int err;
-    cl_mem buf = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!buf) {
-        bench_cl_error("clCreateBuffer", err);
-        return NULL;
-    }
-    if (!host)
-        return buf;
-    err = clEnqueueWriteBuffer(b->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        bench_cl_error("clEnqueueWriteBuffer", err);
-        clReleaseMemObject(buf);
-        return NULL;
-    }
-    return buf;
-}
-
 static void tensors_release(tensors *t)
 {
     cl_mem m[] = {t->dx, t->dy, t->y, t->x};
@@ -239,15 +219,15 @@ static int tensors_create(const bench *b, size_t n, tensors *t)
         return -1;
     }
     fill_input(t->hx, n);
-    t->x = device_buffer(b, t->hx, bytes);
-    t->y = t->x ? device_buffer(b, NULL, bytes) : NULL;
+    t->x = bench_buffer(b->clctx, b->queue, t->hx, bytes);
+    t->y = t->x ? bench_buffer(b->clctx, b->queue, NULL, bytes) : NULL;
     if (!t->y)
         return -1;
     if (!b->backward)
         return 0;
     fill_gradient(t->hdy, n);
-    t->dy = device_buffer(b, t->hdy, bytes);
-    t->dx = t->dy ? device_buffer(b, NULL, bytes) : NULL;
+    t->dy = bench_buffer(b->clctx, b->queue, t->hdy, bytes);
+    t->dx = t->dy ? bench_buffer(b->clctx, b->queue, NULL, bytes) : NULL;
     return t->dx ? 0 : -1;
 }
 
