@@ -106,29 +106,6 @@ static void fill_causal_mask(uint16_t *mask, size_t heads, size_t rows, size_t a
                 mask[(h * rows + r) * axis + j] = j > r + (axis - rows) ? F16_MINUS_INF : F16_ZERO;
 }
 
-static cl_mem create_buffer(cl_context clctx, size_t bytes)
-{
-    cl_int err;
-    cl_mem buf = clCreateBuffer(clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!buf)
-        bench_cl_error("clCreateBuffer", err);
-    return buf;
-}
-
-static cl_mem upload(cl_context clctx, cl_command_queue queue, const void *data, size_t bytes)
-{
-    cl_mem buf = create_buffer(clctx, bytes);
-    if (!buf)
-        return NULL;
-    cl_int err = clEnqueueWriteBuffer(queue, buf, CL_TRUE, 0, bytes, data, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        bench_cl_error("clEnqueueWriteBuffer", err);
-        clReleaseMemObject(buf);
-        return NULL;
-    }
-    return buf;
-}
-
 static void case_release(case_data *d)
 {
     if (d->lengths_buffer)
@@ -165,8 +142,8 @@ static int case_create(cl_context clctx, cl_command_queue queue, const attention
         return -1;
     }
     fill_input(d->hx, n);
-    d->x = upload(clctx, queue, d->hx, n * sizeof *d->hx);
-    d->y = d->x ? create_buffer(clctx, n * sizeof *d->hy) : NULL;
+    d->x = bench_buffer(clctx, queue, d->hx, n * sizeof *d->hx);
+    d->y = d->x ? bench_buffer(clctx, queue, NULL, n * sizeof *d->hy) : NULL;
     if (!d->y)
         return -1;
 
@@ -179,13 +156,13 @@ static int case_create(cl_context clctx, cl_command_queue queue, const attention
     d->options[SOFTCAP].softcap = 30.0f; /* Grok-1's; fill_input's data cross it */
     /* ALiBi alone, at the KV-cache offset: the bias on every entry, nothing masked. */
     clsm_alibi_slopes(CLSM_F32, heads, 8.0, 0, heads, d->slopes);
-    d->slopes_buffer = upload(clctx, queue, d->slopes, heads * sizeof *d->slopes);
+    d->slopes_buffer = bench_buffer(clctx, queue, d->slopes, heads * sizeof *d->slopes);
     if (!d->slopes_buffer)
         return -1;
     d->options[ALIBI].alibi_slopes = (clsm_tensor){d->slopes, d->slopes_buffer, 0};
     d->options[ALIBI].causal_offset = (ptrdiff_t)(c->axis - c->rows);
     if (c->maskings & ONLY(KV_LENGTHS)) {
-        d->lengths_buffer = upload(clctx, queue, kv_lengths, sizeof kv_lengths);
+        d->lengths_buffer = bench_buffer(clctx, queue, kv_lengths, sizeof kv_lengths);
         if (!d->lengths_buffer)
             return -1;
         d->options[KV_LENGTHS].kv_lengths = (clsm_tensor){(void *)kv_lengths, d->lengths_buffer, 0};
@@ -195,7 +172,7 @@ static int case_create(cl_context clctx, cl_command_queue queue, const attention
     if (!f16_mask)
         return 0;
     fill_causal_mask(d->hmask, heads, c->rows, c->axis);
-    d->mask = upload(clctx, queue, d->hmask, n * sizeof *d->hmask);
+    d->mask = bench_buffer(clctx, queue, d->hmask, n * sizeof *d->hmask);
     if (!d->mask)
         return -1;
     clsm_options *m = &d->options[F16_MASK];

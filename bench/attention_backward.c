@@ -42,25 +42,6 @@ static int backward_once(void *arg)
     return err == CL_SUCCESS ? 0 : bench_cl_error("clWaitForEvents", err);
 }
 
-static cl_mem upload(cl_context clctx, cl_command_queue queue, const float *data, size_t n)
-{
-    cl_int err;
-    cl_mem buf = clCreateBuffer(clctx, CL_MEM_READ_WRITE, n * sizeof *data, NULL, &err);
-    if (!buf) {
-        bench_cl_error("clCreateBuffer", err);
-        return NULL;
-    }
-    if (data) {
-        err = clEnqueueWriteBuffer(queue, buf, CL_TRUE, 0, n * sizeof *data, data, 0, NULL, NULL);
-        if (err != CL_SUCCESS) {
-            bench_cl_error("clEnqueueWriteBuffer", err);
-            clReleaseMemObject(buf);
-            return NULL;
-        }
-    }
-    return buf;
-}
-
 typedef struct backward_data {
     float *hx, *hy, *hdy, *hdx;
     cl_mem x, y, dy, dx;
@@ -162,10 +143,10 @@ int attention_backward(clsm_context *ctx, cl_context clctx, const copy_kernels *
     }
     fill_input(d.hx, n);
     fill_gradient(d.hdy, n);
-    d.x = upload(clctx, queue, d.hx, n);
-    d.dy = d.x ? upload(clctx, queue, d.hdy, n) : NULL;
-    d.y = d.dy ? upload(clctx, queue, NULL, n) : NULL;
-    d.dx = d.y ? upload(clctx, queue, NULL, n) : NULL;
+    d.x = bench_buffer(clctx, queue, d.hx, n * sizeof(float));
+    d.dy = d.x ? bench_buffer(clctx, queue, d.hdy, n * sizeof(float)) : NULL;
+    d.y = d.dy ? bench_buffer(clctx, queue, NULL, n * sizeof(float)) : NULL;
+    d.dx = d.y ? bench_buffer(clctx, queue, NULL, n * sizeof(float)) : NULL;
     double copy_seconds;
     const char *copy_method;
     if (!d.dx || copy_roofline(copy, queue, d.x, d.y, n, run->reps, &copy_seconds,

@@ -1,4 +1,4 @@
-/* clsoftmax-bench: times F32 softmax and log-softmax (and their backward passes) against the copy roofline, a naive baseline and a host C peer, and attention masking against the plain call; checks every result. */
+/* clsoftmax-bench: times F32 softmax and log-softmax (and their backward passes) against the copy roofline, a naive baseline and a host C peer, attention masking against the plain call, and sampling against the copy roofline; checks every result. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "naive.h"
 #include "opencl.h"
 #include "report.h"
+#include "sampling.h"
 
 enum { DEFAULT_REPS = 20 };
 
@@ -190,26 +191,6 @@ static int measure_op(const bench *b, clsm_op op, clsm_shape s, const tensors *t
     return 0;
 }
 
-/* A device buffer, holding a copy of host's bytes unless host is NULL; NULL after saying why. */
-static cl_mem device_buffer(const bench *b, const float *host, size_t bytes)
-{
-    cl_int err;
-    cl_mem buf = clCreateBuffer(b->clctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    if (!buf) {
-        bench_cl_error("clCreateBuffer", err);
-        return NULL;
-    }
-    if (!host)
-        return buf;
-    err = clEnqueueWriteBuffer(b->queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        bench_cl_error("clEnqueueWriteBuffer", err);
-        clReleaseMemObject(buf);
-        return NULL;
-    }
-    return buf;
-}
-
 static void tensors_release(tensors *t)
 {
     cl_mem m[] = {t->dx, t->dy, t->y, t->x};
@@ -239,15 +220,15 @@ static int tensors_create(const bench *b, size_t n, tensors *t)
         return -1;
     }
     fill_input(t->hx, n);
-    t->x = device_buffer(b, t->hx, bytes);
-    t->y = t->x ? device_buffer(b, NULL, bytes) : NULL;
+    t->x = bench_buffer(b->clctx, b->queue, t->hx, bytes);
+    t->y = t->x ? bench_buffer(b->clctx, b->queue, NULL, bytes) : NULL;
     if (!t->y)
         return -1;
     if (!b->backward)
         return 0;
     fill_gradient(t->hdy, n);
-    t->dy = device_buffer(b, t->hdy, bytes);
-    t->dx = t->dy ? device_buffer(b, NULL, bytes) : NULL;
+    t->dy = bench_buffer(b->clctx, b->queue, t->hdy, bytes);
+    t->dx = t->dy ? bench_buffer(b->clctx, b->queue, NULL, bytes) : NULL;
     return t->dx ? 0 : -1;
 }
 
@@ -347,14 +328,19 @@ static int describe_device(bench *b, cl_device_id *dev)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: clsoftmax-bench [--quick] [--sweep | --attention] [--reps N] [--csv | --json]\n"
+            "usage: clsoftmax-bench [--quick] [--sweep | --attention | --sampling] [--reps N]\n"
+            "                       [--csv | --json]\n"
             "  --quick   small sizes, for a smoke run\n"
             "  --sweep   slice lengths 2 to 2^24 at 2^24 elements in all (2^16 with --quick)\n"
             "            instead of the fixed shapes, forward only, with a progress line on stderr\n"
             "  --attention\n"
             "            only the attention table (the options against the plain call), which\n"
             "            otherwise follows the fixed shapes in the human table; --csv and --json\n"
-            "            print one table: the fixed shapes unless this or --sweep\n"
+            "            print one table: the fixed shapes unless this, --sweep or --sampling\n"
+            "  --sampling\n"
+            "            only the sampling table (clsm_sample_buffers: greedy, temperature,\n"
+            "            top-k with top-p, min-p), which otherwise follows the attention table\n"
+            "            in the human table\n"
             "  --reps N  timed repetitions per measurement, median reported (default %d)\n"
             "  --csv     one CSV row per case on stdout\n"
             "  --json    a JSON array of one object per case on stdout\n"
@@ -362,16 +348,21 @@ static void usage(FILE *f)
             DEFAULT_REPS);
 }
 
-/* Options into b->run, *quick, *sweep and *attention; -1: exit 0 (help), 1: bad usage, else 0. */
-static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep, int *attention)
+/* Options into b->run, *quick, *sweep, *attention and *sampling; -1: exit 0 (help), 1: bad
+ * usage, else 0. */
+static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep, int *attention,
+                      int *sampling)
 {
     for (int i = 1; i < argc; i++) {
+        int only = *sweep || *attention || *sampling;
         if (strcmp(argv[i], "--quick") == 0) {
             *quick = 1;
-        } else if (strcmp(argv[i], "--sweep") == 0 && !*attention) {
+        } else if (strcmp(argv[i], "--sweep") == 0 && (!only || *sweep)) {
             *sweep = 1;
-        } else if (strcmp(argv[i], "--attention") == 0 && !*sweep) {
+        } else if (strcmp(argv[i], "--attention") == 0 && (!only || *attention)) {
             *attention = 1;
+        } else if (strcmp(argv[i], "--sampling") == 0 && (!only || *sampling)) {
+            *sampling = 1;
         } else if (strcmp(argv[i], "--csv") == 0 && b->run.format != REPORT_JSON) {
             b->run.format = REPORT_CSV;
         } else if (strcmp(argv[i], "--json") == 0 && b->run.format != REPORT_CSV) {
@@ -398,8 +389,8 @@ static int parse_args(int argc, char **argv, bench *b, int *quick, int *sweep, i
 int main(int argc, char **argv)
 {
     bench b = {.run = {.format = REPORT_TABLE, .reps = DEFAULT_REPS}};
-    int quick = 0, sweep = 0, attention = 0, failed = 0, rc = 1;
-    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep, &attention);
+    int quick = 0, sweep = 0, attention = 0, sampling = 0, failed = 0, rc = 1;
+    int usage_rc = parse_args(argc, argv, &b, &quick, &sweep, &attention, &sampling);
     if (usage_rc != 0)
         return usage_rc < 0 ? 0 : 2;
 
@@ -411,10 +402,11 @@ int main(int argc, char **argv)
         count = sweep_shapes(quick ? SWEEP_QUICK_TOTAL : SWEEP_TOTAL, sweep_cases);
         shapes = sweep_cases;
     }
-    if (attention)
+    if (attention || sampling)
         count = 0;
     b.run.mode = sweep       ? (quick ? "quick-sweep" : "sweep")
                  : attention ? (quick ? "quick-attention" : "attention")
+                 : sampling  ? (quick ? "quick-sampling" : "sampling")
                              : (quick ? "quick" : "shapes");
     b.backward = !sweep;
     b.progress = sweep || b.run.format != REPORT_TABLE;
@@ -444,8 +436,14 @@ int main(int argc, char **argv)
         failed |= r;
     }
     progress(&b, count, count, shapes[0]);
-    if (attention || (!sweep && b.run.format == REPORT_TABLE)) {
+    if (attention || (!sweep && !sampling && b.run.format == REPORT_TABLE)) {
         int r = attention_table(b.ctx, b.clctx, &b.copy, &b.run, quick);
+        if (r < 0)
+            goto done;
+        failed |= r;
+    }
+    if (sampling || (!sweep && !attention && b.run.format == REPORT_TABLE)) {
+        int r = sampling_table(b.ctx, b.clctx, &b.copy, &b.run, quick);
         if (r < 0)
             goto done;
         failed |= r;

@@ -63,6 +63,25 @@ cl_kernel bench_kernel(cl_program program, const char *name)
     return kernel;
 }
 
+cl_mem bench_buffer(cl_context context, cl_command_queue queue, const void *host, size_t bytes)
+{
+    cl_int err;
+    cl_mem buf = clCreateBuffer(context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (!buf) {
+        bench_cl_error("clCreateBuffer", err);
+        return NULL;
+    }
+    if (!host)
+        return buf;
+    err = clEnqueueWriteBuffer(queue, buf, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        bench_cl_error("clEnqueueWriteBuffer", err);
+        clReleaseMemObject(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 size_t bench_round_up(size_t n, size_t local)
 {
     return (n + local - 1) / local * local;

@@ -18,6 +18,10 @@ cl_program bench_program_build(cl_context context, cl_device_id device, const ch
 /* The named kernel of a built program; NULL on failure, after saying why. */
 cl_kernel bench_kernel(cl_program program, const char *name);
 
+/* A read-write buffer of bytes on context, holding a copy of host's bytes (written through
+ * queue, blocking) unless host is NULL; NULL after saying why. */
+cl_mem bench_buffer(cl_context context, cl_command_queue queue, const void *host, size_t bytes);
+
 /* Rounds n up to a whole number of groups of size local. */
 size_t bench_round_up(size_t n, size_t local);
 

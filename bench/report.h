@@ -13,7 +13,7 @@ typedef enum report_format { REPORT_TABLE, REPORT_CSV, REPORT_JSON } report_form
 /* What every row carries, so that rows from different runs can be put side by side. */
 typedef struct report_run {
     report_format format;
-    const char *mode; /* "shapes", "sweep" or "attention", with "quick-" in front for --quick */
+    const char *mode; /* "shapes", "sweep", "attention" or "sampling", "quick-" in front for --quick */
     int reps;
     char device[256], driver[256], opencl[256];
     unsigned compute_units;

@@ -1,4 +1,4 @@
-/* One softmax call on device buffers, for bench/traffic to count its global memory traffic under oclgrind. */
+/* One softmax or sampling call on device buffers, for bench/traffic to count its global memory traffic under oclgrind. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +7,40 @@
 #include <clsoftmax.h>
 
 /*
- *   clsoftmax-traffic DTYPE OUTER AXIS INNER
+ *   clsoftmax-traffic DTYPE OUTER AXIS INNER [SAMPLING]
  *
  * Runs a softmax of shape [OUTER, AXIS, INNER] with the family CLSM_KERNEL forces (or the
- * automatic choice) and prints the family that ran. The values are finite and varied, none
- * special, so that the kernels take their ordinary paths.
+ * automatic choice) and prints the family that ran. With SAMPLING (INNER 1), draws a token from
+ * each of OUTER rows of AXIS logits instead, with the sampling of that name below, whose
+ * work-group size follows CLSM_KERNEL. The values are finite and varied, none special, so that
+ * the kernels take their ordinary paths.
  */
+
+/* bench/sampling.c's cases. */
+static const struct {
+    const char *name;
+    float temperature;
+    uint32_t top_k;
+    float top_p, min_p;
+} samplings[] = {{"greedy", 0.0f, 0, 0.0f, 0.0f},
+                 {"temperature", 1.0f, 0, 0.0f, 0.0f},
+                 {"top_k_top_p", 1.0f, 50, 0.9f, 0.0f},
+                 {"min_p", 1.0f, 0, 0.0f, 0.05f}};
+
+/* The sampling named name into *s; 0 for a name that is none. */
+static int sampling_of(const char *name, clsm_sampling *s)
+{
+    for (size_t i = 0; i < sizeof samplings / sizeof samplings[0]; i++) {
+        if (strcmp(name, samplings[i].name) == 0) {
+            s->temperature = samplings[i].temperature;
+            s->top_k = samplings[i].top_k;
+            s->top_p = samplings[i].top_p;
+            s->min_p = samplings[i].min_p;
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static int dtype_of(const char *name, clsm_dtype *dtype, size_t *size)
 {
@@ -62,13 +90,20 @@ int main(int argc, char **argv)
 {
     clsm_dtype dtype;
     size_t size;
-    if (argc != 5 || !dtype_of(argv[1], &dtype, &size)) {
-        fprintf(stderr, "usage: clsoftmax-traffic F32|F16|BF16|F64 OUTER AXIS INNER\n");
+    clsm_sampling sampling = CLSM_SAMPLING_INIT;
+    int sample = argc == 6;
+    if ((argc != 5 && !sample) || !dtype_of(argv[1], &dtype, &size) ||
+        (sample && (!sampling_of(argv[5], &sampling) || strcmp(argv[4], "1") != 0))) {
+        fprintf(stderr, "usage: clsoftmax-traffic F32|F16|BF16|F64 OUTER AXIS INNER\n"
+                        "       clsoftmax-traffic F32|F16|BF16|F64 ROWS VOCAB 1 "
+                        "greedy|temperature|top_k_top_p|min_p\n");
         return 2;
     }
     clsm_shape shape = {strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10),
                         strtoull(argv[4], NULL, 10)};
     size_t n = shape.outer * shape.axis * shape.inner;
+    /* Sampling writes one int32_t token a row. */
+    size_t y_bytes = sample ? shape.outer * sizeof(int32_t) : n * size;
     unsigned char *x = malloc(n * size);
     if (!x || n == 0) {
         fprintf(stderr, "clsoftmax-traffic: no memory, or an empty shape\n");
@@ -88,10 +123,12 @@ int main(int argc, char **argv)
     if (st == CLSM_SUCCESS && err == CL_SUCCESS)
         xm = clCreateBuffer(cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, n * size, x, &err);
     if (st == CLSM_SUCCESS && err == CL_SUCCESS)
-        ym = clCreateBuffer(cl, CL_MEM_WRITE_ONLY, n * size, NULL, &err);
+        ym = clCreateBuffer(cl, CL_MEM_WRITE_ONLY, y_bytes, NULL, &err);
     if (st == CLSM_SUCCESS && err == CL_SUCCESS)
-        st = clsm_softmax_buffers(ctx, CLSM_SOFTMAX, dtype, shape, 1.0f, xm, 0, ym, 0, 0, NULL,
-                                  &done);
+        st = sample ? clsm_sample_buffers(ctx, dtype, shape.outer, shape.axis, 1.0, NULL,
+                                          &sampling, xm, 0, ym, 0, 0, NULL, &done)
+                    : clsm_softmax_buffers(ctx, CLSM_SOFTMAX, dtype, shape, 1.0f, xm, 0, ym, 0,
+                                           0, NULL, &done);
     if (st == CLSM_SUCCESS && err == CL_SUCCESS)
         err = clWaitForEvents(1, &done);
     int ok = st == CLSM_SUCCESS && err == CL_SUCCESS;
