@@ -505,7 +505,7 @@ CLSM_API clsm_status clsm_softmax_backward_buffers_ex(
  *    -1 (logprob -inf). +inf entries share all the mass, as in softmax.
  * Each entry weighs w = 2^((u - max u)/T * log2 e) <= 1, computed from IEEE
  * additions and products in f32 (exp in f64 for F64; docs/SEMANTICS.md),
- * counted in fixed point (floor(w * 2^63)) and summed exactly; the top-p
+ * counted in fixed point (floor(w * 2^62)) and summed exactly; the top-p
  * boundary is exact in those sums, min-p compares w >= min_p, and each kept
  * entry is drawn with probability its weight over the kept weight, within
  * 2^-64.

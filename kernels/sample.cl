@@ -8,12 +8,12 @@
  * Why every token is independent of the work split: each row is reduced only with exact
  * operations. The max and the first index of the max compare exactly; the candidates of a
  * small top-k are a set; counts are integers; and masses are sums of fixed-point weights,
- * floor(w * 2^63) with w <= 1 the weight of weight_of, added exactly in 128
+ * floor(w * 2^62) with w <= 1 the weight of weight_of, added exactly in 128
  * bits. The kept set is then a prefix of the order (u descending, j ascending), cut by the
  * first of top-k, top-p and min-p to end, and the token is the kept entry j at which the
  * cumulative kept mass in index order first exceeds t = floor(M * U / 2^64), M the kept mass
  * and U 64 bits of Philox4x32-10. Each entry is drawn with probability m_j / M within 2^-64.
- * A weight below 2^-63 of the max counts as 0: such an entry is never drawn.
+ * A weight below 2^-62 of the max counts as 0: such an entry is never drawn.
  */
 
 /* A work-group of one needs no barrier, and on a CPU each would split the kernel's loops. A
@@ -178,6 +178,9 @@ real weight_of(real u, real m, real inv_t)
                                                (f) * (0.000154035304f +                           \
                                                       (f) * 0.0000152527338f)))))))
 #define LOG2_E 1.44269502f
+/* 1.5 * 2^23: z + ROUNDER - ROUNDER is z rounded to an integer (to even), exactly, for
+ * |z| < 2^22, in two IEEE additions where rint may be a library call. */
+#define ROUNDER 12582912.0f
 
 float weight_of(float u, float m, float inv_t)
 {
@@ -186,14 +189,16 @@ float weight_of(float u, float m, float inv_t)
     float z = (u - m) * inv_t * LOG2_E;
     if (!(z >= -64.0f))
         return 0;
-    float n = rint(z), f = z - n;
+    float n = (z + ROUNDER) - ROUNDER, f = z - n;
     return EXP2_TAYLOR(f) * as_float(((int)n + 127) << 23);
 }
 #endif
 
+/* floor(w * 2^62): through a signed conversion, which a CPU's vector units have and the
+ * unsigned one they emulate; 2^62 keeps w = 1 inside it. */
 ulong fixed_of(real w)
 {
-    return convert_ulong(w * (real)0x1p63);
+    return (ulong)convert_long(w * (real)0x1p62);
 }
 
 
@@ -260,6 +265,7 @@ typedef long8 cmpv;
 #define AS_SIGNED_KEYV as_long8
 typedef ulong index_lane;
 #define TO_ULONGV convert_ulong8
+#define TO_LONGV convert_long8
 #define MASK_OF(c) (c)
 #define LANES (ulong8)(0, 1, 2, 3, 4, 5, 6, 7)
 #define AS_INDEXV as_ulong8
@@ -272,6 +278,7 @@ typedef int16 cmpv;
 #define AS_SIGNED_KEYV as_int16
 typedef uint index_lane;
 #define TO_ULONGV convert_ulong16
+#define TO_LONGV convert_long16
 #define MASK_OF(c) convert_long16(c)
 #define LANES (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 #define AS_INDEXV as_uint16
@@ -310,11 +317,11 @@ ulongv fixed_vec(const row_view *v, const kept_cut *cut, ulong j, ulongv *all)
 #if DTYPE_F64
     realv w = exp((u - v->m) * v->inv_t);
 #else
-    realv z = (u - v->m) * v->inv_t * LOG2_E, n = rint(z), frac = z - n;
+    realv z = (u - v->m) * v->inv_t * LOG2_E, n = (z + ROUNDER) - ROUNDER, frac = z - n;
     realv w = select(EXP2_TAYLOR(frac) * as_float16((convert_int16(n) + 127) << 23),
                      (realv)0.0f, !(z >= -64.0f));
 #endif
-    ulongv f = TO_ULONGV(w * (real)0x1p63);
+    ulongv f = TO_ULONGV(TO_LONGV(w * (real)0x1p62));
     *all = f;
     if (v->min_p == 0 && !cut->topk && !cut->topp)
         return f;
@@ -846,11 +853,11 @@ kernel void sample_rows(SAMPLE_ARGS)
         }
         if (lid == 0 && general)
             u_token = u_at(&v, (ulong)token);
-        /* all is the sum of 2^63 * exp((u - m)/T) over the row. */
+        /* all is the sum of 2^62 * w over the row. */
         real logprob = nan_seen || bad ? CANONICAL_NAN
                        : !live         ? (real)-INFINITY
                                        : (isinf(m) ? (real)0 : (u_token - m) / v.t) -
-                                     log(u128_real(rm.all) * (real)0x1p-63);
+                                     log(u128_real(rm.all) * (real)0x1p-62);
         if (lid == 0) {
             tokens[tokens_off + s] = token;
             if (flags & CLSM_SAMPLE_LOGPROBS)

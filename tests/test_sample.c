@@ -65,7 +65,7 @@ Test(sample, reference_philox_meets_the_known_answers)
     }
 }
 
-/* Four equal entries weigh 2^63 each, so the draw is exact in integers: the token is the top
+/* Four equal entries weigh 2^62 each, so the draw is exact in integers: the token is the top
  * two bits of the row's 64 random bits, Philox4x32-10's first two words of the counter
  * (offset, row) under the key seed (per-row seeds: row 0). */
 static int32_t expected_of_four(uint64_t seed, uint64_t offset, uint64_t row)
