@@ -309,22 +309,28 @@ cmpv kept_vec(const kept_cut *cut, keyv key, ulong j)
     return ok;
 }
 
-/* The fixed-point weights of VEC entries from j, 0 where the cut or min-p drops them; *all
- * gets them all. The row's max is finite (an infinite one takes the scalar path). */
-ulongv fixed_vec(const row_view *v, const kept_cut *cut, ulong j, ulongv *all)
+/* weight_of, lane by lane, for the u of VEC entries. */
+realv weights_vec(const row_view *v, realv u)
 {
-    realv u = u_vec(v, j);
 #if DTYPE_F64
-    realv w = exp((u - v->m) * v->inv_t);
+    return exp((u - v->m) * v->inv_t);
 #else
     realv z = (u - v->m) * v->inv_t * LOG2_E, n = (z + ROUNDER) - ROUNDER, frac = z - n;
-    realv w = select(EXP2_TAYLOR(frac) * as_float16((convert_int16(n) + 127) << 23),
-                     (realv)0.0f, !(z >= -64.0f));
+    return select(EXP2_TAYLOR(frac) * as_float16((convert_int16(n) + 127) << 23), (realv)0.0f,
+                  !(z >= -64.0f));
 #endif
-    ulongv f = TO_ULONGV(TO_LONGV(w * (real)0x1p62));
-    *all = f;
-    if (v->min_p == 0 && !cut->topk && !cut->topp)
-        return f;
+}
+
+ulongv fixed_vec(realv w)
+{
+    return TO_ULONGV(TO_LONGV(w * (real)0x1p62));
+}
+
+/* The fixed-point weights f of the VEC entries from j, whose u and w are given, where the
+ * cut and min-p keep them, else 0. */
+ulongv kept_fixed_vec(const row_view *v, const kept_cut *cut, realv u, realv w, ulongv f,
+                      ulong j)
+{
     cmpv keep = (w >= v->min_p);
     if (cut->topk || cut->topp)
         keep &= kept_vec(cut, key_vec(u), j);
@@ -332,11 +338,12 @@ ulongv fixed_vec(const row_view *v, const kept_cut *cut, ulong j, ulongv *all)
 }
 
 /* Lane sums into 128 bits: lo wraps, hi counts the carries. */
-void lanes_add(ulongv *lo, ulongv *hi, ulongv f)
-{
-    *lo += f;
-    *hi += TO_ULONGV(-MASK_OF(*lo < f));
-}
+#define LANES_ADD(lo, hi, f)                                                                       \
+    do {                                                                                           \
+        ulongv f_ = (f);                                                                           \
+        (lo) += f_;                                                                                \
+        (hi) += TO_ULONGV(-MASK_OF((lo) < f_));                                                    \
+    } while (0)
 
 u128 lanes_total(ulongv lo, ulongv hi)
 {
@@ -402,7 +409,7 @@ selected select_key(const row_view *v, const kept_cut *cut, int by_mass, u128 ne
                     in &= (key >> (shift + RADIX)) == (keyv)high;
                 if (!any(in))
                     continue;
-                ulongv all, f = by_mass ? fixed_vec(v, cut, j, &all) : (ulongv)1;
+                ulongv f = by_mass ? fixed_vec(weights_vec(v, u)) : (ulongv)1;
                 f = select((ulongv)0, f, MASK_OF(in));
                 key_t keys[VEC];
                 ulong fs[VEC];
@@ -512,13 +519,19 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
         ulong j = from;
 #if VECTOR_ROW
         if (isfinite(v->m)) {
-            ulongv lo = 0, hi = 0, all_lo = 0, all_hi = 0, all;
+            ulongv lo = 0, hi = 0, all_lo = 0, all_hi = 0;
             /* Without a cut the kept entries are all of them: one sum serves. */
             int everything = !cut->topk && !cut->topp && v->min_p == 0;
-            for (; j + VEC <= to; j += VEC) {
-                lanes_add(&lo, &hi, fixed_vec(v, cut, j, &all));
-                if (!everything)
-                    lanes_add(&all_lo, &all_hi, all);
+            if (everything) {
+                for (; j + VEC <= to; j += VEC)
+                    LANES_ADD(lo, hi, fixed_vec(weights_vec(v, u_vec(v, j))));
+            } else {
+                for (; j + VEC <= to; j += VEC) {
+                    realv u = u_vec(v, j), w = weights_vec(v, u);
+                    ulongv f = fixed_vec(w);
+                    LANES_ADD(all_lo, all_hi, f);
+                    LANES_ADD(lo, hi, kept_fixed_vec(v, cut, u, w, f, j));
+                }
             }
             r.sub[b] = lanes_total(lo, hi);
             mine_all = u128_add(mine_all, everything ? r.sub[b] : lanes_total(all_lo, all_hi));
@@ -559,9 +572,9 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
 #if VECTOR_ROW
         if (isfinite(v->m)) {
             for (; j + VEC <= to; j += VEC) {
-                ulongv all;
+                realv u = u_vec(v, j), w = weights_vec(v, u);
                 ulong f[VEC];
-                *(ulongv *)f = fixed_vec(v, cut, j, &all);
+                *(ulongv *)f = kept_fixed_vec(v, cut, u, w, fixed_vec(w), j);
                 for (int i = 0; i < VEC; ++i) {
                     run = u128_add(run, u128_of(f[i]));
                     if (u128_less(target, run))
