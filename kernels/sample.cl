@@ -293,19 +293,6 @@ realv u_vec(const row_view *v, ulong j)
     return v->c.scale * VLOAD(v->x + j);
 }
 
-/* Whether any lane of a comparison is true, through 16 (8) bytes of its lanes: PoCL's any()
- * of a 16-lane vector ran as slow as a library call, which cost a skipping loop more than
- * the work it skipped. */
-int any_lane(cmpv c)
-{
-#if DTYPE_F64
-    return as_ulong(convert_char8(c)) != 0;
-#else
-    ulong2 b = as_ulong2(convert_char16(c));
-    return (b.x | b.y) != 0;
-#endif
-}
-
 /* key_of, lane by lane. */
 keyv key_vec(realv u)
 {
@@ -545,7 +532,7 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
             } else {
                 for (; j + VEC <= to; j += VEC) {
                     realv u = u_vec(v, j);
-                    if (!v->need_all && !any_lane(u >= v->floor_u))
+                    if (!v->need_all && !any(u >= v->floor_u))
                         continue;
                     realv w = weights_vec(v, u);
                     ulongv f = fixed_vec(w);
@@ -593,7 +580,7 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
         if (isfinite(v->m)) {
             for (; j + VEC <= to; j += VEC) {
                 realv u = u_vec(v, j);
-                if (!any_lane(u >= v->floor_u))
+                if (!any(u >= v->floor_u))
                     continue;
                 realv w = weights_vec(v, u);
                 ulong f[VEC];
