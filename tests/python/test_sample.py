@@ -230,8 +230,9 @@ def test_different_seeds_and_offsets_draw_differently(rng):
                   cs.sample(x, seed=np.full(256, 1, np.uint64))):
         # Uniform over 1000: two independent draws agree about one row in 1000.
         assert np.mean(other == base) < 0.05
-    # A scalar seed counts the row, so identical rows differ.
+    # A scalar seed counts the row, so identical rows differ; one per-row seed does not.
     assert len(set(base.tolist())) > 200
+    assert len(set(cs.sample(x, seed=np.full(256, 1, np.uint64)).tolist())) == 1
 
 
 def test_per_row_values_mix_greedy_and_sampled_rows(rng):
