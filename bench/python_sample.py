@@ -3,8 +3,10 @@
 
 Usage: python3 bench/python_sample.py [--quick] [--reps N]   (with clsoftmax installed: pip install .)
 
-For each shape (rows x vocabulary, float32 logits) and case, prints the median time of drawing
-one token per row and how many times faster clsoftmax is than each of the others. NumPy:
+Prints the median call overhead on a (1, 16) float32 array (temperature only), then for each
+shape (rows x vocabulary, float32 logits) and case the median time of drawing one token per
+row, its GB/s (4 bytes per logit, read once) and how many times faster clsoftmax is than each
+of the others. NumPy:
 softmax, argpartition for top-k, sort and cumsum for top-p, the min-p floor, then
 Generator.choice per row; torch: torch.topk or torch.sort, softmax, cumsum for top-p, then
 torch.multinomial. Every median is of N runs after two warm-up runs; the first clsoftmax call
@@ -28,6 +30,7 @@ CASES = {
     "min_p": (1.0, 0, 1.0, 0.05),
 }
 WARMUP = 2
+OVERHEAD_CALLS = 2000
 
 
 def numpy_sample(x, rng, temperature, top_k, top_p, min_p):
@@ -119,13 +122,19 @@ def main():
     rng = np.random.default_rng(0)
 
     print(f"clsoftmax {clsoftmax.__version__} on {clsoftmax.Context().device_name}")
+    small = rng.standard_normal((1, 16)).astype(np.float32)
+    case = CASES["temperature"]
+    overheads = [f"{name} {median_seconds(f, small, case, OVERHEAD_CALLS) * 1e6:.1f}"
+                 for name, f in impls]
+    print("call overhead, (1, 16) float32, temperature, median us: " + ", ".join(overheads))
     print("cases (temperature, top_k, top_p, min_p): "
           + ", ".join(f"{name} {case}" for name, case in CASES.items()))
     print(f"float32 logits, one token per row, median of {reps} runs; "
           "x = how many times faster clsoftmax is")
     header = f"{'shape':>12} | {'case':<11}"
     for name, _ in impls:
-        header += f" | {name + ' ms':>13}" + ("" if name == "clsoftmax" else f" {'x':>6}")
+        header += f" | {name + ' ms':>13} {'GB/s':>6}"
+        header += "" if name == "clsoftmax" else f" {'x':>6}"
     print(header)
     for shape in QUICK_SHAPES if args.quick else SHAPES:
         # Spread so that top-p (within the top 50) and min-p keep tens of entries, not 1 or all.
@@ -136,7 +145,7 @@ def main():
             for name, function in impls:
                 seconds = median_seconds(function, x, case, reps)
                 ours = seconds if ours is None else ours
-                line += f" | {seconds * 1e3:13.3f}"
+                line += f" | {seconds * 1e3:13.3f} {4 * x.size / seconds / 1e9:6.2f}"
                 if name != "clsoftmax":
                     line += f" {seconds / ours:6.2f}"
             print(line, flush=True)
