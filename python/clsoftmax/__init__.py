@@ -2,7 +2,8 @@
 from . import _alibi, _lib
 from ._context import Context, default_context as _default_context
 
-__all__ = ["Context", "softmax", "log_softmax", "logsumexp", "softmax_backward", "alibi_slopes"]
+__all__ = ["Context", "softmax", "log_softmax", "logsumexp", "softmax_backward", "sample",
+           "alibi_slopes"]
 __version__ = _lib.lib.clsm_version().decode()
 
 
@@ -122,6 +123,55 @@ def softmax_backward(y, dy, axis=None, *, scale=1.0, log=False, x=None, softcap=
                                               softcap=softcap, mask=mask, causal=causal,
                                               causal_offset=causal_offset, window=window,
                                               kv_lengths=kv_lengths)
+
+
+def sample(logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=0, offset=0,
+           scale=1.0, softcap=0.0, mask=None, return_logprobs=False):
+    """One token per row of logits, drawn from softmax(u/temperature) as top_k, top_p and
+    min_p filter it, with u = scale*x shaped by softcap and mask as for softmax().
+
+    logits: array-like of shape (..., V), V the vocabulary; the leading axes are the rows.
+    dtypes as for softmax(). Returns the tokens, int32 of shape logits.shape[:-1] (a NumPy
+    scalar for 1-D logits), each in [0, V), or -1 for a row with a NaN, a row of only -inf
+    and V = 0.
+
+    For each row, in the order u descending, then index ascending:
+    temperature: 0 is greedy, the first index of the max; else finite and > 0, p =
+        softmax(u/temperature).
+    top_k: keep the first top_k entries; 0, or >= V, keeps all.
+    top_p: in [0, 1]; of those, keep the shortest prefix whose mass reaches top_p of
+        theirs (at least one entry); 0 or 1 is off.
+    min_p: in [0, 1]; of those, keep the entries with p >= min_p * max(p); 0 is off.
+    The token is drawn from p restricted to what is kept, renormalised: exactly that
+    distribution (within 2**-64; weights below 2**-63 of the max are never drawn), with p
+    and the boundaries computed in float32 (float64 for float64 logits). temperature,
+    top_p and min_p reach the library as float32 whatever the logits. +inf entries share
+    all the mass, as in softmax().
+    temperature, top_k, top_p, min_p and seed may each be one value per row instead, of
+    shape logits.shape[:-1] or (rows,) (NumPy arrays or sequences): temperature 0 in some
+    rows makes those rows greedy.
+
+    seed, offset: integers in [0, 2**64). The draw is Philox4x32-10 keyed by the seed and
+    counted by offset (e.g. the decoding step) and, for a scalar seed, the row index; per-row
+    seeds leave the row out, so that a request keeps its tokens in any row. Same logits,
+    parameters, seed and offset: the same tokens, on any device, run after run.
+    scale, softcap, mask: as for softmax() over the last axis, on the logits.
+    return_logprobs: also return log_softmax(u/temperature) at each token before any filter
+    (temperature 0 uses 1), float32 (float64 for float64 logits); NaN for a NaN row, -inf
+    for the -1 rows without one.
+
+    pyopencl arrays run on their own queue, as for softmax(), and give pyopencl arrays (the
+    call's event attached); the per-row values and mask are then NumPy arrays, copied to the
+    device.
+
+    Errors: ValueError for bad values (a negative temperature, top_p or min_p outside
+    [0, 1], a per-row array of the wrong shape, 0-d logits), TypeError for bad types,
+    RuntimeError from the device.
+    """
+    return _default_context().sample(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                                     min_p=min_p, seed=seed, offset=offset, scale=scale,
+                                     softcap=softcap, mask=mask,
+                                     return_logprobs=return_logprobs)
 
 
 def alibi_slopes(heads, max_bias=8.0, first_head=0, count=None):

@@ -1,6 +1,7 @@
-"""Checks shared by the host and device paths: the scale, and the rule that options need the last axis."""
+"""Checks shared by the host and device paths: the scale, the rule that options need the last axis, and what a device array is."""
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -25,3 +26,9 @@ def require_last_axis(axes, ndim, what):
     if axes != (ndim - 1,):
         raise ValueError(f"clsoftmax: {what} needs the softmax over the last axis only "
                          f"(axis=-1), got axes {axes} of {ndim}")
+
+
+def is_device_array(a):
+    # Without pyopencl.array imported there can be no such array; never import it here.
+    module = sys.modules.get("pyopencl.array")
+    return module is not None and isinstance(a, module.Array)

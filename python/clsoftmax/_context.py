@@ -91,6 +91,19 @@ class Context:
             return _device.backward(y, dy, axis, scale, log, x, options)
         return _host.backward(self._handle, y, dy, axis, scale, log, x, options)
 
+    def sample(self, logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=0, offset=0,
+               scale=1.0, softcap=0.0, mask=None, return_logprobs=False):
+        """clsoftmax.sample() on this context."""
+        # Causal, windows, sinks, ALiBi and KV lengths are attention's: a vocabulary has no
+        # positions, and the library refuses sinks here.
+        options = dict(mask=mask, causal=False, causal_offset=0, window=0, sinks=None,
+                       softcap=softcap, alibi_slopes=None, kv_lengths=None)
+        params = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed,
+                      offset=offset)
+        if _device.is_device_array(logits):
+            return _device.sample(logits, scale, options, params, return_logprobs)
+        return _host.sample(self._handle, logits, scale, options, params, return_logprobs)
+
     def _forward(self, op, x, axis, scale, return_stats, **options):
         if _device.is_device_array(x):
             return _device.softmax(op, x, axis, scale, options, return_stats)

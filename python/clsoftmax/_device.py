@@ -1,21 +1,18 @@
 """The pyopencl path: arrays that stay on the device, enqueued on their own queue through the library's _buffers entry points."""
 import ctypes
-import sys
+import math
 import threading
 
+import numpy as np
+
 from . import _lib
-from ._args import check_scale, require_last_axis
+from ._args import check_scale, is_device_array, require_last_axis
 from ._dtypes import exact_storage
 from ._handle import Handle
 from ._host import _backward_x, call
 from ._layout import adjacent, check_empty, check_scalar_axis, reduced_axes, triple
 from ._options import Attention, requested, requested_rows
-
-
-def is_device_array(a):
-    # Without pyopencl.array imported there can be no such array; never import it here.
-    module = sys.modules.get("pyopencl.array")
-    return module is not None and isinstance(a, module.Array)
+from ._sampling import SampleParameters, check_logits_shape
 
 
 # A library context per queue, keyed by the queue's cl_command_queue. pyopencl queues take no
@@ -174,3 +171,40 @@ def backward(y, dy, axis, scale, log, x, options):
              dx.base_data.int_ptr, dx.offset, count, waits, ctypes.byref(event))
         _finish(event, dx)
     return dx.reshape(shape) if dx.shape != shape else dx
+
+
+def sample(x, scale, options, params, return_logprobs):
+    import pyopencl.array as cla
+
+    st = exact_storage(x.dtype)
+    scale = check_scale(scale, wide=st.code == _lib.F64)
+    check_logits_shape(x.shape)
+    _check_layout(x, (x.ndim - 1,), "logits")
+    att = Attention(x.shape, st, **options) if requested(**options) else None
+    sampling = SampleParameters(x.shape[:-1], **params)
+    rows = math.prod(x.shape[:-1])
+    tokens = cla.empty(x.queue, x.shape[:-1], np.int32, allocator=x.allocator)
+    logprobs = (cla.empty(x.queue, x.shape[:-1], st.real, allocator=x.allocator)
+                if return_logprobs else None)
+    # No rows: pyopencl gives empty arrays no buffer, and there is nothing to write.
+    if rows:
+        # As in softmax(): the buffers live until the call has enqueued.
+        opt, mask_buffer = None, None
+        if att is not None:
+            mask, mask_buffer = _upload(x.context, att.mask)
+            opt = att.struct(mask, None, None, None)
+        tensors, buffers = {}, []
+        for field, a in sampling.per_row.items():
+            tensors[field], buffer = _upload(x.context, a)
+            buffers.append(buffer)
+        if logprobs is not None:
+            tensors["logprobs"] = _lib.Tensor(buffer=logprobs.base_data.int_ptr,
+                                              offset=logprobs.offset)
+        count, waits = _wait_list([x])
+        event = ctypes.c_void_p()
+        # An empty vocabulary has no buffer either; the library reads nothing then.
+        call(_handle(x.queue), _lib.lib.clsm_sample_buffers, st.code, rows, x.shape[-1], scale,
+             opt, sampling.struct(tensors), x.base_data.int_ptr if x.size else None, x.offset,
+             tokens.base_data.int_ptr, tokens.offset, count, waits, ctypes.byref(event))
+        _finish(event, *([tokens, logprobs] if return_logprobs else [tokens]))
+    return (tokens, logprobs) if return_logprobs else tokens

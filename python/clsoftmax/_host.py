@@ -1,4 +1,6 @@
 """The host path: NumPy inputs, any layout, through the library's _host entry points into new NumPy arrays."""
+import math
+
 import numpy as np
 
 from . import _lib
@@ -6,6 +8,7 @@ from ._args import check_scale, require_last_axis
 from ._dtypes import storage
 from ._layout import Layout, check_empty, check_scalar_axis, reduced_axes
 from ._options import Attention, requested, requested_rows
+from ._sampling import SampleParameters, check_logits_shape
 
 
 def call(handle, function, *args):
@@ -87,6 +90,25 @@ def logsumexp(handle, x, axis, scale, keepdims, options):
     if scalar:
         return result.reshape(())[()]
     return result[()] if result.ndim == 0 else result
+
+
+def sample(handle, logits, scale, options, params, return_logprobs):
+    x = np.asarray(logits)
+    st = storage(x.dtype)
+    scale = check_scale(scale, wide=st.code == _lib.F64)
+    check_logits_shape(x.shape)
+    att = _attention(x, (x.ndim - 1,), st, options, "mask")
+    sampling = SampleParameters(x.shape[:-1], **params)
+    tokens = np.empty(x.shape[:-1], np.int32)
+    logprobs = np.empty(x.shape[:-1], st.real) if return_logprobs else None
+    work = np.ascontiguousarray(x, dtype=st.dtype)
+    call(handle, _lib.lib.clsm_sample_host, st.code, math.prod(x.shape[:-1]), x.shape[-1], scale,
+         att.host_struct() if att is not None else None, sampling.host_struct(logprobs),
+         work.ctypes.data, tokens.ctypes.data)
+    # One row gives NumPy scalars, as a reduction to 0-d does.
+    if x.ndim == 1:
+        tokens, logprobs = tokens[()], None if logprobs is None else logprobs[()]
+    return (tokens, logprobs) if return_logprobs else tokens
 
 
 def _backward_x(x, y, softcap):

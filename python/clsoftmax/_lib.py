@@ -57,6 +57,28 @@ class Options(ctypes.Structure):
         super().__init__(struct_size=ctypes.sizeof(Options), **fields)
 
 
+class Sampling(ctypes.Structure):
+    """clsm_sampling; struct_size is this struct's, as CLSM_SAMPLING_INIT sets it."""
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("temperature", ctypes.c_float),
+        ("top_k", ctypes.c_uint32),
+        ("top_p", ctypes.c_float),
+        ("min_p", ctypes.c_float),
+        ("temperatures", Tensor),
+        ("top_ks", Tensor),
+        ("top_ps", Tensor),
+        ("min_ps", Tensor),
+        ("seed", ctypes.c_uint64),
+        ("seeds", Tensor),
+        ("offset", ctypes.c_uint64),
+        ("logprobs", Tensor),
+    ]
+
+    def __init__(self, **fields):
+        super().__init__(struct_size=ctypes.sizeof(Sampling), **fields)
+
+
 _p = ctypes.c_void_p
 _status = ctypes.c_int
 _events = ctypes.POINTER(ctypes.c_void_p)
@@ -88,6 +110,12 @@ def _load():
     _declare(lib, "clsm_softmax_backward_buffers_ex", _status, _p, ctypes.c_int, ctypes.c_int,
              Shape, ctypes.c_double, ctypes.POINTER(Options), _p, ctypes.c_size_t, _p,
              ctypes.c_size_t, _p, ctypes.c_size_t, _p, ctypes.c_size_t, ctypes.c_uint, _events,
+             ctypes.POINTER(_p))
+    _declare(lib, "clsm_sample_host", _status, _p, ctypes.c_int, ctypes.c_size_t, ctypes.c_size_t,
+             ctypes.c_double, ctypes.POINTER(Options), ctypes.POINTER(Sampling), _p, _p)
+    _declare(lib, "clsm_sample_buffers", _status, _p, ctypes.c_int, ctypes.c_size_t,
+             ctypes.c_size_t, ctypes.c_double, ctypes.POINTER(Options), ctypes.POINTER(Sampling),
+             _p, ctypes.c_size_t, _p, ctypes.c_size_t, ctypes.c_uint, _events,
              ctypes.POINTER(_p))
     _declare(lib, "clsm_alibi_slopes", _status, ctypes.c_int, ctypes.c_size_t, ctypes.c_double,
              ctypes.c_size_t, ctypes.c_size_t, _p)
