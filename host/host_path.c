@@ -3,8 +3,7 @@
 
 #include "internal.h"
 
-/* Takes an idle staging pair, or a new empty one; each thread in flight holds its own. */
-static clsm_staging *staging_take(clsm_context *ctx)
+clsm_staging *clsm_staging_take(clsm_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
     clsm_staging *s = ctx->idle_staging;
@@ -14,7 +13,7 @@ static clsm_staging *staging_take(clsm_context *ctx)
     return s ? s : calloc(1, sizeof *s);
 }
 
-static void staging_return(clsm_context *ctx, clsm_staging *s)
+void clsm_staging_return(clsm_context *ctx, clsm_staging *s)
 {
     pthread_mutex_lock(&ctx->lock);
     s->next = ctx->idle_staging;
@@ -32,8 +31,7 @@ static void staging_free_buffers(clsm_staging *s)
     s->capacity = 0;
 }
 
-/* The first count buffers of s, each of at least bytes. */
-static clsm_status staging_reserve(clsm_context *ctx, clsm_staging *s, size_t bytes, int count)
+clsm_status clsm_staging_reserve(clsm_context *ctx, clsm_staging *s, size_t bytes, int count)
 {
     if (s->capacity < bytes) {
         staging_free_buffers(s);
@@ -159,11 +157,11 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
 
     void *stats_out = r.opt.stats_out.host;
     status = clsm_options_to_device(ctx, &r);
-    clsm_staging *s = status == CLSM_SUCCESS ? staging_take(ctx) : NULL;
+    clsm_staging *s = status == CLSM_SUCCESS ? clsm_staging_take(ctx) : NULL;
     if (status == CLSM_SUCCESS && !s)
         status = CLSM_ERROR_OUT_OF_MEMORY;
     if (status == CLSM_SUCCESS)
-        status = staging_reserve(ctx, s, per_run * slice_bytes, 2);
+        status = clsm_staging_reserve(ctx, s, per_run * slice_bytes, 2);
     for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_run) {
         clsm_shape run = shape;
         run.outer = shape.outer - first < per_run ? shape.outer - first : per_run;
@@ -177,7 +175,7 @@ clsm_status clsm_softmax_host_ex(clsm_context *ctx, clsm_op op, clsm_dtype dtype
                                                          stats_out,
                                                          0, NULL, NULL));
     if (s)
-        staging_return(ctx, s);
+        clsm_staging_return(ctx, s);
     clsm_options_release(&r);
     return status;
 }
@@ -248,11 +246,11 @@ clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op, clsm_dt
         return status;
 
     status = clsm_options_to_device(ctx, &r);
-    clsm_staging *s = status == CLSM_SUCCESS ? staging_take(ctx) : NULL;
+    clsm_staging *s = status == CLSM_SUCCESS ? clsm_staging_take(ctx) : NULL;
     if (status == CLSM_SUCCESS && !s)
         status = CLSM_ERROR_OUT_OF_MEMORY;
     if (status == CLSM_SUCCESS)
-        status = staging_reserve(ctx, s, per_run * slice_bytes, x ? 3 : 2);
+        status = clsm_staging_reserve(ctx, s, per_run * slice_bytes, x ? 3 : 2);
     for (size_t first = 0; status == CLSM_SUCCESS && first < shape.outer; first += per_run) {
         clsm_shape run = shape;
         run.outer = shape.outer - first < per_run ? shape.outer - first : per_run;
@@ -261,7 +259,7 @@ clsm_status clsm_softmax_backward_host_ex(clsm_context *ctx, clsm_op op, clsm_dt
                               (const char *)y + skip, (const char *)dy + skip, (char *)dx + skip);
     }
     if (s)
-        staging_return(ctx, s);
+        clsm_staging_return(ctx, s);
     clsm_options_release(&r);
     return status;
 }

@@ -360,6 +360,12 @@ clsm_status clsm_launch_sample(clsm_context *ctx, const clsm_request *r, const c
 
 /* host_path.c */
 void clsm_staging_release_all(clsm_context *ctx);
+/* An idle set of staging buffers, or a new empty one (NULL: out of memory); each thread in
+ * flight holds its own, and gives it back. */
+clsm_staging *clsm_staging_take(clsm_context *ctx);
+void clsm_staging_return(clsm_context *ctx, clsm_staging *s);
+/* The first count buffers of s, each of at least bytes. */
+clsm_status clsm_staging_reserve(clsm_context *ctx, clsm_staging *s, size_t bytes, int count);
 /* The option tensors a host call reads, copied to device buffers for the whole call, and the
  * one it writes; released by clsm_options_release. */
 clsm_status clsm_options_to_device(clsm_context *ctx, clsm_request *r);

@@ -165,18 +165,27 @@ static void tensors_release(clsm_tensor *dev)
             clReleaseMemObject(dev[t].buffer);
 }
 
-/* Rows first .. first + count - 1: their logits copied in and sampled, the per-row tensors at
- * their first row. */
-static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem staged,
+/* Rows first .. first + count - 1: their logits handed to the device and sampled, the
+ * per-row tensors at their first row. A CPU device reads the caller's memory where it lies
+ * (staging NULL), which saves a copy of every logit; others copy into staging. Returns when
+ * the kernel is done, so that the tokens may be read on any queue and the logits are no
+ * longer needed. */
+static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem staging,
                               const clsm_tensor *dev, size_t first, size_t count,
                               const char *logits)
 {
     clsm_request r = c->r;
     r.shape.outer = count;
     r.bytes = count * r.shape.axis * clsm_dtype_size(r.dtype);
-    cl_event written;
-    cl_int err = clEnqueueWriteBuffer(ctx->queue, staged, CL_FALSE, 0, r.bytes, logits, 0, NULL,
-                                      &written);
+    cl_int err = CL_SUCCESS;
+    cl_event written = NULL;
+    cl_mem x = staging;
+    if (staging)
+        err = clEnqueueWriteBuffer(ctx->queue, staging, CL_FALSE, 0, r.bytes, logits, 0, NULL,
+                                   &written);
+    else
+        x = clCreateBuffer(ctx->cl, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, r.bytes,
+                           (void *)logits, &err);
     if (err != CL_SUCCESS)
         return clsm_status_from_cl(err);
     clsm_tensor at[CLSM_SAMPLE_TENSORS];
@@ -188,15 +197,19 @@ static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem st
         at[t].offset = first * element;
     }
     cl_event done;
-    clsm_status status = clsm_launch_sample(ctx, &r, &c->s, c->flags, staged, 0, at, first, 1,
-                                            &written, &done);
-    /* logits must be no longer needed when the call returns. */
-    clWaitForEvents(1, &written);
-    clReleaseEvent(written);
-    if (status != CLSM_SUCCESS)
-        return status;
-    clReleaseEvent(done);
-    return CLSM_SUCCESS;
+    clsm_status status = clsm_launch_sample(ctx, &r, &c->s, c->flags, x, 0, at, first,
+                                            written ? 1 : 0, written ? &written : NULL, &done);
+    if (status == CLSM_SUCCESS) {
+        status = clsm_status_from_cl(clWaitForEvents(1, &done));
+        clReleaseEvent(done);
+    } else if (written) {
+        clWaitForEvents(1, &written);
+    }
+    if (written)
+        clReleaseEvent(written);
+    if (!staging)
+        clReleaseMemObject(x);
+    return status;
 }
 
 clsm_status clsm_sample_host(clsm_context *ctx, clsm_dtype dtype, size_t rows, size_t vocab,
@@ -233,15 +246,16 @@ clsm_status clsm_sample_host(clsm_context *ctx, clsm_dtype dtype, size_t rows, s
         status = tensors_to_device(ctx, &c, dev);
     else
         memset(dev, 0, sizeof dev);
-    cl_int err = CL_SUCCESS;
-    cl_mem staged = status == CLSM_SUCCESS
-                        ? clCreateBuffer(ctx->cl, CL_MEM_READ_ONLY, per_run * row_bytes, NULL,
-                                         &err)
-                        : NULL;
-    if (status == CLSM_SUCCESS)
-        status = clsm_status_from_cl(err);
+    /* Elsewhere than on a CPU the logits go through the context's reused staging buffers, as
+     * the forward's x does: a new buffer each call cost its pages' first touch. */
+    int direct = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
+    clsm_staging *staging = status == CLSM_SUCCESS && !direct ? clsm_staging_take(ctx) : NULL;
+    if (status == CLSM_SUCCESS && !direct && !staging)
+        status = CLSM_ERROR_OUT_OF_MEMORY;
+    if (status == CLSM_SUCCESS && staging)
+        status = clsm_staging_reserve(ctx, staging, per_run * row_bytes, 1);
     for (size_t first = 0; status == CLSM_SUCCESS && first < rows; first += per_run)
-        status = sample_run(ctx, &c, staged, dev, first,
+        status = sample_run(ctx, &c, staging ? staging->buffers[0] : NULL, dev, first,
                             rows - first < per_run ? rows - first : per_run,
                             (const char *)logits + first * row_bytes);
     /* Read into scratch first, so that a failure leaves the caller's memory untouched. */
@@ -264,8 +278,8 @@ clsm_status clsm_sample_host(clsm_context *ctx, clsm_dtype dtype, size_t rows, s
             memcpy(logprobs, out + rows * sizeof(int32_t), rows * real);
     }
     free(out);
-    if (staged)
-        clReleaseMemObject(staged);
+    if (staging)
+        clsm_staging_return(ctx, staging);
     tensors_release(dev);
     clsm_options_release(&c.r);
     return status;
