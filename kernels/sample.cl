@@ -226,10 +226,6 @@ typedef struct {
     ulong lo, sub;  /* its chunk's start, and the length of a sub-block */
     real m, t;      /* the row's max and temperature */
     real inv_t;     /* 1/t */
-    /* Below floor_u no entry is kept (-inf: no bound): the vector paths skip such entries'
-     * weights unless need_all, the sum of all of them, is wanted. */
-    real floor_u;
-    int need_all;
     real min_p;
 } row_view;
 
@@ -531,10 +527,7 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
                     LANES_ADD(lo, hi, fixed_vec(weights_vec(v, u_vec(v, j))));
             } else {
                 for (; j + VEC <= to; j += VEC) {
-                    realv u = u_vec(v, j);
-                    if (!v->need_all && !any(u >= v->floor_u))
-                        continue;
-                    realv w = weights_vec(v, u);
+                    realv u = u_vec(v, j), w = weights_vec(v, u);
                     ulongv f = fixed_vec(w);
                     LANES_ADD(all_lo, all_hi, f);
                     LANES_ADD(lo, hi, kept_fixed_vec(v, cut, u, w, f, j));
@@ -579,10 +572,7 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
 #if VECTOR_ROW
         if (isfinite(v->m)) {
             for (; j + VEC <= to; j += VEC) {
-                realv u = u_vec(v, j);
-                if (!any(u >= v->floor_u))
-                    continue;
-                realv w = weights_vec(v, u);
+                realv u = u_vec(v, j), w = weights_vec(v, u);
                 ulong f[VEC];
                 *(ulongv *)f = kept_fixed_vec(v, cut, u, w, fixed_vec(w), j);
                 for (int i = 0; i < VEC; ++i) {
@@ -814,9 +804,6 @@ kernel void sample_rows(SAMPLE_ARGS)
         v.m = m;
         v.t = t > 0 ? t : (real)1; /* greedy rows' log-probabilities are at T = 1 */
         v.inv_t = 1 / v.t;
-        v.need_all = (flags & CLSM_SAMPLE_LOGPROBS) != 0;
-        /* Below 1/4 of min_p, with room for any rounding, no weight reaches min_p. */
-        v.floor_u = v.min_p > 0 ? m + (log2(v.min_p) - 2) * v.t * (real)M_LN2 : (real)-INFINITY;
 
         int live = !nan_seen && !bad && m != -INFINITY;
         int drawn_small = live && small, general = live && t > 0 && !small;
@@ -843,16 +830,12 @@ kernel void sample_rows(SAMPLE_ARGS)
             cut.jk = nth_tie(top_k_on ? &v : &idle, &cut, cut.vk, sel.need.lo, l_lo, l_hi,
                              &l_found, lid);
             cut.topk = top_k_on;
-            if (top_k_on)
-                v.floor_u = fmax(v.floor_u, u_of_key(cut.vk));
         }
 
         int top_p_on = general && p > 0;
         if (PHASE(top_p_on)) {
             row_view whole = top_p_on ? v : idle;
             whole.min_p = 0;
-            whole.need_all = 0;
-            whole.floor_u = top_k_on ? u_of_key(cut.vk) : (real)-INFINITY;
             u128 goal = top_p_goal(p, row_masses(&whole, &cut, l_lo, l_hi, lid).kept);
             selected sel = select_key(top_p_on ? &v : &idle, &cut, 1, goal, l_lo, l_hi, lid);
             cut.vp = sel.key;
@@ -864,8 +847,6 @@ kernel void sample_rows(SAMPLE_ARGS)
             cut.jp =
                 nth_tie(top_p_on ? &v : &idle, &cut, cut.vp, c + 1, l_lo, l_hi, &l_found, lid);
             cut.topp = top_p_on;
-            if (top_p_on)
-                v.floor_u = fmax(v.floor_u, u_of_key(cut.vp));
         }
 
         /* The draw of the general path, and the row's mass for its log-probability. */
