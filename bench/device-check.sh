@@ -145,4 +145,8 @@ csv=$build/device-check.csv
 "$bench" --csv "$@" >"$csv" || fail "clsoftmax-bench (its CSV so far: $csv)"
 "$python" "$root/bench/torch_softmax.py" "$csv" || fail "the torch comparison"
 say
+say "== 6. The sampling table on the device (bench/python_sample.py puts torch beside it where"
+say "   the clsoftmax Python package can be installed)"
+"$bench" --sampling "$@" || fail "clsoftmax-bench --sampling"
+say
 say "device-check: done; the benchmark's CSV is $csv"
