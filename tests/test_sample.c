@@ -312,6 +312,50 @@ Test(sample, every_token_lies_in_the_f64_kept_set)
     }
 }
 
+/* The same in every storage dtype, on the filters' main paths. */
+Test(sample, every_dtype_keeps_its_tokens_in_the_kept_set)
+{
+    enum { rows = 16, vocab = 3001 };
+    static const ref_sampling cases[] = {
+        {1, 50, 0.9f, 0}, {1, 0, 0, 0.05f}, {0.8f, 0, 0.9f, 0}, {1.3f, 200, 0, 0}, {1, 0, 0, 0}};
+    for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; ++d) {
+        ts_rng rng = ts_rng_seed(40 + d);
+        double *values = ts_malloc(rows * vocab * sizeof *values);
+        double *u = ts_malloc(rows * vocab * sizeof *u);
+        for (size_t i = 0; i < rows * vocab; ++i)
+            values[i] = ts_rng_uniform(&rng, -6, 6);
+        void *x = logits_of(dtypes[d], rows * vocab, values, u);
+        unsigned char *kept = ts_malloc(vocab);
+        double *probs = ts_malloc(vocab * sizeof *probs);
+        for (size_t c = 0; c < TS_CONFIGS; ++c) {
+            if (dtypes[d] == CLSM_F64 && !has_f64(ts_ctx[c]))
+                continue;
+            for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+                clsm_sampling s = CLSM_SAMPLING_INIT;
+                s.temperature = (float)cases[k].temperature;
+                s.top_k = cases[k].top_k;
+                s.top_p = (float)cases[k].top_p;
+                s.min_p = (float)cases[k].min_p;
+                s.seed = 5 + k;
+                int32_t tokens[rows];
+                sample(ts_ctx[c], dtypes[d], rows, vocab, &s, x, tokens, NULL);
+                for (size_t r = 0; r < rows; ++r) {
+                    if (top_p_margin(vocab, u + r * vocab, cases[k]) < TOP_P_MARGIN)
+                        continue;
+                    ref_sample_kept(vocab, u + r * vocab, cases[k], kept, probs);
+                    cr_assert(tokens[r] >= 0 && kept[tokens[r]], "%s %s case %zu row %zu: %d",
+                              ts_config_name(c), ts_dtype_name(dtypes[d]), k, r, tokens[r]);
+                }
+            }
+        }
+        free(values);
+        free(u);
+        free(x);
+        free(kept);
+        free(probs);
+    }
+}
+
 /* ---- the distribution ---- */
 
 /* Pearson's statistic of counts against probabilities, over the cells with p > 0, and its
