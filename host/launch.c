@@ -259,6 +259,8 @@ clsm_status clsm_launch_sample(clsm_context *ctx, const clsm_request *r, const c
     clsm_variant v = clsm_variant_of(r, CLSM_FAMILY_GROUP, 0);
     v.sample = 1;
     v.group_size = (long)sample_group_size(ctx);
+    if (r->dtype == CLSM_F64 && v.group_size > CLSM_SAMPLE_GROUP_F64)
+        v.group_size = CLSM_SAMPLE_GROUP_F64;
     if ((size_t)v.group_size > ctx->info.max_group_size)
         v.group_size = (long)ctx->info.max_group_size;
     clsm_status status;

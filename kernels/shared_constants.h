@@ -32,13 +32,15 @@
 /* Sampling (kernels/sample.cl): top-k up to CLSM_SAMPLE_SMALL_K is found in one pass from
  * per-work-item candidate lists; each work-item's chunk is cut into sub-blocks (a CPU's
  * single work-item CLSM_SAMPLE_SUBS_CPU, a GPU's CLSM_SAMPLE_SUBS), so that finding the drawn
- * entry reads one of them again; GPUs take a row with
- * CLSM_SAMPLE_GROUP work-items, whose candidate lists fill 16 KiB of local memory (24 KiB
- * f64). The flags say which of the call's tensors are set. */
+ * entry reads one of them again; GPUs take a row with CLSM_SAMPLE_GROUP work-items (f64:
+ * CLSM_SAMPLE_GROUP_F64), whose local arrays then take 25 KiB (f32) and 17 KiB (f64) of the
+ * 32 KiB every device has: 32 f64 work-items took 33.5 KiB, which oclgrind refused. The
+ * flags say which of the call's tensors are set. */
 #define CLSM_SAMPLE_SMALL_K 64
 #define CLSM_SAMPLE_SUBS 16
 #define CLSM_SAMPLE_SUBS_CPU 128
 #define CLSM_SAMPLE_GROUP 32
+#define CLSM_SAMPLE_GROUP_F64 16
 #define CLSM_SAMPLE_TEMPERATURES 1
 #define CLSM_SAMPLE_TOP_KS 2
 #define CLSM_SAMPLE_TOP_PS 4
