@@ -19,10 +19,10 @@ static ts_cl cl;
 static clsm_context *ctx;
 
 /*
- * The tensors of a call: the first input (x, or the backward's y), the second (dy) and the
- * output (y, or dx). On the host path they live in one arena, a region each, so that any
- * overlap can be set up and any write seen; on the buffers path each has a buffer of a
- * region's bytes.
+ * The tensors of a call: the first input (x, the backward's y, sampling's logits), the second
+ * (dy) and the output (y, dx, sampling's tokens). On the host path they live in one arena, a
+ * region each, so that any overlap can be set up and any write seen; on the buffers path each
+ * has a buffer of a region's bytes.
  */
 enum { FIRST, SECOND, OUTPUT, TENSORS };
 #define REGION 512
@@ -35,6 +35,16 @@ static cl_mem buffers[TENSORS];
 static const clsm_shape small = {2, 8, 3}; /* 48 elements: 384 bytes of F64 */
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A scalar sampling call's, whose valid call (valid()) takes [6, 8, 1], small's elements. */
+static const clsm_sampling scalars = {.struct_size = sizeof(clsm_sampling), .temperature = 1,
+                                      .top_k = 5, .top_p = 0.9f, .seed = 7};
+
+/* A shape's elements as sampling's rows: [outer * inner, axis, 1]. */
+static clsm_shape shape_for(const ts_entry *e, clsm_shape s)
+{
+    return e->sample ? (clsm_shape){s.outer * s.inner, s.axis, 1} : s;
+}
+
 static bool has_tensor(const ts_entry *e, int t)
 {
     return t != SECOND || e->inputs == 2;
@@ -42,8 +52,9 @@ static bool has_tensor(const ts_entry *e, int t)
 
 static const char *tensor_name(const ts_entry *e, int t)
 {
-    static const char *const forward[] = {"x", "", "y"}, *const backward[] = {"y", "dy", "dx"};
-    return e->inputs == 2 ? backward[t] : forward[t];
+    static const char *const forward[] = {"x", "", "y"}, *const backward[] = {"y", "dy", "dx"},
+                             *const sample[] = {"logits", "", "tokens"};
+    return e->sample ? sample[t] : e->inputs == 2 ? backward[t] : forward[t];
 }
 
 /* The inputs hold a forward output (y) and a gradient (dy), as F32; the output sentinels. */
@@ -86,7 +97,8 @@ TestSuite(bad_context);
 /* A valid F32 call of e on the fixture's tensors, for a case to spoil one argument of. */
 static ts_args valid(const ts_entry *e)
 {
-    ts_args a = {.ctx = ctx, .op = CLSM_SOFTMAX, .dtype = CLSM_F32, .shape = small, .scale = 1};
+    ts_args a = {.ctx = ctx, .op = CLSM_SOFTMAX, .dtype = CLSM_F32, .shape = shape_for(e, small),
+                 .scale = 1, .sampling = &scalars};
     if (e->buffers) {
         a.in_buffer[0] = buffers[FIRST];
         a.in_buffer[1] = buffers[SECOND];
@@ -218,6 +230,9 @@ Test(bad_input, null_context_unknown_op_or_dtype_and_non_finite_scale)
     TS_FOR_EACH_ENTRY(e)
     {
         for (size_t k = 0; k < N_OF(cases); k++) {
+            /* Sampling takes no op. */
+            if (e->sample && cases[k].op != CLSM_SOFTMAX && cases[k].op != CLSM_LOG_SOFTMAX)
+                continue;
             ts_args a = valid(e);
             a.ctx = cases[k].no_ctx ? NULL : ctx;
             a.op = (clsm_op)cases[k].op;
@@ -312,6 +327,9 @@ Test(bad_input, element_and_byte_counts_that_overflow)
     TS_FOR_EACH_ENTRY(e)
     {
         for (size_t k = 0; k < N_OF(cases); k++) {
+            /* Sampling's rows are [outer, axis]. */
+            if (e->sample && cases[k].shape.inner != 1)
+                continue;
             char what[96];
             snprintf(what, sizeof what, "%s shape [%zu,%zu,%zu]", ts_dtype_name(cases[k].dtype),
                      cases[k].shape.outer, cases[k].shape.axis, cases[k].shape.inner);
@@ -331,9 +349,11 @@ static void without_tensors(ts_args *a)
 
 Test(bad_input, validation_order)
 {
-    const clsm_shape huge = {SIZE_MAX / 2, 3, 1}, none = {3, 0, 2};
+    const clsm_shape huge = {SIZE_MAX / 2, 3, 1};
     TS_FOR_EACH_ENTRY(e)
     {
+        /* Sampling's empty call has no rows: with rows, an empty vocabulary writes tokens. */
+        const clsm_shape none = e->sample ? (clsm_shape){0, 3, 1} : (clsm_shape){3, 0, 2};
         ts_args a = valid(e);
         a.ctx = NULL;
         a.shape = huge;
@@ -344,7 +364,8 @@ Test(bad_input, validation_order)
         expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "NaN scale before overflow");
         a.scale = 1;
         a.op = (clsm_op)9;
-        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "unknown op before overflow");
+        if (!e->sample)
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "unknown op before overflow");
         a = valid(e);
         a.shape = huge;
         without_tensors(&a);
@@ -399,7 +420,9 @@ Test(bad_input, host_output_partly_overlapping_an_input)
     };
     TS_FOR_EACH_ENTRY(e)
     {
-        if (e->buffers)
+        /* Sampling's tokens are not the logits' size, nor ever in place: its overlaps are
+         * its own. */
+        if (e->buffers || e->sample)
             continue;
         for (int t = FIRST; t < OUTPUT; t++) {
             if (!has_tensor(e, t))
@@ -432,14 +455,14 @@ Test(bad_input, host_output_partly_overlapping_an_input)
  * succeeds with the reference's result. */
 Test(bad_input, host_adjacent_tensors_and_overlapping_inputs_are_accepted)
 {
-    const clsm_shape s = {2, 8, 2}; /* 32 F32 elements, 128 bytes */
-    const size_t n = ts_count(s);
     const struct {
         size_t first, second, output; /* byte offsets in the arena */
     } cases[] = {{0, 600, 128}, {128, 600, 0}, {0, 4, 132}, {4, 0, 132}, {0, 0, 128},
                  {192, 128, 0}, {0, 128, 256}};
     TS_FOR_EACH_ENTRY(e)
     {
+        const clsm_shape s = shape_for(e, (clsm_shape){2, 8, 2}); /* 32 F32 elements, 128 bytes */
+        const size_t n = ts_count(s);
         if (e->buffers)
             continue;
         for (size_t k = 0; k < N_OF(cases); k++) {
@@ -452,7 +475,8 @@ Test(bad_input, host_adjacent_tensors_and_overlapping_inputs_are_accepted)
             fill_tensors();
             ts_fill_sentinel(arena + cases[k].output, n * 4);
             const ts_data d = {CLSM_SOFTMAX, CLSM_F32, s, 0.5f, NULL,
-                               {arena + cases[k].first, arena + cases[k].second}};
+                               {arena + cases[k].first, arena + cases[k].second},
+                               e->sample ? &scalars : NULL};
             ts_args a = valid(e);
             a.shape = s;
             a.scale = d.scale;
@@ -481,6 +505,9 @@ Test(bad_input, buffer_offsets_not_a_multiple_of_the_element_size)
             continue;
         for (int t = 0; t < TENSORS; t++) {
             for (size_t k = 0; has_tensor(e, t) && k < N_OF(cases); k++) {
+                /* Tokens are int32_t in every dtype. */
+                if (e->sample && t == OUTPUT && cases[k].offset % 4 == 0)
+                    continue;
                 char what[96];
                 snprintf(what, sizeof what, "%s %s offset %zu", ts_dtype_name(cases[k].dtype),
                          tensor_name(e, t), cases[k].offset);
@@ -495,9 +522,10 @@ Test(bad_input, buffer_offsets_not_a_multiple_of_the_element_size)
 
 Test(bad_input, buffers_too_small_for_offset_and_extent)
 {
-    const clsm_shape fits = {2, 8, 8}; /* 128 F32 elements: a region exactly */
     TS_FOR_EACH_ENTRY(e)
     {
+        /* 128 F32 elements: a region exactly; sampling's 128 tokens too. */
+        const clsm_shape fits = e->sample ? (clsm_shape){128, 1, 1} : (clsm_shape){2, 8, 8};
         if (!e->buffers)
             continue;
         for (int t = 0; t < TENSORS; t++) {
@@ -604,9 +632,9 @@ Test(bad_input, bad_wait_lists)
         {2, with_null, "a NULL event in the list"},
         {2, with_foreign, "an event of another context"},
     };
-    const clsm_shape none = {2, 0, 3};
     TS_FOR_EACH_ENTRY(e)
     {
+        const clsm_shape none = e->sample ? (clsm_shape){0, 2, 1} : (clsm_shape){2, 0, 3};
         for (size_t k = 0; e->buffers && k < N_OF(lists); k++) {
             for (int empty = 0; empty < 2; empty++) {
                 char what[96];
@@ -640,7 +668,9 @@ Test(bad_input, buffer_output_partly_overlapping_an_input)
     cl_mem shared = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE, REGION);
     TS_FOR_EACH_ENTRY(e)
     {
-        for (int t = FIRST; e->buffers && t < OUTPUT; t++) {
+        /* Sampling's tokens are not the logits' size, nor ever in place: its overlaps are
+         * its own. */
+        for (int t = FIRST; e->buffers && !e->sample && t < OUTPUT; t++) {
             for (size_t k = 0; has_tensor(e, t) && k < N_OF(cases); k++) {
                 char what[96];
                 snprintf(what, sizeof what, "%s at byte %zu, %s at byte %zu", tensor_name(e, t),
@@ -704,12 +734,13 @@ Test(bad_input, buffer_overlap_through_sub_buffers)
             snprintf(what, sizeof what, "%s in the parent at 0, %s in sub-buffer [1,3)",
                      tensor_name(e, t), tensor_name(e, OUTPUT));
             expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
-            /* The same bytes through a sub-buffer and its parent are in place: allowed. */
+            /* The same bytes through a sub-buffer and its parent are in place: allowed, but
+             * for sampling, which has no in place. */
             set_buffer(&a, t, b1, 0);
             set_buffer(&a, OUTPUT, parent, align);
             snprintf(what, sizeof what, "%s in place on %s through a sub-buffer",
                      tensor_name(e, OUTPUT), tensor_name(e, t));
-            expect(e, a, CLSM_SUCCESS, what);
+            expect(e, a, e->sample ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS, what);
         }
         if (e->buffers && e->inputs == 2) {
             ts_args a = valid(e);
@@ -732,15 +763,14 @@ Test(bad_input, buffer_overlap_through_sub_buffers)
  * call succeeds with the reference's result. */
 Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
 {
-    const clsm_shape s = {2, 8, 2}; /* 32 F32 elements, 128 bytes */
-    const size_t n = ts_count(s);
     const struct {
         size_t first, second, output;
     } cases[] = {{0, 600, 128}, {128, 600, 0}, {0, 4, 132}, {4, 0, 132}, {0, 0, 128},
                  {192, 128, 0}};
-    float *got = ts_alloc(CLSM_F32, n);
+    float *got = ts_alloc(CLSM_F32, 32);
     TS_FOR_EACH_ENTRY(e)
     {
+        const clsm_shape s = shape_for(e, (clsm_shape){2, 8, 2}); /* 32 F32 elements, 128 bytes */
         for (size_t k = 0; e->buffers && k < N_OF(cases); k++) {
             if (e->inputs == 1 && cases[k].second != 600)
                 continue;
@@ -749,7 +779,8 @@ Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
                      cases[k].first, cases[k].second, cases[k].output);
             fill_tensors();
             const ts_data d = {CLSM_LOG_SOFTMAX, CLSM_F32, s, 2.0f, NULL,
-                               {arena + cases[k].first, arena + cases[k].second}};
+                               {arena + cases[k].first, arena + cases[k].second},
+                               e->sample ? &scalars : NULL};
             cl_mem b = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, TENSORS * REGION, arena);
             ts_args a = valid(e);
             a.op = d.op;
@@ -760,7 +791,7 @@ Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
             set_buffer(&a, OUTPUT, b, cases[k].output);
             clsm_status st = e->call(&a);
             cr_assert_eq(st, CLSM_SUCCESS, "%s, %s: %s", e->name, what, clsm_status_string(st));
-            ts_cl_read(cl.queue, b, cases[k].output, n * 4, got);
+            ts_cl_read(cl.queue, b, cases[k].output, ts_output_bytes(e, &d), got);
             ts_report r = ts_check_result(e, &d, got);
             cr_assert(r.ok, "%s, %s: %s", e->name, what, r.msg);
             clReleaseMemObject(b);
@@ -988,7 +1019,7 @@ Test(bad_input, backward_kv_lengths)
             }
             fill_tensors();
             const ts_data d = {CLSM_LOG_SOFTMAX, CLSM_F32, rows_shape, 1.0, &o,
-                               {region(FIRST), region(SECOND), x_host}};
+                               {region(FIRST), region(SECOND), x_host}, NULL};
             float *dx = ts_alloc(CLSM_F32, ts_count(rows_shape));
             ts_run_checked(e, ctx, &d, dx, what);
             free(dx);
@@ -1049,6 +1080,10 @@ Test(empty, every_entry_point_succeeds_and_writes_nothing)
     TS_FOR_EACH_ENTRY(e)
     {
         for (size_t k = 0; k < N_OF(empty_shapes); k++) {
+            /* Sampling's empty call has no rows, and a vocabulary past INT32_MAX is refused
+             * even then. */
+            if (e->sample && (empty_shapes[k].outer != 0 || empty_shapes[k].axis > INT32_MAX))
+                continue;
             char what[96];
             snprintf(what, sizeof what, "shape [%zu,%zu,%zu]", empty_shapes[k].outer,
                      empty_shapes[k].axis, empty_shapes[k].inner);
