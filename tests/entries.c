@@ -2,11 +2,13 @@
 #include "entries.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reference.h"
+#include "sample_reference.h"
 
 static clsm_status call_host(const ts_args *a)
 {
@@ -61,30 +63,50 @@ static clsm_status call_backward_buffers_ex(const ts_args *a)
         a->out_offset, a->num_events, a->events, a->event);
 }
 
+static clsm_status call_sample_host(const ts_args *a)
+{
+    return clsm_sample_host(a->ctx, a->dtype, a->shape.outer, a->shape.axis, a->scale,
+                            a->options, a->sampling, a->in[0], a->out);
+}
+
+static clsm_status call_sample_buffers(const ts_args *a)
+{
+    return clsm_sample_buffers(a->ctx, a->dtype, a->shape.outer, a->shape.axis, a->scale,
+                               a->options, a->sampling, a->in_buffer[0], a->in_offset[0],
+                               a->out_buffer, a->out_offset, a->num_events, a->events,
+                               a->event);
+}
+
 const ts_entry ts_entries[TS_ENTRIES] = {
-    {"host", 1, false, false, call_host},
-    {"buffers", 1, true, false, call_buffers},
-    {"host_ex", 1, false, true, call_host_ex},
-    {"buffers_ex", 1, true, true, call_buffers_ex},
-    {"backward_host", 2, false, false, call_backward_host},
-    {"backward_buffers", 2, true, false, call_backward_buffers},
-    {"backward_host_ex", 2, false, true, call_backward_host_ex},
-    {"backward_buffers_ex", 2, true, true, call_backward_buffers_ex},
+    {"host", 1, false, false, call_host, false},
+    {"buffers", 1, true, false, call_buffers, false},
+    {"host_ex", 1, false, true, call_host_ex, false},
+    {"buffers_ex", 1, true, true, call_buffers_ex, false},
+    {"backward_host", 2, false, false, call_backward_host, false},
+    {"backward_buffers", 2, true, false, call_backward_buffers, false},
+    {"backward_host_ex", 2, false, true, call_backward_host_ex, false},
+    {"backward_buffers_ex", 2, true, true, call_backward_buffers_ex, false},
+    {"sample_host", 1, false, true, call_sample_host, true},
+    {"sample_buffers", 1, true, true, call_sample_buffers, true},
 };
 
-const size_t ts_entry_indices[TS_ENTRIES] = {0, 1, 2, 3, 4, 5, 6, 7};
+const size_t ts_entry_indices[TS_ENTRIES] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 /* The tensors of a call, and where each sits on the buffers path: its offset and the pad
  * after it, in its own elements, no two alike, so that a kernel reading one tensor's offset
  * for another's reads the wrong elements. */
-enum { IN0, IN1, OUT, IN2, MASK, SINKS, STATS_IN, ALIBI, KV, STATS_OUT, SLOTS };
+enum {
+    IN0, IN1, OUT, IN2, MASK, SINKS, STATS_IN, ALIBI, KV, STATS_OUT, /* options: MASK .. */
+    TEMPS, TOP_KS, TOP_PS, MIN_PS, SEEDS, LOGPROBS, SLOTS             /* sampling: TEMPS .. */
+};
 _Static_assert(SLOTS == TS_SLOTS, "ts_staged holds every slot");
 static const struct {
     size_t offset, pad;
 } places[SLOTS] = {
     [IN0] = {3, 5},  [IN1] = {7, 2},       [OUT] = {5, 3},        [IN2] = {12, 10},
     [MASK] = {11, 4}, [SINKS] = {2, 6},    [STATS_IN] = {13, 1},  [ALIBI] = {6, 9},
-    [KV] = {4, 8},   [STATS_OUT] = {9, 7},
+    [KV] = {4, 8},   [STATS_OUT] = {9, 7}, [TEMPS] = {8, 11},     [TOP_KS] = {10, 12},
+    [TOP_PS] = {14, 13}, [MIN_PS] = {1, 14}, [SEEDS] = {15, 16},  [LOGPROBS] = {16, 15},
 };
 
 static ts_report failed(const char *fmt, const char *detail)
@@ -113,6 +135,26 @@ size_t ts_mask_elements(const clsm_options *o, clsm_shape shape)
            1;
 }
 
+size_t ts_output_bytes(const ts_entry *e, const ts_data *d)
+{
+    return e->sample ? d->shape.outer * sizeof(int32_t)
+                     : ts_count(d->shape) * ts_dtype_size(d->dtype);
+}
+
+/* Where a sampling struct holds the tensor of each slot TEMPS .. LOGPROBS. */
+static const size_t sampling_members[SLOTS] = {
+    [TEMPS] = offsetof(clsm_sampling, temperatures),
+    [TOP_KS] = offsetof(clsm_sampling, top_ks),
+    [TOP_PS] = offsetof(clsm_sampling, top_ps),
+    [MIN_PS] = offsetof(clsm_sampling, min_ps),
+    [SEEDS] = offsetof(clsm_sampling, seeds),
+    [LOGPROBS] = offsetof(clsm_sampling, logprobs)};
+
+static const clsm_tensor *sampling_tensor(const clsm_sampling *s, int slot)
+{
+    return (const clsm_tensor *)(const void *)((const char *)s + sampling_members[slot]);
+}
+
 /* Each tensor's element size and byte count for d; 0 bytes where the call has no such tensor. */
 static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, size_t elem[SLOTS],
                          size_t bytes[SLOTS])
@@ -125,9 +167,19 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
     elem[SINKS] = elem[STATS_IN] = elem[STATS_OUT] = elem[ALIBI] = rs;
     elem[KV] = sizeof(int32_t);
     elem[MASK] = o ? ts_mask_element_size(o->mask_type) : 1;
+    elem[TEMPS] = elem[TOP_PS] = elem[MIN_PS] = sizeof(float);
+    elem[TOP_KS] = sizeof(uint32_t);
+    elem[SEEDS] = sizeof(uint64_t);
+    elem[LOGPROBS] = rs;
     bytes[IN0] = n * es;
     bytes[IN1] = e->inputs == 2 ? n * es : 0;
-    bytes[OUT] = out ? n * es : 0;
+    bytes[OUT] = out ? ts_output_bytes(e, d) : 0;
+    if (e->sample) {
+        elem[OUT] = sizeof(int32_t);
+        for (int slot = TEMPS; slot < SLOTS; slot++)
+            if (sampling_tensor(d->sampling, slot)->host)
+                bytes[slot] = d->shape.outer * elem[slot];
+    }
     if (!o)
         return;
     bytes[IN2] = e->inputs == 2 && d->in[2] ? n * es : 0;
@@ -149,6 +201,8 @@ static void tensor_sizes(const ts_entry *e, const ts_data *d, const void *out, s
 static const void *input_data(const ts_data *d, int slot)
 {
     const clsm_options *o = d->options;
+    if (slot >= TEMPS)
+        return sampling_tensor(d->sampling, slot)->host;
     switch (slot) {
     case IN0:
         return d->in[0];
@@ -167,6 +221,18 @@ static const void *input_data(const ts_data *d, int slot)
     default:
         return o->stats_in.host;
     }
+}
+
+/* The host array that receives a written tensor other than the output: the statistics or the
+ * log-probabilities. */
+static void *written_host(const ts_data *d, int slot)
+{
+    return slot == STATS_OUT ? d->options->stats_out.host : d->sampling->logprobs.host;
+}
+
+static bool written_beside_output(int slot)
+{
+    return slot == STATS_OUT || slot == LOGPROBS;
 }
 
 /* The slot whose memory the output is, OUT itself when apart. */
@@ -193,8 +259,8 @@ static ts_report stage_host(ts_staged *s, ts_args *a, const size_t bytes[SLOTS])
             else
                 ts_fill_sentinel(s->out, bytes[OUT]);
             memcpy(s->before[OUT], s->out, bytes[OUT]);
-        } else if (slot == STATS_OUT) {
-            ts_fill_sentinel(d->options->stats_out.host, bytes[slot]);
+        } else if (written_beside_output(slot)) {
+            ts_fill_sentinel(written_host(d, slot), bytes[slot]);
             ts_fill_sentinel(s->before[slot], bytes[slot]);
         } else {
             memcpy(s->before[slot], input_data(d, slot), bytes[slot]);
@@ -247,8 +313,8 @@ static ts_report stage_buffers(ts_staged *s, clsm_context *ctx, ts_args *a,
         if (bytes[slot] == 0 || (slot == OUT && out_slot != OUT) ||
             (slot == IN1 && s->alias == TS_ON_BOTH))
             continue;
-        const bool written = slot == out_slot || slot == STATS_OUT;
-        const void *data = slot == OUT || slot == STATS_OUT ? NULL : input_data(d, slot);
+        const bool written = slot == out_slot || written_beside_output(slot);
+        const void *data = slot == OUT || written_beside_output(slot) ? NULL : input_data(d, slot);
         r = stage_buffer(s, c, slot, data, bytes[slot], elem[slot],
                          written ? CL_MEM_READ_WRITE : CL_MEM_READ_ONLY);
     }
@@ -268,12 +334,20 @@ static ts_report stage_buffers(ts_staged *s, clsm_context *ctx, ts_args *a,
                                   [ALIBI] = &s->options.alibi_slopes,
                                   [KV] = &s->options.kv_lengths,
                                   [STATS_OUT] = &s->options.stats_out};
-        for (int slot = MASK; slot < SLOTS; slot++) {
+        for (int slot = MASK; slot <= STATS_OUT; slot++) {
             tensors[slot]->host = NULL;
             tensors[slot]->buffer = s->buffer[slot];
             tensors[slot]->offset = s->offset[slot];
         }
         a->options = &s->options;
+    }
+    if (d->sampling) {
+        s->sampling = *d->sampling;
+        for (int slot = TEMPS; slot < SLOTS; slot++) {
+            clsm_tensor *t = (clsm_tensor *)(void *)((char *)&s->sampling + sampling_members[slot]);
+            *t = (clsm_tensor){NULL, s->buffer[slot], s->offset[slot]};
+        }
+        a->sampling = &s->sampling;
     }
     return r;
 }
@@ -283,9 +357,15 @@ ts_report ts_stage(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_al
 {
     *s = (ts_staged){.entry = e, .data = d, .alias = alias, .out = out};
     *a = (ts_args){.ctx = ctx, .op = d->op, .dtype = d->dtype, .shape = d->shape,
-                   .scale = d->scale, .options = e->options ? d->options : NULL, .out = out};
+                   .scale = d->scale, .options = e->options ? d->options : NULL, .out = out,
+                   .sampling = d->sampling};
     if (d->options && !e->options)
         return failed("%s takes no options", e->name);
+    if (e->sample != (d->sampling != NULL))
+        return failed("%s: a sampling struct is for the sampling entries, which need one",
+                      e->name);
+    if (e->sample && (d->shape.inner != 1 || alias != TS_APART))
+        return failed("%s takes [rows, vocab, 1] apart from its output", e->name);
     if (alias != TS_APART && !out)
         return failed("%s", "an output in place needs out");
     if (e->inputs == 1 && (alias == TS_ON_IN1 || alias == TS_ON_BOTH))
@@ -313,7 +393,9 @@ static const char *const slot_names[SLOTS] = {
     [IN0] = "the first input", [IN1] = "the second input", [OUT] = "the output",
     [IN2] = "x",               [MASK] = "the mask",         [SINKS] = "the sinks",
     [STATS_IN] = "stats_in",   [ALIBI] = "the ALiBi slopes", [KV] = "kv_lengths",
-    [STATS_OUT] = "stats_out"};
+    [STATS_OUT] = "stats_out", [TEMPS] = "temperatures",    [TOP_KS] = "top_ks",
+    [TOP_PS] = "top_ps",       [MIN_PS] = "min_ps",         [SEEDS] = "seeds",
+    [LOGPROBS] = "logprobs"};
 
 static ts_report unstage_host(ts_staged *s, clsm_status status)
 {
@@ -323,10 +405,10 @@ static ts_report unstage_host(ts_staged *s, clsm_status status)
         if (!s->before[slot])
             continue;
         /* The output aliases a copy of its input, in out: the input itself must hold too. */
-        const bool written = slot == OUT || slot == STATS_OUT;
-        const void *now = slot == OUT         ? s->out
-                          : slot == STATS_OUT ? d->options->stats_out.host
-                                              : input_data(d, slot);
+        const bool written = slot == OUT || written_beside_output(slot);
+        const void *now = slot == OUT                     ? s->out
+                          : written_beside_output(slot) ? written_host(d, slot)
+                                                          : input_data(d, slot);
         if (!written || status != CLSM_SUCCESS)
             r = compare(now, s->before[slot], s->bytes[slot], slot_names[slot]);
     }
@@ -349,7 +431,7 @@ static ts_report unstage_buffers(ts_staged *s, clsm_status status)
             free(now);
             return failed("%s", "clEnqueueReadBuffer failed");
         }
-        const bool written = slot == out_slot || slot == STATS_OUT;
+        const bool written = slot == out_slot || written_beside_output(slot);
         if (!written || status != CLSM_SUCCESS) {
             r = compare(now, s->before[slot], total, slot_names[slot]);
         } else {
@@ -361,7 +443,7 @@ static ts_report unstage_buffers(ts_staged *s, clsm_status status)
             r = compare(now, s->before[slot], s->offset[slot], before);
             if (r.ok)
                 r = compare(now + end, s->before[slot] + end, total - end, past);
-            void *to = slot == STATS_OUT ? s->data->options->stats_out.host : s->out;
+            void *to = slot == out_slot ? s->out : written_host(s->data, slot);
             memcpy(to, now + s->offset[slot], s->bytes[slot]);
         }
         free(now);
@@ -407,8 +489,69 @@ ts_report ts_run(const ts_entry *e, clsm_context *ctx, const ts_data *d, ts_alia
     return r.ok ? u : r;
 }
 
+/* The value row r takes of a per-row f32 tensor, or the scalar without one. */
+static float row_value(const clsm_tensor *t, float scalar, size_t r)
+{
+    return t->host ? ((const float *)t->host)[r] : scalar;
+}
+
+static float clamped_fraction(float p)
+{
+    return fminf(fmaxf(p, 0.0f), 1.0f); /* NaN: 0 */
+}
+
+/* Sampling's tokens and log-probabilities, row by row against the logits as the compute type
+ * forms them. The buffers path cannot refuse per-row values, and its rules hold for them: a
+ * temperature negative or not finite gives -1 and NaN, top_p and min_p are clamped. */
+static ts_report check_sample(const ts_entry *e, const ts_data *d, const int32_t *tokens)
+{
+    const size_t rows = d->shape.outer, vocab = d->shape.axis;
+    const clsm_sampling *s = d->sampling;
+    const clsm_options *o = e->options ? d->options : NULL;
+    const clsm_dtype rd = ts_stats_dtype(d->dtype);
+    /* A double scale is rounded once to float but for F64. */
+    const double scale = d->dtype == CLSM_F64 ? d->scale : (double)(float)d->scale;
+    const double eps = d->dtype == CLSM_F64 ? 0x1p-52 : 0x1p-23;
+    /* The cap's tanh may move each u by the allowance, so two of them apart by twice it. */
+    const double tol = 2 * ts_softcap_allowance(d->dtype, o);
+    double *u = malloc(rows * vocab * sizeof *u + 1);
+    if (!u)
+        return failed("%s", "out of host memory");
+    ref_logits(d->dtype, d->shape, scale, o, d->in[0], u);
+    ts_report r = {true, ""};
+    for (size_t i = 0; i < rows && r.ok; i++) {
+        const float t = row_value(&s->temperatures, s->temperature, i);
+        const uint32_t k = s->top_ks.host ? ((const uint32_t *)s->top_ks.host)[i] : s->top_k;
+        const double lp = s->logprobs.host ? ts_load(rd, s->logprobs.host, i) : 0;
+        const char *why = NULL;
+        /* An empty row reads no parameter: -1 and -inf whatever they hold. */
+        if ((!(t >= 0) || isinf(t)) && vocab > 0) {
+            if (tokens[i] != -1)
+                why = "a bad temperature gives -1";
+            else if (s->logprobs.host && !isnan(lp))
+                why = "a bad temperature gives logprob NaN";
+        } else {
+            const ref_sampling rs = {t, k,
+                                     clamped_fraction(row_value(&s->top_ps, s->top_p, i)),
+                                     clamped_fraction(row_value(&s->min_ps, s->min_p, i))};
+            why = ref_sample_judge(vocab, u + i * vocab, rs, tol, tokens[i]);
+            if (!why && s->logprobs.host)
+                why = ref_logprob_judge(vocab, u + i * vocab, t, tokens[i], lp, eps, tol);
+        }
+        if (why) {
+            r.ok = false;
+            snprintf(r.msg, sizeof r.msg, "row %zu of %zu: token %d, logprob %.9g: %s", i, rows,
+                     (int)tokens[i], lp, why);
+        }
+    }
+    free(u);
+    return r;
+}
+
 ts_report ts_check_result(const ts_entry *e, const ts_data *d, const void *out)
 {
+    if (e->sample)
+        return check_sample(e, d, out);
     const size_t n = ts_count(d->shape), slices = d->shape.outer * d->shape.inner;
     const clsm_options *o = e->options ? d->options : NULL;
     double *want = malloc(n * sizeof *want + 1);
@@ -453,7 +596,7 @@ void ts_options_make(ts_options *t, const ts_entry *e, clsm_dtype dtype, clsm_sh
     const clsm_dtype sd = ts_stats_dtype(dtype);
     const size_t slices = shape.outer * shape.inner;
     t->stats = malloc(2 * slices * ts_dtype_size(sd) + 1);
-    if (e->inputs == 1)
+    if (e->inputs == 1 && !e->sample)
         t->o.stats_out.host = t->stats;
     t->o.softcap = 30.0f;
     if (shape.inner != 1)
@@ -475,11 +618,15 @@ void ts_options_make(ts_options *t, const ts_entry *e, clsm_dtype dtype, clsm_sh
         mask[i] = ts_rng_below(&r, 6) == 0 ? -INFINITY : (float)ts_rng_uniform(&r, -3, 3);
     t->mask = t->o.mask.host = mask;
     t->o.causal = 1;
-    t->o.causal_offset = (ptrdiff_t)(shape.axis - rows);
+    /* Sampling draws from the entries a row keeps: with the KV length below, offset 0 aligns
+     * each row to the bottom right of its kept columns, so that every row keeps some. */
+    t->o.causal_offset = e->sample ? 0 : (ptrdiff_t)(shape.axis - rows);
     t->o.window = shape.axis / 2 + 1;
-    t->sinks = t->o.sinks.host = malloc(heads * ts_dtype_size(sd) + 1);
-    for (size_t h = 0; t->sinks && h < heads; h++)
-        ts_store(sd, t->sinks, h, ts_rng_uniform(&r, -2, 2));
+    if (!e->sample) {
+        t->sinks = t->o.sinks.host = malloc(heads * ts_dtype_size(sd) + 1);
+        for (size_t h = 0; t->sinks && h < heads; h++)
+            ts_store(sd, t->sinks, h, ts_rng_uniform(&r, -2, 2));
+    }
     t->slopes = t->o.alibi_slopes.host = malloc(heads * ts_dtype_size(sd) + 1);
     if (t->slopes)
         clsm_alibi_slopes(sd, heads, 8.0, 0, heads, t->slopes);
@@ -493,5 +640,72 @@ void ts_options_free(ts_options *t)
     free(t->sinks);
     free(t->mask);
     free(t->slopes);
+    memset(t, 0, sizeof *t);
+}
+
+/* The cases of ts_sampling_make: temperature, top_k, top_p, min_p. */
+static const struct {
+    float temperature;
+    uint32_t top_k;
+    float top_p, min_p;
+} sampling_cases[8] = {{0, 0, 0, 0},     {1, 0, 0, 0},      {0.8f, 50, 0.9f, 0},
+                       {1, 0, 0, 0.05f}, {1.3f, 0, 0.7f, 0}, {1, 200, 0, 0},
+                       {0.5f, 1, 0, 0},  {2, 0, 1, 0.3f}};
+
+void ts_sampling_make(ts_sampling *t, clsm_dtype dtype, size_t rows, bool per_row,
+                      uint64_t seed)
+{
+    memset(t, 0, sizeof *t);
+    t->s = (clsm_sampling)CLSM_SAMPLING_INIT;
+    ts_rng r = ts_rng_seed(seed);
+    if (!per_row) {
+        const size_t c = seed % 8;
+        t->s.temperature = sampling_cases[c].temperature;
+        t->s.top_k = sampling_cases[c].top_k;
+        t->s.top_p = sampling_cases[c].top_p;
+        t->s.min_p = sampling_cases[c].min_p;
+        t->s.seed = ts_rng_next(&r);
+        t->s.offset = seed;
+        return;
+    }
+    /* Valid scalars that the per-row values replace: a kernel that read them would draw
+     * tokens of another kept set. */
+    t->s.temperature = 3;
+    t->s.top_k = 2;
+    t->s.top_p = 0.1f;
+    t->s.min_p = 0.9f;
+    t->s.offset = seed;
+    t->temperatures = malloc(rows * sizeof *t->temperatures + 1);
+    t->top_ks = malloc(rows * sizeof *t->top_ks + 1);
+    t->top_ps = malloc(rows * sizeof *t->top_ps + 1);
+    t->min_ps = malloc(rows * sizeof *t->min_ps + 1);
+    t->seeds = malloc(rows * sizeof *t->seeds + 1);
+    t->logprobs = malloc(rows * ts_dtype_size(ts_stats_dtype(dtype)) + 1);
+    if (!t->temperatures || !t->top_ks || !t->top_ps || !t->min_ps || !t->seeds)
+        return;
+    for (size_t i = 0; i < rows; i++) {
+        const size_t c = (i + seed) % 8;
+        t->temperatures[i] = sampling_cases[c].temperature;
+        t->top_ks[i] = sampling_cases[c].top_k;
+        t->top_ps[i] = sampling_cases[c].top_p;
+        t->min_ps[i] = sampling_cases[c].min_p;
+        t->seeds[i] = ts_rng_next(&r);
+    }
+    t->s.temperatures.host = t->temperatures;
+    t->s.top_ks.host = t->top_ks;
+    t->s.top_ps.host = t->top_ps;
+    t->s.min_ps.host = t->min_ps;
+    t->s.seeds.host = t->seeds;
+    t->s.logprobs.host = t->logprobs;
+}
+
+void ts_sampling_free(ts_sampling *t)
+{
+    free(t->temperatures);
+    free(t->top_ks);
+    free(t->top_ps);
+    free(t->min_ps);
+    free(t->seeds);
+    free(t->logprobs);
     memset(t, 0, sizeof *t);
 }

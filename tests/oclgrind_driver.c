@@ -1,4 +1,4 @@
-/* Calls clsoftmax for oclgrind to watch (tests/oclgrind_check): every kernel family, op, dtype and fused option on small shapes, forward and backward. */
+/* Calls clsoftmax for oclgrind to watch (tests/oclgrind_check): every kernel family, op, dtype and fused option on small shapes, forward and backward, and sampling on its one-work-item and 32-work-item paths. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reference.h"
 #include "checks.h"
+#include "entries.h"
+#include "reference.h"
 
 /*
  * Linked with the shared test support for its data, reference and contract
@@ -17,6 +18,8 @@
  *   oclgrind_driver FAMILY DTYPE             every case and op of a dtype, one context
  *   oclgrind_driver FAMILY DTYPE CASE OP     one call: for --uninitialized, and for
  *                                            cases that need other oclgrind options
+ *   oclgrind_driver FAMILY DTYPE sample      every sampling case of a dtype
+ *   oclgrind_driver FAMILY DTYPE CASE sample one sampling call
  *   oclgrind_driver --uninitialized-list     the one-call runs' arguments, one call a
  *                                            line, after '#' lines naming those left out
  *
@@ -235,6 +238,45 @@ static const test_case cases[] = {
      {OPTS_BWD_CAP, LAYOUT_STRIDED, 0, 0, 0, 0}, true, false},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
+
+/*
+ * Sampling: a work-group of one work-item a row on the CPU families, 32 with barriers on the
+ * GPU ones, both in kernels/sample.cl; tests/oclgrind_check runs the cases on row and group,
+ * which take one path each. Every case's rows hold a NaN in row 1, only -inf in row 2 and
+ * every other entry -inf in row 3, values uniform in [-4, 4] elsewhere (levels: four values,
+ * so that ties meet the cuts). The calls go through the entries table (ts_run): on the
+ * buffers path every tensor, per-row ones included, in a buffer of its own at an offset and
+ * before a pad, a write outside the outputs caught; ts_check_result judges the tokens and
+ * logprobs. The vocabulary of 300 gives the 32 work-items 10 entries each, the one work-item
+ * whole vectors and a tail; top-k past 64 takes the radix select.
+ */
+typedef struct sample_case {
+    const char *name;
+    size_t rows, vocab;
+    float scale, temperature;
+    uint32_t top_k;
+    float top_p, min_p;
+    bool buffers;  /* clsm_sample_buffers, else clsm_sample_host */
+    bool per_row;  /* ts_sampling_make's per-row tensors, seeds and logprobs; else the scalars */
+    bool options;  /* ts_options_make's: additive mask, causal with a window, ALiBi, kv_lengths
+                    * and the cap, which take the scalar path */
+    bool levels;
+    bool logprobs; /* with the scalars */
+} sample_case;
+
+static const sample_case sample_cases[] = {
+    {"sample-greedy", 6, 300, 1.0f, 0, 0, 0, 0, false, false, false, false, true},
+    {"sample-temperature", 6, 300, -0.5f, 0.7f, 0, 0, 0, true, false, false, false, false},
+    {"sample-top-k-top-p", 6, 300, 1.0f, 1, 50, 0.9f, 0, false, false, false, false, true},
+    {"sample-min-p", 6, 300, 1.0f, 1, 0, 0, 0.05f, true, false, false, false, true},
+    {"sample-top-p", 6, 300, 1.0f, 1.3f, 0, 0.6f, 0, false, false, false, false, false},
+    {"sample-top-k-radix", 6, 300, 1.0f, 1, 200, 0, 0, true, false, false, false, true},
+    {"sample-ties", 6, 64, 1.0f, 1, 10, 0.5f, 0, false, false, false, true, true},
+    {"sample-per-row", 8, 300, 1.0f, 0, 0, 0, 0, true, true, false, false, false},
+    {"sample-options", 6, 100, 0.5f, 0.8f, 50, 0.9f, 0, false, false, true, false, true},
+    {"sample-options-per-row", 8, 100, 1.0f, 0, 0, 0, 0, true, true, true, false, false},
+};
+#define N_SAMPLE_CASES (sizeof sample_cases / sizeof sample_cases[0])
 
 #define DTYPE_BIT(d) (1u << (d))
 #define NARROW_AND_F32 (DTYPE_BIT(CLSM_F32) | DTYPE_BIT(CLSM_F16) | DTYPE_BIT(CLSM_BF16))
@@ -1009,6 +1051,133 @@ static int op_index(const char *name)
     return op;
 }
 
+/*
+ * The families whose sampling the oclgrind check runs: one work-item a row, and 32; and the
+ * dtypes of their calls under --uninitialized, a process each. row takes F32 and F64, whose
+ * keys and vectors differ (F16 and BF16 change only the loads, which the runs of races
+ * check); group, whose calls cost 5 to 25 s each there, F32 alone.
+ */
+static const struct {
+    const char *family;
+    unsigned uninitialized;
+} sample_families[] = {
+    {"row", DTYPE_BIT(CLSM_F32) | DTYPE_BIT(CLSM_F64)},
+    {"group", DTYPE_BIT(CLSM_F32)},
+};
+#define N_SAMPLE_FAMILIES (sizeof sample_families / sizeof sample_families[0])
+
+static size_t sample_case_index(const char *name)
+{
+    size_t i = 0;
+    while (i < N_SAMPLE_CASES && strcmp(sample_cases[i].name, name) != 0)
+        i++;
+    return i;
+}
+
+static const ts_entry *sample_entry(bool buffers)
+{
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (e->sample && e->buffers == buffers)
+            return e;
+    }
+    return NULL;
+}
+
+static bool sample_fail(const char *family, const sample_case *c, clsm_dtype dtype,
+                        const char *what, const char *detail)
+{
+    fprintf(stderr, "%s %s %s [%zu,%zu] scale=%g: %s%s%s\n", family, c->name,
+            ts_dtype_name(dtype), c->rows, c->vocab, (double)c->scale, what, detail[0] ? ": " : "",
+            detail);
+    return false;
+}
+
+/* One sampling case on ctx, a context with the family forced. */
+static bool run_sample_call(clsm_context *ctx, const char *family, const sample_case *c,
+                            clsm_dtype dtype)
+{
+    const ts_entry *e = sample_entry(c->buffers);
+    const clsm_shape s = {c->rows, c->vocab, 1};
+    const size_t n = ts_count(s);
+    const char *ran = clsm_kernel_name(ctx, dtype, s);
+    if (strcmp(ran, family) != 0)
+        return sample_fail(family, c, dtype, "the forced family did not run; ran", ran);
+    const uint64_t seed = (uint64_t)(c - sample_cases) * 7919 + dtype;
+    void *x = xmalloc(n * ts_dtype_size(dtype));
+    ts_rng r = ts_rng_seed(seed);
+    for (size_t i = 0; i < n; i++) {
+        const size_t row = i / c->vocab, j = i % c->vocab;
+        double v = c->levels ? 0.75 * (double)ts_rng_below(&r, 4) : ts_rng_uniform(&r, -4, 4);
+        if (row == 1 && j == c->vocab / 2)
+            v = NAN;
+        if (row == 2 || (row == 3 && j % 2))
+            v = -INFINITY;
+        ts_store(dtype, x, i, v);
+    }
+    ts_options t = {0};
+    if (c->options)
+        ts_options_make(&t, e, dtype, s, seed);
+    ts_sampling sampling;
+    ts_sampling_make(&sampling, dtype, c->rows, c->per_row, seed);
+    void *lp = NULL;
+    if (!c->per_row) {
+        sampling.s.temperature = c->temperature;
+        sampling.s.top_k = c->top_k;
+        sampling.s.top_p = c->top_p;
+        sampling.s.min_p = c->min_p;
+        if (c->logprobs)
+            sampling.s.logprobs.host = lp = xmalloc(c->rows * (dtype == CLSM_F64 ? 8 : 4));
+    }
+    const ts_data d = {CLSM_SOFTMAX, dtype, s, c->scale, c->options ? &t.o : NULL, {x},
+                       &sampling.s};
+    int32_t tokens[8];
+    clsm_status st;
+    bool ok = true;
+    ts_report rep = ts_run(e, ctx, &d, TS_APART, tokens, &st);
+    if (!rep.ok)
+        ok = sample_fail(family, c, dtype, e->name, rep.msg);
+    else if (st != CLSM_SUCCESS)
+        ok = sample_fail(family, c, dtype, e->name, clsm_status_string(st));
+    else if (!(rep = ts_check_result(e, &d, tokens)).ok)
+        ok = sample_fail(family, c, dtype, "wrong result", rep.msg);
+    free(lp);
+    ts_sampling_free(&sampling);
+    ts_options_free(&t);
+    free(x);
+    return ok;
+}
+
+/* Runs one sampling case (or every one, for NULL) on family and dtype. */
+static int run_samples(const char *family, const char *dtype, const char *case_name)
+{
+    size_t f = family_index(family), d = dtype_index(dtype);
+    size_t one_case = case_name ? sample_case_index(case_name) : 0;
+    if (f == TS_FAMILIES || d == TS_DTYPES || one_case == N_SAMPLE_CASES) {
+        fprintf(stderr, "oclgrind_driver: no such run: %s %s %s sample\n", family, dtype,
+                case_name ? case_name : "");
+        return 2;
+    }
+    setenv("CLSM_KERNEL", family, 1);
+    clsm_context *ctx = NULL;
+    clsm_status st = clsm_context_create(&ctx);
+    if (st != CLSM_SUCCESS) {
+        fprintf(stderr, "oclgrind_driver: creating the %s context: %s\n", family,
+                clsm_status_string(st));
+        return 1;
+    }
+    size_t calls = 0, failed = 0;
+    for (size_t i = 0; i < N_SAMPLE_CASES; i++) {
+        if (case_name && i != one_case)
+            continue;
+        calls++;
+        failed += !run_sample_call(ctx, ts_families[f], &sample_cases[i], ts_dtypes[d]);
+    }
+    clsm_context_release(ctx);
+    printf("%s %s sampling: %zu calls, %zu failed\n", family, dtype, calls, failed);
+    return failed != 0;
+}
+
 /* The calls left out first, as '#' lines, so that every run's log shows the gap. */
 static void list_uninitialized(void)
 {
@@ -1029,6 +1198,13 @@ static void list_uninitialized(void)
                         uninitialized_run(ts_families[f], &cases[i], ts_dtypes[d]))
                         printf("%s %s %s %s\n", ts_families[f], ts_dtype_name(ts_dtypes[d]),
                                cases[i].name, ts_op_name((clsm_op)op));
+    for (size_t f = 0; f < N_SAMPLE_FAMILIES; f++)
+        for (size_t d = 0; d < TS_DTYPES; d++)
+            for (size_t i = 0;
+                 (sample_families[f].uninitialized & DTYPE_BIT(ts_dtypes[d])) && i < N_SAMPLE_CASES;
+                 i++)
+                printf("%s %s %s sample\n", sample_families[f].family,
+                       ts_dtype_name(ts_dtypes[d]), sample_cases[i].name);
 }
 
 /* Runs case (or every case the family runs, for NULL) with op (or both, for NULL). */
@@ -1085,10 +1261,19 @@ int main(int argc, char **argv)
             printf("%s\n", ts_dtype_name(ts_dtypes[d]));
         return 0;
     }
+    if (argc == 2 && strcmp(argv[1], "--sample-families") == 0) {
+        for (size_t f = 0; f < N_SAMPLE_FAMILIES; f++)
+            printf("%s\n", sample_families[f].family);
+        return 0;
+    }
+    if (argc == 4 && strcmp(argv[3], "sample") == 0)
+        return run_samples(argv[1], argv[2], NULL);
+    if (argc == 5 && strcmp(argv[4], "sample") == 0)
+        return run_samples(argv[1], argv[2], argv[3]);
     if (argc == 3 || argc == 5)
         return run(argv[1], argv[2], argc == 5 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL);
-    fprintf(stderr, "usage: oclgrind_driver FAMILY DTYPE [CASE OP] | --uninitialized-list | "
-                    "--families | --dtypes\n"
+    fprintf(stderr, "usage: oclgrind_driver FAMILY DTYPE [CASE OP] | FAMILY DTYPE [CASE] sample |\n"
+                    "       --uninitialized-list | --families | --sample-families | --dtypes\n"
                     "families: item group row columns split regs; dtypes: F32 F16 BF16 F64;\n"
                     "ops: softmax log-softmax\n");
     return 2;

@@ -358,6 +358,21 @@ void ref_softmax(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale, c
     ref_softmax_ex(op, dtype, shape, scale, NULL, x, y, NULL);
 }
 
+void ref_logits(clsm_dtype dtype, clsm_shape shape, double scale, const clsm_options *options,
+                const void *x, double *u)
+{
+    slice s = {dtype, x, NULL, 0, shape.inner, shape.axis, scale, options, 0, 0, false, 0,
+               0, shape.axis, 0};
+    for (size_t o = 0; o < shape.outer; o++) {
+        slice_options(&s, shape, o);
+        for (size_t i = 0; i < shape.inner; i++) {
+            s.base = o * shape.axis * shape.inner + i;
+            for (size_t j = 0; j < shape.axis; j++)
+                u[s.base + j * s.stride] = compute_type_entry(&s, j);
+        }
+    }
+}
+
 /* The spacing of dtype's values at |v|: its unit in the last place there. */
 static double dtype_ulp(clsm_dtype dtype, double v)
 {

@@ -24,6 +24,16 @@ void ref_softmax_ex(clsm_op op, clsm_dtype dtype, clsm_shape shape, double scale
                     const clsm_options *options, const void *x, double *y, double *stats);
 
 /*
+ * u of every element (outer*axis*inner of dtype) as the compute type forms it, which the
+ * sampling entry points rank and weigh: scale*x rounded there, then the cap, an additive
+ * mask and ALiBi's bias as the options apply them, -inf where an option masks the entry.
+ * Where ref_softmax_ex keeps scale*x exact, this rounds it, so that the order of the entries
+ * and their ties are the kernels'.
+ */
+void ref_logits(clsm_dtype dtype, clsm_shape shape, double scale, const clsm_options *options,
+                const void *x, double *u);
+
+/*
  * The gradient of softmax or log-softmax with respect to x, from the forward
  * output y and the upstream gradient dy (outer*axis*inner elements of dtype),
  * into dx as doubles, with the contract's rules: a NaN slice of y or dy gives

@@ -97,7 +97,7 @@ static clsm_status fused_call(clsm_context *ctx, const ts_entry *e, clsm_op op, 
 {
     clsm_options o = q->opt;
     o.stats_out.host = q->stats_out ? stats : NULL;
-    const ts_data d = {op, dtype, q->shape, q->scale, &o, {x, NULL}};
+    const ts_data d = {op, dtype, q->shape, q->scale, &o, {x, NULL}, NULL};
     clsm_status st;
     ts_report r = ts_run(e, ctx, &d, TS_APART, q->no_y ? NULL : y, &st);
     cr_assert(r.ok, "%s: %s", what, r.msg);
@@ -762,7 +762,7 @@ Test(attention, softcap_works_along_strided_axes)
         for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++)
             for (size_t c = 0; c < TS_CONFIGS; c++)
                 for (size_t e = 0; e < N_OF(ex_entries); e++) {
-                    ts_data dd = {(clsm_op)op, CLSM_F32, shapes[k], 2.0, &o, {x, NULL}};
+                    ts_data dd = {(clsm_op)op, CLSM_F32, shapes[k], 2.0, &o, {x, NULL}, NULL};
                     ts_run_checked(ex_entries[e], ts_ctx[c], &dd, y, ts_config_name(c));
                 }
         free(y);
@@ -911,7 +911,8 @@ Test(attention, zero_and_null_options_are_the_v1_call)
                             ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype,
                                         shapes[k], scales[sc]);
                             snprintf(what, sizeof what, "%s %s", head, ex_entries[ei]->name);
-                            ts_data d = {(clsm_op)op, dtype, shapes[k], scales[sc], NULL, {x}};
+                            ts_data d = {(clsm_op)op, dtype, shapes[k], scales[sc], NULL, {x},
+                                         NULL};
                             clsm_status st;
                             ts_report r = ts_run(plain[ei], ts_ctx[c], &d, TS_APART, v1, &st);
                             cr_assert(r.ok && st == CLSM_SUCCESS, "%s, the plain call: %s %s",
@@ -993,7 +994,7 @@ static void expect_options(clsm_status want, clsm_shape s, const clsm_options *o
         cr_assert(r.ok, "%s: y changed: %s", what, r.msg);
         return;
     }
-    const ts_data d = {CLSM_SOFTMAX, CLSM_F32, s, 1.0f, o, {bad_x}};
+    const ts_data d = {CLSM_SOFTMAX, CLSM_F32, s, 1.0f, o, {bad_x}, NULL};
     for (size_t k = 0; k < N_OF(ex_entries); k++) {
         clsm_status st;
         ts_report r = ts_run(ex_entries[k], bad_ctx, &d, TS_APART, bad_y, &st);

@@ -66,7 +66,7 @@ static void check_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, float s
                              const void *y, const void *dy, const char *label)
 {
     const size_t n = ts_count(s);
-    const ts_data d = {op, dtype, s, scale, NULL, {y, dy}};
+    const ts_data d = {op, dtype, s, scale, NULL, {y, dy}, NULL};
     void *dx = ts_alloc(dtype, n);
     for (size_t c = 0; c < TS_CONFIGS; c++) {
         for (size_t k = 0; k < N_OF(backward_entries); k++) {
@@ -703,7 +703,7 @@ static void check_ex_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, floa
                                 const void *dy, const char *label)
 {
     const size_t n = ts_count(s);
-    const ts_data d = {op, dtype, s, scale, o, {y, dy, o->softcap > 0 ? x : NULL}};
+    const ts_data d = {op, dtype, s, scale, o, {y, dy, o->softcap > 0 ? x : NULL}, NULL};
     void *dx = ts_alloc(dtype, n);
     for (size_t c = 0; c < TS_CONFIGS; c++) {
         for (size_t k = 0; k < N_OF(ex_entries); k++) {
@@ -737,7 +737,7 @@ Test(backward, zero_and_null_options_are_the_v1_1_call)
                         ts_describe(what, sizeof what, ts_config_name(c), (clsm_op)op, CLSM_F32,
                                     shapes[k], scales[sc]);
                         ts_data d = {(clsm_op)op, CLSM_F32, shapes[k], scales[sc], NULL,
-                                     {y, dy}};
+                                     {y, dy}, NULL};
                         clsm_status st;
                         ts_report r = ts_run(backward_entries[e], ts_ctx[c], &d, TS_APART,
                                              plain, &st);
@@ -908,7 +908,7 @@ Test(backward, masked_entries_get_exactly_zero_whatever_the_data)
                 }
             }
             const ts_data d = {(clsm_op)op, CLSM_F32, s, 1.0f, &t.o,
-                               {y, dy, t.o.softcap > 0 ? x : NULL}};
+                               {y, dy, t.o.softcap > 0 ? x : NULL}, NULL};
             float *dx = ts_alloc(CLSM_F32, n);
             for (size_t c = 0; c < TS_CONFIGS; c++) {
                 for (size_t k = 0; k < N_OF(ex_entries); k++) {
@@ -1032,7 +1032,7 @@ static void check_gradient_with_options(opt_kind kind, clsm_shape s, uint64_t se
                 }
                 numeric[e] = (loss[0] - loss[1]) / (step[0] - step[1]);
             }
-            const ts_data d = {(clsm_op)op, dtype, s, scale, &t.o, {y, w, x}};
+            const ts_data d = {(clsm_op)op, dtype, s, scale, &t.o, {y, w, x}, NULL};
             void *dx = ts_alloc(dtype, n);
             for (size_t c = 0; c < TS_CONFIGS; c++) {
                 for (size_t k = 0; k < N_OF(ex_entries); k++) {

@@ -1,4 +1,4 @@
-/* Every rejected argument of every entry point (the table in entries.h) returns its exact status and writes nothing, not even on the output; empty tensors; device selection. */
+/* Every rejected argument of every entry point (the table in entries.h) returns its exact status and writes nothing, not even on the output; sampling's own refusals on both paths; empty tensors; device selection. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
@@ -19,21 +19,40 @@ static ts_cl cl;
 static clsm_context *ctx;
 
 /*
- * The tensors of a call: the first input (x, or the backward's y), the second (dy) and the
- * output (y, or dx). On the host path they live in one arena, a region each, so that any
- * overlap can be set up and any write seen; on the buffers path each has a buffer of a
- * region's bytes.
+ * The tensors of a call: the first input (x, the backward's y, sampling's logits), the second
+ * (dy) and the output (y, dx, sampling's tokens); then sampling's per-row tensors and
+ * logprobs. On the host path they live in one arena, a region each, so that any overlap can
+ * be set up and any write seen; on the buffers path each has a buffer of a region's bytes.
  */
 enum { FIRST, SECOND, OUTPUT, TENSORS };
+enum { TEMPS = TENSORS, TOP_KS, TOP_PS, MIN_PS, SEEDS, LOGPROBS, REGIONS };
 #define REGION 512
-static unsigned char arena[TENSORS * REGION + 16];
+static unsigned char arena[REGIONS * REGION + 16];
 static unsigned char *region(int t)
 {
     return arena + t * REGION;
 }
-static cl_mem buffers[TENSORS];
+static cl_mem buffers[REGIONS];
 static const clsm_shape small = {2, 8, 3}; /* 48 elements: 384 bytes of F64 */
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A scalar sampling call's, whose valid call (valid()) takes [6, 8, 1], small's elements. */
+static const clsm_sampling scalars = {.struct_size = sizeof(clsm_sampling), .temperature = 1,
+                                      .top_k = 5, .top_p = 0.9f, .seed = 7};
+
+/* A shape's elements as sampling's rows: [outer * inner, axis, 1]. */
+static clsm_shape shape_for(const ts_entry *e, clsm_shape s)
+{
+    return e->sample ? (clsm_shape){s.outer * s.inner, s.axis, 1} : s;
+}
+
+/* A per-row value that a case spoils, written by fill_tensors after the valid ones (region
+ * -1: none). */
+static struct {
+    int region;
+    size_t row;
+    float value;
+} spoiled = {-1, 0, 0};
 
 static bool has_tensor(const ts_entry *e, int t)
 {
@@ -42,19 +61,29 @@ static bool has_tensor(const ts_entry *e, int t)
 
 static const char *tensor_name(const ts_entry *e, int t)
 {
-    static const char *const forward[] = {"x", "", "y"}, *const backward[] = {"y", "dy", "dx"};
-    return e->inputs == 2 ? backward[t] : forward[t];
+    static const char *const forward[] = {"x", "", "y"}, *const backward[] = {"y", "dy", "dx"},
+                             *const sample[] = {"logits", "", "tokens"};
+    return e->sample ? sample[t] : e->inputs == 2 ? backward[t] : forward[t];
 }
 
-/* The inputs hold a forward output (y) and a gradient (dy), as F32; the output sentinels. */
+/* The inputs hold a forward output (y) and a gradient (dy), as F32; sampling's per-row
+ * tensors valid values, greedy and sampled rows; the outputs sentinels. */
 static void fill_tensors(void)
 {
     ts_fill_sentinel(arena, sizeof arena);
     for (size_t i = 0; i < REGION / 4; i++) {
         ts_store(CLSM_F32, region(FIRST), i, (double)(i % 8 + 1) / 36);
         ts_store(CLSM_F32, region(SECOND), i, (double)(i % 5) - 2);
+        ts_store(CLSM_F32, region(TEMPS), i, i % 3 ? 0.7 : 0);
+        ((uint32_t *)(void *)region(TOP_KS))[i] = (uint32_t)(i % 4);
+        ts_store(CLSM_F32, region(TOP_PS), i, i % 2 ? 0.8 : 1);
+        ts_store(CLSM_F32, region(MIN_PS), i, i % 5 ? 0.01 : 0);
     }
-    for (int t = 0; t < TENSORS; t++)
+    for (size_t i = 0; i < REGION / 8; i++)
+        ((uint64_t *)(void *)region(SEEDS))[i] = 1000003 * i + 11;
+    if (spoiled.region >= 0)
+        ts_store(CLSM_F32, region(spoiled.region), spoiled.row, spoiled.value);
+    for (int t = 0; t < REGIONS; t++)
         cr_assert_eq(clEnqueueWriteBuffer(cl.queue, buffers[t], CL_TRUE, 0, REGION, region(t), 0,
                                           NULL, NULL),
                      CL_SUCCESS);
@@ -66,13 +95,13 @@ static void open_context(void)
     unsetenv("CLSM_KERNEL");
     clsm_status st = clsm_context_create_with_queue(&ctx, cl.queue);
     cr_assert_eq(st, CLSM_SUCCESS, "create_with_queue: %s", clsm_status_string(st));
-    for (int t = 0; t < TENSORS; t++)
+    for (int t = 0; t < REGIONS; t++)
         buffers[t] = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, REGION, NULL);
 }
 
 static void close_context(void)
 {
-    for (int t = 0; t < TENSORS; t++)
+    for (int t = 0; t < REGIONS; t++)
         clReleaseMemObject(buffers[t]);
     clsm_context_release(ctx);
     ctx = NULL;
@@ -86,7 +115,8 @@ TestSuite(bad_context);
 /* A valid F32 call of e on the fixture's tensors, for a case to spoil one argument of. */
 static ts_args valid(const ts_entry *e)
 {
-    ts_args a = {.ctx = ctx, .op = CLSM_SOFTMAX, .dtype = CLSM_F32, .shape = small, .scale = 1};
+    ts_args a = {.ctx = ctx, .op = CLSM_SOFTMAX, .dtype = CLSM_F32, .shape = shape_for(e, small),
+                 .scale = 1, .sampling = &scalars};
     if (e->buffers) {
         a.in_buffer[0] = buffers[FIRST];
         a.in_buffer[1] = buffers[SECOND];
@@ -150,18 +180,26 @@ static unsigned char *buffer_bytes(cl_mem b, size_t *size)
 /*
  * Calls e with a on freshly filled tensors: the status must be want, with no event on
  * failure. Unless it succeeds on a non-empty tensor, no byte of the arena and none of any
- * buffer the call was given may change.
+ * buffer the call was given (sampling's included) may change.
  */
 static void expect(const ts_entry *e, ts_args a, clsm_status want, const char *what)
 {
     fill_tensors();
     unsigned char before[sizeof arena];
     memcpy(before, arena, sizeof arena);
-    cl_mem given[TENSORS] = {a.in_buffer[0], e->inputs == 2 ? a.in_buffer[1] : NULL,
-                             a.out_buffer};
-    unsigned char *given_before[TENSORS] = {NULL, NULL, NULL};
-    size_t sizes[TENSORS] = {0, 0, 0};
-    for (int t = 0; t < TENSORS && e->buffers; t++)
+    enum { GIVEN = TENSORS + 6 };
+    cl_mem given[GIVEN] = {a.in_buffer[0], e->inputs == 2 ? a.in_buffer[1] : NULL,
+                           a.out_buffer};
+    if (e->sample && a.sampling) {
+        const clsm_sampling *s = a.sampling;
+        const clsm_tensor *per_row[] = {&s->temperatures, &s->top_ks, &s->top_ps,
+                                        &s->min_ps,       &s->seeds,  &s->logprobs};
+        for (size_t k = 0; k < N_OF(per_row); k++)
+            given[TENSORS + k] = per_row[k]->buffer;
+    }
+    unsigned char *given_before[GIVEN] = {NULL};
+    size_t sizes[GIVEN] = {0};
+    for (int t = 0; t < GIVEN && e->buffers; t++)
         if (given[t])
             given_before[t] = buffer_bytes(given[t], &sizes[t]);
 
@@ -181,14 +219,14 @@ static void expect(const ts_entry *e, ts_args a, clsm_status want, const char *w
     for (size_t i = 0; i < sizeof arena && !writes; i++)
         cr_assert_eq(arena[i], before[i], "%s, %s: byte %zu of the host tensors written",
                      e->name, what, i);
-    for (int t = 0; t < TENSORS; t++) {
+    for (int t = 0; t < GIVEN; t++) {
         if (!given_before[t])
             continue;
         size_t size;
         unsigned char *after = buffer_bytes(given[t], &size);
         for (size_t i = 0; i < size && !writes; i++)
             cr_assert_eq(after[i], given_before[t][i], "%s, %s: byte %zu of the %s buffer written",
-                         e->name, what, i, tensor_name(e, t));
+                         e->name, what, i, t < TENSORS ? tensor_name(e, t) : "per-row");
         free(after);
         free(given_before[t]);
     }
@@ -218,6 +256,9 @@ Test(bad_input, null_context_unknown_op_or_dtype_and_non_finite_scale)
     TS_FOR_EACH_ENTRY(e)
     {
         for (size_t k = 0; k < N_OF(cases); k++) {
+            /* Sampling takes no op. */
+            if (e->sample && cases[k].op != CLSM_SOFTMAX && cases[k].op != CLSM_LOG_SOFTMAX)
+                continue;
             ts_args a = valid(e);
             a.ctx = cases[k].no_ctx ? NULL : ctx;
             a.op = (clsm_op)cases[k].op;
@@ -312,6 +353,9 @@ Test(bad_input, element_and_byte_counts_that_overflow)
     TS_FOR_EACH_ENTRY(e)
     {
         for (size_t k = 0; k < N_OF(cases); k++) {
+            /* Sampling's rows are [outer, axis]; its own cases below. */
+            if (e->sample && cases[k].shape.inner != 1)
+                continue;
             char what[96];
             snprintf(what, sizeof what, "%s shape [%zu,%zu,%zu]", ts_dtype_name(cases[k].dtype),
                      cases[k].shape.outer, cases[k].shape.axis, cases[k].shape.inner);
@@ -331,9 +375,11 @@ static void without_tensors(ts_args *a)
 
 Test(bad_input, validation_order)
 {
-    const clsm_shape huge = {SIZE_MAX / 2, 3, 1}, none = {3, 0, 2};
+    const clsm_shape huge = {SIZE_MAX / 2, 3, 1};
     TS_FOR_EACH_ENTRY(e)
     {
+        /* Sampling's empty call has no rows: with rows, an empty vocabulary writes tokens. */
+        const clsm_shape none = e->sample ? (clsm_shape){0, 3, 1} : (clsm_shape){3, 0, 2};
         ts_args a = valid(e);
         a.ctx = NULL;
         a.shape = huge;
@@ -344,7 +390,8 @@ Test(bad_input, validation_order)
         expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "NaN scale before overflow");
         a.scale = 1;
         a.op = (clsm_op)9;
-        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "unknown op before overflow");
+        if (!e->sample)
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "unknown op before overflow");
         a = valid(e);
         a.shape = huge;
         without_tensors(&a);
@@ -399,7 +446,9 @@ Test(bad_input, host_output_partly_overlapping_an_input)
     };
     TS_FOR_EACH_ENTRY(e)
     {
-        if (e->buffers)
+        /* Sampling's tokens are not the logits' size, nor ever in place: its overlaps are
+         * its own. */
+        if (e->buffers || e->sample)
             continue;
         for (int t = FIRST; t < OUTPUT; t++) {
             if (!has_tensor(e, t))
@@ -432,14 +481,14 @@ Test(bad_input, host_output_partly_overlapping_an_input)
  * succeeds with the reference's result. */
 Test(bad_input, host_adjacent_tensors_and_overlapping_inputs_are_accepted)
 {
-    const clsm_shape s = {2, 8, 2}; /* 32 F32 elements, 128 bytes */
-    const size_t n = ts_count(s);
     const struct {
         size_t first, second, output; /* byte offsets in the arena */
     } cases[] = {{0, 600, 128}, {128, 600, 0}, {0, 4, 132}, {4, 0, 132}, {0, 0, 128},
                  {192, 128, 0}, {0, 128, 256}};
     TS_FOR_EACH_ENTRY(e)
     {
+        const clsm_shape s = shape_for(e, (clsm_shape){2, 8, 2}); /* 32 F32 elements, 128 bytes */
+        const size_t n = ts_count(s);
         if (e->buffers)
             continue;
         for (size_t k = 0; k < N_OF(cases); k++) {
@@ -452,7 +501,8 @@ Test(bad_input, host_adjacent_tensors_and_overlapping_inputs_are_accepted)
             fill_tensors();
             ts_fill_sentinel(arena + cases[k].output, n * 4);
             const ts_data d = {CLSM_SOFTMAX, CLSM_F32, s, 0.5f, NULL,
-                               {arena + cases[k].first, arena + cases[k].second}};
+                               {arena + cases[k].first, arena + cases[k].second},
+                               e->sample ? &scalars : NULL};
             ts_args a = valid(e);
             a.shape = s;
             a.scale = d.scale;
@@ -481,6 +531,9 @@ Test(bad_input, buffer_offsets_not_a_multiple_of_the_element_size)
             continue;
         for (int t = 0; t < TENSORS; t++) {
             for (size_t k = 0; has_tensor(e, t) && k < N_OF(cases); k++) {
+                /* Tokens are int32_t in every dtype. */
+                if (e->sample && t == OUTPUT && cases[k].offset % 4 == 0)
+                    continue;
                 char what[96];
                 snprintf(what, sizeof what, "%s %s offset %zu", ts_dtype_name(cases[k].dtype),
                          tensor_name(e, t), cases[k].offset);
@@ -495,9 +548,10 @@ Test(bad_input, buffer_offsets_not_a_multiple_of_the_element_size)
 
 Test(bad_input, buffers_too_small_for_offset_and_extent)
 {
-    const clsm_shape fits = {2, 8, 8}; /* 128 F32 elements: a region exactly */
     TS_FOR_EACH_ENTRY(e)
     {
+        /* 128 F32 elements: a region exactly; sampling's 128 tokens too. */
+        const clsm_shape fits = e->sample ? (clsm_shape){128, 1, 1} : (clsm_shape){2, 8, 8};
         if (!e->buffers)
             continue;
         for (int t = 0; t < TENSORS; t++) {
@@ -604,9 +658,9 @@ Test(bad_input, bad_wait_lists)
         {2, with_null, "a NULL event in the list"},
         {2, with_foreign, "an event of another context"},
     };
-    const clsm_shape none = {2, 0, 3};
     TS_FOR_EACH_ENTRY(e)
     {
+        const clsm_shape none = e->sample ? (clsm_shape){0, 2, 1} : (clsm_shape){2, 0, 3};
         for (size_t k = 0; e->buffers && k < N_OF(lists); k++) {
             for (int empty = 0; empty < 2; empty++) {
                 char what[96];
@@ -640,7 +694,9 @@ Test(bad_input, buffer_output_partly_overlapping_an_input)
     cl_mem shared = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE, REGION);
     TS_FOR_EACH_ENTRY(e)
     {
-        for (int t = FIRST; e->buffers && t < OUTPUT; t++) {
+        /* Sampling's tokens are not the logits' size, nor ever in place: its overlaps are
+         * its own. */
+        for (int t = FIRST; e->buffers && !e->sample && t < OUTPUT; t++) {
             for (size_t k = 0; has_tensor(e, t) && k < N_OF(cases); k++) {
                 char what[96];
                 snprintf(what, sizeof what, "%s at byte %zu, %s at byte %zu", tensor_name(e, t),
@@ -704,12 +760,13 @@ Test(bad_input, buffer_overlap_through_sub_buffers)
             snprintf(what, sizeof what, "%s in the parent at 0, %s in sub-buffer [1,3)",
                      tensor_name(e, t), tensor_name(e, OUTPUT));
             expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
-            /* The same bytes through a sub-buffer and its parent are in place: allowed. */
+            /* The same bytes through a sub-buffer and its parent are in place: allowed, but
+             * for sampling, which has no in place. */
             set_buffer(&a, t, b1, 0);
             set_buffer(&a, OUTPUT, parent, align);
             snprintf(what, sizeof what, "%s in place on %s through a sub-buffer",
                      tensor_name(e, OUTPUT), tensor_name(e, t));
-            expect(e, a, CLSM_SUCCESS, what);
+            expect(e, a, e->sample ? CLSM_ERROR_INVALID_ARGUMENT : CLSM_SUCCESS, what);
         }
         if (e->buffers && e->inputs == 2) {
             ts_args a = valid(e);
@@ -732,15 +789,14 @@ Test(bad_input, buffer_overlap_through_sub_buffers)
  * call succeeds with the reference's result. */
 Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
 {
-    const clsm_shape s = {2, 8, 2}; /* 32 F32 elements, 128 bytes */
-    const size_t n = ts_count(s);
     const struct {
         size_t first, second, output;
     } cases[] = {{0, 600, 128}, {128, 600, 0}, {0, 4, 132}, {4, 0, 132}, {0, 0, 128},
                  {192, 128, 0}};
-    float *got = ts_alloc(CLSM_F32, n);
+    float *got = ts_alloc(CLSM_F32, 32);
     TS_FOR_EACH_ENTRY(e)
     {
+        const clsm_shape s = shape_for(e, (clsm_shape){2, 8, 2}); /* 32 F32 elements, 128 bytes */
         for (size_t k = 0; e->buffers && k < N_OF(cases); k++) {
             if (e->inputs == 1 && cases[k].second != 600)
                 continue;
@@ -749,7 +805,8 @@ Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
                      cases[k].first, cases[k].second, cases[k].output);
             fill_tensors();
             const ts_data d = {CLSM_LOG_SOFTMAX, CLSM_F32, s, 2.0f, NULL,
-                               {arena + cases[k].first, arena + cases[k].second}};
+                               {arena + cases[k].first, arena + cases[k].second},
+                               e->sample ? &scalars : NULL};
             cl_mem b = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, TENSORS * REGION, arena);
             ts_args a = valid(e);
             a.op = d.op;
@@ -760,7 +817,7 @@ Test(bad_input, buffer_adjacent_tensors_and_overlapping_inputs_are_accepted)
             set_buffer(&a, OUTPUT, b, cases[k].output);
             clsm_status st = e->call(&a);
             cr_assert_eq(st, CLSM_SUCCESS, "%s, %s: %s", e->name, what, clsm_status_string(st));
-            ts_cl_read(cl.queue, b, cases[k].output, n * 4, got);
+            ts_cl_read(cl.queue, b, cases[k].output, ts_output_bytes(e, &d), got);
             ts_report r = ts_check_result(e, &d, got);
             cr_assert(r.ok, "%s, %s: %s", e->name, what, r.msg);
             clReleaseMemObject(b);
@@ -988,7 +1045,7 @@ Test(bad_input, backward_kv_lengths)
             }
             fill_tensors();
             const ts_data d = {CLSM_LOG_SOFTMAX, CLSM_F32, rows_shape, 1.0, &o,
-                               {region(FIRST), region(SECOND), x_host}};
+                               {region(FIRST), region(SECOND), x_host}, NULL};
             float *dx = ts_alloc(CLSM_F32, ts_count(rows_shape));
             ts_run_checked(e, ctx, &d, dx, what);
             free(dx);
@@ -1033,6 +1090,369 @@ Test(bad_input, backward_options_by_the_forward_rules)
     clReleaseMemObject(xb);
 }
 
+/* ---- sampling's own arguments ---- */
+
+#define SAMPLE_ROWS 6 /* valid()'s rows of 8 logits */
+
+/* A valid call of sampling entry e with every per-row tensor and logprobs in s: at the start
+ * of their regions (host) or buffers. */
+static ts_args with_per_row(const ts_entry *e, clsm_sampling *s)
+{
+    ts_args a = valid(e);
+    *s = scalars;
+    clsm_tensor *t[] = {&s->temperatures, &s->top_ks, &s->top_ps,
+                        &s->min_ps,       &s->seeds,  &s->logprobs};
+    for (int k = 0; k < (int)N_OF(t); k++)
+        *t[k] = e->buffers ? (clsm_tensor){NULL, buffers[TEMPS + k], 0}
+                           : (clsm_tensor){region(TEMPS + k), NULL, 0};
+    a.sampling = s;
+    return a;
+}
+
+/* The scalars are checked on both paths; the struct grows as clsm_options does. */
+Test(bad_input, sample_scalars_and_struct_size)
+{
+    const float bad_t[] = {-1.0f, -0x1p-149f, NAN, INFINITY, -INFINITY};
+    const float bad_p[] = {-0.1f, -0x1p-149f, 1.5f, 0x1.000002p0f, NAN, INFINITY};
+    const clsm_shape huge = {SIZE_MAX / 2, 3, 1};
+    struct {
+        clsm_sampling s;
+        unsigned char newer[16];
+    } grown;
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!e->sample)
+            continue;
+        char what[64];
+        clsm_sampling s;
+        ts_args a = with_per_row(e, &s);
+        expect(e, a, CLSM_SUCCESS, "every per-row tensor and logprobs");
+        a.sampling = NULL;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "NULL sampling");
+        a.shape = huge;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "NULL sampling before overflow");
+        for (size_t k = 0; k < N_OF(bad_t); k++) {
+            a = with_per_row(e, &s);
+            s.temperature = bad_t[k];
+            snprintf(what, sizeof what, "temperature %g", bad_t[k]);
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
+            a.shape = huge;
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "a bad temperature before overflow");
+        }
+        for (size_t k = 0; k < N_OF(bad_p); k++) {
+            a = with_per_row(e, &s);
+            s.top_p = bad_p[k];
+            snprintf(what, sizeof what, "top_p %g", bad_p[k]);
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
+            a = with_per_row(e, &s);
+            s.min_p = bad_p[k];
+            snprintf(what, sizeof what, "min_p %g", bad_p[k]);
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
+        }
+        /* Every top_k is valid: 0 and past the vocabulary keep all. */
+        a = with_per_row(e, &s);
+        s.top_k = UINT32_MAX;
+        expect(e, a, CLSM_SUCCESS, "top_k UINT32_MAX");
+        const size_t small_sizes[] = {0, sizeof(size_t), offsetof(clsm_sampling, logprobs),
+                                      sizeof(clsm_sampling) - 1};
+        for (size_t k = 0; k < N_OF(small_sizes); k++) {
+            a = with_per_row(e, &s);
+            s.struct_size = small_sizes[k];
+            snprintf(what, sizeof what, "struct_size %zu", small_sizes[k]);
+            expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, what);
+        }
+        a = with_per_row(e, &s);
+        memset(&grown, 0, sizeof grown);
+        grown.s = s;
+        grown.s.struct_size = sizeof grown;
+        a.sampling = &grown.s;
+        expect(e, a, CLSM_SUCCESS, "a larger struct, zero past the library's");
+        for (size_t at = 0; at < sizeof grown.newer; at += sizeof grown.newer - 1) {
+            grown.newer[at] = 1;
+            expect(e, a, CLSM_ERROR_UNSUPPORTED, "a larger struct, a byte set past the library's");
+            grown.newer[at] = 0;
+        }
+        /* Past 2^31 - 1 a token cannot name the entry, with rows or without. */
+        a = with_per_row(e, &s);
+        a.dtype = CLSM_F16;
+        a.shape = (clsm_shape){1, (size_t)INT32_MAX + 1, 1};
+        expect(e, a, CLSM_ERROR_INVALID_SHAPE, "vocab 2^31");
+        a.shape.outer = 0;
+        expect(e, a, CLSM_ERROR_INVALID_SHAPE, "vocab 2^31 without rows");
+    }
+}
+
+/* Sampling has no sink token to draw and no statistics to give or take; the options' own
+ * errors are the _ex entries'. */
+Test(bad_input, sample_options)
+{
+    float stats[2 * SAMPLE_ROWS], sinks[1] = {0};
+    int32_t lengths[1] = {-1};
+    cl_mem sb = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE, sizeof stats);
+    cl_mem kb = ts_cl_buffer(cl.context, CL_MEM_READ_ONLY, sizeof lengths, lengths);
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!e->sample)
+            continue;
+        clsm_sampling s;
+        clsm_options o = CLSM_OPTIONS_INIT;
+        ts_args a = with_per_row(e, &s);
+        a.options = &o;
+        o.sinks = tensor_for(e, sinks, sb);
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "sinks");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.stats_in = tensor_for(e, stats, sb);
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "stats_in");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.stats_out = tensor_for(e, stats, sb);
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "stats_out");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.softcap = -1;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "softcap -1");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.window = 2;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "a window without causal");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.mask_type = (clsm_mask_type)9;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "mask type 9");
+        o.mask_type = CLSM_MASK_KEEP_U8;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "a mask type without a mask");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.batch = 1, o.heads = 1, o.rows = SAMPLE_ROWS - 1;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "rows of the options not the call's");
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.struct_size = 0;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "options' struct_size 0");
+        /* The host path refuses a length outside [0, vocab]; the buffers path clamps it. */
+        o = (clsm_options)CLSM_OPTIONS_INIT;
+        o.causal = 1;
+        o.softcap = 5;
+        expect(e, a, CLSM_SUCCESS, "causal and a cap");
+        o.kv_lengths = tensor_for(e, lengths, kb);
+        expect(e, a, e->buffers ? CLSM_SUCCESS : CLSM_ERROR_INVALID_ARGUMENT, "kv_lengths -1");
+    }
+    clReleaseMemObject(kb);
+    clReleaseMemObject(sb);
+}
+
+/* The host path checks each per-row value as the scalar; the buffers path cannot, and gives a
+ * row with a bad temperature -1 and logprob NaN, and clamps top_p and min_p (ts_check_result
+ * holds it to those rules). */
+Test(bad_input, sample_per_row_values)
+{
+    const struct {
+        int region;
+        size_t row;
+        float value;
+        const char *what;
+    } cases[] = {
+        {TEMPS, 1, -2.0f, "temperature -2"},       {TEMPS, 2, NAN, "temperature NaN"},
+        {TEMPS, 5, INFINITY, "temperature +inf"},  {TEMPS, 0, -INFINITY, "temperature -inf"},
+        {TOP_PS, 3, 1.5f, "top_p 1.5"},            {TOP_PS, 4, -0.5f, "top_p -0.5"},
+        {TOP_PS, 0, NAN, "top_p NaN"},             {MIN_PS, 2, 2.0f, "min_p 2"},
+        {MIN_PS, 5, -1.0f, "min_p -1"},            {MIN_PS, 1, NAN, "min_p NaN"},
+        {TOP_PS, 5, INFINITY, "top_p +inf"},       {MIN_PS, 3, -INFINITY, "min_p -inf"},
+    };
+    int32_t tokens[SAMPLE_ROWS];
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (size_t k = 0; e->sample && k < N_OF(cases); k++) {
+            spoiled.region = cases[k].region;
+            spoiled.row = cases[k].row;
+            spoiled.value = cases[k].value;
+            clsm_sampling s;
+            ts_args a = with_per_row(e, &s);
+            if (!e->buffers) {
+                expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, cases[k].what);
+                continue;
+            }
+            /* ts_run stages the host tensors in buffers of their own. */
+            fill_tensors();
+            clsm_sampling host = scalars;
+            clsm_tensor *t[] = {&host.temperatures, &host.top_ks, &host.top_ps,
+                                &host.min_ps,       &host.seeds,  &host.logprobs};
+            for (int r = 0; r < (int)N_OF(t); r++)
+                t[r]->host = region(TEMPS + r);
+            const ts_data d = {CLSM_SOFTMAX, CLSM_F32, a.shape, 1.0, NULL, {region(FIRST)}, &host};
+            char what[96];
+            snprintf(what, sizeof what, "one %s among valid ones", cases[k].what);
+            ts_run_checked(e, ctx, &d, tokens, what);
+        }
+        spoiled.region = -1;
+    }
+}
+
+/* A per-row tensor's buffer follows the option buffers' rules: its context, its flags (logprobs
+ * written), its offset a multiple of its element, and room for a value per row past it. */
+Test(bad_input, sample_per_row_buffers)
+{
+    cl_int err;
+    cl_context other = clCreateContext(NULL, 1, &cl.device, NULL, NULL, &err);
+    cr_assert_eq(err, CL_SUCCESS);
+    cl_mem foreign = ts_cl_sentinel_buffer(other, CL_MEM_READ_WRITE, REGION);
+    cl_mem read_only = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_ONLY, REGION);
+    cl_mem write_only = ts_cl_sentinel_buffer(cl.context, CL_MEM_WRITE_ONLY, REGION);
+    static const char *const names[] = {"temperatures", "top_ks", "top_ps",
+                                        "min_ps",       "seeds",  "logprobs"};
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!e->sample || !e->buffers)
+            continue;
+        for (int k = 0; k < (int)N_OF(names); k++) {
+            const int t = TEMPS + k;
+            const size_t element = t == SEEDS ? 8 : 4, bytes = SAMPLE_ROWS * element;
+            cl_mem short_one = ts_cl_sentinel_buffer(cl.context, CL_MEM_READ_WRITE,
+                                                     bytes - element);
+            const struct {
+                cl_mem buffer;
+                size_t offset;
+                clsm_status want;
+                const char *how;
+            } cases[] = {
+                {short_one, 0, CLSM_ERROR_INVALID_SHAPE, "one value short"},
+                {buffers[t], REGION - bytes + element, CLSM_ERROR_INVALID_SHAPE,
+                 "an offset pushing past the end"},
+                {buffers[t], REGION, CLSM_ERROR_INVALID_SHAPE, "an offset at the end"},
+                {buffers[t], SIZE_MAX - 7, CLSM_ERROR_INVALID_SHAPE, "offset + extent overflowing"},
+                {buffers[t], element / 2, CLSM_ERROR_INVALID_ARGUMENT, "a misaligned offset"},
+                {foreign, 0, CLSM_ERROR_INVALID_ARGUMENT, "a buffer of another context"},
+                {t == LOGPROBS ? read_only : write_only, 0, CLSM_ERROR_INVALID_ARGUMENT,
+                 t == LOGPROBS ? "read-only" : "write-only"},
+                {buffers[t], REGION - bytes, CLSM_SUCCESS, "an exact fit at an offset"},
+            };
+            for (size_t c = 0; c < N_OF(cases); c++) {
+                char what[96];
+                snprintf(what, sizeof what, "%s: %s", names[k], cases[c].how);
+                clsm_sampling s;
+                ts_args a = with_per_row(e, &s);
+                clsm_tensor *per_row[] = {&s.temperatures, &s.top_ks, &s.top_ps,
+                                          &s.min_ps,       &s.seeds,  &s.logprobs};
+                *per_row[k] = (clsm_tensor){NULL, cases[c].buffer, cases[c].offset};
+                expect(e, a, cases[c].want, what);
+            }
+            clReleaseMemObject(short_one);
+        }
+        /* F64's logprobs are doubles. */
+        clsm_sampling s;
+        ts_args a = with_per_row(e, &s);
+        a.dtype = CLSM_F64;
+        a.shape.axis = 4;
+        s.logprobs.offset = 4;
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "F64 logprobs at offset 4");
+        s.logprobs.offset = 8;
+        expect(e, a, CLSM_SUCCESS, "F64 logprobs at offset 8");
+    }
+    clReleaseMemObject(write_only);
+    clReleaseMemObject(read_only);
+    clReleaseMemObject(foreign);
+    clReleaseContext(other);
+}
+
+/*
+ * Tokens and logprobs may share no byte with any other tensor of the call, not even as the
+ * same range (sampling has no in place); the inputs may share any. Placed in one space, the
+ * arena's first two regions or a buffer holding them: the logits (6 rows of 8, 192 bytes),
+ * the tokens and logprobs (24 bytes each), the temperatures (24) and the seeds (48); -1 for
+ * one's own region or buffer.
+ */
+Test(bad_input, sample_outputs_overlap_no_other_tensor)
+{
+    const struct {
+        long logits, tokens, logprobs, temperatures, seeds;
+        clsm_status want;
+        const char *what;
+    } cases[] = {
+        {64, 64, -1, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "tokens on the logits"},
+        {64, 100, -1, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "tokens inside the logits"},
+        {64, 44, -1, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "tokens over the first logit"},
+        {64, 40, -1, -1, -1, CLSM_SUCCESS, "tokens right before the logits"},
+        {0, 188, -1, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "tokens over the last logit"},
+        {0, 192, -1, -1, -1, CLSM_SUCCESS, "tokens right after the logits"},
+        {0, 400, 400, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "logprobs on the tokens"},
+        {0, 400, 420, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "logprobs over the last token"},
+        {0, 400, 376, -1, -1, CLSM_SUCCESS, "logprobs right before the tokens"},
+        {0, 400, 424, -1, -1, CLSM_SUCCESS, "logprobs right after the tokens"},
+        {0, 400, 100, -1, -1, CLSM_ERROR_INVALID_ARGUMENT, "logprobs inside the logits"},
+        {0, 400, -1, 408, -1, CLSM_ERROR_INVALID_ARGUMENT, "tokens over the temperatures"},
+        {0, 400, 600, -1, 592, CLSM_ERROR_INVALID_ARGUMENT, "logprobs over the seeds"},
+        {0, 400, 600, 100, 8, CLSM_SUCCESS, "temperatures and seeds inside the logits"},
+    };
+    cl_mem space = NULL;
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (size_t k = 0; e->sample && k < N_OF(cases); k++) {
+            clsm_sampling s;
+            ts_args a = with_per_row(e, &s);
+            const long at[] = {cases[k].logits, cases[k].tokens, cases[k].logprobs,
+                               cases[k].temperatures, cases[k].seeds};
+            clsm_tensor *per_row[] = {NULL, NULL, &s.logprobs, &s.temperatures, &s.seeds};
+            if (e->buffers) {
+                fill_tensors();
+                space = ts_cl_buffer(cl.context, CL_MEM_READ_WRITE, 2 * REGION, arena);
+            }
+            for (size_t t = 0; t < N_OF(at); t++) {
+                if (at[t] < 0)
+                    continue;
+                unsigned char *host = region(FIRST) + at[t];
+                const size_t offset = (size_t)at[t];
+                if (t == 0 && e->buffers)
+                    set_buffer(&a, FIRST, space, offset);
+                else if (t == 0)
+                    a.in[0] = host;
+                else if (t == 1 && e->buffers)
+                    set_buffer(&a, OUTPUT, space, offset);
+                else if (t == 1)
+                    a.out = host;
+                else
+                    *per_row[t] = e->buffers ? (clsm_tensor){NULL, space, offset}
+                                             : (clsm_tensor){host, NULL, 0};
+            }
+            expect(e, a, cases[k].want, cases[k].what);
+            if (space)
+                clReleaseMemObject(space);
+            space = NULL;
+        }
+    }
+}
+
+/* The option tensors are inputs too: a mask or KV lengths under the tokens or logprobs are
+ * refused; a mask under the logits is accepted. */
+Test(bad_input, sample_outputs_overlap_no_option_tensor)
+{
+    const struct {
+        int mask_region, kv_region;
+        size_t at;
+        clsm_status want;
+        const char *what;
+    } cases[] = {
+        {OUTPUT, -1, 8, CLSM_ERROR_INVALID_ARGUMENT, "a keep-mask over the tokens"},
+        {-1, LOGPROBS, 20, CLSM_ERROR_INVALID_ARGUMENT, "kv_lengths over the last logprob"},
+        {FIRST, -1, 0, CLSM_SUCCESS, "a keep-mask over the logits"},
+    };
+    TS_FOR_EACH_ENTRY(e)
+    {
+        for (size_t k = 0; e->sample && k < N_OF(cases); k++) {
+            clsm_sampling s;
+            ts_args a = with_per_row(e, &s);
+            clsm_options o = CLSM_OPTIONS_INIT;
+            const int m = cases[k].mask_region, kv = cases[k].kv_region;
+            const size_t at = cases[k].at;
+            /* Every row's mask is the same 8 bytes. */
+            o.mask_stride[3] = 1;
+            if (m >= 0) {
+                o.mask_type = CLSM_MASK_KEEP_U8;
+                o.mask = e->buffers ? (clsm_tensor){NULL, buffers[m], at}
+                                    : (clsm_tensor){region(m) + at, NULL, 0};
+            }
+            if (kv >= 0)
+                o.kv_lengths = e->buffers ? (clsm_tensor){NULL, buffers[kv], at}
+                                          : (clsm_tensor){region(kv) + at, NULL, 0};
+            a.options = &o;
+            expect(e, a, cases[k].want, cases[k].what);
+        }
+    }
+}
+
 /* ---- empty tensors ---- */
 
 /* A zero after dimensions whose product overflows is still an empty tensor. */
@@ -1049,6 +1469,10 @@ Test(empty, every_entry_point_succeeds_and_writes_nothing)
     TS_FOR_EACH_ENTRY(e)
     {
         for (size_t k = 0; k < N_OF(empty_shapes); k++) {
+            /* Sampling's empty call has no rows (its own cases below), and a vocabulary past
+             * INT32_MAX is refused even then. */
+            if (e->sample && (empty_shapes[k].outer != 0 || empty_shapes[k].axis > INT32_MAX))
+                continue;
             char what[96];
             snprintf(what, sizeof what, "shape [%zu,%zu,%zu]", empty_shapes[k].outer,
                      empty_shapes[k].axis, empty_shapes[k].inner);
@@ -1072,6 +1496,66 @@ Test(empty, every_entry_point_succeeds_and_writes_nothing)
             clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
             cr_assert_eq(status, CL_COMPLETE);
             cr_assert_eq(clReleaseEvent(ev), CL_SUCCESS);
+        }
+    }
+}
+
+/* Sampling without rows does nothing, with NULL tensors or not; an empty vocabulary gives
+ * every row token -1 and logprob -inf, and writes nothing else. */
+Test(empty, sampling_without_rows_or_vocabulary)
+{
+    TS_FOR_EACH_ENTRY(e)
+    {
+        if (!e->sample)
+            continue;
+        clsm_sampling s;
+        ts_args a = with_per_row(e, &s);
+        a.shape = (clsm_shape){0, 8, 1};
+        expect(e, a, CLSM_SUCCESS, "no rows");
+        without_tensors(&a);
+        a.sampling = &scalars;
+        expect(e, a, CLSM_SUCCESS, "no rows, NULL tensors");
+        a = with_per_row(e, &s);
+        a.shape = (clsm_shape){SAMPLE_ROWS, 0, 1};
+        without_tensors(&a);
+        expect(e, a, CLSM_ERROR_INVALID_ARGUMENT, "an empty vocabulary, NULL tokens");
+
+        a = with_per_row(e, &s);
+        a.shape = (clsm_shape){SAMPLE_ROWS, 0, 1};
+        a.in[0] = NULL;
+        a.in_buffer[0] = NULL;
+        fill_tensors();
+        unsigned char before[sizeof arena];
+        memcpy(before, arena, sizeof arena);
+        cl_event ev = NULL;
+        if (e->buffers)
+            a.event = &ev;
+        clsm_status st = e->call(&a);
+        cr_assert_eq(st, CLSM_SUCCESS, "%s, an empty vocabulary: %s", e->name,
+                     clsm_status_string(st));
+        if (ev) {
+            cr_assert_eq(clWaitForEvents(1, &ev), CL_SUCCESS);
+            clReleaseEvent(ev);
+        }
+        for (int t = 0; t < REGIONS; t++) {
+            unsigned char *now = region(t);
+            size_t size = REGION;
+            if (e->buffers)
+                now = buffer_bytes(buffers[t], &size);
+            const size_t rows_bytes = t == OUTPUT || t == LOGPROBS ? SAMPLE_ROWS * 4 : 0;
+            for (size_t r = 0; r < rows_bytes / 4; r++) {
+                if (t == OUTPUT)
+                    cr_assert_eq(((int32_t *)(void *)now)[r], -1, "%s: row %zu's token", e->name,
+                                 r);
+                else
+                    cr_assert(((float *)(void *)now)[r] == -INFINITY, "%s: row %zu's logprob",
+                              e->name, r);
+            }
+            for (size_t i = rows_bytes; i < size; i++)
+                cr_assert_eq(now[i], before[t * REGION + i], "%s: byte %zu of region %d written",
+                             e->name, i, t);
+            if (e->buffers)
+                free(now);
         }
     }
 }

@@ -1,4 +1,4 @@
-/* Every entry point (the table in entries.h) gives bitwise the same output, and statistics, on every run and from a fresh context, on every kernel family. */
+/* Every entry point (the table in entries.h) gives bitwise the same output, and statistics, on every run and from a fresh context, on every kernel family; sampling the same tokens on every family too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +60,7 @@ static void check_repeatable(const ts_entry *e, clsm_dtype dtype, clsm_shape s, 
         void *in[3];
         fill_inputs(e, (clsm_op)op, dtype, n, seed + (uint64_t)op, in);
         const ts_data d = {(clsm_op)op, dtype, s, 1.0f, e->options ? &t.o : NULL,
-                           {in[0], in[1], in[2]}};
+                           {in[0], in[1], in[2]}, NULL};
         for (size_t c = 0; c < TS_CONFIGS; c++) {
             char what[200], head[160];
             ts_describe(head, sizeof head, ts_config_name(c), (clsm_op)op, dtype, s, 1.0f);
@@ -97,12 +97,90 @@ static void check_repeatable(const ts_entry *e, clsm_dtype dtype, clsm_shape s, 
 /* Rows that split and regs cut into chunks, short rows finished together, strided slices. */
 static const clsm_shape shapes[] = {{8, 4099, 1}, {3, 1025, 17}, {1, 70001, 1}, {600, 7, 1}};
 
+/* One sampling run on ctx: its tokens into tokens, its log-probabilities (if asked for) into
+ * lp. The first run is also checked against the reference, so that the tokens compared are
+ * right ones. */
+static void run_sample(const ts_entry *e, clsm_context *ctx, const ts_data *d, int32_t *tokens,
+                       void *lp, size_t lp_bytes, bool check, const char *what)
+{
+    clsm_status st;
+    ts_report r = ts_run(e, ctx, d, TS_APART, tokens, &st);
+    cr_assert(r.ok, "%s: %s", what, r.msg);
+    cr_assert_eq(st, CLSM_SUCCESS, "%s: %s", what, clsm_status_string(st));
+    if (check) {
+        r = ts_check_result(e, d, tokens);
+        cr_assert(r.ok, "%s: %s", what, r.msg);
+    }
+    if (lp_bytes)
+        memcpy(lp, d->sampling->logprobs.host, lp_bytes);
+}
+
+/*
+ * Sampling: the tokens of the first configuration's first run on every configuration (each
+ * family's work split, one work-item or 32 a row), run and fresh context, which the contract
+ * promises; the log-probabilities bitwise on every run of a configuration. Per-row values with
+ * the options, in F32 and BF16 as the _ex entries; the scalars without, in every dtype.
+ */
+static void check_sample_repeatable(const ts_entry *e, clsm_dtype dtype, clsm_shape s,
+                                    uint64_t seed)
+{
+    const size_t rows = s.outer;
+    void *x = ts_random(dtype, ts_count(s), -8, 8, seed);
+    int32_t *first = ts_malloc(rows * sizeof *first), *again = ts_malloc(rows * sizeof *again);
+    for (int per_row = 0; per_row < 2; per_row++) {
+        if (per_row && dtype != CLSM_F32 && dtype != CLSM_BF16)
+            continue;
+        ts_options t = {0};
+        if (per_row)
+            ts_options_make(&t, e, dtype, s, seed);
+        ts_sampling sampling;
+        ts_sampling_make(&sampling, dtype, rows, per_row, seed + 3);
+        const size_t lp_bytes = per_row ? rows * ts_dtype_size(ts_stats_dtype(dtype)) : 0;
+        void *lp_first = ts_malloc(lp_bytes), *lp_again = ts_malloc(lp_bytes);
+        const ts_data d = {CLSM_SOFTMAX, dtype, s, 1.0f, per_row ? &t.o : NULL, {x}, &sampling.s};
+        for (size_t c = 0; c < TS_CONFIGS; c++) {
+            char what[200], head[160];
+            ts_describe(head, sizeof head, ts_config_name(c), CLSM_SOFTMAX, dtype, s, 1.0f);
+            snprintf(what, sizeof what, "%s %s, %s", e->name, head,
+                     per_row ? "per-row values and options" : "scalars");
+            run_sample(e, ts_ctx[c], &d, c ? again : first, lp_first, lp_bytes, c == 0, what);
+            for (size_t r = 0; c && r < rows; r++)
+                cr_assert_eq(again[r], first[r], "%s: row %zu drew %d, %s %d", what, r, again[r],
+                             ts_config_name(0), first[r]);
+            clsm_context *fresh = NULL;
+            clsm_status st = ts_context_create_family(&fresh, ts_config_family(c));
+            cr_assert_eq(st, CLSM_SUCCESS, "%s: fresh context: %s", what, clsm_status_string(st));
+            clsm_context *const later[] = {ts_ctx[c], ts_ctx[c], fresh};
+            for (size_t k = 0; k < 3; k++) {
+                run_sample(e, later[k], &d, again, lp_again, lp_bytes, false, what);
+                for (size_t r = 0; r < rows; r++)
+                    cr_assert_eq(again[r], first[r], "%s, run %zu%s: row %zu drew %d, not %d",
+                                 what, k + 2, k == 2 ? " (fresh context)" : "", r, again[r],
+                                 first[r]);
+                cr_assert(memcmp(lp_again, lp_first, lp_bytes) == 0,
+                          "%s, run %zu: the log-probabilities differ", what, k + 2);
+            }
+            clsm_context_release(fresh);
+        }
+        free(lp_again);
+        free(lp_first);
+        ts_sampling_free(&sampling);
+        ts_options_free(&t);
+    }
+    free(again);
+    free(first);
+    free(x);
+}
+
 /* The _ex entries compile a fused program per family, dtype and op: F32 and BF16 are enough
  * for those, as the storage types only change loads and stores (test_dtypes). */
 static void check_entry(const ts_entry *e)
 {
     for (size_t d = 0; d < TS_DTYPES; d++) {
-        if (e->options && ts_dtypes[d] != CLSM_F32 && ts_dtypes[d] != CLSM_BF16)
+        for (size_t k = 0; e->sample && k < sizeof shapes / sizeof shapes[0]; k++)
+            if (shapes[k].inner == 1)
+                check_sample_repeatable(e, ts_dtypes[d], shapes[k], 100 * d + 10 * k);
+        if (e->sample || (e->options && ts_dtypes[d] != CLSM_F32 && ts_dtypes[d] != CLSM_BF16))
             continue;
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
             check_repeatable(e, ts_dtypes[d], shapes[k], 100 * d + 10 * k);

@@ -34,7 +34,8 @@ Test(dtypes, f64_within_1e_13)
 
 /* The _ex calls use an F64 call's double scale as given: 0.1 and 1/3 differ from their
  * float roundings by about 1e-9 relatively, far past the F64 bound at |x| up to 10. The
- * backward's y is x's values (its formula holds for any y), its dy in [-1, 1]. */
+ * backward's y is x's values (its formula holds for any y), its dy in [-1, 1]; sampling
+ * takes every per-row tensor, whose log-probabilities hold it to the F64 bound. */
 Test(dtypes, f64_takes_the_double_scale_as_given)
 {
     const double scales[] = {0.1, 1.0 / 3, -0.7};
@@ -42,17 +43,22 @@ Test(dtypes, f64_takes_the_double_scale_as_given)
     void *x = ts_random(CLSM_F64, ts_count(shape), -10, 10, 2100);
     void *dy = ts_random(CLSM_F64, ts_count(shape), -1, 1, 2101);
     double *y = ts_malloc(ts_count(shape) * sizeof *y);
+    ts_sampling sampling;
+    ts_sampling_make(&sampling, CLSM_F64, shape.outer, true, 2102);
     TS_FOR_EACH_ENTRY(e)
     {
         if (!e->options)
             continue;
         for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
             for (int op = CLSM_SOFTMAX; op <= CLSM_LOG_SOFTMAX; op++) {
+                if (e->sample && op != CLSM_SOFTMAX)
+                    continue;
                 ts_data d = {(clsm_op)op, CLSM_F64, shape, scales[i], NULL,
-                             {x, e->inputs == 2 ? dy : NULL}};
+                             {x, e->inputs == 2 ? dy : NULL}, e->sample ? &sampling.s : NULL};
                 ts_run_checked(e, ts_ctx[0], &d, y, "double scale");
             }
     }
+    ts_sampling_free(&sampling);
     free(y);
     free(dy);
     free(x);

@@ -213,50 +213,8 @@ static const kept_case kept_cases[] = {
     {"vocab 1", {1, 0, 0.5, 0.5}, 1, fill_spread},
 };
 
-/* How far a row's top-p cut lies from flipping, relative to the mass: the prefixes on both
- * sides of the crossing against top_p of the mass. Exact ties of levels land on the boundary
- * exactly in any precision (distance 0 counts as far). */
-static double top_p_margin(size_t vocab, const double *u, ref_sampling s)
-{
-    if (!(s.top_p > 0 && s.top_p < 1))
-        return INFINITY;
-    double *sorted = ts_malloc(vocab * sizeof *sorted);
-    double max = -INFINITY;
-    for (size_t j = 0; j < vocab; ++j)
-        max = u[j] > max ? u[j] : max;
-    for (size_t j = 0; j < vocab; ++j)
-        sorted[j] = isinf(max) ? (u[j] == max) : exp((u[j] - max) / s.temperature);
-    /* Weights descending is the order of u descending. */
-    for (size_t i = 1; i < vocab; ++i)
-        for (size_t k = i; k > 0 && sorted[k] > sorted[k - 1]; --k) {
-            double t = sorted[k];
-            sorted[k] = sorted[k - 1];
-            sorted[k - 1] = t;
-        }
-    size_t n = s.top_k && s.top_k < vocab ? s.top_k : vocab;
-    double mass = 0, run = 0, goal, margin = INFINITY;
-    for (size_t i = 0; i < n; ++i)
-        mass += sorted[i];
-    goal = s.top_p * mass;
-    for (size_t i = 0; i < n; ++i) {
-        double before = run;
-        run += sorted[i];
-        if (run >= goal) {
-            /* The first entry is always kept, and the whole prefix always reaches top_p < 1
-             * of its own mass. */
-            double after = i + 1 == n ? INFINITY : run - goal,
-                   ahead = i == 0 ? INFINITY : goal - before;
-            margin = fmin(after > 0 ? after : INFINITY, ahead > 0 ? ahead : INFINITY) / mass;
-            break;
-        }
-    }
-    free(sorted);
-    return margin;
-}
-
 /* The rows whose top-p cut sits closer to flipping than f32's rounding of the weights could
- * move it (about 1e-7 of the mass) are left out, and must be few. */
-#define TOP_P_MARGIN 2e-6
+ * move it (ref_top_p_margin below REF_TOP_P_MARGIN) are left out, and must be few. */
 
 Test(sample, every_token_lies_in_the_f64_kept_set)
 {
@@ -277,7 +235,7 @@ Test(sample, every_token_lies_in_the_f64_kept_set)
         unsigned char thin[rows];
         size_t thin_rows = 0;
         for (size_t r = 0; r < rows; ++r) {
-            thin[r] = top_p_margin(vocab, u + r * vocab, rs) < TOP_P_MARGIN;
+            thin[r] = ref_top_p_margin(vocab, u + r * vocab, rs) < REF_TOP_P_MARGIN;
             thin_rows += thin[r];
         }
         cr_assert_lt(thin_rows, rows / 8, "%s: %zu rows on the top-p boundary", kc->name,

@@ -1,4 +1,4 @@
-/* Several threads share one context, taking turns over every entry point (the table in entries.h) with mixed shapes, dtypes and ops, each checking its own results; contexts come and go concurrently. */
+/* Several threads share one context, taking turns over every entry point (the table in entries.h) with mixed shapes, dtypes and ops, each checking its own results, and give the serial runs' bytes (sampling: its tokens); contexts come and go concurrently. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,26 +19,32 @@ TestSuite(threads, .init = ts_open_all, .fini = ts_close_all);
 static const float scales[] = {1.0f, 0.5f, -1.0f};
 
 /* A call's data on the heap: its inputs and, for the _ex entries, every option its shape
- * allows. */
+ * allows; for sampling, its sampling struct. */
 typedef struct call {
     const ts_entry *entry;
     ts_data data;
     ts_options options;
+    ts_sampling sampling;
     void *in[3];
 } call;
 
 /* The _ex entries take F32 and BF16 only: their fused programs are compiled per family,
- * dtype and op, and the storage types only change loads and stores (test_dtypes). */
+ * dtype and op, and the storage types only change loads and stores (test_dtypes). Sampling
+ * takes rows ([outer, axis, 1]): half its calls every per-row tensor with those options, half
+ * the scalars without any, in any dtype. */
 static void make_call(call *c, ts_rng *r, size_t index)
 {
     memset(c, 0, sizeof *c);
     c->entry = &ts_entries[index % TS_ENTRIES];
+    const bool per_row = c->entry->sample && ts_rng_below(r, 2);
+    const bool options = c->entry->options && (!c->entry->sample || per_row);
     clsm_dtype dtype = ts_dtypes[ts_rng_below(r, TS_DTYPES)];
-    if (c->entry->options && dtype != CLSM_F32)
+    if (options && dtype != CLSM_F32)
         dtype = CLSM_BF16;
     const clsm_op op = (clsm_op)ts_rng_below(r, 2);
-    const clsm_shape s = {1 + ts_rng_below(r, 6), 1 + ts_rng_below(r, 3000),
-                          1 + ts_rng_below(r, 4)};
+    clsm_shape s = {1 + ts_rng_below(r, 6), 1 + ts_rng_below(r, 3000), 1 + ts_rng_below(r, 4)};
+    if (c->entry->sample)
+        s.inner = 1;
     const size_t n = ts_count(s);
     const double range = dtype == CLSM_F16 || dtype == CLSM_BF16 ? 4 : 10;
     for (int k = 0; k < 3; k++)
@@ -48,15 +54,18 @@ static void make_call(call *c, ts_rng *r, size_t index)
         ts_fill_uniform(r, dtype, c->in[1], n, -1, 1);
         ts_fill_uniform(r, dtype, c->in[2], n, -range, range);
     }
-    if (c->entry->options)
+    if (options)
         ts_options_make(&c->options, c->entry, dtype, s, ts_rng_next(r));
+    if (c->entry->sample)
+        ts_sampling_make(&c->sampling, dtype, s.outer, per_row, ts_rng_next(r));
     c->data = (ts_data){op, dtype, s, scales[ts_rng_below(r, 3)],
-                        c->entry->options ? &c->options.o : NULL,
-                        {c->in[0], c->in[1], c->in[2]}};
+                        options ? &c->options.o : NULL, {c->in[0], c->in[1], c->in[2]},
+                        c->entry->sample ? &c->sampling.s : NULL};
 }
 
 static void free_call(call *c)
 {
+    ts_sampling_free(&c->sampling);
     ts_options_free(&c->options);
     free(c->in[2]);
     free(c->in[1]);
@@ -88,10 +97,10 @@ static void *worker(void *arg)
         make_call(&c, &r, (size_t)it + j->seed);
         char what[200];
         describe(what, sizeof what, &c);
-        void *out = malloc(ts_count(c.data.shape) * ts_dtype_size(c.data.dtype) + 1);
+        void *out = malloc(ts_output_bytes(c.entry, &c.data) + 1);
         ts_report rep = {false, "out of host memory"};
         clsm_status st = CLSM_SUCCESS;
-        if (out && c.in[0] && c.in[1] && c.in[2] && (!c.entry->options || c.options.stats))
+        if (out && c.in[0] && c.in[1] && c.in[2] && (!c.data.options || c.options.stats))
             rep = ts_run(c.entry, j->ctx, &c.data, TS_APART, out, &st);
         if (rep.ok && st != CLSM_SUCCESS)
             snprintf(rep.msg, sizeof rep.msg, "%s", clsm_status_string(st));
@@ -169,13 +178,14 @@ Test(threads_fresh, four_threads_create_contexts_at_once)
 
 /*
  * Stress: many threads, many calls, one context. A fixed set of jobs over every entry point
- * is first run serially; every threaded run of a job must then give the same bytes, so a
- * race that mixes up arguments, buffers or kernels between calls cannot hide behind
- * tolerances.
+ * is first run serially; every threaded run of a job must then give the same bytes (sampling:
+ * tokens and log-probabilities), so a race that mixes up arguments, buffers or kernels between
+ * calls cannot hide behind tolerances.
  */
 #define STRESS_CALLS 500
 #define STRESS_JOBS 48
 
+/* stats: the statistics, or sampling's log-probabilities. */
 typedef struct stress_job {
     call call;
     void *want, *want_stats;
@@ -192,16 +202,22 @@ typedef struct stress_thread {
 } stress_thread;
 
 
-/* A job's run into out and, where its options ask for them, its statistics into stats:
- * threads share the job, so each run gets options of its own that point there. */
+/* A job's run into out and, where its options or sampling ask for them, its statistics or
+ * log-probabilities into stats: threads share the job, so each run gets options (a sampling
+ * struct) of its own that point there. */
 static ts_report stress_run(clsm_context *ctx, const stress_job *j, void *out, void *stats)
 {
     clsm_options o = j->call.options.o;
     if (o.stats_out.host)
         o.stats_out.host = stats;
+    clsm_sampling s = j->call.sampling.s;
+    if (s.logprobs.host)
+        s.logprobs.host = stats;
     ts_data d = j->call.data;
     if (d.options)
         d.options = &o;
+    if (d.sampling)
+        d.sampling = &s;
     clsm_status st;
     ts_report r = ts_run(j->call.entry, ctx, &d, TS_APART, out, &st);
     if (r.ok && st != CLSM_SUCCESS) {
@@ -251,15 +267,27 @@ Test(threads_stress, sixteen_threads_match_serial_results_bitwise)
         const size_t n = ts_count(j->call.data.shape);
         if (k % 5 == 0)
             ts_store(j->call.data.dtype, j->call.in[0], n / 2, NAN);
-        j->bytes = n * ts_dtype_size(j->call.data.dtype);
+        j->bytes = ts_output_bytes(j->call.entry, &j->call.data);
+        const size_t real = ts_dtype_size(ts_stats_dtype(j->call.data.dtype));
         j->stats_bytes = j->call.options.o.stats_out.host
-                             ? 2 * j->call.data.shape.outer * j->call.data.shape.inner *
-                                   ts_dtype_size(ts_stats_dtype(j->call.data.dtype))
-                             : 0;
+                             ? 2 * j->call.data.shape.outer * j->call.data.shape.inner * real
+                         : j->call.sampling.s.logprobs.host ? j->call.data.shape.outer * real
+                                                            : 0;
         j->want = ts_malloc(j->bytes);
         j->want_stats = ts_malloc(j->stats_bytes);
         ts_report rep = stress_run(ctx, j, j->want, j->want_stats);
         cr_assert(rep.ok, "serial job %zu (%s): %s", k, j->call.entry->name, rep.msg);
+        if (j->call.entry->sample) {
+            /* Sampling's serial tokens are checked here, once, so that the threaded runs
+             * compare with right ones. */
+            clsm_sampling s = j->call.sampling.s;
+            if (s.logprobs.host)
+                s.logprobs.host = j->want_stats;
+            ts_data d = j->call.data;
+            d.sampling = &s;
+            rep = ts_check_result(j->call.entry, &d, j->want);
+            cr_assert(rep.ok, "serial job %zu (%s): %s", k, j->call.entry->name, rep.msg);
+        }
     }
     pthread_t tid[STRESS_THREADS];
     stress_thread threads[STRESS_THREADS];
