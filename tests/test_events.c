@@ -376,11 +376,6 @@ Test(events, sampling_empty_rows_wait_for_the_wait_list)
 static void chained_by_events(clsm_context *ctx, const ts_entry *e, const call *k, void *y1,
                               const char *what)
 {
-    /* clsm_sample_host orders neither its reads of the tokens nor a run's logits after its
-     * kernel, so on an out-of-order queue it returns tokens the kernel has not written yet
-     * (7 calls in 50 here): left out until it orders them. */
-    if (!e->buffers && e->sample)
-        return;
     if (!e->buffers) {
         ts_run_checked(e, ctx, &k->data, y1, what);
         return;
