@@ -35,7 +35,8 @@ static clsm_status start_call(clsm_context *ctx, clsm_dtype dtype, size_t rows, 
     status = clsm_validate_request(ctx, CLSM_SOFTMAX, dtype, shape, scale, options, &c->r);
     if (status != CLSM_SUCCESS)
         return status;
-    if (vocab > INT32_MAX)
+    /* The per-row tensors' bytes (seeds: 8 a row) must not overflow. */
+    if (vocab > INT32_MAX || rows > SIZE_MAX / sizeof(uint64_t))
         return CLSM_ERROR_INVALID_SHAPE;
     if (c->r.bytes == 0) {
         /* Nothing is read: the options' tensors are not looked at. */
@@ -165,11 +166,11 @@ static void tensors_release(clsm_tensor *dev)
             clReleaseMemObject(dev[t].buffer);
 }
 
-/* Rows first .. first + count - 1: their logits handed to the device and sampled, the
- * per-row tensors at their first row. A CPU device reads the caller's memory where it lies
- * (staging NULL), which saves a copy of every logit; others copy into staging. Returns when
- * the kernel is done, so that the tokens may be read on any queue and the logits are no
- * longer needed. */
+/* Rows first .. first + count - 1: their logits copied into staging and sampled, the per-row
+ * tensors at their first row. Returns when the kernel is done, so that the tokens may be read
+ * on any queue and the logits are no longer needed. (Reading the caller's memory in place,
+ * CL_MEM_USE_HOST_PTR, saved the copy on PoCL, but oclgrind saw such a buffer as
+ * uninitialised.) */
 static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem staging,
                               const clsm_tensor *dev, size_t first, size_t count,
                               const char *logits)
@@ -177,15 +178,9 @@ static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem st
     clsm_request r = c->r;
     r.shape.outer = count;
     r.bytes = count * r.shape.axis * clsm_dtype_size(r.dtype);
-    cl_int err = CL_SUCCESS;
-    cl_event written = NULL;
-    cl_mem x = staging;
-    if (staging)
-        err = clEnqueueWriteBuffer(ctx->queue, staging, CL_FALSE, 0, r.bytes, logits, 0, NULL,
-                                   &written);
-    else
-        x = clCreateBuffer(ctx->cl, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, r.bytes,
-                           (void *)logits, &err);
+    cl_event written;
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, staging, CL_FALSE, 0, r.bytes, logits, 0, NULL,
+                                      &written);
     if (err != CL_SUCCESS)
         return clsm_status_from_cl(err);
     clsm_tensor at[CLSM_SAMPLE_TENSORS];
@@ -197,18 +192,15 @@ static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem st
         at[t].offset = first * element;
     }
     cl_event done;
-    clsm_status status = clsm_launch_sample(ctx, &r, &c->s, c->flags, x, 0, at, first,
-                                            written ? 1 : 0, written ? &written : NULL, &done);
+    clsm_status status =
+        clsm_launch_sample(ctx, &r, &c->s, c->flags, staging, 0, at, first, 1, &written, &done);
     if (status == CLSM_SUCCESS) {
         status = clsm_status_from_cl(clWaitForEvents(1, &done));
         clReleaseEvent(done);
-    } else if (written) {
+    } else {
         clWaitForEvents(1, &written);
     }
-    if (written)
-        clReleaseEvent(written);
-    if (!staging)
-        clReleaseMemObject(x);
+    clReleaseEvent(written);
     return status;
 }
 
@@ -246,16 +238,15 @@ clsm_status clsm_sample_host(clsm_context *ctx, clsm_dtype dtype, size_t rows, s
         status = tensors_to_device(ctx, &c, dev);
     else
         memset(dev, 0, sizeof dev);
-    /* Elsewhere than on a CPU the logits go through the context's reused staging buffers, as
-     * the forward's x does: a new buffer each call cost its pages' first touch. */
-    int direct = (ctx->info.type & CL_DEVICE_TYPE_CPU) != 0;
-    clsm_staging *staging = status == CLSM_SUCCESS && !direct ? clsm_staging_take(ctx) : NULL;
-    if (status == CLSM_SUCCESS && !direct && !staging)
+    /* The logits go through the context's reused staging buffers, as the forward's x does: a
+     * new buffer each call cost its pages' first touch. */
+    clsm_staging *staging = status == CLSM_SUCCESS ? clsm_staging_take(ctx) : NULL;
+    if (status == CLSM_SUCCESS && !staging)
         status = CLSM_ERROR_OUT_OF_MEMORY;
-    if (status == CLSM_SUCCESS && staging)
+    if (status == CLSM_SUCCESS)
         status = clsm_staging_reserve(ctx, staging, per_run * row_bytes, 1);
     for (size_t first = 0; status == CLSM_SUCCESS && first < rows; first += per_run)
-        status = sample_run(ctx, &c, staging ? staging->buffers[0] : NULL, dev, first,
+        status = sample_run(ctx, &c, staging->buffers[0], dev, first,
                             rows - first < per_run ? rows - first : per_run,
                             (const char *)logits + first * row_bytes);
     /* Read into scratch first, so that a failure leaves the caller's memory untouched. */
