@@ -1,4 +1,4 @@
-/* The fuzzer's decoder: input bytes to a request, every argument of a forward or backward call, valid or not, with its tensors' data. */
+/* The fuzzer's decoder: input bytes to a request, every argument of a forward, backward or sampling call, valid or not, with its tensors' data. */
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
@@ -58,7 +58,8 @@
  *          (with bit 0) bytes 28-47 and the v2 fields apply to the backward call as to the
  *          forward (byte 28 bit 0 its _ex entry point, bit 1 its options NULL), and both
  *          those and bytes 78-82 follow, whatever byte 27's bit 2 says (without bit 4 a
- *          backward call is v1.1's, so that inputs written before decode as they did)
+ *          backward call is v1.1's, so that inputs written before decode as they did);
+ *          bit 5 (without bit 0) the sampling entry points, below
  *   49     dy buffer: bits 0-1 root (DY_ROOTS[]), bit 2 a sub-buffer, bits 3-4 its origin
  *   50, 51 dy byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
  *   52     host dy overlap: dy = y + this signed byte count (0 counts as 1)
@@ -84,10 +85,26 @@
  *   79     host x overlap: x = dx + this signed byte count (0 counts as 1)
  *   80     x buffer: bits 0-1 root (FX_ROOTS[]), bit 2 a sub-buffer, bits 3-4 its origin
  *   81, 82 x byte offset, u16 (from 0xFFF0 up: HUGE_OFFSETS[])
+ * The sampling entry points (byte 48 bit 5): the logits are x, [outer, axis, 1] (bytes 7-8
+ * unused), the tokens y; the options' bytes and the v2 fields apply as to the forward, with
+ * options where byte 28 bit 0 is set, and the double scale always; bytes 78-82 are unused.
+ *   83-86  temperature (TEMPERATURES[]), top_k (TOP_KS[]), top_p and min_p (FRACTIONS[]),
+ *          each by the byte's low four bits
+ *   87     bits 0-4 the per-row tensors set: temperatures, top_ks, top_ps, min_ps, seeds;
+ *          bit 5 logprobs; bit 6 a NULL sampling struct; bit 7 per-row seeds repeat in pairs
+ *   88     the sampling struct's struct_size by the low four bits (decode_struct_size's)
+ *   89-96  row r's temperature (low four bits) and top_k (high) from byte 89 + r % 8
+ *   97-104 row r's top_p (low) and min_p (high) from byte 97 + r % 8
+ *   105-112 the seed, u64; row r's own seed, where set, is it plus r (or r/2) times 2^64/phi
+ *   113-120 the offset, u64
+ *   121    buffers path: bits 0-2 which per-row tensor gets a bad buffer (1 + S_*), bits 3-5
+ *          how (BAD_*)
+ *   122    bits 0-1 where the logprobs lie (LP_*)
  */
 #define HEADER 53
 #define V2_HEADER 78
 #define BWD_EX_HEADER 83
+#define SAMPLE_HEADER 123
 
 static const int X_ROOTS[4] = {ROOT_A, ROOT_A, ROOT_F, NO_ROOT};
 static const int Y_ROOTS[4] = {ROOT_B, ROOT_A, ROOT_F, NO_ROOT};
@@ -120,6 +137,14 @@ static const float SCALES[] = {
 static const float SOFTCAPS[16] = {0,         0.5f,  1,       2,     5,   30, 50,       1e-3f,
                                    0x1p-149f, 1e30f, FLT_MAX, -0.0f, NAN, -1, INFINITY, -INFINITY};
 static const double MAX_BIASES[4] = {8, 1, 0.25, 64};
+/* Greedy, ordinary and extreme temperatures, then the ones the contract refuses. */
+static const float TEMPERATURES[16] = {0,       1,     0.7f,   0.5f, 2,   1e-3f,    100,
+                                       0x1p-149f, FLT_MAX, -0.0f, 1e-30f, -1, NAN, INFINITY,
+                                       -INFINITY, -0x1p-149f};
+/* top_p and min_p: off, ordinary, at the edges of [0, 1], then outside it. */
+static const float FRACTIONS[16] = {0,          1,    0.5f, 0.9f, 0.99f, 1e-7f, 0x1.fffffep-1f,
+                                    0x1p-149f,  0.3f, 0.05f, -0.0f, NAN,  -0.1f, 1.5f,
+                                    INFINITY,   -INFINITY};
 enum { ALIBI_NONE, ALIBI_SLOPES, ALIBI_VALUES, ALIBI_ONE };
 /* Every batch entry's length: KV_BYTES from its byte, modulo axis + 1; KV_BELOW and
  * KV_ABOVE the same but one entry -1 or axis + 1; KV_PICKS one of KV_PICKS' values. */
@@ -154,8 +179,16 @@ static int has_backward_ex(const uint8_t *p, size_t n)
     return n > 48 && (p[48] & 0x11) == 0x11;
 }
 
+/* Whether the call is a sampling one (byte 48, bit 5 without bit 0). */
+static int has_sample(const uint8_t *p, size_t n)
+{
+    return n > 48 && (p[48] & 0x21) == 0x20;
+}
+
 static size_t header_size(const uint8_t *p, size_t n)
 {
+    if (has_sample(p, n))
+        return SAMPLE_HEADER;
     if (has_backward_ex(p, n))
         return BWD_EX_HEADER;
     return n > 27 && (p[27] >> 2) & 1 ? V2_HEADER : HEADER;
@@ -224,18 +257,19 @@ static double decode_double_scale(reader r, double scale)
     return d;
 }
 
-/* Byte 56: the library's own struct_size; too small ones (0, 1, one byte or one field
- * short, the fields before v2.0's); larger ones with a zero tail; larger ones with a nonzero
- * byte past the library's struct, first, last or alone. */
-static void decode_struct_size(reader r, request *q)
+/* A growing struct's struct_size by the low four bits of a byte: the library's own; too
+ * small ones (0, 1, one byte or one field short, short of the field last added); larger ones
+ * with a zero tail; larger ones with a nonzero byte past the library's struct, first, last or
+ * alone. Byte 56 for the options, 88 for sampling. */
+static void decode_struct_size(uint8_t b, size_t own, size_t last_field, size_t *size,
+                               long *tail)
 {
-    const size_t own = sizeof(clsm_options), v1 = offsetof(clsm_options, softcap);
-    const size_t sizes[16] = {own,     0,       1,        own - 1, own - 8, v1,  own + 1, own + 8,
-                              own + 64, own + 8, own + 8, own + 64, own + 1, own, own,    own};
+    const size_t sizes[16] = {own,      0,       1,       own - 1,  own - 8, last_field,
+                              own + 1,  own + 8, own + 64, own + 8, own + 8, own + 64,
+                              own + 1,  own,     own,      own};
     static const long tails[16] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 7, 63, 0, -1, -1, -1};
-    const unsigned k = byte_at(r, 56) & 15;
-    q->struct_size = sizes[k];
-    q->tail_byte = tails[k];
+    *size = sizes[b & 15];
+    *tail = tails[b & 15];
 }
 
 static size_t decode_dim(uint16_t v)
@@ -348,6 +382,36 @@ clsm_status struct_size_status(const request *q)
     return q->tail_byte >= 0 ? CLSM_ERROR_UNSUPPORTED : CLSM_SUCCESS;
 }
 
+clsm_status sampling_size_status(const request *q)
+{
+    if (q->sampling_size < sizeof(clsm_sampling))
+        return CLSM_ERROR_INVALID_ARGUMENT;
+    return q->sampling_tail >= 0 ? CLSM_ERROR_UNSUPPORTED : CLSM_SUCCESS;
+}
+
+const clsm_sampling *pass_sampling(const request *q, const clsm_sampling *s, sampling_block *b)
+{
+    memset(b, 0, sizeof *b);
+    b->s = *s;
+    b->s.struct_size = q->sampling_size;
+    if (q->sampling_tail >= 0)
+        b->tail[q->sampling_tail] = 1;
+    return &b->s;
+}
+
+size_t sample_element_size(const request *q, int k)
+{
+    return k == S_SEEDS ? 8 : k == S_LOGPROBS ? stat_size(q->dtype) : 4;
+}
+
+clsm_tensor *sample_tensor(clsm_sampling *s, int k)
+{
+    clsm_tensor *t[S_TENSORS] = {[S_TEMPS] = &s->temperatures, [S_TOP_KS] = &s->top_ks,
+                                 [S_TOP_PS] = &s->top_ps,      [S_MIN_PS] = &s->min_ps,
+                                 [S_SEEDS] = &s->seeds,        [S_LOGPROBS] = &s->logprobs};
+    return t[k];
+}
+
 const clsm_options *pass_options(const request *q, const clsm_options *opt, options_block *b)
 {
     memset(b, 0, sizeof *b);
@@ -374,12 +438,13 @@ static void decode_options(reader r, request *q)
     q->set[T_STATS_OUT] = c & 1;
     q->set[T_STATS_IN] = (c >> 1) & 1;
     q->stats_own = (c >> 2) & 1;
-    if (q->ex)
+    if (q->ex || q->sample)
         q->scale = decode_double_scale(r, q->scale);
     o->softcap = SOFTCAPS[byte_at(r, 53) & 15];
     q->set[T_ALIBI] = (byte_at(r, 54) & 3) != ALIBI_NONE;
     q->set[T_KV] = (byte_at(r, 55) & 7) != KV_NONE;
-    decode_struct_size(r, q);
+    decode_struct_size(byte_at(r, 56), sizeof(clsm_options), offsetof(clsm_options, softcap),
+                       &q->struct_size, &q->tail_byte);
 
     size_t *dims[3] = {&o->batch, &o->heads, &o->rows};
     switch ((c >> 3) & 3) {
@@ -594,6 +659,66 @@ static void decode_backward_x(reader r, request *q)
     q->fx_offset = decode_offset(u16_at(r, 81));
 }
 
+/* top_k by four bits: off, small, about the small path's 64, the radix path's, and about
+ * the vocabulary. */
+static uint32_t top_k_of(unsigned v, size_t vocab)
+{
+    const uint64_t near = vocab < UINT32_MAX ? vocab : UINT32_MAX - 1;
+    const uint64_t ks[16] = {0,  1,  2,   3,   5,        10,   50,       63,
+                             64, 65, 100, 200, near - 1, near, near + 1, UINT32_MAX};
+    return (uint32_t)ks[v & 15];
+}
+
+/* Bytes 83-122: the sampling struct, its per-row tensors' values and where they lie. */
+static void decode_sample(reader r, request *q)
+{
+    const size_t rows = q->shape.outer;
+    clsm_sampling *s = &q->sampling;
+    *s = (clsm_sampling)CLSM_SAMPLING_INIT;
+    s->temperature = TEMPERATURES[byte_at(r, 83) & 15];
+    s->top_k = top_k_of(byte_at(r, 84), q->shape.axis);
+    s->top_p = FRACTIONS[byte_at(r, 85) & 15];
+    s->min_p = FRACTIONS[byte_at(r, 86) & 15];
+    const uint8_t set = byte_at(r, 87);
+    for (int k = 0; k < S_TENSORS; k++) {
+        q->s_set[k] = (set >> k) & 1;
+        q->s_need_overflows[k] = mul_overflows(rows, sample_element_size(q, k), &q->s_need[k]);
+    }
+    q->null_sampling = (set >> 6) & 1;
+    decode_struct_size(byte_at(r, 88), sizeof(clsm_sampling), offsetof(clsm_sampling, logprobs),
+                       &q->sampling_size, &q->sampling_tail);
+    s->seed = u64_at(r, 105);
+    s->offset = u64_at(r, 113);
+    const uint8_t bad = byte_at(r, 121);
+    q->s_bad_tensor = (bad & 7) >= 1 && (bad & 7) <= S_TENSORS ? (bad & 7) - 1 : -1;
+    q->s_bad_kind = (bad >> 3) & 7;
+    q->lp_place = byte_at(r, 122) & 3;
+    /* Rows past what the harness holds get token arrays: a call must refuse before it reads
+     * them (statuses.c). */
+    for (int k = 0; k < S_LOGPROBS; k++) {
+        if (!q->s_set[k])
+            continue;
+        const int held = rows <= MAX_ROWS;
+        q->s_tensor[k] = xmalloc(held ? q->s_need[k] : TOKEN_BYTES);
+        memset(q->s_tensor[k], 0, held ? q->s_need[k] : TOKEN_BYTES);
+        for (size_t i = 0; held && i < rows; i++) {
+            const uint8_t a = byte_at(r, 89 + i % 8), b = byte_at(r, 97 + i % 8);
+            unsigned char *t = q->s_tensor[k];
+            const uint64_t seed = s->seed + (set >> 7 ? i / 2 : i) * 0x9E3779B97F4A7C15u;
+            if (k == S_TEMPS)
+                ((float *)(void *)t)[i] = TEMPERATURES[a & 15];
+            else if (k == S_TOP_KS)
+                ((uint32_t *)(void *)t)[i] = top_k_of(a >> 4, q->shape.axis);
+            else if (k == S_TOP_PS)
+                ((float *)(void *)t)[i] = FRACTIONS[b & 15];
+            else if (k == S_MIN_PS)
+                ((float *)(void *)t)[i] = FRACTIONS[b >> 4];
+            else
+                memcpy(t + 8 * i, &seed, 8);
+        }
+    }
+}
+
 void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q)
 {
     reader r = {data, size, header_size(data, size)};
@@ -608,7 +733,9 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
     uint8_t op = byte_at(r, 1), dtype = byte_at(r, 2);
     q->op = op < 0xF0 ? (int)ts_ops[op % TS_OPS] : BAD_ENUMS[op & 15];
     q->dtype = dtype < 0xF0 ? (int)ts_dtypes[dtype % TS_DTYPES] : BAD_ENUMS[dtype & 15];
-    uint16_t dims[3] = {u16_at(r, 3), u16_at(r, 5), u16_at(r, 7)};
+    q->sample = has_sample(data, size);
+    /* Sampling's logits are rows: [outer, axis, 1]. */
+    uint16_t dims[3] = {u16_at(r, 3), u16_at(r, 5), q->sample ? 1 : u16_at(r, 7)};
     q->shape.outer = decode_dim(dims[0]);
     q->shape.axis = decode_dim(dims[1]);
     q->shape.inner = decode_dim(dims[2]);
@@ -626,6 +753,12 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
                         mul_overflows(q->count, ts_dtype_size((clsm_dtype)q->dtype), &q->bytes);
     q->small = !q->empty && !q->count_overflows && dtype_valid(q->dtype) &&
                q->count <= MAX_ELEMENTS;
+    q->out_bytes = q->bytes;
+    q->out_small = q->small;
+    if (q->sample) {
+        q->out_overflows = mul_overflows(q->shape.outer, sizeof(int32_t), &q->out_bytes);
+        q->out_small = q->shape.outer <= MAX_ROWS;
+    }
 
     uint8_t host = byte_at(r, 14);
     q->host_layout = host & 3;
@@ -635,9 +768,15 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
     q->overlap = (int8_t)byte_at(r, 15);
     if (q->overlap == 0)
         q->overlap = 1;
-    /* Real arrays are only handed over for tensors the harness holds. */
+    /* Tokens and logprobs are int32_t and real arrays: a call may take them aligned only. */
+    if (q->sample)
+        q->overlap = q->overlap / 8 * 8 + (q->overlap % 8 ? (q->overlap > 0 ? 8 : -8) : 0);
+    /* Real arrays are only handed over for tensors the harness holds. Sampling writes its
+     * tokens for an empty vocabulary too. */
     if (!q->buffers && !q->empty && !q->small && !q->host_null_x && !q->host_null_y)
         q->host_null_x = 1;
+    if (q->sample && !q->buffers && !q->out_small)
+        q->host_null_y = 1;
 
     uint8_t xm = byte_at(r, 16), ym = byte_at(r, 17), fl = byte_at(r, 18);
     q->x_root = X_ROOTS[xm & 3];
@@ -679,6 +818,8 @@ void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q
         decode_options(r, q);
     if (q->backward && q->ex)
         decode_backward_x(r, q);
+    if (q->sample)
+        decode_sample(r, q);
 
     if (!q->small)
         return;
@@ -709,4 +850,6 @@ void free_request(request *q)
     free(q->fx);
     for (int k = 0; k < TENSORS; k++)
         free(q->tensor[k]);
+    for (int k = 0; k < S_TENSORS; k++)
+        free(q->s_tensor[k]);
 }

@@ -1,4 +1,4 @@
-/* libFuzzer target over the public API, forward and backward: makes each decoded request's call on the host or buffers path, and checks its outcome against the contract. */
+/* libFuzzer target over the public API, forward, backward and sampling: makes each decoded request's call on the host or buffers path, and checks its outcome against the contract. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -74,7 +74,8 @@ static const char *describe(const request *q)
     static char buf[160];
     char config[64];
     snprintf(config, sizeof config, "%s %s%s%s", context_name(q->ctx_index),
-             q->backward ? "backward_" : "", q->buffers ? "buffers" : "host", q->ex ? "_ex" : "");
+             q->backward ? "backward_" : q->sample ? "sample_" : "",
+             q->buffers ? "buffers" : "host", q->ex && !q->sample ? "_ex" : "");
     ts_describe(buf, sizeof buf, config, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale);
     return buf;
 }
@@ -93,6 +94,10 @@ typedef struct outcome {
      * NULL where the call sets none. */
     unsigned char *stats;
     size_t stats_size, stats_at;
+    /* Sampling's logprobs of their own likewise, at lp_at in lp; NULL where they lie with the
+     * tokens, or the call sets none. */
+    unsigned char *lp;
+    size_t lp_size, lp_at;
 } outcome;
 
 static void outcome_free(outcome *o)
@@ -100,6 +105,7 @@ static void outcome_free(outcome *o)
     for (int i = 0; i < BLOCKS; i++)
         free(o->memory[i]);
     free(o->stats);
+    free(o->lp);
 }
 
 /* The host path, in the blocks of layout_host(). */
@@ -107,7 +113,7 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
 {
     host_layout l;
     layout_host(q, &l);
-    unsigned char *at[H_TENSORS] = {NULL, NULL, NULL, NULL};
+    unsigned char *at[H_TENSORS] = {NULL, NULL, NULL, NULL, NULL};
     /* A block of an empty tensor too, so that the call gets pointers it must not touch. */
     for (int t = 0; t < H_TENSORS; t++) {
         const int b = l.block[t];
@@ -131,7 +137,7 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
                                                q->host_null_y ? NULL : y);
         return;
     }
-    if (!q->ex) {
+    if (!q->ex && !q->sample) {
         o->status = clsm_softmax_host(ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape,
                                       (float)q->scale, q->host_null_x ? NULL : x,
                                       q->host_null_y ? NULL : y);
@@ -151,6 +157,27 @@ static void call_host(const request *q, clsm_context *ctx, outcome *o)
         option_tensor(&opt, q->over_dx)->host = y;
     options_block b;
     const clsm_options *passed = q->null_options ? NULL : pass_options(q, &opt, &b);
+    if (q->sample) {
+        /* The options as the _ex calls', given with byte 28 bit 0. */
+        clsm_sampling s = q->sampling;
+        for (int k = 0; k < S_LOGPROBS; k++)
+            sample_tensor(&s, k)->host = q->s_set[k] ? q->s_tensor[k] : NULL;
+        if (q->s_set[S_LOGPROBS] && q->lp_place != LP_OWN) {
+            s.logprobs.host = at[H_LP];
+        } else if (q->s_set[S_LOGPROBS]) {
+            o->lp_size = q->out_small ? q->s_need[S_LOGPROBS] : TOKEN_BYTES;
+            o->lp = xmalloc(o->lp_size);
+            ts_fill_sentinel(o->lp, o->lp_size);
+            s.logprobs.host = o->lp;
+        }
+        sampling_block sb;
+        o->status = clsm_sample_host(ctx, (clsm_dtype)q->dtype, q->shape.outer, q->shape.axis,
+                                     q->scale, q->options ? passed : NULL,
+                                     q->null_sampling ? NULL : pass_sampling(q, &s, &sb),
+                                     q->host_null_x ? NULL : x,
+                                     q->host_null_y ? NULL : (int32_t *)(void *)y);
+        return;
+    }
     if (q->backward)
         o->status = clsm_softmax_backward_host_ex(
             ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, q->scale, passed, at[H_X],
@@ -189,33 +216,55 @@ static cl_mem view_of(cl_mem root, int sub, size_t origin, size_t root_bytes)
     return m;
 }
 
+/* A buffer of bytes between pads of lead and tail (or as bad, a BAD_* or BAD_KINDS, spoils
+ * it), holding data (NULL for a tensor the call writes), sentinel around it. */
+static cl_mem padded_buffer(size_t lead, size_t bytes, size_t tail, int bad, const void *data,
+                            size_t *offset, size_t *size)
+{
+    *size = lead + bytes + tail - (bad == BAD_SMALL ? tail + 1 : 0);
+    *offset = bad == BAD_MISALIGNED    ? lead + 1
+              : bad == BAD_HUGE_OFFSET ? SIZE_MAX - 7
+                                       : lead;
+    cl_mem_flags flags = bad != BAD_FLAGS ? CL_MEM_READ_WRITE
+                         : data           ? CL_MEM_WRITE_ONLY
+                                          : CL_MEM_READ_ONLY;
+    unsigned char *init = xmalloc(*size);
+    ts_fill_sentinel(init, *size);
+    if (data)
+        memcpy(init + lead, data, bytes < *size - lead ? bytes : *size - lead);
+    cl_int err;
+    cl_mem m = clCreateBuffer(bad == BAD_FOREIGN ? g.foreign_cl : g.cl,
+                              flags | CL_MEM_COPY_HOST_PTR, *size, init, &err);
+    free(init);
+    if (err != CL_SUCCESS)
+        setup_failed("clCreateBuffer of a tensor", err);
+    return m;
+}
+
 /* A buffer for option tensor k between its pads (or as q->bad_kind spoils it), holding its
  * host data, sentinel around it; NULL where the call does not set it. */
 static cl_mem tensor_buffer(const request *q, int k, size_t *offset, size_t *size)
 {
     if (!q->set[k])
         return NULL;
-    const int bad = q->bad_tensor == k ? q->bad_kind : BAD_KINDS;
     size_t bytes = token_tensor(q, k) ? TOKEN_BYTES : q->need[k], lead, tail;
     tensor_pads(q, k, &lead, &tail);
-    *size = lead + bytes + tail - (bad == BAD_SMALL ? tail + 1 : 0);
-    *offset = bad == BAD_MISALIGNED    ? lead + 1
-              : bad == BAD_HUGE_OFFSET ? SIZE_MAX - 7
-                                       : lead;
-    cl_mem_flags flags = bad != BAD_FLAGS       ? CL_MEM_READ_WRITE
-                         : k == T_STATS_OUT ? CL_MEM_READ_ONLY
-                                            : CL_MEM_WRITE_ONLY;
-    unsigned char *init = xmalloc(*size);
-    ts_fill_sentinel(init, *size);
-    if (k != T_STATS_OUT)
-        memcpy(init + lead, q->tensor[k], bytes < *size - lead ? bytes : *size - lead);
-    cl_int err;
-    cl_mem m = clCreateBuffer(bad == BAD_FOREIGN ? g.foreign_cl : g.cl,
-                              flags | CL_MEM_COPY_HOST_PTR, *size, init, &err);
-    free(init);
-    if (err != CL_SUCCESS)
-        setup_failed("clCreateBuffer of an option", err);
-    return m;
+    return padded_buffer(lead, bytes, tail, q->bad_tensor == k ? q->bad_kind : BAD_KINDS,
+                         k == T_STATS_OUT ? NULL : q->tensor[k], offset, size);
+}
+
+/* Likewise for sampling's per-row tensor k (a token past the rows held), and its logprobs
+ * where they have their own. */
+static cl_mem sample_buffer(const request *q, int k, size_t *offset, size_t *size)
+{
+    if (!q->s_set[k] || (k == S_LOGPROBS && q->lp_place != LP_OWN))
+        return NULL;
+    const int held = q->shape.outer <= MAX_ROWS;
+    size_t lead, tail;
+    sample_pads(q, k, &lead, &tail);
+    return padded_buffer(lead, held ? q->s_need[k] : TOKEN_BYTES, tail,
+                         q->s_bad_tensor == k ? q->s_bad_kind : BAD_KINDS,
+                         k == S_LOGPROBS ? NULL : q->s_tensor[k], offset, size);
 }
 
 static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
@@ -270,8 +319,23 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
         t[q->over_dx]->buffer = y;
         t[q->over_dx]->offset = q->y_offset;
     }
+    clsm_sampling s = q->sampling;
+    size_t s_sizes[S_TENSORS] = {0};
+    for (int k = 0; q->sample && k < S_TENSORS; k++) {
+        clsm_tensor *st = sample_tensor(&s, k);
+        st->buffer = sample_buffer(q, k, &st->offset, &s_sizes[k]);
+    }
+    if (q->sample && q->s_set[S_LOGPROBS] && q->lp_place != LP_OWN)
+        s.logprobs = (clsm_tensor){NULL, y, q->y_offset + lp_delta(q)};
     options_block b;
-    if (q->backward && !q->ex)
+    sampling_block sb;
+    if (q->sample)
+        o->status = clsm_sample_buffers(
+            ctx, (clsm_dtype)q->dtype, q->shape.outer, q->shape.axis, q->scale,
+            q->options ? pass_options(q, &opt, &b) : NULL,
+            q->null_sampling ? NULL : pass_sampling(q, &s, &sb), x, q->x_offset, y, q->y_offset,
+            n_waits, wait_list, q->want_event ? &done : NULL);
+    else if (q->backward && !q->ex)
         o->status = clsm_softmax_backward_buffers(
             ctx, (clsm_op)q->op, (clsm_dtype)q->dtype, q->shape, (float)q->scale, x,
             q->x_offset, dy, q->dy_offset, y, q->y_offset, n_waits, wait_list,
@@ -335,6 +399,22 @@ static void call_buffers(const request *q, clsm_context *ctx, outcome *o)
         if (err != CL_SUCCESS)
             setup_failed("reading stats_out", err);
     }
+    if (q->sample && q->s_set[S_LOGPROBS] && q->lp_place == LP_OWN) {
+        size_t tail;
+        sample_pads(q, S_LOGPROBS, &o->lp_at, &tail);
+        o->lp_size = s_sizes[S_LOGPROBS];
+        o->lp = xmalloc(o->lp_size);
+        err = clEnqueueReadBuffer(q->s_bad_tensor == S_LOGPROBS && q->s_bad_kind == BAD_FOREIGN
+                                      ? g.foreign_queue
+                                      : g.queue,
+                                  s.logprobs.buffer, CL_TRUE, 0, o->lp_size, o->lp, 0, NULL,
+                                  NULL);
+        if (err != CL_SUCCESS)
+            setup_failed("reading logprobs", err);
+    }
+    for (int k = 0; q->sample && k < S_TENSORS; k++)
+        if (sample_tensor(&s, k)->buffer && (k != S_LOGPROBS || q->lp_place == LP_OWN))
+            clReleaseMemObject(sample_tensor(&s, k)->buffer);
     for (int k = 0; k < TENSORS; k++)
         if (t[k]->buffer && k != q->over_dx)
             clReleaseMemObject(t[k]->buffer);
@@ -382,12 +462,31 @@ static void check_stats_untouched(const request *q, const outcome *o, size_t fro
              clsm_status_string(o->status), from, r.msg);
 }
 
+static void check_lp_untouched(const request *q, const outcome *o, size_t from, size_t to)
+{
+    if (!o->lp || to <= from)
+        return;
+    ts_report r = ts_check_sentinel(o->lp + from, to - from);
+    if (!r.ok)
+        fail("%s: %s, yet the logprobs' own memory changed from byte %zu: %s", describe(q),
+             clsm_status_string(o->status), from, r.msg);
+}
+
 static void check_nothing_written(const request *q, const outcome *o)
 {
     for (int b = 0; b < BLOCKS; b++)
         if (o->memory[b] && !untouched(q, o, b, 0, o->size[b]))
             fail("%s: %s, yet memory changed (block %d)", describe(q),
                  clsm_status_string(o->status), b);
+}
+
+/* What a successful call writes from y's first byte: y (sampling's tokens, and its logprobs
+ * where they lie right after them). */
+static size_t written_extent(const request *q)
+{
+    if (q->sample && q->s_set[S_LOGPROBS] && q->lp_place != LP_OWN)
+        return lp_delta(q) + q->s_need[S_LOGPROBS];
+    return q->out_bytes;
 }
 
 static void check_only_y_written(const request *q, const outcome *o)
@@ -401,7 +500,7 @@ static void check_only_y_written(const request *q, const outcome *o)
             continue;
         }
         if (!untouched(q, o, b, 0, o->y_at) ||
-            !untouched(q, o, b, o->y_at + q->bytes, o->size[b]))
+            !untouched(q, o, b, o->y_at + written_extent(q), o->size[b]))
             fail("%s: success, but bytes next to y changed", describe(q));
     }
 }
@@ -438,6 +537,33 @@ static void check_same(const request *q, const outcome *a, const outcome *b, con
     if (a->stats_size != b->stats_size ||
         (a->stats && memcmp(a->stats, b->stats, a->stats_size) != 0))
         fail("%s: %s: stats_out differs", describe(q), what);
+    if (a->lp_size != b->lp_size || (a->lp && memcmp(a->lp, b->lp, a->lp_size) != 0))
+        fail("%s: %s: the logprobs differ", describe(q), what);
+}
+
+/* Where sampling's logprobs are in an outcome: their own memory, or the tokens' block; NULL
+ * without them. */
+static const unsigned char *logprobs_of(const request *q, const outcome *o)
+{
+    if (!q->s_set[S_LOGPROBS])
+        return NULL;
+    if (q->lp_place == LP_OWN)
+        return o->lp ? o->lp + o->lp_at : NULL;
+    return o->no_y ? NULL : o->memory[o->y_block] + o->y_at + lp_delta(q);
+}
+
+/* A per-row value the buffers path takes by its rules and the host path refuses. */
+static int host_refuses_rows(const request *q)
+{
+    for (size_t i = 0; q->shape.outer <= MAX_ROWS && i < q->shape.outer; i++) {
+        const float *t = (const float *)(const void *)q->s_tensor[S_TEMPS],
+                    *p = (const float *)(const void *)q->s_tensor[S_TOP_PS],
+                    *m = (const float *)(const void *)q->s_tensor[S_MIN_PS];
+        if ((t && (!(t[i] >= 0) || isinf(t[i]))) || (p && !(p[i] >= 0 && p[i] <= 1)) ||
+            (m && !(m[i] >= 0 && m[i] <= 1)))
+            return 1;
+    }
+    return 0;
 }
 
 /* Out of place on the host path, the plain call every other form must equal bitwise; y, dy
@@ -445,6 +571,8 @@ static void check_same(const request *q, const outcome *a, const outcome *b, con
 static void check_equals_plain_call(const request *q, const outcome *o, unsigned char *y,
                                     unsigned char *dy, unsigned char *x)
 {
+    if (q->sample && host_refuses_rows(q))
+        return;
     /* The host path refuses a slope that is not finite, which the buffers path spreads as
      * NaN over its head: there is no plain call to compare with. The backward reads none. */
     if (!q->backward && q->options && q->set[T_ALIBI] && !token_tensor(q, T_ALIBI)) {
@@ -471,6 +599,7 @@ static void check_equals_plain_call(const request *q, const outcome *o, unsigned
     plain.host_null_x = 0;
     plain.host_null_y = o->no_y;
     plain.misalign = 0;
+    plain.lp_place = LP_OWN;
     if (q->backward) {
         plain.x = y;
         plain.dy = dy;
@@ -484,7 +613,14 @@ static void check_equals_plain_call(const request *q, const outcome *o, unsigned
     call(&plain, &p);
     if (p.status != CLSM_SUCCESS)
         fail("%s: the plain host call failed: %s", describe(q), clsm_status_string(p.status));
-    if (!o->no_y) {
+    if (!o->no_y && q->sample) {
+        if (memcmp(o->memory[o->y_block] + o->y_at, p.memory[p.y_block] + p.y_at,
+                   q->out_bytes) != 0)
+            fail("%s: other tokens than the out-of-place host call's", describe(q));
+        const unsigned char *lp = logprobs_of(q, o), *plain_lp = logprobs_of(&plain, &p);
+        if (lp && memcmp(lp, plain_lp, q->s_need[S_LOGPROBS]) != 0)
+            fail("%s: other logprobs than the out-of-place host call's", describe(q));
+    } else if (!o->no_y) {
         void *got = aligned_copy(o->memory[o->y_block] + o->y_at, q->bytes);
         ts_report r = ts_check_identical((clsm_dtype)q->dtype, q->count, got,
                                          p.memory[p.y_block] + p.y_at);
@@ -538,6 +674,43 @@ static void check_kernel_name(const request *q)
         if (name && strcmp(name, ts_families[i]) == 0)
             return;
     fail("clsm_kernel_name gave %s", name ? name : "NULL");
+}
+
+/* A sampling request: its status, nothing written on failure or without rows, else only
+ * the tokens and logprobs, right ones (check_sample); the same again, and the plain host
+ * call's where the call took another form. */
+static void test_sample(const request *q)
+{
+    outcome first, again;
+    call(q, &first);
+    unsigned want = expected_statuses(q);
+    if (!(want & BIT(first.status)))
+        fail("%s: got %s (status set wanted: %#x)", describe(q), clsm_status_string(first.status),
+             want);
+    check_stats_untouched(q, &first, 0, first.stats_size);
+    const int writes = first.status == CLSM_SUCCESS && q->shape.outer > 0;
+    if (!writes) {
+        check_nothing_written(q, &first);
+        check_lp_untouched(q, &first, 0, first.lp_size);
+    } else {
+        check_only_y_written(q, &first);
+        check_lp_untouched(q, &first, 0, first.lp_at);
+        check_lp_untouched(q, &first, first.lp_at + q->s_need[S_LOGPROBS], first.lp_size);
+        void *tokens = aligned_copy(first.memory[first.y_block] + first.y_at, q->out_bytes);
+        void *lp = aligned_copy(logprobs_of(q, &first), q->s_need[S_LOGPROBS]);
+        ts_report r = check_sample(q, tokens, lp, q->x);
+        if (!r.ok)
+            fail("%s: %s", describe(q), r.msg);
+        free(lp);
+        free(tokens);
+    }
+    call(q, &again);
+    check_same(q, &first, &again, "a second identical call");
+    if (writes && (q->buffers || q->host_layout != HOST_SEPARATE || q->misalign ||
+                   (q->s_set[S_LOGPROBS] && q->lp_place != LP_OWN)))
+        check_equals_plain_call(q, &first, NULL, NULL, NULL);
+    outcome_free(&again);
+    outcome_free(&first);
 }
 
 /* ---- libFuzzer entry points ---- */
@@ -609,6 +782,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             return 0;
         }
 
+    if (q.sample) {
+        test_sample(&q);
+        free_request(&q);
+        return 0;
+    }
     outcome first, again;
     unsigned char *y = q.backward ? effective_input(&q, H_IN) : NULL;
     unsigned char *dy = q.backward ? effective_input(&q, H_DY) : NULL;

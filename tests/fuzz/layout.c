@@ -1,4 +1,4 @@
-/* Where a request's tensors lie: the host path's blocks, the buffers path's roots and the pads around each option tensor, and what each holds before the call. */
+/* Where a request's tensors lie: the host path's blocks, the buffers path's roots and the pads around each option tensor and per-row tensor, and what each holds before the call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +11,32 @@ static const size_t LEAD[TENSORS] = {[T_MASK] = 13, [T_SINKS] = 3, [T_STATS_IN] 
                                      [T_ALIBI] = 11, [T_KV] = 17, [T_STATS_OUT] = 7};
 static const size_t TAIL[TENSORS] = {[T_MASK] = 3, [T_SINKS] = 5, [T_STATS_IN] = 2,
                                      [T_ALIBI] = 6, [T_KV] = 1, [T_STATS_OUT] = 4};
+
+/* Likewise for sampling's per-row tensors and logprobs, unlike the option tensors' too. */
+static const size_t S_LEAD[S_TENSORS] = {[S_TEMPS] = 19, [S_TOP_KS] = 23, [S_TOP_PS] = 29,
+                                         [S_MIN_PS] = 31, [S_SEEDS] = 37, [S_LOGPROBS] = 41};
+static const size_t S_TAIL[S_TENSORS] = {[S_TEMPS] = 9, [S_TOP_KS] = 8, [S_TOP_PS] = 10,
+                                         [S_MIN_PS] = 11, [S_SEEDS] = 12, [S_LOGPROBS] = 13};
+
+void sample_pads(const request *q, int k, size_t *lead, size_t *tail)
+{
+    *lead = S_LEAD[k] * sample_element_size(q, k);
+    *tail = S_TAIL[k] * sample_element_size(q, k);
+}
+
+size_t lp_delta(const request *q)
+{
+    const size_t element = sample_element_size(q, S_LOGPROBS);
+    return q->lp_place == LP_INTO_TOKENS ? element
+           : q->lp_place == LP_AFTER_TOKENS ? (q->out_bytes + element - 1) / element * element
+                                            : 0;
+}
+
+/* Whether sampling's logprobs lie in the tokens' block or buffer. */
+static int lp_with_tokens(const request *q)
+{
+    return q->sample && q->s_set[S_LOGPROBS] && q->lp_place != LP_OWN;
+}
 
 void tensor_pads(const request *q, int k, size_t *lead, size_t *tail)
 {
@@ -32,7 +58,12 @@ size_t root_size(const request *q, int root)
         need = end > need ? end : need;
     }
     if (q->y_root == root) {
-        size_t end = q->y_origin + (q->y_offset <= 0xFFFF ? q->y_offset : 0) + bytes;
+        const size_t at = q->y_origin + (q->y_offset <= 0xFFFF ? q->y_offset : 0);
+        size_t end = at + (q->out_small ? q->out_bytes : 0);
+        if (lp_with_tokens(q) && q->out_small)
+            end = at + lp_delta(q) + q->s_need[S_LOGPROBS] > end
+                      ? at + lp_delta(q) + q->s_need[S_LOGPROBS]
+                      : end;
         need = end > need ? end : need;
     }
     if (q->backward && q->dy_root == root) {
@@ -50,18 +81,22 @@ size_t root_size(const request *q, int root)
 }
 
 /* A tensor in place in another, or overlapping it, shares its block; the one reaching
- * furthest ends exactly at the end of its block, so that ASan sees overreads. */
+ * furthest ends exactly at the end of its block, so that ASan sees overreads. Sampling's
+ * logprobs share the tokens' block where they lie with them. */
 void layout_host(const request *q, host_layout *l)
 {
     const size_t bytes = q->small ? q->bytes : 0;
-    const size_t misalign[BLOCKS] = {q->misalign, q->misalign * 3 & 7, q->misalign * 5 & 7,
-                                     q->misalign * 7 & 7};
-    long rel[H_TENSORS] = {0, 0, 0, 0};
+    const size_t extent[H_TENSORS] = {bytes, q->out_small ? q->out_bytes : 0, bytes, bytes,
+                                      q->out_small ? q->s_need[S_LOGPROBS] : 0};
+    size_t misalign[BLOCKS] = {q->misalign, q->misalign * 3 & 7, q->misalign * 5 & 7,
+                               q->misalign * 7 & 7};
+    long rel[H_TENSORS] = {0, 0, 0, 0, 0};
     memset(l, 0, sizeof *l);
     l->block[H_IN] = 0;
     l->block[H_OUT] = 1;
     l->block[H_DY] = q->backward ? 2 : -1;
     l->block[H_X] = q->fx_host == HX_NULL ? -1 : BLOCK_X;
+    l->block[H_LP] = -1;
     if (q->backward && (q->host_dy == HDY_SAME_AS_Y || q->host_dy == HDY_OVERLAP_Y)) {
         l->block[H_DY] = 0;
         rel[H_DY] = q->host_dy == HDY_OVERLAP_Y ? q->dy_overlap : 0;
@@ -76,6 +111,14 @@ void layout_host(const request *q, host_layout *l)
         l->block[H_X] = l->block[partner];
         rel[H_X] = rel[partner] + (q->fx_host == HX_OVERLAP_DX ? q->fx_overlap : 0);
     }
+    /* Past the rows held the tokens are NULL (decode.c), and so are logprobs with them. */
+    if (lp_with_tokens(q) && q->out_small) {
+        l->block[H_LP] = l->block[H_OUT];
+        rel[H_LP] = rel[H_OUT] + (long)lp_delta(q);
+    }
+    /* Sampling's tokens and logprobs are typed arrays, which a caller hands over aligned. */
+    if (q->sample)
+        misalign[l->block[H_OUT]] = 0;
     for (int b = 0; b < BLOCKS; b++) {
         long lo = 0, hi = 0;
         int used = 0;
@@ -83,7 +126,7 @@ void layout_host(const request *q, host_layout *l)
             if (l->block[t] != b)
                 continue;
             lo = used && lo < rel[t] ? lo : rel[t];
-            hi = used && hi > rel[t] + (long)bytes ? hi : rel[t] + (long)bytes;
+            hi = used && hi > rel[t] + (long)extent[t] ? hi : rel[t] + (long)extent[t];
             used = 1;
         }
         if (!used)

@@ -1,4 +1,4 @@
-/* The fuzzer's request: every argument of a forward or backward call, decoded from the input bytes (decode.c), placed (layout.c), judged (statuses.c, results.c) and made (fuzz_softmax.c). */
+/* The fuzzer's request: every argument of a forward, backward or sampling call, decoded from the input bytes (decode.c), placed (layout.c), judged (statuses.c, results.c) and made (fuzz_softmax.c). */
 #ifndef FUZZ_REQUEST_H
 #define FUZZ_REQUEST_H
 
@@ -28,9 +28,15 @@ enum { BLOCK_X = ROOTS, BLOCKS };
  * (BAD_KINDS: not at all). */
 enum { T_MASK, T_SINKS, T_STATS_IN, T_ALIBI, T_KV, T_STATS_OUT, TENSORS };
 enum { BAD_SMALL, BAD_MISALIGNED, BAD_HUGE_OFFSET, BAD_FOREIGN, BAD_FLAGS, BAD_KINDS };
-/* The host path's tensors: the input (x, or a backward call's y), the output (y, or dx), a
- * backward call's dy and a backward _ex call's x (the forward's input). */
-enum { H_IN, H_OUT, H_DY, H_X, H_TENSORS };
+/* The host path's tensors: the input (x, a backward call's y, sampling's logits), the output
+ * (y, dx, sampling's tokens), a backward call's dy, a backward _ex call's x (the forward's
+ * input), and sampling's logprobs where they share the tokens' block. */
+enum { H_IN, H_OUT, H_DY, H_X, H_LP, H_TENSORS };
+/* Sampling's per-row tensors, and its logprobs (written). */
+enum { S_TEMPS, S_TOP_KS, S_TOP_PS, S_MIN_PS, S_SEEDS, S_LOGPROBS, S_TENSORS };
+/* Where sampling's logprobs lie: their own array or buffer, at the tokens' first byte, one
+ * logprob into the tokens, or right after them. */
+enum { LP_OWN, LP_ON_TOKENS, LP_INTO_TOKENS, LP_AFTER_TOKENS };
 
 /* Elements of a tensor the harness allocates; larger shapes are cut down. */
 #define MAX_ELEMENTS 16384
@@ -90,6 +96,22 @@ typedef struct request {
     unsigned char *fx; /* count elements, NULL unless small or without the _ex call */
     /* The option tensor (T_*) a backward _ex call places at dx's first byte, or -1. */
     int over_dx;
+    /* the sampling entry points: x is the logits [rows, vocab, 1], y the tokens, and opt the
+     * options (given with byte 28 bit 0, as the _ex calls'); scale is always the double one */
+    int sample;
+    size_t out_bytes;    /* the output's: bytes, or sampling's rows int32_t */
+    int out_overflows;   /* sampling's rows * 4 does not fit in size_t */
+    int out_small;       /* small enough for the harness to hold */
+    int null_sampling;
+    clsm_sampling sampling; /* the scalars; its struct_size is the library's own */
+    size_t sampling_size;   /* the struct_size the call passes, and a byte past the */
+    long sampling_tail;     /* library's struct that it sets (none: -1) */
+    int s_set[S_TENSORS];
+    size_t s_need[S_TENSORS]; /* rows values of each, in bytes */
+    int s_need_overflows[S_TENSORS];
+    unsigned char *s_tensor[S_TENSORS]; /* the per-row values (rows of them, small rows) */
+    int s_bad_tensor, s_bad_kind;       /* a per-row buffer spoilt as bad_tensor's */
+    int lp_place;                       /* LP_* */
     /* the _ex entry points: opt holds the scalar options, the tensors are set per call */
     int ex, null_options;
     int options; /* ex with options */
@@ -116,6 +138,10 @@ static inline int mul_overflows(size_t a, size_t b, size_t *product)
     *product = a * b;
     return 0;
 }
+
+/* Rows a sampling call's per-row tensors and logprobs are held for; past them the harness
+ * sets none (host) or makes token buffers, too small. */
+#define MAX_ROWS 65536
 
 /* decode.c */
 void decode(const uint8_t *data, size_t size, const fuzz_device *dev, request *q);
@@ -145,6 +171,17 @@ typedef struct options_block {
 } options_block;
 /* opt, in b, with q's struct_size and tail byte. */
 const clsm_options *pass_options(const request *q, const clsm_options *opt, options_block *b);
+/* Likewise for sampling: its struct_size status, and the struct a call passes. */
+clsm_status sampling_size_status(const request *q);
+typedef struct sampling_block {
+    clsm_sampling s;
+    unsigned char tail[64];
+} sampling_block;
+const clsm_sampling *pass_sampling(const request *q, const clsm_sampling *s, sampling_block *b);
+/* Each per-row tensor's element size. */
+size_t sample_element_size(const request *q, int k);
+/* The member of s that holds per-row tensor k. */
+clsm_tensor *sample_tensor(clsm_sampling *s, int k);
 
 /* layout.c */
 /* Where each tensor of the host path lies: its block and byte, and each block's size. */
@@ -157,6 +194,11 @@ void layout_host(const request *q, host_layout *l);
 size_t root_size(const request *q, int root);
 /* Where option tensor k sits in its buffer: the bytes before it and after it. */
 void tensor_pads(const request *q, int k, size_t *lead, size_t *tail);
+/* Likewise for sampling's per-row tensor k. */
+void sample_pads(const request *q, int k, size_t *lead, size_t *tail);
+/* The bytes from the tokens' first to where sampling's logprobs start, for LP_ON_TOKENS,
+ * LP_INTO_TOKENS and LP_AFTER_TOKENS. */
+size_t lp_delta(const request *q);
 unsigned char *initial_block(const request *q, int block, size_t size);
 unsigned char *effective_input(const request *q, int t);
 
@@ -175,5 +217,9 @@ ts_report check_forward(const request *q, const void *y, const void *stats);
 /* dx of a backward call from y, dy and x (NULL for all but the _ex calls) as it saw them. */
 ts_report check_backward(const request *q, const void *dx, const void *y, const void *dy,
                          const void *x);
+/* Sampling's tokens and logprobs (NULL without) against tests/sample_reference.c, with the
+ * logits as the call saw them. */
+ts_report check_sample(const request *q, const int32_t *tokens, const void *logprobs,
+                       const void *logits);
 
 #endif

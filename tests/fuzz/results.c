@@ -1,4 +1,4 @@
-/* Whether a successful call's results are right: the forward against tests/reference.c with the shared checks, the backward against an oracle of the fuzzer's own. */
+/* Whether a successful call's results are right: the forward against tests/reference.c with the shared checks, the backward against an oracle of the fuzzer's own, sampling against tests/sample_reference.c through the entries table's check. */
 #include <float.h>
 #include <stdarg.h>
 #include <math.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "checks.h"
+#include "entries.h"
 #include "reference.h"
 #include "request.h"
 
@@ -395,4 +396,28 @@ ts_report check_backward(const request *q, const void *dx, const void *y, const 
     free(factor);
     free(drop);
     return r;
+}
+
+/*
+ * ts_check_result's judge, as the concern suites have it: tokens in [-1, vocab), greedy rows
+ * the first argmax and the others inside the f64 kept set but where a cut lies within the
+ * compute type's rounding of flipping (ref_sample_judge), -1 for rows of NaN or only -inf and
+ * for the buffers path's bad temperatures, logprobs within the log-softmax bound. An empty
+ * call drops its options unread.
+ */
+ts_report check_sample(const request *q, const int32_t *tokens, const void *logprobs,
+                       const void *logits)
+{
+    clsm_options o;
+    reference_options(q, &o);
+    clsm_sampling s = q->sampling;
+    for (int k = 0; k < S_LOGPROBS; k++)
+        sample_tensor(&s, k)->host = q->s_set[k] ? q->s_tensor[k] : NULL;
+    s.logprobs.host = (void *)logprobs;
+    const ts_data d = {CLSM_SOFTMAX, (clsm_dtype)q->dtype, q->shape, q->scale,
+                       q->options && !q->empty ? &o : NULL, {logits}, &s};
+    const ts_entry *e = ts_entries;
+    while (!e->sample)
+        e++;
+    return ts_check_result(e, &d, tokens);
 }

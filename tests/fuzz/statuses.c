@@ -113,22 +113,30 @@ static int partially_overlap(size_t a, size_t b, size_t n)
     return a != b && (a < b ? b - a < n : a - b < n);
 }
 
-static unsigned buffer_violations(const request *q, int root, int sub, size_t origin,
-                                  size_t offset, cl_mem_flags forbidden)
+/* A tensor of bytes (overflows: more than size_t holds) in a root, as a sub-buffer or not. */
+static unsigned extent_violations(const request *q, int root, int sub, size_t origin,
+                                  size_t offset, cl_mem_flags forbidden, size_t element,
+                                  size_t bytes, int overflows)
 {
     unsigned v = 0;
-    size_t element = ts_dtype_size((clsm_dtype)q->dtype);
-    if (root == NO_ROOT)
-        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
     if (offset % element != 0)
         v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
     /* F is of another OpenCL context, and the library's own context has one no root is of. */
     if (root == ROOT_F || q->ctx_index == CTX_OWN || (q->root_flags[root] & forbidden))
         v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
     size_t size = root_size(q, root) - (sub ? origin : 0);
-    if (offset > size || q->bytes > size - offset)
+    if (overflows || offset > size || bytes > size - offset)
         v |= BIT(CLSM_ERROR_INVALID_SHAPE);
     return v;
+}
+
+static unsigned buffer_violations(const request *q, int root, int sub, size_t origin,
+                                  size_t offset, cl_mem_flags forbidden)
+{
+    if (root == NO_ROOT)
+        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    return extent_violations(q, root, sub, origin, offset, forbidden,
+                             ts_dtype_size((clsm_dtype)q->dtype), q->bytes, 0);
 }
 
 /* The harness's events belong to the OpenCL context of its own queue. */
@@ -233,9 +241,171 @@ static unsigned call_violations(const request *q)
     return v;
 }
 
+/* ---- sampling ---- */
+
+/* Whether two byte ranges of one memory share a byte, as the library judges it: a range of
+ * no bytes strictly inside another counts. */
+static int shares(size_t a, size_t na, size_t b, size_t nb)
+{
+    return a < b + nb && b < a + na;
+}
+
+static int bad_temperature(float t)
+{
+    return !(t >= 0) || isinf(t);
+}
+
+static int bad_fraction(float p)
+{
+    return !(p >= 0 && p <= 1);
+}
+
+/* The sampling struct and its scalars, then the request as validate.c takes it: the shape's
+ * counts and the options' extents only for a call with logits, the vocabulary's limit for
+ * any. */
+static unsigned sample_request_violations(const request *q)
+{
+    unsigned v = 0;
+    const clsm_sampling *s = &q->sampling;
+    if (q->ctx_index == CTX_NULL || q->null_sampling)
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (!q->null_sampling && sampling_size_status(q) != CLSM_SUCCESS)
+        v |= BIT(sampling_size_status(q));
+    if (!q->null_sampling && (bad_temperature(s->temperature) || bad_fraction(s->top_p) ||
+                              bad_fraction(s->min_p)))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (!dtype_valid(q->dtype) || !isfinite(q->scale) || !isfinite(compute_scale(q)))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    v |= option_violations(q);
+    if (!q->empty && (q->count_overflows || q->bytes_overflow))
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    for (int k = 0; !q->empty && q->options && k < TENSORS; k++)
+        if ((q->set[k] || (k == T_MASK && q->opt.mask_type != CLSM_MASK_NONE)) &&
+            q->need_overflows[k])
+            v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    if (!q->empty && q->dtype == CLSM_F64 && !q->dev.has_fp64)
+        v |= BIT(CLSM_ERROR_UNSUPPORTED);
+    if (q->shape.axis > INT32_MAX)
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    return v;
+}
+
+/* A per-row value the host path refuses. */
+static int bad_row_value(const request *q, int k, size_t i)
+{
+    const float *f = (const float *)(const void *)q->s_tensor[k];
+    return (k == S_TEMPS && bad_temperature(f[i])) ||
+           ((k == S_TOP_PS || k == S_MIN_PS) && bad_fraction(f[i]));
+}
+
+/* A per-row tensor's own buffer: too small where the harness holds a token in its place,
+ * or spoilt as s_bad_kind says. */
+static unsigned sample_buffer_violations(const request *q, int k)
+{
+    if (!q->s_set[k] || (k == S_LOGPROBS && q->lp_place != LP_OWN))
+        return 0;
+    unsigned v = q->ctx_index == CTX_OWN ? BIT(CLSM_ERROR_INVALID_ARGUMENT) : 0;
+    if (q->s_need_overflows[k] || q->shape.outer > MAX_ROWS)
+        v |= BIT(CLSM_ERROR_INVALID_SHAPE);
+    if (k != q->s_bad_tensor)
+        return v;
+    switch (q->s_bad_kind) {
+    case BAD_MISALIGNED:
+    case BAD_FOREIGN:
+    case BAD_FLAGS:
+        return v | BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    case BAD_SMALL:
+    case BAD_HUGE_OFFSET:
+        return v | BIT(CLSM_ERROR_INVALID_SHAPE);
+    default:
+        return v;
+    }
+}
+
+/*
+ * The tensors: logits needed with a vocabulary, tokens with rows; tokens and logprobs
+ * sharing no byte with another tensor; the buffers' own rules; the host path's per-row
+ * values; and, with logits, the options' tensors (an empty call drops the options unread)
+ * without sinks or statistics.
+ */
+static unsigned sample_call_violations(const request *q)
+{
+    unsigned v = 0;
+    const int rows = q->shape.outer > 0, logits = !q->empty;
+    const size_t lp_bytes = q->s_need[S_LOGPROBS], logits_bytes = q->empty ? 0 : q->bytes;
+    const int lp = q->s_set[S_LOGPROBS] && q->lp_place != LP_OWN;
+    if (q->options && logits) {
+        v |= tensor_violations(q) | host_value_violations(q);
+        if (q->set[T_SINKS] || q->set[T_STATS_IN] || q->set[T_STATS_OUT])
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    if (!q->buffers) {
+        host_layout l;
+        layout_host(q, &l);
+        const int x = !q->host_null_x, y = !q->host_null_y;
+        if ((!x && logits) || (!y && rows))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        if (x && y && l.block[H_IN] == l.block[H_OUT] &&
+            shares(l.at[H_OUT], q->out_bytes, l.at[H_IN], logits_bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        if (lp && ((y && shares(l.at[H_LP], lp_bytes, l.at[H_OUT], q->out_bytes)) ||
+                   (x && l.block[H_IN] == l.block[H_LP] &&
+                    shares(l.at[H_LP], lp_bytes, l.at[H_IN], logits_bytes))))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        for (int k = 0; k < S_LOGPROBS && q->shape.outer <= MAX_ROWS; k++)
+            for (size_t i = 0; q->s_set[k] && i < q->shape.outer; i++)
+                if (bad_row_value(q, k, i))
+                    v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+        return v;
+    }
+    if (wait_list_invalid(q))
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    const size_t x_at = q->x_origin + q->x_offset, y_at = q->y_origin + q->y_offset;
+    if (q->x_root == NO_ROOT && logits)
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (q->x_root != NO_ROOT)
+        v |= extent_violations(q, q->x_root, q->x_sub, q->x_origin, q->x_offset,
+                               CL_MEM_WRITE_ONLY, ts_dtype_size((clsm_dtype)q->dtype),
+                               logits_bytes, 0);
+    if (q->y_root == NO_ROOT && rows)
+        v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    if (q->y_root != NO_ROOT) {
+        v |= extent_violations(q, q->y_root, q->y_sub, q->y_origin, q->y_offset,
+                               CL_MEM_READ_ONLY, sizeof(int32_t), q->out_bytes,
+                               q->out_overflows);
+        if (q->x_root == q->y_root && shares(y_at, q->out_bytes, x_at, logits_bytes))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    /* Logprobs in the tokens' buffer: NULL without one. */
+    if (lp && q->y_root != NO_ROOT) {
+        const size_t at = y_at + lp_delta(q);
+        v |= extent_violations(q, q->y_root, q->y_sub, q->y_origin, q->y_offset + lp_delta(q),
+                               CL_MEM_READ_ONLY, sample_element_size(q, S_LOGPROBS), lp_bytes,
+                               q->s_need_overflows[S_LOGPROBS]);
+        if (shares(at, lp_bytes, y_at, q->out_bytes) ||
+            (q->x_root == q->y_root && shares(at, lp_bytes, x_at, logits_bytes)))
+            v |= BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    }
+    for (int k = 0; k < S_TENSORS; k++)
+        v |= sample_buffer_violations(q, k);
+    return v;
+}
+
+static unsigned sample_statuses(const request *q)
+{
+    unsigned v = sample_request_violations(q);
+    if (!v)
+        v = sample_call_violations(q);
+    else if (!q->count_overflows && dtype_valid(q->dtype))
+        v |= sample_call_violations(q);
+    return v ? v : BIT(CLSM_SUCCESS);
+}
+
 /* Any status that one of the problems of the call explains; success only without one. */
 unsigned expected_statuses(const request *q)
 {
+    if (q->sample)
+        return sample_statuses(q);
     unsigned v = request_violations(q);
     if (!v && q->empty) {
         /* An empty tensor does nothing, but its wait list is checked like any other. */
