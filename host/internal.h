@@ -266,6 +266,8 @@ typedef enum clsm_sample_tensor_id {
     CLSM_SAMPLE_T_SEEDS,
     CLSM_SAMPLE_TENSORS
 } clsm_sample_tensor_id;
+/* The bytes of one row's element of a sampling tensor in a call of dtype. */
+size_t clsm_sample_element(clsm_dtype dtype, clsm_sample_tensor_id t);
 /* A growing struct (clsoftmax.h) into the library's own, of own bytes. */
 clsm_status clsm_read_grown(const void *given, void *out, size_t own, size_t min_size);
 /* A temperature finite and >= 0; top_p and min_p in [0, 1]; NaN fails both. */

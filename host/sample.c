@@ -13,7 +13,7 @@ typedef struct sample_call {
     clsm_request r; /* shape {rows, vocab, 1}; r.bytes == 0 for an empty one */
     clsm_sampling s;
     clsm_tensor tensors[CLSM_SAMPLE_TENSORS]; /* clsm_sample_tensor_id; tokens set by the caller */
-    unsigned flags;                           /* CLSM_SAMPLE_* of the tensors set */
+    unsigned flags;                           /* the host path's CLSM_SAMPLE_* (flags_of) */
 } sample_call;
 
 static clsm_status start_call(clsm_context *ctx, clsm_dtype dtype, size_t rows, size_t vocab,
@@ -49,7 +49,6 @@ static clsm_status start_call(clsm_context *ctx, clsm_dtype dtype, size_t rows, 
         [CLSM_SAMPLE_T_LOGPROBS] = &s->logprobs, [CLSM_SAMPLE_T_TEMPERATURES] = &s->temperatures,
         [CLSM_SAMPLE_T_TOP_KS] = &s->top_ks,     [CLSM_SAMPLE_T_TOP_PS] = &s->top_ps,
         [CLSM_SAMPLE_T_MIN_PS] = &s->min_ps,     [CLSM_SAMPLE_T_SEEDS] = &s->seeds};
-    c->flags = 0;
     for (int t = 0; t < CLSM_SAMPLE_TENSORS; ++t)
         c->tensors[t] = given[t] ? *given[t] : (clsm_tensor){0};
     return CLSM_SUCCESS;
@@ -149,9 +148,7 @@ static clsm_status tensors_to_device(clsm_context *ctx, const sample_call *c, cl
         if (!host)
             continue;
         int written = t == CLSM_SAMPLE_T_TOKENS || t == CLSM_SAMPLE_T_LOGPROBS;
-        size_t element = t == CLSM_SAMPLE_T_LOGPROBS ? clsm_real_size(c->r.dtype)
-                         : t == CLSM_SAMPLE_T_SEEDS  ? sizeof(cl_ulong)
-                                                     : sizeof(cl_uint);
+        size_t element = clsm_sample_element(c->r.dtype, t);
         dev[t].buffer = clCreateBuffer(
             ctx->cl, written ? CL_MEM_WRITE_ONLY : CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
             c->r.shape.outer * element, written ? NULL : host, &err);
@@ -186,9 +183,7 @@ static clsm_status sample_run(clsm_context *ctx, const sample_call *c, cl_mem st
     clsm_tensor at[CLSM_SAMPLE_TENSORS];
     for (int t = 0; t < CLSM_SAMPLE_TENSORS; ++t) {
         at[t] = dev[t];
-        size_t element = t == CLSM_SAMPLE_T_LOGPROBS ? clsm_real_size(r.dtype)
-                         : t == CLSM_SAMPLE_T_SEEDS  ? sizeof(cl_ulong)
-                                                     : sizeof(cl_uint);
+        size_t element = clsm_sample_element(r.dtype, t);
         at[t].offset = first * element;
     }
     cl_event done;

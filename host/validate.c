@@ -237,13 +237,13 @@ enum {
 #define USE_BIT(use) (1u << (use))
 
 /* What sampling's tensors hold per row, and which it writes. */
-static size_t sample_element(const clsm_request *r, int t)
+size_t clsm_sample_element(clsm_dtype dtype, clsm_sample_tensor_id t)
 {
     static const size_t sizes[CLSM_SAMPLE_TENSORS] = {
         [CLSM_SAMPLE_T_TOKENS] = sizeof(int32_t), [CLSM_SAMPLE_T_TEMPERATURES] = sizeof(float),
         [CLSM_SAMPLE_T_TOP_KS] = sizeof(uint32_t), [CLSM_SAMPLE_T_TOP_PS] = sizeof(float),
         [CLSM_SAMPLE_T_MIN_PS] = sizeof(float), [CLSM_SAMPLE_T_SEEDS] = sizeof(uint64_t)};
-    return t == CLSM_SAMPLE_T_LOGPROBS ? clsm_real_size(r->dtype) : sizes[t];
+    return t == CLSM_SAMPLE_T_LOGPROBS ? clsm_real_size(dtype) : sizes[t];
 }
 
 /* given: the USE_OPTIONS tensors before the options, as the entry point has them; those it
@@ -256,7 +256,7 @@ static void list_uses(const clsm_request *r, call_kind kind, const clsm_tensor *
         u[t] = (tensor_use){given[t].host, given[t].buffer, given[t].offset, r->bytes, element,
                             0, 0};
     for (int t = 0; t < CLSM_SAMPLE_TENSORS; ++t) {
-        u[USE_SAMPLE + t].element = sample_element(r, t);
+        u[USE_SAMPLE + t].element = clsm_sample_element(r->dtype, t);
         u[USE_SAMPLE + t].bytes = r->shape.outer * u[USE_SAMPLE + t].element;
         u[USE_SAMPLE + t].written =
             t == CLSM_SAMPLE_T_TOKENS || t == CLSM_SAMPLE_T_LOGPROBS;
