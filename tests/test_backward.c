@@ -83,11 +83,11 @@ static void check_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, float s
 /* ---- accuracy on forward outputs ---- */
 
 /*
- * Axis lengths 1, primes and powers of two +-1, inner 1, 3, 16 and 17, and one long slice
+ * Axis lengths 1, primes and powers of two +-1, inner 1, 3, 4, 16 and 17, and one long slice
  * that the split and group families cut into pieces.
  */
 static const clsm_shape random_shapes[] = {{4, 1, 1},  {3, 1, 17},    {5, 7, 1},
-                                           {3, 31, 3}, {6, 127, 1},   {2, 257, 17},
+                                           {3, 31, 3}, {3, 33, 4}, {6, 127, 1},   {2, 257, 17},
                                            {2, 63, 16}, {2, 1025, 1}, {1, 70001, 1}};
 static const float random_scales[] = {1.0f, 0.0f, -1.5f, 0.125f};
 
