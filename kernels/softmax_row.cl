@@ -101,6 +101,82 @@ INLINE int tile_slices(global const store_t *x, global store_t *y, ulong axis,
 }
 #endif
 
+#if VEC == 16
+typedef uint16 lane_ids;
+#define LANE_IDS ((lane_ids)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#else
+typedef ulong8 lane_ids;
+#define LANE_IDS ((lane_ids)(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
+/* Lane k of the result reduces the aligned group of `width` lanes (a power of two) that holds
+ * lane k, by a butterfly: each step meets the lane `step` away. Every lane of a group ends
+ * with the same value, as a + b == b + a, and max_v is symmetric where no lane is NaN (a NaN
+ * makes its slice's sum NaN whatever its max). */
+INLINE realv group_max(realv v, uint width)
+{
+    for (uint step = 1; step < width; step *= 2)
+        v = max_v(shuffle(v, LANE_IDS ^ (lane_ids)step), v);
+    return v;
+}
+
+/* The compensated sum of each group, as group_max: TwoSum's error term is exact, so either
+ * order of a pair gives the same sum and error. Log-softmax needs the error term: a slice's
+ * dominant output is -log(sum), whose size is sum's rounding error. */
+INLINE void group_sum(realv v, uint width, realv *sum, realv *comp)
+{
+    realv c = 0;
+    for (uint step = 1; step < width; step *= 2) {
+        lane_ids other = LANE_IDS ^ (lane_ids)step;
+        realv e;
+        c += shuffle(c, other);
+        TWO_SUM(v, shuffle(v, other), v, e);
+        c += e;
+    }
+    *sum = v;
+    *comp = c;
+}
+
+/* VEC neighbouring slices of axis entries, axis a power of two below VEC: each vector holds
+ * VEC / axis whole slices, reduced within it by group_max and group_sum, so that a slice
+ * costs a few shuffles and no gather, transpose or tail. A vector whose slices' shifts are
+ * not all finite goes slice by slice through the scalar path, which carries the
+ * special-value rules. Only without ROW_OPTIONS and SLICE_STATS, where every slice has the
+ * same context c. */
+INLINE void grouped_slices(global const store_t *x, global store_t *y, uint axis,
+                           const slice_ctx *c, const options *o, ulong first_slice, uint stream)
+{
+    real a = c->a;
+    int aligned = stream && (ulong)y % sizeof(realv) == 0;
+    for (uint i = 0; i < axis; ++i) {
+        global const store_t *p = x + i * VEC;
+        global store_t *q = y + i * VEC;
+        realv u = entry_uv(VLOAD(p), c, 0);
+        realv umax = group_max(u, axis);
+        realv hi = a * umax;
+        if (!all(isfinite(hi))) {
+            for (uint k = 0; k < VEC / axis; ++k)
+                slice_scalar(p + k * axis, q + k * axis, 1, axis, o,
+                             first_slice + i * (VEC / axis) + k);
+            continue;
+        }
+        realv lo = fma((realv)a, umax, -hi);
+        realv w = exp(fma((realv)a, u, -hi) - lo);
+        realv sum, comp;
+        group_sum(w, axis, &sum, &comp);
+#if LOG_SOFTMAX
+        /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+        realv out = shifted_v(u, a, hi, lo) - log1p((sum - 1) + comp);
+#else
+        realv out = w / (sum + comp);
+#endif
+        if (aligned)
+            VSTORE_STREAM(q, canonical_v(out));
+        else
+            VSTORE_CANONICAL(q, out);
+    }
+}
+
 /* Seen on PoCL 3.1: with the hint the kernel gets 512-bit vectors, without it 256-bit. */
 __attribute__((vec_type_hint(realv)))
 kernel void softmax_row(KERNEL_ARGS)
@@ -119,6 +195,11 @@ kernel void softmax_row(KERNEL_ARGS)
 #if !ROW_OPTIONS && !SLICE_STATS && WRITE_Y
         /* Slices shorter than a vector: one per lane, gathered, with nothing to fold. */
         slice_ctx any = slice_ctx_of(&o, first_slice);
+        if (count == VEC && axis > 1 && axis < VEC && (axis & (axis - 1)) == 0) {
+            grouped_slices(xs + first_slice * axis, ys + first_slice * axis, (uint)axis, &any,
+                           &o, first_slice, stream);
+            continue;
+        }
         if (count == VEC && axis < ROW_LANES_BELOW &&
             lanes_slices(xs + first_slice * axis, ys + first_slice * axis, axis, 1, axis, &any))
             continue;

@@ -75,7 +75,7 @@ Test(shapes, many_short_slices)
  * remainder), at every slice length its in-register path takes and either side of it. */
 Test(shapes, short_rows_finished_together_in_every_dtype)
 {
-    static const size_t axes[] = {8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65};
+    static const size_t axes[] = {2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65};
     static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
         for (size_t k = 0; k < sizeof axes / sizeof axes[0]; k++) {
