@@ -9,6 +9,37 @@
  * is written.
  */
 
+#if !ROW_OPTIONS
+/* VEC neighbouring slices of axis entries, axis a power of two below VEC, as the forward's
+ * grouped_slices: each vector holds VEC / axis whole slices, whose S and NaN flags group_sum
+ * and group_max reduce within it. Without it a slice shorter than a vector was all tail.
+ * Only without ROW_OPTIONS, where no entry is dropped and every slice has the same context
+ * c. */
+INLINE void grouped_backward(global const store_t *x, global const store_t *y,
+                             global const store_t *dy, global store_t *dx, uint axis,
+                             const slice_ctx *c, uint stream)
+{
+    stream = stream && (ulong)dx % sizeof(realv) == 0;
+    for (uint i = 0; i < axis; ++i) {
+        ulong at = i * VEC;
+        realv yv = VLOAD(y + at), dyv = VLOAD(dy + at);
+        realv nan = group_max(select((realv)0, (realv)1, isnan(yv) | isnan(dyv)), axis);
+        /* An infinite term makes its group's error term NaN, which dot_total_v drops, as
+         * dot_add_v drops it. */
+        realv sum, comp;
+        group_sum(term_v(yv, dyv), axis, &sum, &comp);
+        realv g = grad_v(yv, dyv, dot_total_v(sum, comp), nan > (realv)0, c->scale,
+                         factor_v(x + at, c), 0);
+#if DTYPE_F32
+        if (stream)
+            VSTORE_STREAM(dx + at, g);
+        else
+#endif
+            VSTORE(dx + at, g);
+    }
+}
+#endif
+
 /* Seen on PoCL 3.1 for the forward kernels: with the hint a kernel gets 512-bit vectors. */
 __attribute__((vec_type_hint(realv)))
 kernel void backward_row(BACKWARD_ARGS)
@@ -20,6 +51,14 @@ kernel void backward_row(BACKWARD_ARGS)
     for (ulong lead = get_global_id(0) * bundle; lead < outer;
          lead += get_global_size(0) * bundle) {
         uint count = outer - lead < bundle ? (uint)(outer - lead) : bundle;
+#if !ROW_OPTIONS
+        if (count == VEC && axis > 1 && axis < VEC && (axis & (axis - 1)) == 0) {
+            slice_ctx any = slice_ctx_of(&o, lead);
+            ulong off = lead * axis;
+            grouped_backward(xs + off, ys + off, dys + off, dxs + off, (uint)axis, &any, stream);
+            continue;
+        }
+#endif
         realv sums[VEC], comps[VEC];
         int nan[VEC];
         for (uint k = 0; k < VEC; ++k) {

@@ -142,6 +142,42 @@ INLINE realv max_v(realv a, realv b)
     return select(b, a, isgreater(a, b));
 }
 
+#if VEC == 16
+typedef uint16 lane_ids;
+#define LANE_IDS ((lane_ids)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#else
+typedef ulong8 lane_ids;
+#define LANE_IDS ((lane_ids)(0, 1, 2, 3, 4, 5, 6, 7))
+#endif
+
+/* Lane k of the result reduces the aligned group of `width` lanes (a power of two) that holds
+ * lane k, by a butterfly: each step meets the lane `step` away. Every lane of a group ends
+ * with the same value, as a + b == b + a, and max_v is symmetric where no lane is NaN (a NaN
+ * makes its slice's sum NaN whatever its max). */
+INLINE realv group_max(realv v, uint width)
+{
+    for (uint step = 1; step < width; step *= 2)
+        v = max_v(shuffle(v, LANE_IDS ^ (lane_ids)step), v);
+    return v;
+}
+
+/* The compensated sum of each group, as group_max: TwoSum's error term is exact, so either
+ * order of a pair gives the same sum and error. Log-softmax needs the error term: a slice's
+ * dominant output is -log(sum), whose size is sum's rounding error. */
+INLINE void group_sum(realv v, uint width, realv *sum, realv *comp)
+{
+    realv c = 0;
+    for (uint step = 1; step < width; step *= 2) {
+        lane_ids other = LANE_IDS ^ (lane_ids)step;
+        realv e;
+        c += shuffle(c, other);
+        TWO_SUM(v, shuffle(v, other), v, e);
+        c += e;
+    }
+    *sum = v;
+    *comp = c;
+}
+
 #if DTYPE_F64
 #define WEIGHT_LEAST -708
 #else

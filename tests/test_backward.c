@@ -83,12 +83,14 @@ static void check_everywhere(clsm_op op, clsm_dtype dtype, clsm_shape s, float s
 /* ---- accuracy on forward outputs ---- */
 
 /*
- * Axis lengths 1, primes and powers of two +-1, inner 1, 3, 4, 16 and 17, and one long slice
- * that the split and group families cut into pieces.
+ * Axis lengths 1, primes and powers of two +-1, inner 1, 3, 4, 16 and 17, one long slice
+ * that the split and group families cut into pieces, and enough short rows that the row
+ * kernel finishes a vector's worth together.
  */
 static const clsm_shape random_shapes[] = {{4, 1, 1},  {3, 1, 17},    {5, 7, 1},
                                            {3, 31, 3}, {3, 33, 4}, {6, 127, 1},   {2, 257, 17},
-                                           {2, 63, 16}, {2, 1025, 1}, {1, 70001, 1}};
+                                           {2, 63, 16}, {2, 1025, 1}, {1, 70001, 1},
+                                           {531, 2, 1}, {531, 8, 1}};
 static const float random_scales[] = {1.0f, 0.0f, -1.5f, 0.125f};
 
 /* y is the forward output of random x at the same scale (so it has the structure backward
@@ -342,7 +344,7 @@ Test(backward, masked_log_softmax_entries_take_scaled_dy)
  */
 Test(backward, nan_in_y_or_dy_makes_its_whole_slice_nan)
 {
-    const clsm_shape shapes[] = {{6, 33, 1}, {3, 17, 2}, {6, 3001, 1}};
+    const clsm_shape shapes[] = {{6, 33, 1}, {3, 17, 2}, {6, 3001, 1}, {531, 4, 1}};
     const float scales[] = {1.0f, 0.0f, -0.5f};
     for (size_t d = 0; d < TS_DTYPES; d++) {
         const clsm_dtype dt = ts_dtypes[d];
