@@ -20,12 +20,13 @@
 
 enum { DEFAULT_REPS = 20 };
 
-/* Row-wise shapes (inner = 1) span square, short-row, long-row and many-tiny-row
- * regimes; the last two reduce over a strided axis, one with a vector's worth of
- * neighbouring slices and one with fewer (a channel softmax over a few positions). */
+/* Row-wise shapes (inner = 1) span square, short-row, long-row and two many-tiny-row
+ * regimes (32 entries, and 8: shorter than a vector); the last two reduce over a strided
+ * axis, one with a vector's worth of neighbouring slices and one with fewer (a channel
+ * softmax over a few positions). */
 static const clsm_shape full_shapes[] = {
-    {4096, 4096, 1}, {65536, 256, 1}, {32, 262144, 1}, {262144, 32, 1}, {64, 1024, 64},
-    {16384, 256, 4},
+    {4096, 4096, 1}, {65536, 256, 1}, {32, 262144, 1}, {262144, 32, 1}, {1048576, 8, 1},
+    {64, 1024, 64}, {16384, 256, 4},
 };
 
 static const clsm_shape quick_shapes[] = {

@@ -89,9 +89,11 @@ static void row_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometr
     spread(ctx, (shape.outer + g->bundle - 1) / g->bundle, g);
 }
 
+/* A columns work-item takes up to CLSM_COLUMNS_WIDE blocks of a vector's worth of columns. */
 static void columns_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)
 {
-    spread(ctx, shape.outer * ((shape.inner + CLSM_LANES_F32 - 1) / CLSM_LANES_F32), g);
+    size_t blocks = (shape.inner + CLSM_LANES_F32 - 1) / CLSM_LANES_F32;
+    spread(ctx, shape.outer * ((blocks + CLSM_COLUMNS_WIDE - 1) / CLSM_COLUMNS_WIDE), g);
 }
 
 static void split_geometry(const clsm_context *ctx, clsm_shape shape, clsm_geometry *g)

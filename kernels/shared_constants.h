@@ -18,6 +18,11 @@
 #define CLSM_LANES_F32 16
 #define CLSM_LANES_F64 8
 
+/* columns: the blocks of VEC neighbouring strided slices a work-item walks at once, so that it
+ * reads up to this many vectors of each row of a slab, contiguous, instead of one vector
+ * of each of its rows at a row's stride. */
+#define CLSM_COLUMNS_WIDE 4
+
 /* regs: the entries a work-item holds (-DITEMS): few while a slice fits CLSM_REGS_FEW_GROUP
  * work-items so, else many. The work-group sizes bound what host/families.c launches and size
  * softmax_regs.cl's local arrays (MAX_GROUP): both kernels' arrays together must stay within

@@ -165,7 +165,7 @@ kernel void softmax_row(KERNEL_ARGS)
             continue;
         }
         if (count == VEC && axis < ROW_LANES_BELOW &&
-            lanes_slices(xs + first_slice * axis, ys + first_slice * axis, axis, 1, axis, &any))
+            lanes_slices(xs + first_slice * axis, ys + first_slice * axis, axis, 1, axis, 1, &any))
             continue;
         if (count == VEC && axis >= VEC && axis <= TILE_VECS * VEC &&
             tile_slices(xs + first_slice * axis, ys + first_slice * axis, axis, &any, stream))

@@ -446,48 +446,70 @@ INLINE realv shifted_v(realv u, real a, realv hi, realv lo)
  * option makes u depend on the row or on j (ROW_OPTIONS, from kernel_args.h): a call under
  * such an option does not compile. */
 #if !ROW_OPTIONS
-/* VEC whole slices at once, one per lane: slice k's element j at x[k * lane_stride +
- * j * stride]. Every step is a vector operation, with nothing to fold across lanes.
- * Returns 0, having written nothing, when a lane's shift is not finite: those slices
- * need the scalar path's rules. A NaN among finite values makes its lane's sum, so its
- * total, and so every output of the lane NaN. Only without ROW_OPTIONS and SLICE_STATS,
- * where every slice has the same context c. */
+/* width * VEC whole slices at once, one per lane of width vectors: slice b * VEC + k's
+ * element j at x[(b * VEC + k) * lane_stride + j * stride]. Every step is a vector
+ * operation, with nothing to fold across lanes. Returns 0, having written nothing, when a
+ * lane's shift is not finite: those slices need the scalar path's rules. A NaN among finite
+ * values makes its lane's sum, so its total, and so every output of the lane NaN. Only
+ * without ROW_OPTIONS and SLICE_STATS, where every slice has the same context c; width is
+ * a constant (1 or CLSM_COLUMNS_WIDE) at every call, so that the loops over it unroll. */
 INLINE int lanes_slices(global const store_t *x, global store_t *y, ulong lane_stride,
-                        ulong stride, ulong axis, const slice_ctx *c)
+                        ulong stride, ulong axis, uint width, const slice_ctx *c)
 {
     real a = c->a;
-    realv umax = (realv)(-INFINITY);
+    ulong block = VEC * lane_stride;
+    realv umax[CLSM_COLUMNS_WIDE], hi[CLSM_COLUMNS_WIDE], lo[CLSM_COLUMNS_WIDE];
+    for (uint b = 0; b < width; ++b)
+        umax[b] = (realv)(-INFINITY);
     for (ulong j = 0; j < axis; ++j)
-        umax = max_v(entry_uv(load_lanes(x + j * stride, lane_stride), c, 0), umax);
-    realv hi = a * umax;
-    realv lo = fma((realv)a, umax, -hi);
-    if (!all(isfinite(hi)))
-        return 0;
-    realv sum = 0, comp = 0;
-    for (ulong j = 0; j < axis; ++j) {
-        realv w = exp(fma((realv)a, entry_uv(load_lanes(x + j * stride, lane_stride), c, 0), -hi) - lo);
-#if KEEP_WEIGHTS
-        store_lanes(y + j * stride, lane_stride, w);
-#endif
-        sum_step(w, &sum, &comp);
+        for (uint b = 0; b < width; ++b)
+            umax[b] = max_v(entry_uv(load_lanes(x + j * stride + b * block, lane_stride), c, 0),
+                            umax[b]);
+    for (uint b = 0; b < width; ++b) {
+        hi[b] = a * umax[b];
+        lo[b] = fma((realv)a, umax[b], -hi[b]);
+        if (!all(isfinite(hi[b])))
+            return 0;
     }
-#if KEEP_WEIGHTS
-    realv inverse = 1 / (sum + comp);
+    realv sum[CLSM_COLUMNS_WIDE], comp[CLSM_COLUMNS_WIDE];
+    for (uint b = 0; b < width; ++b)
+        sum[b] = comp[b] = 0;
     for (ulong j = 0; j < axis; ++j)
-        store_lanes(y + j * stride, lane_stride,
-                    load_lanes(y + j * stride, lane_stride) * inverse);
+        for (uint b = 0; b < width; ++b) {
+            ulong at = j * stride + b * block;
+            realv w = exp(fma((realv)a, entry_uv(load_lanes(x + at, lane_stride), c, 0), -hi[b]) -
+                          lo[b]);
+#if KEEP_WEIGHTS
+            store_lanes(y + at, lane_stride, w);
+#endif
+            sum_step(w, &sum[b], &comp[b]);
+        }
+#if KEEP_WEIGHTS
+    realv inverse[CLSM_COLUMNS_WIDE];
+    for (uint b = 0; b < width; ++b)
+        inverse[b] = 1 / (sum[b] + comp[b]);
+    for (ulong j = 0; j < axis; ++j)
+        for (uint b = 0; b < width; ++b) {
+            ulong at = j * stride + b * block;
+            store_lanes(y + at, lane_stride, load_lanes(y + at, lane_stride) * inverse[b]);
+        }
 #else
-    realv total = sum + comp;
-    /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
-    realv log_total = log1p((sum - 1) + comp);
-    for (ulong j = 0; j < axis; ++j) {
-        realv d = shifted_v(entry_uv(load_lanes(x + j * stride, lane_stride), c, 0), a, hi, lo);
+    realv total[CLSM_COLUMNS_WIDE], log_total[CLSM_COLUMNS_WIDE];
+    for (uint b = 0; b < width; ++b) {
+        total[b] = sum[b] + comp[b];
+        /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
+        log_total[b] = log1p((sum[b] - 1) + comp[b]);
+    }
+    for (ulong j = 0; j < axis; ++j)
+        for (uint b = 0; b < width; ++b) {
+            ulong at = j * stride + b * block;
+            realv d = shifted_v(entry_uv(load_lanes(x + at, lane_stride), c, 0), a, hi[b], lo[b]);
 #if LOG_SOFTMAX
-        store_lanes(y + j * stride, lane_stride, d - log_total);
+            store_lanes(y + at, lane_stride, d - log_total[b]);
 #else
-        store_lanes(y + j * stride, lane_stride, exp(d) / total);
+            store_lanes(y + at, lane_stride, exp(d) / total[b]);
 #endif
-    }
+        }
 #endif
     return 1;
 }

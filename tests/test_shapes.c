@@ -37,7 +37,7 @@ Test(shapes, row_wise_primes_and_powers_of_two_plus_minus_one)
 
 Test(shapes, strided_slices_with_inner_above_one)
 {
-    static const size_t inners[] = {2, 3, 17, 64};
+    static const size_t inners[] = {2, 3, 17, 64, 80};
     static const size_t axes[] = {1, 3, 31, 64, 65, 257, 1025, 4099};
     size_t k = 0;
     for (size_t i = 0; i < sizeof inners / sizeof inners[0]; i++) {

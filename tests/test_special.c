@@ -17,14 +17,16 @@ static const clsm_dtype dtypes[] = {CLSM_F32, CLSM_F16, CLSM_BF16, CLSM_F64};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Where the special slice sits: a middle row, a strided column, the very first column,
- * a column among enough neighbours to share a vector with them, for short slices one of
- * thousands of rows, where kernels finish neighbouring rows together, and the last column
- * of a middle slab whose columns repeat every 15 vectors. */
+ * a column among enough neighbours to share a vector with them, one among enough for a
+ * work-item to walk four vectors of each row, for short slices one of thousands of rows,
+ * where kernels finish neighbouring rows together, and the last column of a middle slab
+ * whose columns repeat every 15 vectors. */
 typedef struct layout {
     size_t outer, inner, at_outer, at_inner;
 } layout;
-static const layout layouts[] = {{3, 1, 1, 0},   {2, 3, 1, 2},      {2, 5, 0, 0},
-                                 {2, 37, 1, 21}, {4099, 1, 2053, 0}, {3, 15, 1, 14}};
+static const layout layouts[] = {{3, 1, 1, 0},      {2, 3, 1, 2},   {2, 5, 0, 0},
+                                 {2, 37, 1, 21},    {2, 64, 1, 50}, {4099, 1, 2053, 0},
+                                 {3, 15, 1, 14}};
 
 /*
  * Embeds row among random ordinary slices in each layout and checks both
