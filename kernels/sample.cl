@@ -153,8 +153,9 @@ real u_of_key(key_t k)
 }
 #endif
 
-/* The weight of u against the row's max m at temperature 1/inv_t: w = 2^z, z = (u - m) *
- * inv_t * log2(e) <= 0. With m = +inf the +inf entries share the mass (v1's rule).
+/* The weight of u against the row's max m at temperature 1/(pre * inv_t): w = 2^z,
+ * z = (u - m) * pre * inv_t * log2(e) <= 0, pre being 1 but where 1/t would overflow
+ * (row_view). With m = +inf the +inf entries share the mass (v1's rule).
  * For the f32 compute type 2^z is written out, z = n + f with n = rint(z) and |f| <= 1/2,
  * 2^f by its Taylor polynomial of degree 7 (within 6e-9 relative, below f32's rounding),
  * times 2^n: only additions and products, rounded as IEEE says (FP_CONTRACT is off), so the
@@ -162,11 +163,11 @@ real u_of_key(key_t k)
  * cost a third of a library exp. 2^f is exactly 1 at f = 0, so w never exceeds 1. Below
  * 2^-64 the weight is 0, as its fixed point would be. F64 calls take exp. */
 #if DTYPE_F64
-real weight_of(real u, real m, real inv_t)
+real weight_of(real u, real m, real pre, real inv_t)
 {
     if (isinf(m))
         return u == m ? (real)1 : (real)0;
-    return exp((u - m) * inv_t);
+    return exp((u - m) * pre * inv_t);
 }
 #else
 #define EXP2_TAYLOR(f)                                                                            \
@@ -182,11 +183,11 @@ real weight_of(real u, real m, real inv_t)
  * |z| < 2^22, in two IEEE additions where rint may be a library call. */
 #define ROUNDER 12582912.0f
 
-float weight_of(float u, float m, float inv_t)
+float weight_of(float u, float m, float pre, float inv_t)
 {
     if (isinf(m))
         return u == m ? 1.0f : 0.0f;
-    float z = (u - m) * inv_t * LOG2_E;
+    float z = (u - m) * pre * inv_t * LOG2_E;
     if (!(z >= -64.0f))
         return 0;
     float n = (z + ROUNDER) - ROUNDER, f = z - n;
@@ -225,7 +226,10 @@ typedef struct {
     ulong from, to; /* this work-item's entries that causal, window and kv_lengths keep */
     ulong lo, sub;  /* its chunk's start, and the length of a sub-block */
     real m, t;      /* the row's max and temperature */
-    real inv_t;     /* 1/t */
+    /* 1/(pre * t), pre being 2^64 where 1/t would overflow f32 (t below 2^-100), else 1:
+     * scaling t and u - m by the same power of two is exact, and keeps a tie with the max
+     * at weight 1, where u - m times an infinite 1/t would be NaN. */
+    real pre, inv_t;
     real min_p;
 } row_view;
 
@@ -313,9 +317,9 @@ cmpv kept_vec(const kept_cut *cut, keyv key, ulong j)
 realv weights_vec(const row_view *v, realv u)
 {
 #if DTYPE_F64
-    return exp((u - v->m) * v->inv_t);
+    return exp((u - v->m) * v->pre * v->inv_t);
 #else
-    realv z = (u - v->m) * v->inv_t * LOG2_E, n = (z + ROUNDER) - ROUNDER, frac = z - n;
+    realv z = (u - v->m) * v->pre * v->inv_t * LOG2_E, n = (z + ROUNDER) - ROUNDER, frac = z - n;
     return select(EXP2_TAYLOR(frac) * as_float16((convert_int16(n) + 127) << 23), (realv)0.0f,
                   !(z >= -64.0f));
 #endif
@@ -429,7 +433,7 @@ selected select_key(const row_view *v, const kept_cut *cut, int by_mass, u128 ne
                 continue;
             uint b = (uint)(key >> shift) & (BUCKETS - 1);
             bucket[b] = u128_add(bucket[b],
-                                 u128_of(by_mass ? fixed_of(weight_of(u, v->m, v->inv_t)) : 1));
+                                 u128_of(by_mass ? fixed_of(weight_of(u, v->m, v->pre, v->inv_t)) : 1));
         }
         for (int b = 0; b < BUCKETS; ++b) {
             l_lo[lid * BUCKETS + b] = bucket[b].lo;
@@ -539,7 +543,7 @@ row_mass row_masses(const row_view *v, const kept_cut *cut, local ulong *l_lo, l
 #endif
         for (; j < to; ++j) {
             real u = u_at(v, j);
-            real w = weight_of(u, v->m, v->inv_t);
+            real w = weight_of(u, v->m, v->pre, v->inv_t);
             ulong f = fixed_of(w);
             mine_all = u128_add(mine_all, u128_of(f));
             if (f && kept(cut, key_of(u), j) && w >= v->min_p)
@@ -585,7 +589,7 @@ long locate(const row_view *v, const kept_cut *cut, const u128 *kept_sub, u128 t
 #endif
         for (; j < to; ++j) {
             real u = u_at(v, j);
-            real w = weight_of(u, v->m, v->inv_t);
+            real w = weight_of(u, v->m, v->pre, v->inv_t);
             ulong f = fixed_of(w);
             if (f && kept(cut, key_of(u), j) && w >= v->min_p) {
                 run = u128_add(run, u128_of(f));
@@ -697,7 +701,7 @@ int small_top_k(const row_view *v, uint k, float p, ulong random, local const re
         uk[r] = l_cu[best * KS + at[best]];
         jk[r] = l_cj[best * KS + at[best]];
         ++at[best];
-        fk[r] = fixed_of(weight_of(uk[r], v->m, v->inv_t));
+        fk[r] = fixed_of(weight_of(uk[r], v->m, v->pre, v->inv_t));
         mass = u128_add(mass, u128_of(fk[r]));
     }
     uint keep = k;
@@ -706,7 +710,7 @@ int small_top_k(const row_view *v, uint k, float p, ulong random, local const re
         for (keep = 0; keep < k && u128_less(run, goal); ++keep)
             run = u128_add(run, u128_of(fk[keep]));
     }
-    while (keep > 1 && !(weight_of(uk[keep - 1], v->m, v->inv_t) >= v->min_p))
+    while (keep > 1 && !(weight_of(uk[keep - 1], v->m, v->pre, v->inv_t) >= v->min_p))
         --keep;
     u128 kept_mass = u128_of(0);
     for (uint r = 0; r < keep; ++r)
@@ -803,7 +807,8 @@ kernel void sample_rows(SAMPLE_ARGS)
         BARRIER();
         v.m = m;
         v.t = t > 0 ? t : (real)1; /* greedy rows' log-probabilities are at T = 1 */
-        v.inv_t = 1 / v.t;
+        v.pre = v.t < (real)0x1p-100 ? (real)0x1p64 : (real)1;
+        v.inv_t = 1 / (v.t * v.pre);
 
         int live = !nan_seen && !bad && m != -INFINITY;
         int drawn_small = live && small, general = live && t > 0 && !small;
@@ -840,7 +845,7 @@ kernel void sample_rows(SAMPLE_ARGS)
             selected sel = select_key(top_p_on ? &v : &idle, &cut, 1, goal, l_lo, l_hi, lid);
             cut.vp = sel.key;
             /* The ties needed: the fewest c with c * q >= what is left to reach. */
-            ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.inv_t)), c = 0;
+            ulong q = fixed_of(weight_of(u_of_key(cut.vp), m, v.pre, v.inv_t)), c = 0;
             for (ulong step = 1UL << 32; step; step >>= 1)
                 if (u128_less(u128_mul(u128_of(q), c + step), sel.need))
                     c += step;

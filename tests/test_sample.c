@@ -187,6 +187,13 @@ static void fill_masked(size_t vocab, double *row, ts_rng *rng)
         row[j] = -INFINITY;
 }
 
+/* Steps of the least subnormal: at temperature 2^-149 they weigh e^-k exactly. */
+static void fill_subnormal_steps(size_t vocab, double *row, ts_rng *rng)
+{
+    for (size_t j = 0; j < vocab; ++j)
+        row[j] = (double)ts_rng_below(rng, 8) * 0x1p-149;
+}
+
 /* The kept set with a margin: no top-p boundary within 1e-4 of the mass, so that f32's
  * rounding cannot move it; exact ties (levels) are exact in both. */
 static const kept_case kept_cases[] = {
@@ -211,6 +218,9 @@ static const kept_case kept_cases[] = {
     {"one entry holds the mass", {1, 0, 0.999, 0}, 2000, fill_dominant},
     {"masked entries", {1, 0, 0.9, 0}, 777, fill_masked},
     {"vocab 1", {1, 0, 0.5, 0.5}, 1, fill_spread},
+    /* 1/T overflows f32: a tie with the max must still weigh 1 (the fuzzer's find). */
+    {"temperature 2^-149, ties at the max", {0x1p-149, 0, 0.9, 0}, 300, fill_levels},
+    {"temperature 2^-149, subnormal steps", {0x1p-149, 0, 0.9, 0}, 300, fill_subnormal_steps},
 };
 
 /* The rows whose top-p cut sits closer to flipping than f32's rounding of the weights could
