@@ -52,10 +52,17 @@ kernel void backward_row(BACKWARD_ARGS)
          lead += get_global_size(0) * bundle) {
         uint count = outer - lead < bundle ? (uint)(outer - lead) : bundle;
 #if !ROW_OPTIONS
-        if (count == VEC && axis > 1 && axis < VEC && (axis & (axis - 1)) == 0) {
+        /* Each width a constant, so that the lane masks are (softmax_row). */
+        uint width = count < VEC ? 0 : axis == 2 ? 2 : axis == 4 ? 4 : VEC > 8 && axis == 8 ? 8 : 0;
+        if (width) {
             slice_ctx any = slice_ctx_of(&o, lead);
             ulong off = lead * axis;
-            grouped_backward(xs + off, ys + off, dys + off, dxs + off, (uint)axis, &any, stream);
+            if (width == 2)
+                grouped_backward(xs + off, ys + off, dys + off, dxs + off, 2, &any, stream);
+            else if (width == 4)
+                grouped_backward(xs + off, ys + off, dys + off, dxs + off, 4, &any, stream);
+            else
+                grouped_backward(xs + off, ys + off, dys + off, dxs + off, 8, &any, stream);
             continue;
         }
 #endif

@@ -103,41 +103,47 @@ INLINE int tile_slices(global const store_t *x, global store_t *y, ulong axis,
 
 /* VEC neighbouring slices of axis entries, axis a power of two below VEC: each vector holds
  * VEC / axis whole slices, reduced within it by group_max and group_sum, so that a slice
- * costs a few shuffles and no gather, transpose or tail. A vector whose slices' shifts are
- * not all finite goes slice by slice through the scalar path, which carries the
- * special-value rules. Only without ROW_OPTIONS and SLICE_STATS, where every slice has the
+ * costs a few swizzles and no gather, transpose or tail. A bundle with a shift that is not
+ * finite goes slice by slice through the scalar path, which carries the special-value
+ * rules. Only without ROW_OPTIONS and SLICE_STATS, where every slice has the
  * same context c. */
 INLINE void grouped_slices(global const store_t *x, global store_t *y, uint axis,
                            const slice_ctx *c, const options *o, ulong first_slice, uint stream)
 {
+    /* The bundle's axis vectors go through each step together, so that their chains of
+     * dependent operations overlap: one vector at a time, each waited on the last (PoCL 3.1,
+     * AVX-512: 156 cycles a vector). axis is a constant at every call. */
     real a = c->a;
-    int aligned = stream && (ulong)y % sizeof(realv) == 0;
+    realv u[8], hi[8], lo[8], out[8];
+    int finite = 1;
     for (uint i = 0; i < axis; ++i) {
-        global const store_t *p = x + i * VEC;
-        global store_t *q = y + i * VEC;
-        realv u = entry_uv(VLOAD(p), c, 0);
-        realv umax = group_max(u, axis);
-        realv hi = a * umax;
-        if (!all(isfinite(hi))) {
-            for (uint k = 0; k < VEC / axis; ++k)
-                slice_scalar(p + k * axis, q + k * axis, 1, axis, o,
-                             first_slice + i * (VEC / axis) + k);
-            continue;
-        }
-        realv lo = fma((realv)a, umax, -hi);
-        realv w = exp(fma((realv)a, u, -hi) - lo);
-        realv sum, comp;
+        u[i] = entry_uv(VLOAD(x + i * VEC), c, 0);
+        realv umax = group_max(u[i], axis);
+        hi[i] = a * umax;
+        lo[i] = fma((realv)a, umax, -hi[i]);
+        finite &= all(isfinite(hi[i]));
+    }
+    if (!finite) {
+        for (uint k = 0; k < VEC; ++k)
+            slice_scalar(x + k * axis, y + k * axis, 1, axis, o, first_slice + k);
+        return;
+    }
+    for (uint i = 0; i < axis; ++i) {
+        realv w = exp(fma((realv)a, u[i], -hi[i]) - lo[i]), sum, comp;
         group_sum(w, axis, &sum, &comp);
 #if LOG_SOFTMAX
         /* sum >= 1 (the max weighs exactly 1), so sum - 1 is exact where it matters. */
-        realv out = shifted_v(u, a, hi, lo) - log1p((sum - 1) + comp);
+        out[i] = shifted_v(u[i], a, hi[i], lo[i]) - log1p((sum - 1) + comp);
 #else
-        realv out = w / (sum + comp);
+        out[i] = w / (sum + comp);
 #endif
+    }
+    int aligned = stream && (ulong)y % sizeof(realv) == 0;
+    for (uint i = 0; i < axis; ++i) {
         if (aligned)
-            VSTORE_STREAM(q, canonical_v(out));
+            VSTORE_STREAM(y + i * VEC, canonical_v(out[i]));
         else
-            VSTORE_CANONICAL(q, out);
+            VSTORE_CANONICAL(y + i * VEC, out[i]);
     }
 }
 
@@ -159,9 +165,18 @@ kernel void softmax_row(KERNEL_ARGS)
 #if !ROW_OPTIONS && !SLICE_STATS && WRITE_Y
         /* Slices shorter than a vector: one per lane, gathered, with nothing to fold. */
         slice_ctx any = slice_ctx_of(&o, first_slice);
-        if (count == VEC && axis > 1 && axis < VEC && (axis & (axis - 1)) == 0) {
-            grouped_slices(xs + first_slice * axis, ys + first_slice * axis, (uint)axis, &any,
-                           &o, first_slice, stream);
+        /* Each width a constant, so that the shuffles' lane masks are constants: with a mask
+         * known only at run time PoCL 3.1 ran 8-entry rows slower than the general path. */
+        uint width = count < VEC ? 0 : axis == 2 ? 2 : axis == 4 ? 4 : VEC > 8 && axis == 8 ? 8 : 0;
+        if (width) {
+            global const store_t *xb = xs + first_slice * axis;
+            global store_t *yb = ys + first_slice * axis;
+            if (width == 2)
+                grouped_slices(xb, yb, 2, &any, &o, first_slice, stream);
+            else if (width == 4)
+                grouped_slices(xb, yb, 4, &any, &o, first_slice, stream);
+            else
+                grouped_slices(xb, yb, 8, &any, &o, first_slice, stream);
             continue;
         }
         if (count == VEC && axis < ROW_LANES_BELOW &&

@@ -142,22 +142,25 @@ INLINE realv max_v(realv a, realv b)
     return select(b, a, isgreater(a, b));
 }
 
+/* v with each lane swapped with the one `step` (1, 2 or 4) away: written as swizzles, which
+ * are one instruction, where PoCL 3.1's shuffle() went lane by lane through memory. */
+INLINE realv swap_lanes(realv v, uint step)
+{
 #if VEC == 16
-typedef uint16 lane_ids;
-#define LANE_IDS ((lane_ids)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+    return step == 1 ? v.s1032547698badcfe : step == 2 ? v.s23016745ab89efcd : v.s45670123cdef89ab;
 #else
-typedef ulong8 lane_ids;
-#define LANE_IDS ((lane_ids)(0, 1, 2, 3, 4, 5, 6, 7))
+    return step == 1 ? v.s10325476 : step == 2 ? v.s23016745 : v.s45670123;
 #endif
+}
 
-/* Lane k of the result reduces the aligned group of `width` lanes (a power of two) that holds
+/* Lane k of the result reduces the aligned group of `width` lanes (2, 4 or 8) that holds
  * lane k, by a butterfly: each step meets the lane `step` away. Every lane of a group ends
  * with the same value, as a + b == b + a, and max_v is symmetric where no lane is NaN (a NaN
  * makes its slice's sum NaN whatever its max). */
 INLINE realv group_max(realv v, uint width)
 {
     for (uint step = 1; step < width; step *= 2)
-        v = max_v(shuffle(v, LANE_IDS ^ (lane_ids)step), v);
+        v = max_v(swap_lanes(v, step), v);
     return v;
 }
 
@@ -168,10 +171,9 @@ INLINE void group_sum(realv v, uint width, realv *sum, realv *comp)
 {
     realv c = 0;
     for (uint step = 1; step < width; step *= 2) {
-        lane_ids other = LANE_IDS ^ (lane_ids)step;
         realv e;
-        c += shuffle(c, other);
-        TWO_SUM(v, shuffle(v, other), v, e);
+        c += swap_lanes(c, step);
+        TWO_SUM(v, swap_lanes(v, step), v, e);
         c += e;
     }
     *sum = v;
