@@ -53,7 +53,7 @@ kernel void backward_row(BACKWARD_ARGS)
         uint count = outer - lead < bundle ? (uint)(outer - lead) : bundle;
 #if !ROW_OPTIONS
         /* Each width a constant, so that the lane masks are (softmax_row). */
-        uint width = count < VEC ? 0 : axis == 2 ? 2 : axis == 4 ? 4 : VEC > 8 && axis == 8 ? 8 : 0;
+        uint width = grouped_width(count, axis);
         if (width) {
             slice_ctx any = slice_ctx_of(&o, lead);
             ulong off = lead * axis;

@@ -167,7 +167,7 @@ kernel void softmax_row(KERNEL_ARGS)
         slice_ctx any = slice_ctx_of(&o, first_slice);
         /* Each width a constant, so that the shuffles' lane masks are constants: with a mask
          * known only at run time PoCL 3.1 ran 8-entry rows slower than the general path. */
-        uint width = count < VEC ? 0 : axis == 2 ? 2 : axis == 4 ? 4 : VEC > 8 && axis == 8 ? 8 : 0;
+        uint width = grouped_width(count, axis);
         if (width) {
             global const store_t *xb = xs + first_slice * axis;
             global store_t *yb = ys + first_slice * axis;

@@ -153,6 +153,16 @@ INLINE realv swap_lanes(realv v, uint step)
 #endif
 }
 
+/* The group width of a bundle of count slices of axis entries: axis where VEC whole slices
+ * fill whole vectors, a power of two below VEC, else 0 (no grouping). The callers pass each
+ * width on as a constant, so that the loops over a bundle's vectors unroll into registers. */
+INLINE uint grouped_width(uint count, ulong axis)
+{
+    if (count < VEC)
+        return 0;
+    return axis == 2 ? 2 : axis == 4 ? 4 : VEC > 8 && axis == 8 ? 8 : 0;
+}
+
 /* Lane k of the result reduces the aligned group of `width` lanes (2, 4 or 8) that holds
  * lane k, by a butterfly: each step meets the lane `step` away. Every lane of a group ends
  * with the same value, as a + b == b + a, and max_v is symmetric where no lane is NaN (a NaN
