@@ -37,6 +37,22 @@ static int unread(const request *q, int k)
     return q->backward && (k == T_SINKS || k == T_ALIBI);
 }
 
+/* The status a spoilt buffer (BAD_*) of a tensor the call reads gets, as a bit; 0 for none. */
+static unsigned bad_kind_status(int kind)
+{
+    switch (kind) {
+    case BAD_MISALIGNED:
+    case BAD_FOREIGN:
+    case BAD_FLAGS:
+        return BIT(CLSM_ERROR_INVALID_ARGUMENT);
+    case BAD_SMALL:
+    case BAD_HUGE_OFFSET:
+        return BIT(CLSM_ERROR_INVALID_SHAPE);
+    default:
+        return 0;
+    }
+}
+
 /* What the tensors of the options bring: which are set together, and how large they are. */
 static unsigned tensor_violations(const request *q)
 {
@@ -61,17 +77,7 @@ static unsigned tensor_violations(const request *q)
     if (!q->buffers || q->bad_tensor < 0 || q->bad_tensor >= TENSORS ||
         !q->set[q->bad_tensor] || unread(q, q->bad_tensor) || q->bad_tensor == q->over_dx)
         return v;
-    switch (q->bad_kind) {
-    case BAD_MISALIGNED:
-    case BAD_FOREIGN:
-    case BAD_FLAGS:
-        return v | BIT(CLSM_ERROR_INVALID_ARGUMENT);
-    case BAD_SMALL:
-    case BAD_HUGE_OFFSET:
-        return v | BIT(CLSM_ERROR_INVALID_SHAPE);
-    default:
-        return v;
-    }
+    return v | bad_kind_status(q->bad_kind);
 }
 
 /* The host path reads the lengths and slopes it is handed, and refuses what the buffers path
@@ -309,17 +315,7 @@ static unsigned sample_buffer_violations(const request *q, int k)
         v |= BIT(CLSM_ERROR_INVALID_SHAPE);
     if (k != q->s_bad_tensor)
         return v;
-    switch (q->s_bad_kind) {
-    case BAD_MISALIGNED:
-    case BAD_FOREIGN:
-    case BAD_FLAGS:
-        return v | BIT(CLSM_ERROR_INVALID_ARGUMENT);
-    case BAD_SMALL:
-    case BAD_HUGE_OFFSET:
-        return v | BIT(CLSM_ERROR_INVALID_SHAPE);
-    default:
-        return v;
-    }
+    return v | bad_kind_status(q->s_bad_kind);
 }
 
 /*
